@@ -1,0 +1,209 @@
+"""Configuration: shipped defaults, a user file, the environment, validated by pydantic.
+
+Precedence (lowest first): ``configs/default.json`` → the file named by ``ML_INTERN_CONFIG``
+(JSON or YAML, deep-merged) → ``ML_INTERN_MODEL`` for ``model_name``. ``.env`` in the working
+directory is loaded first without overriding the real environment. ``${VAR}`` and
+``${VAR:-default}`` are substituted in every string. Any problem is a :class:`ConfigError` that
+names the key path, because "invalid config" without a key is useless at 3 a.m.
+
+Sections owned by other layers (``slack``, ``messaging``) are kept as plain dicts here and
+validated by those layers, so the engine never learns their shape.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+
+class ConfigError(ValueError):
+    """A configuration problem, phrased as ``<key path>: <what is wrong>``."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobsConfig(_Section):
+    """How submitted Hugging Face jobs are followed."""
+
+    on_job_finished: Literal["notify", "resume"] = "notify"
+    default_timeout: str = "30m"
+    default_flavor: str = "cpu-basic"
+    poll_initial_s: float = Field(2.0, gt=0)
+    poll_max_s: float = Field(60.0, gt=0)
+    poll_backoff: float = Field(1.5, ge=1.0)
+    log_tail_every_s: float = Field(30.0, gt=0)
+    log_tail_lines: int = Field(20, ge=1, le=500)
+    stall_warning_s: float = Field(900.0, gt=0)
+    max_concurrent_polls: int = Field(8, ge=1, le=64)
+
+
+class ToolsConfig(_Section):
+    """Switches and endpoints for the agent's tools."""
+
+    bash_enabled: bool = False
+    bash_timeout_s: float = Field(120.0, gt=0)
+    web_search_provider: Literal["none", "duckduckgo", "brave", "tavily"] = "none"
+    web_search_base_url: str | None = None
+    github_api_url: str = "https://api.github.com"
+    docs_base_url: str | None = None  # defaults to the Hub endpoint
+    output_cap_chars: int = Field(25_000, ge=1_000)
+    mcp_timeout_s: float = Field(60.0, gt=0)
+    mcp_tools_need_approval: bool = False
+
+
+class Config(_Section):
+    """The engine's settings. Upstream-compatible keys keep upstream's names."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    model_name: str
+    research_model: str | None = None
+    max_iterations: int = Field(300, ge=-1)
+    yolo_mode: bool = False
+    yolo_cost_cap_usd: float = Field(5.0, ge=0)
+    auto_approve_destructive: bool = False
+    confirm_cpu_jobs: bool = True
+    reasoning_effort: Literal["minimal", "low", "medium", "high", "xhigh", "max"] | None = None
+    stream: bool = True
+    llm_timeout_s: float = Field(600.0, gt=0)
+    llm_max_retries: int = Field(3, ge=0, le=10)
+    llm_retry_base_s: float = Field(5.0, ge=0)
+    llm_retry_max_s: float = Field(60.0, ge=0)
+    context_window: int | None = Field(None, gt=1000)
+    compaction_threshold: float = Field(0.9, gt=0.1, lt=1.0)
+    compaction_tail_messages: int = Field(5, ge=1)
+    hf_router_url: str = "https://router.huggingface.co/v1"
+    system_prompt_file: str | None = None
+    mcpServers: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    messaging: dict[str, Any] = Field(default_factory=dict)
+    slack: dict[str, Any] = Field(default_factory=dict)
+    jobs: JobsConfig = Field(default_factory=JobsConfig)
+    tools: ToolsConfig = Field(default_factory=ToolsConfig)
+
+    # Upstream keys we accept for compatibility but do not use (a shared config file works).
+    save_sessions: bool | None = None
+    session_dataset_repo: str | None = None
+    share_traces: bool | None = None
+    personal_trace_repo_template: str | None = None
+    auto_save_interval: int | None = None
+    heartbeat_interval_s: int | None = None
+    tool_runtime: str | None = None
+    auto_file_upload: bool | None = None
+
+    @field_validator("model_name")
+    @classmethod
+    def _model_not_blank(cls, v: str) -> str:
+        v = v.strip()
+        if not v:
+            raise ValueError("must not be empty")
+        return v
+
+
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def substitute_env(value: Any, path: str = "", env: dict[str, str] | None = None) -> Any:
+    """Replace ``${VAR}`` / ``${VAR:-default}`` recursively; unset required vars are errors."""
+    environ = os.environ if env is None else env
+    if isinstance(value, str):
+
+        def repl(m: re.Match[str]) -> str:
+            name, default = m.group(1), m.group(2)
+            if name in environ and environ[name] != "":
+                return environ[name]
+            if default is not None:
+                return default
+            raise ConfigError(
+                f"{path or '<root>'}: environment variable {name} is not set "
+                f"(set it in the environment or in .env)"
+            )
+
+        return _VAR.sub(repl, value)
+    if isinstance(value, dict):
+        return {
+            k: substitute_env(v, f"{path}.{k}" if path else str(k), environ)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [substitute_env(v, f"{path}[{i}]", environ) for i, v in enumerate(value)]
+    return value
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """Dicts merge recursively; every other value in ``override`` replaces the base value."""
+    out = dict(base)
+    for k, v in override.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def read_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a JSON or YAML mapping, with errors that say which file and what went wrong."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise ConfigError(f"ML_INTERN_CONFIG: file not found: {p}")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix.lower() in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text) if text.strip() else {}
+    except Exception as exc:
+        raise ConfigError(f"ML_INTERN_CONFIG: cannot parse {p}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"ML_INTERN_CONFIG: {p} must contain a mapping at the top level")
+    return data
+
+
+def default_config_dict() -> dict[str, Any]:
+    text = resources.files("configs").joinpath("default.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def format_validation_error(exc: ValidationError) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"]) or "<root>"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see configs/default.json for valid keys)"
+        lines.append(f"{loc}: {msg}")
+    return "; ".join(lines)
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None,
+    *,
+    env: dict[str, str] | None = None,
+    load_env_file: bool = True,
+) -> Config:
+    """Load and validate the configuration. Raises :class:`ConfigError` on any problem."""
+    if load_env_file and env is None:
+        from dotenv import load_dotenv
+
+        load_dotenv(Path.cwd() / ".env", override=False)
+    environ = dict(os.environ) if env is None else env
+    data = default_config_dict()
+    user_path = path or environ.get("ML_INTERN_CONFIG")
+    if user_path:
+        data = deep_merge(data, read_config_file(user_path))
+    data = substitute_env(data, env=environ)
+    if environ.get("ML_INTERN_MODEL", "").strip():
+        data["model_name"] = environ["ML_INTERN_MODEL"].strip()
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(format_validation_error(exc)) from None

@@ -1,0 +1,163 @@
+"""The one contract between the engine and everything around it.
+
+Operations go into a session; Events come out. Gateways (the Slack bot, notification
+destinations, the terminal chat) only ever see these types, so they stay replaceable and the
+engine stays free of any Slack import. Event names and payload keys follow upstream ml-intern
+so its behaviour (and its tests) translate one to one.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class EventType(StrEnum):
+    """Every event the engine emits. Payload keys are documented next to each name."""
+
+    READY = "ready"  # {message}
+    PROCESSING = "processing"  # {message, op_id?}
+    ASSISTANT_CHUNK = "assistant_chunk"  # {content}
+    ASSISTANT_MESSAGE = "assistant_message"  # {content}
+    ASSISTANT_STREAM_END = "assistant_stream_end"  # {}
+    TOOL_CALL = "tool_call"  # {tool, arguments, tool_call_id}
+    TOOL_OUTPUT = "tool_output"  # {tool, tool_call_id, output, success}
+    TOOL_LOG = "tool_log"  # {tool, log, agent_id?, label?}
+    TOOL_STATE_CHANGE = "tool_state_change"  # {tool_call_id, tool, state, ...}
+    APPROVAL_REQUIRED = "approval_required"  # {tools: [...], count, batch_id, requester?}
+    APPROVAL_RESOLVED = "approval_resolved"  # {batch_id, decisions: [...], decided_by}
+    TURN_COMPLETE = "turn_complete"  # {history_size, final_response}
+    ERROR = "error"  # {error, kind?}
+    INTERRUPTED = "interrupted"  # {}
+    COMPACTED = "compacted"  # {old_tokens, new_tokens}
+    UNDO_COMPLETE = "undo_complete"  # {removed}
+    PLAN_UPDATE = "plan_update"  # {plan: [todo]}
+    SESSION_UPDATE = "session_update"  # {model?, yolo?, ...}
+    SESSION_TERMINATED = "session_terminated"  # {reason, ...}
+    SHUTDOWN = "shutdown"  # {}
+    LLM_CALL = "llm_call"  # {model, latency_ms, finish_reason, prompt_tokens, ...}
+    JOB_STARTED = "job_started"  # {job_id, url, flavor, namespace, ...}
+    JOB_PROGRESS = "job_progress"  # {job_id, stage, log_tail, metrics, warning?}
+    JOB_FINISHED = "job_finished"  # {job_id, stage, wall_time_s, cost_usd, url, log_tail, error?}
+    NOTIFICATION = "notification"  # {destination, status, ...} (delivery reports)
+
+
+# Events after which a turn is no longer running (the renderer closes its progress message).
+TURN_ENDING_EVENTS = frozenset(
+    {
+        EventType.TURN_COMPLETE,
+        EventType.ERROR,
+        EventType.INTERRUPTED,
+        EventType.APPROVAL_REQUIRED,
+        EventType.SESSION_TERMINATED,
+    }
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One persisted engine event. ``seq`` is strictly increasing per session from 1."""
+
+    session_id: str
+    seq: int
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+    ts: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "session_id": self.session_id,
+            "seq": self.seq,
+            "type": self.type,
+            "data": self.data,
+            "ts": self.ts,
+        }
+
+
+# --------------------------------------------------------------------------------------
+# Operations (into a session). Pydantic so that gateways get validation for free and the
+# queued form can be persisted as JSON and replayed after a restart.
+# --------------------------------------------------------------------------------------
+
+
+class UserInput(BaseModel):
+    """A message from a person. ``user`` is the gateway's user id (e.g. a Slack user)."""
+
+    kind: Literal["user_input"] = "user_input"
+    text: str
+    user: str | None = None
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+
+class ToolApproval(BaseModel):
+    """One answer for one pending tool call."""
+
+    tool_call_id: str
+    approved: bool
+    feedback: str | None = None
+    edited_script: str | None = None
+    namespace: str | None = None
+    args_hash: str | None = None  # when given, must match the pending call's hash
+
+
+class ExecApproval(BaseModel):
+    """Answers for the pending batch. Calls missing from ``approvals`` count as rejected."""
+
+    kind: Literal["exec_approval"] = "exec_approval"
+    approvals: list[ToolApproval]
+    decided_by: str | None = None
+    batch_id: str | None = None
+
+
+class Compact(BaseModel):
+    kind: Literal["compact"] = "compact"
+
+
+class Undo(BaseModel):
+    kind: Literal["undo"] = "undo"
+
+
+class Shutdown(BaseModel):
+    kind: Literal["shutdown"] = "shutdown"
+
+
+class SetModel(BaseModel):
+    kind: Literal["set_model"] = "set_model"
+    model: str
+
+
+class SetYolo(BaseModel):
+    """Session-scoped auto-approval with a USD cap (None → the configured default cap)."""
+
+    kind: Literal["set_yolo"] = "set_yolo"
+    enabled: bool
+    cap_usd: float | None = None
+
+
+class SystemNote(BaseModel):
+    """A note from the system (e.g. a job finished) that wakes the agent for a follow-up turn."""
+
+    kind: Literal["system_note"] = "system_note"
+    text: str
+    resume: bool = True
+
+
+Operation = UserInput | ExecApproval | Compact | Undo | Shutdown | SetModel | SetYolo | SystemNote
+
+_OP_TYPES: dict[str, type[BaseModel]] = {
+    cls.model_fields["kind"].default: cls
+    for cls in (UserInput, ExecApproval, Compact, Undo, Shutdown, SetModel, SetYolo, SystemNote)
+}
+
+
+def operation_from_dict(data: dict[str, Any]) -> Operation:
+    """Rebuild a queued operation from its stored JSON form."""
+    kind = data.get("kind")
+    cls = _OP_TYPES.get(str(kind))
+    if cls is None:
+        raise ValueError(f"unknown operation kind: {kind!r}")
+    return cls.model_validate(data)  # type: ignore[return-value]

@@ -1,0 +1,32 @@
+"""The list of tool provider modules. Each exposes ``tools(services) -> list[ToolSpec]``.
+
+Adding a tool family is one line here and one module beside it. A provider that cannot offer
+its tools (missing optional config) returns an empty list rather than raising.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+from .base import Services, ToolSpec
+from .router import ToolRouter
+
+log = logging.getLogger(__name__)
+
+PROVIDERS: list[str] = [
+    "agent_core.tools.plan_tool",
+]
+
+
+def build_tools(services: Services, providers: list[str] | None = None) -> list[ToolSpec]:
+    specs: list[ToolSpec] = []
+    for module_name in providers if providers is not None else PROVIDERS:
+        module = importlib.import_module(module_name)
+        specs.extend(module.tools(services))
+    return specs
+
+
+def build_router(services: Services, providers: list[str] | None = None) -> ToolRouter:
+    cap = services.config.tools.output_cap_chars if services.config else 25_000
+    return ToolRouter(build_tools(services, providers), default_cap=cap)
