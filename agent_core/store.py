@@ -170,7 +170,9 @@ class Store:
             try:
                 Path(resolved).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
-                raise StoreError(f"cannot create the directory for the store {resolved}: {exc}")
+                raise StoreError(
+                    f"cannot create the directory for the store {resolved}: {exc}"
+                ) from exc
         try:
             db = await aiosqlite.connect(resolved, isolation_level=None)
         except Exception as exc:  # sqlite3.OperationalError and friends
