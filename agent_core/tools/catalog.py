@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 PROVIDERS: list[str] = [
     "agent_core.tools.plan_tool",
+    "agent_core.tools.workspace",
 ]
 
 
