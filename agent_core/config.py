@@ -71,6 +71,7 @@ class Config(_Section):
     yolo_cost_cap_usd: float = Field(5.0, ge=0)
     auto_approve_destructive: bool = False
     confirm_cpu_jobs: bool = True
+    approval_ttl_s: float = Field(86_400.0, ge=0)  # 0 → approvals never expire
     reasoning_effort: Literal["minimal", "low", "medium", "high", "xhigh", "max"] | None = None
     stream: bool = True
     llm_timeout_s: float = Field(600.0, gt=0)

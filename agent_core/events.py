@@ -111,6 +111,7 @@ class ExecApproval(BaseModel):
     approvals: list[ToolApproval]
     decided_by: str | None = None
     batch_id: str | None = None
+    resume: bool = True  # False: record the decisions but do not continue the turn (stop)
 
 
 class Compact(BaseModel):

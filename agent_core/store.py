@@ -11,10 +11,12 @@ the tables are declared here so that there is exactly one migration history.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -73,6 +75,9 @@ MIGRATIONS: list[str] = [
         requester     TEXT,
         decided_by    TEXT,
         feedback      TEXT,
+        overrides     TEXT NOT NULL DEFAULT '{}',
+        reason        TEXT,
+        estimated_cost_usd REAL,
         created_at    REAL NOT NULL,
         expires_at    REAL,
         decided_at    REAL,
@@ -161,6 +166,9 @@ class Store:
     def __init__(self, db: aiosqlite.Connection, path: str) -> None:
         self.db = db
         self.path = path
+        # One connection is shared by every coroutine; without this lock a statement issued
+        # by one coroutine could land inside (and be rolled back with) another's transaction.
+        self._lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -210,30 +218,41 @@ class Store:
     # ------------------------------------------------------------------ generic helpers
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         """Run one statement; returns lastrowid (for inserts) or rowcount."""
-        async with self.db.execute(sql, params) as cur:
-            return cur.lastrowid if sql.lstrip()[:6].upper() == "INSERT" else cur.rowcount
+        async with self._lock:
+            async with self.db.execute(sql, params) as cur:
+                return cur.lastrowid if sql.lstrip()[:6].upper() == "INSERT" else cur.rowcount
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        await self.db.executemany(sql, rows)
+        async with self._lock:
+            await self.db.executemany(sql, rows)
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        async with self.db.execute(sql, params) as cur:
-            return await cur.fetchone()
+        async with self._lock:
+            async with self.db.execute(sql, params) as cur:
+                return await cur.fetchone()
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        async with self.db.execute(sql, params) as cur:
-            return list(await cur.fetchall())
+        async with self._lock:
+            async with self.db.execute(sql, params) as cur:
+                return list(await cur.fetchall())
+
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[aiosqlite.Connection]:
+        """An exclusive write transaction. Inside, use the yielded connection directly."""
+        async with self._lock:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+            await self.db.execute("COMMIT")
 
     async def transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-        """Apply several statements atomically (one BEGIN IMMEDIATE … COMMIT)."""
-        await self.db.execute("BEGIN IMMEDIATE")
-        try:
+        """Apply several statements atomically."""
+        async with self.atomic() as db:
             for sql, params in statements:
-                await self.db.execute(sql, params)
-        except BaseException:
-            await self.db.execute("ROLLBACK")
-            raise
-        await self.db.execute("COMMIT")
+                await db.execute(sql, params)
 
     # ------------------------------------------------------------------ sessions
     async def get_session(self, session_id: str) -> dict[str, Any] | None:
@@ -333,13 +352,12 @@ class Store:
         """
         now = time.time()
         payload = _dumps(data)
-        async with self.db.execute(
+        row = await self.fetchone(
             "INSERT INTO events (session_id, seq, type, data, ts) VALUES (?, "
             "(SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE session_id=?), ?, ?, ?) "
             "RETURNING seq",
             (session_id, session_id, type_, payload, now),
-        ) as cur:
-            row = await cur.fetchone()
+        )
         assert row is not None
         return Event(session_id=session_id, seq=int(row[0]), type=type_, data=data, ts=now)
 

@@ -1,0 +1,395 @@
+"""Hosts every session: their queues, their workers, their events, their recovery.
+
+Operations are written to the store before anything else happens, then a per-session worker
+drains them in order. A worker exists only while its session has work, and loaded sessions
+are kept in a small LRU, so ten thousand idle threads cost rows on disk, not tasks in memory.
+After a crash, an operation left half-run is reported as interrupted (never silently re-run:
+it may have spent money) and queued operations are resumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from .approvals import EXPIRED, ApprovalBook, ClaimResult
+from .config import Config
+from .context import ContextManager
+from .events import Event, EventType, ExecApproval, Operation, ToolApproval, operation_from_dict
+from .llm import LLMClient
+from .redact import scrub
+from .session import Session, default_system_prompt
+from .store import Store
+from .tools.base import Services
+from .tools.catalog import build_router
+from .tools.router import ToolRouter
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[Event], Awaitable[None]]
+
+
+class SessionNotFound(KeyError):
+    """Operations for a session that was never created (and no origin to create it)."""
+
+
+class ManagerClosed(RuntimeError):
+    """The manager is shutting down and takes no new work."""
+
+
+def _load_system_prompt_renderer(config: Config) -> Callable[[list[str]], str]:
+    try:
+        from .prompts import render_system_prompt
+    except Exception:  # the prompt module is optional for the engine to run
+        return default_system_prompt
+
+    def render(tool_names: list[str]) -> str:
+        try:
+            return render_system_prompt(tool_names, datetime.now(UTC))
+        except Exception:
+            log.warning("system prompt rendering failed; using the fallback", exc_info=True)
+            return default_system_prompt(tool_names)
+
+    return render
+
+
+class SessionManager:
+    """The engine's public face. Gateways submit operations and listen to events."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        *,
+        services: Services | None = None,
+        llm: LLMClient | None = None,
+        router: ToolRouter | None = None,
+        max_loaded: int = 128,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.llm = llm or LLMClient(config)
+        self.services = services or Services()
+        self.services.store = store
+        self.services.config = config
+        self.services.extras.setdefault("llm", self.llm)
+        self.services.extras.setdefault("manager", self)
+        self.router = router or build_router(self.services)
+        self.context = ContextManager(config, self.llm)
+        self.approvals = ApprovalBook(store)
+        self._system_prompt = _load_system_prompt_renderer(config)
+        self._listeners: list[Listener] = []
+        self._loaded: OrderedDict[str, Session] = OrderedDict()
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._running: dict[str, Session] = {}
+        self._closing = False
+        self._expiry_task: asyncio.Task[None] | None = None
+        self._expiry_wakeup = asyncio.Event()
+        self.max_loaded = max_loaded
+
+    # ------------------------------------------------------------------ listeners / events
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    async def emit(self, session_id: str, type_: str, data: dict[str, Any]) -> Event:
+        """Scrub, persist, then deliver an event. Usable by tools, the job watcher, gateways."""
+        event = await self.store.append_event(session_id, str(type_), scrub(data))
+        for listener in list(self._listeners):
+            try:
+                await listener(event)
+            except Exception:
+                log.exception("event listener failed for %s #%d", event.type, event.seq)
+        return event
+
+    async def events_after(self, session_id: str, after_seq: int = 0) -> list[Event]:
+        return await self.store.events_after(session_id, after_seq)
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Recover after a restart: report cut-off operations, resume queued ones."""
+        for _op_id, session_id, kind in await self.store.mark_running_ops("interrupted"):
+            await self.emit(
+                session_id,
+                EventType.ERROR,
+                {
+                    "error": (
+                        f"The bot restarted while working on this ({kind.replace('_', ' ')}). "
+                        "Nothing was lost up to the last step shown; reply to continue."
+                    ),
+                    "kind": "restart",
+                },
+            )
+        for session_id in await self.store.sessions_with_queued_ops():
+            self._kick(session_id)
+        self._expiry_task = asyncio.create_task(self._expiry_loop(), name="approval-expiry")
+
+    async def close(self, grace_s: float = 10.0) -> None:
+        """Take no new work; let running operations finish for ``grace_s``, then interrupt."""
+        self._closing = True
+        if self._expiry_task:
+            self._expiry_task.cancel()
+        workers = list(self._workers.values())
+        if workers:
+            _done, pending = await asyncio.wait(workers, timeout=grace_s)
+            if pending:
+                for session in list(self._running.values()):
+                    session.interrupt()
+                await asyncio.wait(pending, timeout=5)
+                for task in pending:
+                    task.cancel()
+        if self._expiry_task:
+            await asyncio.gather(self._expiry_task, return_exceptions=True)
+
+    # ------------------------------------------------------------------ sessions
+    async def ensure_session(
+        self, session_id: str, origin: dict[str, Any] | None = None, model: str | None = None
+    ) -> bool:
+        """Create the session if it does not exist. Returns True when it was created."""
+        if session_id in self._loaded or await self.store.get_session(session_id):
+            return False
+        if origin is None:
+            raise SessionNotFound(session_id)
+        await self.store.create_session(
+            session_id, scrub(origin), model or self.config.model_name, {"turn_count": 0}
+        )
+        return True
+
+    async def exists(self, session_id: str) -> bool:
+        return session_id in self._loaded or (await self.store.get_session(session_id)) is not None
+
+    async def get_session(self, session_id: str) -> Session:
+        """Load (or return the cached) session object."""
+        session = self._running.get(session_id) or self._loaded.get(session_id)
+        if session is not None:
+            self._loaded.move_to_end(session_id, last=True) if session_id in self._loaded else None
+            return session
+        row = await self.store.get_session(session_id)
+        if row is None:
+            raise SessionNotFound(session_id)
+        history = await self.store.load_messages(session_id)
+        session = Session(
+            session_id=session_id,
+            origin=row["origin"],
+            model=row["model"] or self.config.model_name,
+            state=row["state"],
+            history=history,
+            config=self.config,
+            llm=self.llm,
+            context=self.context,
+            router=self.router,
+            services=self.services,
+            approvals=self.approvals,
+            emit=self.emit,
+            system_prompt=self._system_prompt,
+        )
+        self._loaded[session_id] = session
+        while len(self._loaded) > self.max_loaded:
+            oldest, _ = next(iter(self._loaded.items()))
+            if oldest in self._running:
+                self._loaded.move_to_end(oldest)
+                break
+            self._loaded.popitem(last=False)
+        return session
+
+    # ------------------------------------------------------------------ operations
+    async def submit(
+        self,
+        session_id: str,
+        op: Operation,
+        *,
+        origin: dict[str, Any] | None = None,
+        model: str | None = None,
+    ) -> int:
+        """Persist ``op`` in the session's queue and make sure a worker will run it."""
+        if self._closing:
+            raise ManagerClosed("the engine is shutting down")
+        await self.ensure_session(session_id, origin, model)
+        data = scrub(op.model_dump())
+        op_id = await self.store.enqueue_op(session_id, op.kind, data)
+        self._kick(session_id)
+        return op_id
+
+    def _kick(self, session_id: str) -> None:
+        if self._closing:
+            return
+        task = self._workers.get(session_id)
+        if task is None or task.done():
+            self._workers[session_id] = asyncio.create_task(
+                self._worker(session_id), name=f"session-worker:{session_id}"
+            )
+
+    async def _worker(self, session_id: str) -> None:
+        try:
+            while not self._closing:
+                nxt = await self.store.next_op(session_id)
+                if nxt is None:
+                    return
+                op_id, data = nxt
+                await self.store.set_op_status(op_id, "running")
+                try:
+                    op = operation_from_dict(data)
+                except Exception as exc:
+                    await self.store.set_op_status(op_id, "failed")
+                    await self.emit(session_id, EventType.ERROR, {"error": f"Bad operation: {exc}"})
+                    continue
+                session = await self.get_session(session_id)
+                self._running[session_id] = session
+                try:
+                    await session.handle(op)
+                    await self.store.set_op_status(op_id, "done")
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    log.exception("operation %s failed in session %s", op.kind, session_id)
+                    await self.store.set_op_status(op_id, "failed")
+                    await self.emit(
+                        session_id,
+                        EventType.ERROR,
+                        {
+                            "error": f"Internal error while handling {op.kind}: {type(exc).__name__}: {exc}"
+                        },
+                    )
+                finally:
+                    self._running.pop(session_id, None)
+        finally:
+            if self._workers.get(session_id) is asyncio.current_task():
+                self._workers.pop(session_id, None)
+            # An op may have been queued after our last check but before we unregistered.
+            if not self._closing and await self._has_queued(session_id):
+                self._kick(session_id)
+
+    async def _has_queued(self, session_id: str) -> bool:
+        try:
+            return (await self.store.next_op(session_id)) is not None
+        except Exception:
+            return False
+
+    async def interrupt(self, session_id: str) -> str:
+        """Stop the running turn. With none running, a pending approval batch is withdrawn.
+
+        Returns "interrupted", "approvals_withdrawn" or "idle".
+        """
+        session = self._running.get(session_id)
+        if session is not None and session.interrupt():
+            return "interrupted"
+        pending = await self.approvals.pending(session_id)
+        if pending:
+            await self.resolve_approvals(
+                session_id,
+                [
+                    ToolApproval(
+                        tool_call_id=c.tool_call_id, approved=False, feedback="Stopped by the user."
+                    )
+                    for c in pending
+                ],
+                decided_by="stop",
+                complete_batch=True,
+                resume=False,
+            )
+            return "approvals_withdrawn"
+        return "idle"
+
+    def is_busy(self, session_id: str) -> bool:
+        return session_id in self._running
+
+    async def queued_count(self, session_id: str) -> int:
+        row = await self.store.fetchone(
+            "SELECT COUNT(*) FROM ops WHERE session_id=? AND status='queued'", (session_id,)
+        )
+        return int(row[0]) if row else 0
+
+    # ------------------------------------------------------------------ approvals
+    async def resolve_approvals(
+        self,
+        session_id: str,
+        approvals: list[ToolApproval],
+        *,
+        decided_by: str | None,
+        complete_batch: bool = True,
+        batch_id: str | None = None,
+        resume: bool = True,
+        status_override: str | None = None,
+    ) -> ClaimResult:
+        """Record decisions at once (first wins); run the batch when it is fully decided."""
+        result = await self.approvals.claim(
+            session_id,
+            approvals,
+            decided_by,
+            complete_batch=complete_batch,
+            batch_id=batch_id,
+            status_override=status_override,
+        )
+        if result.ok and result.batch_complete and result.batch_id:
+            await self.submit(
+                session_id,
+                ExecApproval(
+                    approvals=approvals,
+                    decided_by=decided_by,
+                    batch_id=result.batch_id,
+                    resume=resume,
+                ),
+            )
+        return result
+
+    async def _expiry_loop(self) -> None:
+        while not self._closing:
+            try:
+                for session_id, batch_id in await self.approvals.expire_due():
+                    await self.submit(
+                        session_id,
+                        ExecApproval(
+                            approvals=[], decided_by="system", batch_id=batch_id, resume=False
+                        ),
+                    )
+                nxt = await self.approvals.next_expiry()
+                wait = 60.0 if nxt is None else max(0.05, min(60.0, nxt - time.time()))
+                self._expiry_wakeup.clear()
+                try:
+                    await asyncio.wait_for(self._expiry_wakeup.wait(), timeout=wait)
+                except TimeoutError:
+                    pass
+            except asyncio.CancelledError:
+                return
+            except Exception:
+                log.exception("approval expiry sweep failed")
+                await asyncio.sleep(5)
+
+    def wake_expiry(self) -> None:
+        """Re-check expiries now (tests, or after a batch with a short TTL was created)."""
+        self._expiry_wakeup.set()
+
+    # ------------------------------------------------------------------ introspection
+    async def session_info(self, session_id: str) -> dict[str, Any]:
+        """What `status` shows: model, activity, queue, approvals, plan, budget, context."""
+        session = await self.get_session(session_id)
+        from . import policy
+
+        yolo = policy.yolo_state(session.state, self.config)
+        pending = await self.approvals.pending(session_id)
+        return {
+            "session_id": session_id,
+            "model": session.model,
+            "busy": self.is_busy(session_id),
+            "queued": await self.queued_count(session_id),
+            "turns": int(session.state.get("turn_count", 0)),
+            "plan": session.state.get("plan") or [],
+            "pending_approvals": [c.to_dict() for c in pending],
+            "yolo": {
+                "enabled": policy.yolo_enabled(session.state, self.config),
+                "cap_usd": yolo["cap_usd"],
+                "spent_usd": yolo["spent_usd"],
+                "remaining_usd": policy.remaining_budget(session.state, self.config),
+            },
+            "context_tokens": session.state.get("context_tokens"),
+            "context_window": self.context.window(session.model),
+            "expired_status": EXPIRED,
+        }
