@@ -461,6 +461,10 @@ async def fetch_hf_docs_handler(args: dict[str, Any], ctx: ToolContext) -> tuple
     if offset >= total and total:
         return f"ERROR: offset {offset} is past the end of the page ({total} chars)", False
     chunk = text[offset : offset + PAGE_CHARS]
+    if offset + len(chunk) < total:  # end on a line boundary when one is near
+        cut = chunk.rfind("\n")
+        if cut > PAGE_CHARS * 0.8:
+            chunk = chunk[: cut + 1]
     end = offset + len(chunk)
     header = f"Source: {md_url(url)}"
     if offset or end < total:
