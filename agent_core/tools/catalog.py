@@ -18,6 +18,7 @@ PROVIDERS: list[str] = [
     "agent_core.tools.plan_tool",
     "agent_core.tools.workspace",
     "agent_core.tools.docs_tools",
+    "agent_core.tools.github_tools",
 ]
 
 
