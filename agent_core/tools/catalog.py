@@ -19,6 +19,7 @@ PROVIDERS: list[str] = [
     "agent_core.tools.workspace",
     "agent_core.tools.docs_tools",
     "agent_core.tools.github_tools",
+    "agent_core.tools.web_search",
 ]
 
 
