@@ -60,7 +60,9 @@ def test_rule_to_destination_without_auto_events_is_explained() -> None:
             "rules": [{"events": ["error"], "destinations": ["ops"]}],
         }
     )
-    assert "messaging.rules[0].destinations[0]: destination 'ops' has allow_auto_events false" in msg
+    assert (
+        "messaging.rules[0].destinations[0]: destination 'ops' has allow_auto_events false" in msg
+    )
 
 
 def test_missing_token_and_missing_channel() -> None:
@@ -111,7 +113,11 @@ def test_valid_config_resolves_tokens_and_defaults() -> None:
         {
             "enabled": True,
             "destinations": {
-                "slack.ml-ops": {"provider": "slack", "channel": "C0OPS", "allow_auto_events": True},
+                "slack.ml-ops": {
+                    "provider": "slack",
+                    "channel": "C0OPS",
+                    "allow_auto_events": True,
+                },
                 "ci": {"provider": "webhook", "url": "https://ci.example/hook", "secret": "s3cret"},
             },
             "rules": [

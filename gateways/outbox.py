@@ -1,0 +1,229 @@
+"""The durable outbox: every notification is a row before anyone tries to send it.
+
+Row life: ``pending`` → ``sending`` (claimed by the worker, ``attempts`` + 1) → ``sent`` (with
+the provider's id) | back to ``pending`` with a later ``next_attempt_at`` | ``failed`` with the
+reason. ``idempotency_key`` is UNIQUE — ``<session>:<seq>:<destination>`` for engine events — so
+replaying an event after a restart can never enqueue (or send) it twice. Sent rows are kept for
+``delivery.sent_retention_days`` (they are what makes replays idempotent) and then pruned.
+
+A row found in ``sending`` at startup was cut off mid-delivery by a crash; it goes back to
+``pending`` (at-least-once for that one case; webhooks carry the stable key so receivers can
+drop the duplicate). A graceful :meth:`NotificationService.close` drains in-flight deliveries
+first, so ordinary restarts neither lose nor repeat anything.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from agent_core.store import Store
+
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+
+
+@dataclass(frozen=True)
+class OutboxItem:
+    key: str
+    destination: str
+    event_type: str
+    session_id: str | None
+    payload: dict[str, Any]
+    due_at: float
+
+
+@dataclass(frozen=True)
+class OutboxRow:
+    id: int
+    key: str
+    destination: str
+    event_type: str
+    session_id: str | None
+    payload: dict[str, Any]
+    status: str
+    attempts: int
+    next_attempt_at: float
+    last_error: str | None
+    external_id: str | None
+    created_at: float
+    updated_at: float
+
+
+def _row(r: Any) -> OutboxRow:
+    return OutboxRow(
+        id=int(r["id"]),
+        key=r["idempotency_key"],
+        destination=r["destination"],
+        event_type=r["event_type"],
+        session_id=r["session_id"],
+        payload=json.loads(r["payload"]),
+        status=r["status"],
+        attempts=int(r["attempts"]),
+        next_attempt_at=float(r["next_attempt_at"]),
+        last_error=r["last_error"],
+        external_id=r["external_id"],
+        created_at=float(r["created_at"]),
+        updated_at=float(r["updated_at"]),
+    )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+class Outbox:
+    """Queries on the ``outbox`` table (declared in :mod:`agent_core.store`)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def enqueue(self, items: Sequence[OutboxItem]) -> dict[str, OutboxRow]:
+        """Insert rows atomically; existing keys are left alone. Returns rows by key."""
+        if not items:
+            return {}
+        now = time.time()
+        await self.store.transaction(
+            [
+                (
+                    "INSERT OR IGNORE INTO outbox (idempotency_key, destination, event_type,"
+                    " session_id, payload, status, attempts, next_attempt_at, created_at,"
+                    " updated_at) VALUES (?,?,?,?,?,?,0,?,?,?)",
+                    (
+                        it.key,
+                        it.destination,
+                        it.event_type,
+                        it.session_id,
+                        _dumps(it.payload),
+                        PENDING,
+                        it.due_at,
+                        now,
+                        now,
+                    ),
+                )
+                for it in items
+            ]
+        )
+        return await self.by_keys([it.key for it in items])
+
+    async def upsert_pending(self, item: OutboxItem) -> OutboxRow | None:
+        """Insert, or replace the payload of a row that has not been attempted yet.
+
+        Used for the collapsed-error follow-up whose count grows until it is due. Returns the
+        row, or None when the existing row is already past ``pending`` (caller starts afresh).
+        """
+        now = time.time()
+        await self.store.execute(
+            "INSERT INTO outbox (idempotency_key, destination, event_type, session_id, payload,"
+            " status, attempts, next_attempt_at, created_at, updated_at)"
+            " VALUES (?,?,?,?,?,?,0,?,?,?)"
+            " ON CONFLICT(idempotency_key) DO UPDATE SET payload=excluded.payload,"
+            " updated_at=excluded.updated_at WHERE outbox.status='pending'",
+            (
+                item.key,
+                item.destination,
+                item.event_type,
+                item.session_id,
+                _dumps(item.payload),
+                PENDING,
+                item.due_at,
+                now,
+                now,
+            ),
+        )
+        row = (await self.by_keys([item.key])).get(item.key)
+        if row is None or row.status != PENDING or row.payload != item.payload:
+            return None
+        return row
+
+    async def by_keys(self, keys: Sequence[str]) -> dict[str, OutboxRow]:
+        if not keys:
+            return {}
+        marks = ",".join("?" * len(keys))
+        rows = await self.store.fetchall(
+            f"SELECT * FROM outbox WHERE idempotency_key IN ({marks})", list(keys)
+        )
+        return {r["idempotency_key"]: _row(r) for r in rows}
+
+    async def get(self, row_id: int) -> OutboxRow | None:
+        r = await self.store.fetchone("SELECT * FROM outbox WHERE id=?", (row_id,))
+        return _row(r) if r else None
+
+    async def due(self, now: float, exclude: set[str], limit: int = 100) -> list[OutboxRow]:
+        """Pending rows whose time has come, oldest first, skipping busy destinations."""
+        rows = await self.store.fetchall(
+            "SELECT * FROM outbox WHERE status=? AND next_attempt_at<=? ORDER BY id LIMIT ?",
+            (PENDING, now, limit + len(exclude) * 4),
+        )
+        out = [_row(r) for r in rows if r["destination"] not in exclude]
+        return out[:limit]
+
+    async def next_due_by_destination(self) -> dict[str, float]:
+        rows = await self.store.fetchall(
+            "SELECT destination, MIN(next_attempt_at) AS t FROM outbox WHERE status=?"
+            " GROUP BY destination",
+            (PENDING,),
+        )
+        return {r["destination"]: float(r["t"]) for r in rows}
+
+    async def claim(self, row_id: int) -> bool:
+        """pending → sending, counting the attempt. False if someone else got there first."""
+        n = await self.store.execute(
+            "UPDATE outbox SET status=?, attempts=attempts+1, updated_at=? WHERE id=? AND status=?",
+            (SENDING, time.time(), row_id, PENDING),
+        )
+        return n == 1
+
+    async def mark_sent(self, row_id: int, external_id: str | None) -> None:
+        await self.store.execute(
+            "UPDATE outbox SET status=?, external_id=?, updated_at=? WHERE id=?",
+            (SENT, external_id, time.time(), row_id),
+        )
+
+    async def mark_retry(self, row_id: int, error: str, next_attempt_at: float) -> None:
+        await self.store.execute(
+            "UPDATE outbox SET status=?, last_error=?, next_attempt_at=?, updated_at=? WHERE id=?",
+            (PENDING, error[:1000], next_attempt_at, time.time(), row_id),
+        )
+
+    async def mark_failed(self, row_id: int, error: str) -> None:
+        await self.store.execute(
+            "UPDATE outbox SET status=?, last_error=?, updated_at=? WHERE id=?",
+            (FAILED, error[:1000], time.time(), row_id),
+        )
+
+    async def recover_interrupted(self) -> int:
+        """Rows left ``sending`` by a crash go back to ``pending`` (attempt count kept)."""
+        return await self.store.execute(
+            "UPDATE outbox SET status=?, next_attempt_at=?, updated_at=? WHERE status=?",
+            (PENDING, time.time(), time.time(), SENDING),
+        )
+
+    async def prune_sent(self, older_than: float) -> int:
+        return await self.store.execute(
+            "DELETE FROM outbox WHERE status=? AND updated_at<?", (SENT, older_than)
+        )
+
+    async def stats(self) -> dict[str, dict[str, Any]]:
+        """Per destination: counts by status, last sent time, latest unresolved error."""
+        out: dict[str, dict[str, Any]] = {}
+        for r in await self.store.fetchall(
+            "SELECT destination, status, COUNT(*) AS n, MAX(updated_at) AS t FROM outbox"
+            " GROUP BY destination, status"
+        ):
+            d = out.setdefault(r["destination"], {"counts": {}, "last_sent_at": None})
+            d["counts"][r["status"]] = int(r["n"])
+            if r["status"] == SENT:
+                d["last_sent_at"] = float(r["t"])
+        for r in await self.store.fetchall(
+            "SELECT destination, status, last_error, updated_at FROM outbox"
+            " WHERE last_error IS NOT NULL AND status IN (?,?) ORDER BY updated_at",
+            (PENDING, FAILED),
+        ):
+            d = out.setdefault(r["destination"], {"counts": {}, "last_sent_at": None})
+            d["last_error"] = r["last_error"]
+            d["last_error_at"] = float(r["updated_at"])
+            d["last_error_status"] = r["status"]
+        return out
