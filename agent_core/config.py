@@ -57,6 +57,10 @@ class ToolsConfig(_Section):
     output_cap_chars: int = Field(25_000, ge=1_000)
     mcp_timeout_s: float = Field(60.0, gt=0)
     mcp_tools_need_approval: bool = False
+    mcp_connect_timeout_s: float = Field(30.0, gt=0)  # per server, at startup
+    research_max_iterations: int = Field(60, ge=1, le=500)
+    # Research sub-agent context budget (tokens): nudge at 85 %, forced summary at 95 %.
+    research_token_budget: int = Field(200_000, ge=10_000)
 
 
 class Config(_Section):
