@@ -34,20 +34,19 @@ _STAGE_SEVERITY: dict[str, Severity] = {
 
 
 def format_duration(seconds: float | int | None) -> str | None:
-    """``3723`` → ``"1h 2m 3s"``; ``None`` stays ``None``."""
+    """``3723`` → ``"1h 2m 3s"``, ``600`` → ``"10m"``, ``0.4`` → ``"0.4s"``; None stays None."""
     if seconds is None:
         return None
     try:
-        total = int(round(float(seconds)))
+        value = max(float(seconds), 0.0)
     except (TypeError, ValueError):
         return None
-    hours, rest = divmod(max(total, 0), 3600)
+    if value < 10 and value != int(value):
+        return f"{value:.1f}s"
+    hours, rest = divmod(int(round(value)), 3600)
     minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h {minutes}m {secs}s"
-    if minutes:
-        return f"{minutes}m {secs}s"
-    return f"{secs}s"
+    parts = [f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n]
+    return " ".join(parts) or "0s"
 
 
 def format_cost(usd: float | int | None) -> str | None:

@@ -252,8 +252,8 @@ class NotificationService:
             update={
                 "title": f"Agent error (repeated {seen.count}×)",
                 "message": (
-                    f"The same error happened {seen.count} times in this session within "
-                    f"{window}; only the first was sent at once. Latest:\n{note.message}"
+                    f"{note.message}\n\nSeen {seen.count}× in this session within {window};"
+                    " only the first was sent right away."
                 ),
                 "repeat_count": seen.count,
             }

@@ -110,7 +110,11 @@ def test_agent_message_and_helpers() -> None:
     out = render_slack(n)
     assert out["text"] == ":information_source: Message from the agent: eval done"
     assert "sent by the agent" in out["blocks"][-1]["elements"][0]["text"]
-    assert format_duration(59.6) == "1m 0s" and format_duration(None) is None
+    assert (
+        format_duration(59.6) == "1m"
+        and format_duration(600) == "10m"
+        and format_duration(None) is None
+    )
     assert error_fingerprint({"error": "timeout after 30.2s"}) == error_fingerprint(
         {"error": "timeout  after 31s"}
     )
