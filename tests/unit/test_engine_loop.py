@@ -10,7 +10,7 @@ import pytest
 
 from agent_core.events import Compact, SetModel, Undo, UserInput
 from tests.engine_harness import ORIGIN, make_config, run_engine, tool
-from tests.fakes.fake_llm import FakeLLM, call, error, text, tool_calls
+from tests.fakes.fake_llm import FakeLLM, call, text, tool_calls
 
 
 @pytest.fixture
