@@ -3,11 +3,29 @@
 Entry points: :class:`NotificationService` (events in, durable delivery out),
 :func:`parse_messaging_config` (validates ``Config.messaging``), :func:`verify_signature`
 (for webhook receivers), and the ``notify`` tool in :mod:`gateways.notify_tool`.
+
+Exports are loaded lazily so that importing :mod:`gateways.notify_tool` from the engine's tool
+catalog does not pull in slack_sdk or httpx.
 """
 
-from .config import MessagingConfig, parse_messaging_config
-from .service import NotificationService, SendResult, format_status
-from .signing import verify_signature
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import MessagingConfig, parse_messaging_config
+    from .service import NotificationService, SendResult, format_status
+    from .signing import verify_signature
+
+_EXPORTS = {
+    "MessagingConfig": ".config",
+    "parse_messaging_config": ".config",
+    "NotificationService": ".service",
+    "SendResult": ".service",
+    "format_status": ".service",
+    "verify_signature": ".signing",
+}
 
 __all__ = [
     "MessagingConfig",
@@ -17,3 +35,10 @@ __all__ = [
     "parse_messaging_config",
     "verify_signature",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'gateways' has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)

@@ -87,7 +87,7 @@ class NotificationService:
         self._external_http = http
         self._shared: Shared | None = None
         self._dispatcher: Dispatcher | None = None
-        self._progress = asyncio.Condition()
+        self._progress = asyncio.Event()  # replaced (after being set) on every attempt
         self._started = False
 
     @classmethod
@@ -160,11 +160,18 @@ class NotificationService:
         await self.close()
 
     def _notify_progress(self) -> None:
-        async def _notify() -> None:
-            async with self._progress:
-                self._progress.notify_all()
+        """Wake everyone waiting on delivery outcomes (called after every attempt)."""
+        done, self._progress = self._progress, asyncio.Event()
+        done.set()
 
-        asyncio.get_running_loop().create_task(_notify())
+    @staticmethod
+    async def _wait_on(progress: asyncio.Event, timeout_s: float) -> None:
+        """Wait for an attempt to settle. Callers grab ``progress`` *before* reading the store,
+        so an attempt that settles in between is never missed."""
+        try:
+            await asyncio.wait_for(progress.wait(), timeout=timeout_s)
+        except TimeoutError:
+            pass
 
     def _wake(self) -> None:
         if self._dispatcher is not None:
@@ -299,7 +306,7 @@ class NotificationService:
         ]
         rows = await self.outbox.enqueue(items)
         self._wake()
-        ids = {row.destination: row.id for row in rows.values()}
+        ids = {it.destination: rows[it.key].id for it in items if it.key in rows}
         final = await self.wait_for_rows(
             list(ids.values()), self.config.delivery.tool_wait_s if wait_s is None else wait_s
         )
@@ -336,17 +343,14 @@ class NotificationService:
         """Wait until the rows are sent or failed, or the timeout passes; return their state."""
         deadline = time.monotonic() + timeout_s
         while True:
+            progress = self._progress
             rows = {rid: row for rid in row_ids if (row := await self.outbox.get(rid)) is not None}
             if all(r.status in (SENT, FAILED) for r in rows.values()):
                 return rows
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self._started:
                 return rows
-            async with self._progress:
-                try:
-                    await asyncio.wait_for(self._progress.wait(), timeout=min(remaining, 1.0))
-                except TimeoutError:
-                    pass
+            await self._wait_on(progress, min(remaining, 1.0))
 
     async def wait_idle(self, timeout_s: float = 5.0, *, include_future: bool = False) -> bool:
         """True once no row is due or in flight (tests, graceful shutdown checks).
@@ -356,6 +360,7 @@ class NotificationService:
         """
         deadline = time.monotonic() + timeout_s
         while True:
+            progress = self._progress
             now = time.time()
             if include_future:
                 sql, params = (
@@ -374,11 +379,7 @@ class NotificationService:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            async with self._progress:
-                try:
-                    await asyncio.wait_for(self._progress.wait(), timeout=min(remaining, 0.05))
-                except TimeoutError:
-                    pass
+            await self._wait_on(progress, min(remaining, 0.05))
 
     # ------------------------------------------------------------------ status
     async def status(self) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ PROVIDERS: list[str] = [
     "agent_core.tools.github_tools",
     "agent_core.tools.web_search",
     "agent_core.tools.mcp_tools",
+    "gateways.notify_tool",
 ]
 
 
