@@ -22,6 +22,7 @@ PROVIDERS: list[str] = [
     "agent_core.tools.web_search",
     "agent_core.tools.mcp_tools",
     "gateways.notify_tool",
+    "agent_core.tools.research_tool",
 ]
 
 
