@@ -150,3 +150,20 @@ async def test_service_from_engine_config_raises_config_error(tmp_path) -> None:
             NotificationService.from_config(config, store, env={})
     finally:
         await store.close()
+
+
+def test_shipped_example_is_valid() -> None:
+    from pathlib import Path
+
+    from agent_core.config import load_config
+
+    example = Path(__file__).resolve().parents[2] / "configs" / "messaging.example.yaml"
+    env = {
+        "ONCALL_SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T1/B1/abc",
+        "ML_INTERN_WEBHOOK_SECRET": "whsec-example-123456",
+        "SLACK_BOT_TOKEN": "xoxb-example",
+    }
+    config = load_config(example, env=env, load_env_file=False)
+    cfg = parse_messaging_config(config.messaging, env=env)
+    assert sorted(cfg.destinations) == ["ci", "slack.ml-ops", "slack.oncall"]
+    assert len(cfg.rules) == 4 and cfg.uses_requester_dm()

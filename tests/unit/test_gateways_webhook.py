@@ -214,3 +214,28 @@ async def test_enqueued_before_start_is_delivered_on_start(
         assert time.monotonic() - t0 < 2
     finally:
         await svc.close()
+
+
+async def test_error_collapsing_survives_a_restart(tmp_path: Path, hook: WebhookReceiver) -> None:
+    path = tmp_path / "state.db"
+    section = messaging({"ci": _hook_dest(hook.url())}, collapse_window_s=0.6)
+    store = await Store.open(path)
+    async with running_service(store, section) as svc:
+        for seq in (1, 2):
+            await svc.handle_event(event("error", {"error": "CUDA OOM"}, seq=seq), ORIGIN)
+        await hook.wait_for(1, answered=True)
+    await store.close()
+
+    store = await Store.open(path)
+    try:
+        async with running_service(store, section) as svc:
+            await svc.handle_event(event("error", {"error": "CUDA OOM"}, seq=2), ORIGIN)  # replay
+            await svc.handle_event(event("error", {"error": "CUDA OOM"}, seq=3), ORIGIN)
+            follow_up = await hook.wait_for(2, answered=True)
+            assert await svc.wait_idle(3, include_future=True)
+        assert len(hook.requests) == 2
+        doc = follow_up.json()
+        assert doc["repeat_count"] == 3 and doc["title"] == "Agent error (repeated 3×)"
+        assert follow_up.header("Idempotency-Key") == "s1:1:ci:repeats"
+    finally:
+        await store.close()
