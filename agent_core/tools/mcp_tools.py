@@ -348,6 +348,20 @@ def render_result(result: Any) -> str:
     return "\n".join(parts) or "(no output)"
 
 
+async def start_mcp(services: Services, log_dir: Path | None = None) -> MCPManager | None:
+    """Build, start and install the manager in ``services.mcp`` (call before building the
+    tool router, so MCP tools are in it). None when no server is configured."""
+    config = services.config
+    if config is None or not config.mcpServers:
+        return None
+    if log_dir is None and services.state_dir is not None:
+        log_dir = services.state_dir / "logs"
+    manager = MCPManager(config, log_dir=log_dir)
+    await manager.start()
+    services.mcp = manager
+    return manager
+
+
 def tools(services: Services) -> list[ToolSpec]:
     """The provider hook: whatever the started manager in ``services.mcp`` offers."""
     manager = services.mcp

@@ -93,13 +93,11 @@ async def test_server_down_at_start_reported_once(http_url, tmp_path, caplog):
         assert len(warnings) == 3
         names = [s.name for s in manager.tool_specs()]
         assert names and all(n.startswith("good__") for n in names)
-        h = make_harness(tmp_path)
         assert await manager.call("good", "add", {"a": 2, "b": 2}) == ("4", True)
         text, ok = await manager.call("refused", "add", {})
         assert not ok and "unavailable" in text
         await manager.start()  # idempotent: no second report
         assert len([r for r in caplog.records if "unavailable" in r.getMessage()]) == 3
-        del h
     finally:
         await manager.close()
 
@@ -165,3 +163,43 @@ def test_sanitize_tool_name():
 def test_provider_without_manager():
     assert mcp_tools.tools(Services()) == []
     assert "agent_core.tools.mcp_tools" in catalog.PROVIDERS
+
+
+async def test_hf_token_only_sent_to_hub_origin_mcp(monkeypatch, tmp_path):
+    from aiohttp import web
+
+    seen: dict[str, list[str | None]] = {"hub": [], "other": []}
+
+    async def start(key: str) -> tuple[web.AppRunner, str]:
+        async def handler(request: web.Request) -> web.Response:
+            seen[key].append(request.headers.get("Authorization"))
+            return web.Response(status=500, text="not an MCP server")
+
+        app = web.Application()
+        app.router.add_route("*", "/mcp", handler)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]
+        return runner, f"http://127.0.0.1:{port}"
+
+    hub_runner, hub = await start("hub")
+    other_runner, other = await start("other")
+    monkeypatch.setenv("HF_ENDPOINT", hub)
+    monkeypatch.setenv("HF_TOKEN", "hf_" + "t" * 34)
+    servers = {
+        "hub": {"url": f"{hub}/mcp"},
+        "other": {"url": f"{other}/mcp"},
+    }
+    services = Services(config=config(servers, mcp_connect_timeout_s=10), state_dir=tmp_path)
+    try:
+        manager = await mcp_tools.start_mcp(services)
+        assert services.mcp is manager and set(manager.failures) == {"hub", "other"}
+        assert seen["hub"] and all(a == "Bearer hf_" + "t" * 34 for a in seen["hub"])
+        assert seen["other"] and all(a is None for a in seen["other"])
+        await manager.close()
+    finally:
+        await hub_runner.cleanup()
+        await other_runner.cleanup()
+    assert await mcp_tools.start_mcp(Services(config=config({}))) is None
