@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 
 from .config import DeliveryConfig
 from .notification import Envelope
@@ -21,6 +21,8 @@ from .providers import DeliveryContext, PermanentError, Provider, RetryableError
 from .retry import backoff_delay
 
 log = logging.getLogger(__name__)
+
+HOUSEKEEPING_EVERY_S = 3600.0
 
 
 class Dispatcher:
@@ -31,6 +33,7 @@ class Dispatcher:
         cfg: DeliveryConfig,
         *,
         on_settled: Callable[[], None] | None = None,
+        housekeeping: Callable[[], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.outbox = outbox
@@ -38,6 +41,8 @@ class Dispatcher:
         self.cfg = cfg
         self.clock = clock
         self.on_settled = on_settled
+        self.housekeeping = housekeeping
+        self._next_housekeeping = 0.0
         self.busy: set[str] = set()
         self.paused_until: dict[str, float] = {}
         self._wake = asyncio.Event()
@@ -77,6 +82,7 @@ class Dispatcher:
         while not self._stopping:
             self._wake.clear()
             try:
+                await self._housekeep()
                 await self._dispatch_due()
                 timeout = await self._next_wait()
             except Exception:  # a store hiccup must not kill the worker
@@ -89,10 +95,17 @@ class Dispatcher:
             except TimeoutError:
                 pass
 
+    async def _housekeep(self) -> None:
+        """Prune old rows now and then (hourly), so a long-running process stays small."""
+        now = self.clock()
+        if self.housekeeping is not None and now >= self._next_housekeeping:
+            self._next_housekeeping = now + HOUSEKEEPING_EVERY_S
+            await self.housekeeping()
+
     async def _dispatch_due(self) -> None:
         now = self.clock()
         blocked = self._blocked(now)
-        for row in await self.outbox.due(now, exclude=blocked):
+        for row in await self.outbox.due_heads(now, exclude=blocked):
             if self._stopping:
                 return
             if row.destination in blocked:

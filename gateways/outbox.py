@@ -151,14 +151,20 @@ class Outbox:
         r = await self.store.fetchone("SELECT * FROM outbox WHERE id=?", (row_id,))
         return _row(r) if r else None
 
-    async def due(self, now: float, exclude: set[str], limit: int = 100) -> list[OutboxRow]:
-        """Pending rows whose time has come, oldest first, skipping busy destinations."""
+    async def due_heads(self, now: float, exclude: set[str]) -> list[OutboxRow]:
+        """The oldest due row of each destination not in ``exclude``.
+
+        One row per destination is all the worker can start, and selecting per destination
+        means a backlog at one destination can never hide another's rows.
+        """
+        marks = ",".join("?" * len(exclude))
+        skip = f" AND destination NOT IN ({marks})" if exclude else ""
         rows = await self.store.fetchall(
-            "SELECT * FROM outbox WHERE status=? AND next_attempt_at<=? ORDER BY id LIMIT ?",
-            (PENDING, now, limit + len(exclude) * 4),
+            "SELECT * FROM outbox WHERE id IN (SELECT MIN(id) FROM outbox"
+            f" WHERE status=? AND next_attempt_at<=?{skip} GROUP BY destination) ORDER BY id",
+            (PENDING, now, *sorted(exclude)),
         )
-        out = [_row(r) for r in rows if r["destination"] not in exclude]
-        return out[:limit]
+        return [_row(r) for r in rows]
 
     async def next_due_by_destination(self) -> dict[str, float]:
         rows = await self.store.fetchall(

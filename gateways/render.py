@@ -117,7 +117,10 @@ def render_slack(
     n: Notification, *, permalink: str | None = None, mention: str | None = None
 ) -> dict[str, Any]:
     """``{"text", "blocks"}`` for ``chat.postMessage`` or an incoming webhook."""
-    body = to_mrkdwn(truncate(n.message, SLACK_EXCERPT_CHARS, "…"))
+    excerpt = truncate(n.message, SLACK_EXCERPT_CHARS, "…")
+    if excerpt.count("```") % 2:  # the cut fell inside a code block: close it
+        excerpt += "\n```"
+    body = to_mrkdwn(excerpt)
     if len(n.message or "") > SLACK_EXCERPT_CHARS and permalink:
         body += f"\n_{_link(permalink, 'Read the rest in the thread')}_"
     main = slack_headline(n, mention) + (f"\n{body}" if body else "")

@@ -129,14 +129,21 @@ class NotificationService:
             log.warning(
                 "outbox: %d notification(s) were interrupted mid-delivery; resending", recovered
             )
-        now = time.time()
-        await self.outbox.prune_sent(now - delivery.sent_retention_days * 86400)
-        await self.collapser.prune(now - 86400)
         self._dispatcher = Dispatcher(
-            self.outbox, senders, delivery, on_settled=self._notify_progress
+            self.outbox,
+            senders,
+            delivery,
+            on_settled=self._notify_progress,
+            housekeeping=self._housekeeping,
         )
         self._dispatcher.start()
         self._started = True
+
+    async def _housekeeping(self) -> None:
+        """Forget sent rows past their retention and long-closed collapse windows."""
+        now = time.time()
+        await self.outbox.prune_sent(now - self.config.delivery.sent_retention_days * 86400)
+        await self.collapser.prune(now - 86400)
 
     async def close(self) -> None:
         """Stop the worker, letting in-flight deliveries finish (``delivery.drain_timeout_s``)."""

@@ -130,3 +130,11 @@ def test_signature_round_trip_and_rejections() -> None:
     assert not verify_signature("s3cret", body, "1700000000", sig, now=1_700_001_000)
     assert verify_signature("s3cret", body, "1700000000", sig, tolerance_s=0)
     assert not verify_signature("s3cret", body, None, sig)
+
+
+def test_slack_excerpt_never_leaves_a_code_block_open() -> None:
+    answer = "Here is the script:\n```python\n" + "print('x')\n" * 300 + "```\nDone."
+    n = compose(event("turn_complete", {"final_response": answer}), ORIGIN)
+    assert n is not None
+    body = render_slack(n)["blocks"][0]["text"]["text"]
+    assert body.count("```") % 2 == 0
