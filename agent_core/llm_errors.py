@@ -129,6 +129,23 @@ def _kind_from_class(exc: BaseException) -> str | None:
     return None
 
 
+def _kind_from_status(exc: BaseException) -> str | None:
+    """The HTTP status, when the provider gave one: litellm's class mapping depends on the
+    message wording, the status code does not."""
+    status = getattr(exc, "status_code", None)
+    if not isinstance(status, int):
+        return None
+    if status in (401, 403):
+        return AUTH
+    if status == 429:
+        return RATE_LIMIT
+    if status == 404:
+        return NOT_FOUND
+    if status in (408, 409) or status >= 500:
+        return TRANSIENT
+    return None
+
+
 def _kind_from_text(text: str) -> str | None:
     low = text.lower()
     if any(p in low for p in _OVERFLOW_TEXT):
@@ -153,7 +170,10 @@ def classify(exc: BaseException, model: str = "") -> LLMError:
         return exc
     text = str(exc) or type(exc).__name__
     by_class = _kind_from_class(exc)
+    by_status = _kind_from_status(exc)
     by_text = _kind_from_text(text)
+    if by_status == AUTH or (by_status and by_class in (None, BAD_REQUEST)):
+        by_class = by_status
     # Gateways often report overflow or 429 inside a generic error class: text wins then.
     if by_text in (CONTEXT_OVERFLOW, RATE_LIMIT) and by_class not in (AUTH,):
         kind = by_text
