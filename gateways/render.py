@@ -140,7 +140,9 @@ def render_slack(
         )
     if n.log_tail:
         tail = escape(n.log_tail)[-SLACK_LOG_CHARS:]
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=f"*Last log lines*\n```{tail}```")))
+        blocks.append(
+            SectionBlock(text=MarkdownTextObject(text=f"*Last log lines*\n```\n{tail}\n```"))
+        )
     context = slack_context_line(n, permalink)
     if context:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=context)]))
