@@ -16,6 +16,7 @@ the background :class:`~gateways.dispatcher.Dispatcher`, so a slow webhook never
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import time
@@ -42,6 +43,13 @@ if TYPE_CHECKING:
     from agent_core.store import Store
 
 log = logging.getLogger(__name__)
+
+KV_NAMESPACE = "gateways"
+CURSOR_KEY = "event_cursor"
+SINCE_KEY = "notifying_since"  # never replay events from before notifications were set up
+# Events are handled in (roughly) ts order by concurrent sessions; replaying a minute before
+# the cursor covers any that were persisted but not yet handled when the process died.
+REPLAY_MARGIN_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +97,7 @@ class NotificationService:
         self._dispatcher: Dispatcher | None = None
         self._progress = asyncio.Event()  # replaced (after being set) on every attempt
         self._started = False
+        self._cursor = 0.0  # newest event ts handled (persisted in kv for replay_missed)
 
     @classmethod
     def from_config(cls, config: Config, store: Store, **kwargs: Any) -> NotificationService:
@@ -124,6 +133,7 @@ class NotificationService:
         }
         if self.config.bot_token:
             senders[DM_REQUESTER] = requester_dm_sender(self._shared)
+        await self.replay_missed()
         recovered = await self.outbox.recover_interrupted()
         if recovered:
             log.warning(
@@ -201,6 +211,7 @@ class NotificationService:
             session = await self.store.get_session(event.session_id)
             origin = (session or {}).get("origin") or {}
             await self.handle_event(event, origin)
+            await self._advance_cursor(event.ts)
         except Exception:
             log.exception(
                 "notifications: could not enqueue %s #%s of session %s",
@@ -208,6 +219,54 @@ class NotificationService:
                 event.seq,
                 event.session_id,
             )
+
+    async def _advance_cursor(self, ts: float) -> None:
+        if ts > self._cursor:
+            self._cursor = ts
+            await self.store.kv_set(KV_NAMESPACE, CURSOR_KEY, ts)
+
+    async def replay_missed(self) -> int:
+        """Re-handle events persisted since the cursor (minus a margin); returns how many.
+
+        Closes the gap between "the engine persisted an event" and "its outbox rows exist": a
+        crash in between would otherwise lose the notification. Replays are harmless because
+        outbox keys are idempotent. On the very first start there is no cursor and nothing is
+        replayed — history from before notifications were configured is not announced.
+        """
+        cursor = await self.store.kv_get(KV_NAMESPACE, CURSOR_KEY)
+        if cursor is None:
+            self._cursor = time.time()
+            await self.store.kv_set(KV_NAMESPACE, SINCE_KEY, self._cursor)
+            await self.store.kv_set(KV_NAMESPACE, CURSOR_KEY, self._cursor)
+            return 0
+        self._cursor = float(cursor)
+        since = float(await self.store.kv_get(KV_NAMESPACE, SINCE_KEY) or 0.0)
+        types = sorted(
+            {t for r in self.config.rules for t in r.events}
+            if self.config.rules
+            else set(self.config.auto_event_types)
+        )
+        if not types:
+            return 0
+        marks = ",".join("?" * len(types))
+        rows = await self.store.fetchall(
+            f"SELECT session_id, seq, type, data, ts FROM events WHERE type IN ({marks})"
+            " AND ts>=? ORDER BY ts, session_id, seq",
+            (*types, max(self._cursor - REPLAY_MARGIN_S, since)),
+        )
+        origins: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            event = Event(r["session_id"], int(r["seq"]), r["type"], json.loads(r["data"]), r["ts"])
+            if event.session_id not in origins:
+                session = await self.store.get_session(event.session_id)
+                origins[event.session_id] = (session or {}).get("origin") or {}
+            try:
+                await self.handle_event(event, origins[event.session_id])
+            except Exception:
+                log.exception("notifications: replay of %s #%s failed", event.type, event.seq)
+        if rows:
+            await self._advance_cursor(max(float(r["ts"]) for r in rows))
+        return len(rows)
 
     async def handle_event(self, event: Event, origin: dict[str, Any] | None) -> list[str]:
         """Compose, route and persist notifications for one event. Returns the outbox keys.

@@ -239,3 +239,23 @@ async def test_error_collapsing_survives_a_restart(tmp_path: Path, hook: Webhook
         assert follow_up.header("Idempotency-Key") == "s1:1:ci:repeats"
     finally:
         await store.close()
+
+
+async def test_events_persisted_before_a_crash_are_replayed_on_start(
+    store: Store, hook: WebhookReceiver
+) -> None:
+    await store.create_session("s1", ORIGIN, "m", {})
+    section = messaging({"ci": _hook_dest(hook.url())})
+    old = await store.append_event("s1", "error", {"error": "from before notifications"})
+    async with running_service(store, section) as svc:  # first start: history is not announced
+        seen = await store.append_event("s1", "job_finished", JOB_FINISHED)
+        await svc.on_event(seen)
+        await hook.wait_for(1, answered=True)
+    # the engine persisted this event, then died before any listener saw it
+    missed = await store.append_event("s1", "turn_complete", {"final_response": "done"})
+    async with running_service(store, section) as svc:
+        await hook.wait_for(2, answered=True)
+        assert await svc.wait_idle(3)
+    keys = [r.header("Idempotency-Key") for r in hook.requests]
+    assert keys == [f"s1:{seen.seq}:ci", f"s1:{missed.seq}:ci"]
+    assert f"s1:{old.seq}:ci" not in keys
