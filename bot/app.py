@@ -1,0 +1,40 @@
+"""``build_app``: the Bolt ``AsyncApp`` with every middleware and listener, registered in one
+place so "what does the bot react to" is answered by reading one function."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+from slack_bolt.async_app import AsyncApp
+
+from .listeners import actions, messages, views
+from .middleware import SeenEvents, build_middleware
+
+if TYPE_CHECKING:
+    from .gateway import Gateway
+
+
+def build_app(gw: Gateway, seen: SeenEvents) -> AsyncApp:
+    """An AsyncApp on the gateway's client (its base_url and retry handlers included).
+
+    ``process_before_response`` stays False: Bolt acks events as soon as the middleware
+    chain has run, and listeners do their work after the ack.
+    """
+    app = AsyncApp(
+        client=gw.client,
+        process_before_response=False,
+        ignoring_self_events_enabled=True,
+        request_verification_enabled=False,  # Socket Mode: no HTTP signatures to check
+    )
+    for middleware in build_middleware(gw, seen):
+        app.use(middleware)
+    messages.register(app, gw)
+    actions.register(app, gw)
+    views.register(app, gw)
+
+    @app.event(re.compile(".*"))
+    async def ack_other_events(body: dict[str, Any]) -> None:
+        """Any other subscribed event: acked (by Bolt) and ignored, so Slack won't retry it."""
+
+    return app

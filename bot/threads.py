@@ -1,0 +1,94 @@
+"""Per-thread render records (``slack_threads``): where a session lives and how far it is drawn.
+
+``rendered_seq`` is the watermark: every event up to it has been rendered, and ``state`` is
+the render state *at* that watermark. They are written together, so a restart resumes from a
+consistent point and replays only what came after.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+
+from agent_core.store import Store
+
+from .keys import ThreadRef, parse_session_key
+from .render.state import ThreadState
+
+
+@dataclass
+class ThreadRecord:
+    session_id: str
+    team: str
+    channel: str
+    thread_ts: str
+    rendered_seq: int = 0
+    state: ThreadState = field(default_factory=ThreadState)
+
+    @property
+    def ref(self) -> ThreadRef:
+        return ThreadRef(self.team, self.channel, self.thread_ts)
+
+
+class ThreadStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def get(self, session_id: str) -> ThreadRecord | None:
+        row = await self.store.fetchone(
+            "SELECT session_id, team, channel, thread_ts, rendered_seq, state FROM slack_threads"
+            " WHERE session_id=?",
+            (session_id,),
+        )
+        if row is None:
+            return None
+        return ThreadRecord(
+            session_id=row["session_id"],
+            team=row["team"] or "",
+            channel=row["channel"],
+            thread_ts=row["thread_ts"],
+            rendered_seq=int(row["rendered_seq"]),
+            state=ThreadState.from_dict(json.loads(row["state"] or "{}")),
+        )
+
+    async def ensure(self, ref: ThreadRef) -> None:
+        """Create the record if missing. A session that already has events (created before
+        this record existed) starts its watermark at its last event: nothing old is replayed."""
+        sid = ref.session_id
+        await self.store.execute(
+            "INSERT OR IGNORE INTO slack_threads (session_id, team, channel, thread_ts,"
+            " rendered_seq, state, updated_at) VALUES (?,?,?,?,"
+            " (SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id=?), '{}', ?)",
+            (sid, ref.team, ref.channel, ref.thread_ts, sid, time.time()),
+        )
+
+    async def load_or_derive(self, session_id: str) -> ThreadRecord | None:
+        """The record, or one derived from the session key (sessions created elsewhere)."""
+        rec = await self.get(session_id)
+        if rec is not None:
+            return rec
+        ref = parse_session_key(session_id)
+        if ref is None:
+            return None
+        await self.ensure(ref)
+        return await self.get(session_id)
+
+    async def save(self, rec: ThreadRecord) -> None:
+        await self.store.execute(
+            "UPDATE slack_threads SET rendered_seq=?, state=?, updated_at=? WHERE session_id=?",
+            (
+                rec.rendered_seq,
+                json.dumps(rec.state.to_dict(), separators=(",", ":")),
+                time.time(),
+                rec.session_id,
+            ),
+        )
+
+    async def behind(self) -> list[str]:
+        """Sessions with events not rendered yet (to replay after a restart)."""
+        rows = await self.store.fetchall(
+            "SELECT t.session_id FROM slack_threads t WHERE t.rendered_seq <"
+            " (SELECT COALESCE(MAX(e.seq), 0) FROM events e WHERE e.session_id = t.session_id)"
+        )
+        return [r["session_id"] for r in rows]
