@@ -65,7 +65,16 @@ All bodies are JSON; every answer is ``{"ok": true, ...}`` or ``{"ok": false, "e
 ``GET  /_control/acks``        -> ``{acks}``
 ``GET  /_control/messages?channel=&thread_ts=`` -> ``{messages}``
 ``GET  /_control/stats``       -> ``{calls_by_method, rate_limited, ws_connections, acks, ack_latency_s}``
+``POST /_control/wait_message``   ``{channel, thread_ts?, contains?, bot_only?, timeout?}`` -> ``{message}``
+``POST /_control/wait_connected`` ``{min_opened?, timeout?}`` -> ``{connected_at, connections_opened}``
 =========================  =================================================================
+
+Timestamps for out-of-process benchmarks: acks returned by the control API carry
+``sent_at``/``acked_at`` and messages carry ``created_at``/``changed_at`` (``changed_at``: the
+last post/edit/stream append). They are ``time.monotonic()`` values, i.e. Linux
+``CLOCK_MONOTONIC``, which is one clock for every process on the host, so a driver process can
+subtract them from its own ``time.monotonic()`` readings. They are real time even when a fake
+``clock`` is injected (that clock only drives rate limits, trigger expiry and streams).
 """
 
 from __future__ import annotations
@@ -190,6 +199,9 @@ class Message:
     stream_started: float | None = None
     stream_stopped_by_user: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    # Real monotonic times (see the module docstring): stored, and last changed.
+    created_at: float = field(default_factory=time.monotonic)
+    changed_at: float = field(default_factory=time.monotonic)
 
     @property
     def is_bot(self) -> bool:
@@ -212,6 +224,7 @@ class Ack(NamedTuple):
     latency_s: float
     payload: dict[str, Any] | None
     envelope: dict[str, Any] | None = None
+    acked_at: float = float("nan")  # time.monotonic() when the ack frame arrived
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -219,6 +232,8 @@ class Ack(NamedTuple):
             "latency_s": self.latency_s,
             "payload": self.payload,
             "type": (self.envelope or {}).get("type"),
+            "sent_at": self.acked_at - self.latency_s,
+            "acked_at": self.acked_at,
         }
 
 
@@ -1092,6 +1107,7 @@ class FakeSlack:
         if isinstance(args.get("metadata"), dict):
             msg.metadata = args["metadata"]
         msg.edited_ts = self._next_ts()
+        msg.changed_at = time.monotonic()
         self._changed()
         return {
             "channel": channel,
@@ -1604,6 +1620,7 @@ class FakeSlack:
         msg = self._streaming_message(args)
         msg.text += self._stream_text(args)
         msg.extra.setdefault("chunks", []).extend(args.get("chunks") or [])
+        msg.changed_at = time.monotonic()
         self._changed()
         return {"channel": msg.channel, "ts": msg.ts}
 
@@ -1617,6 +1634,7 @@ class FakeSlack:
         if isinstance(args.get("metadata"), dict):
             msg.metadata = args["metadata"]
         msg.streaming = False
+        msg.changed_at = time.monotonic()
         self._changed()
         return {"channel": msg.channel, "ts": msg.ts, "message": self._message_json(msg)}
 
@@ -1904,6 +1922,7 @@ class FakeSlack:
                 )
                 source.text, source.blocks = text or "", blocks
                 source.edited_ts = self._next_ts()
+                source.changed_at = time.monotonic()
             elif payload.get("response_type") == "in_channel" and channel:
                 self._check_content(text, blocks, payload.get("attachments"))
                 self._store(
@@ -2000,8 +2019,9 @@ class FakeSlack:
             self.unexpected_frames.append(data)
             return
         pending = self._pending_acks.pop(envelope_id, None)
-        latency = time.monotonic() - pending[1] if pending else float("nan")
-        ack = Ack(envelope_id, latency, msg.get("payload"), pending[2] if pending else None)
+        now = time.monotonic()
+        latency = now - pending[1] if pending else float("nan")
+        ack = Ack(envelope_id, latency, msg.get("payload"), pending[2] if pending else None, now)
         self.acks.append(ack)
         if pending and not pending[0].done():
             pending[0].set_result(ack)
@@ -2493,6 +2513,8 @@ class FakeSlack:
         r.add_get("/_control/acks", self._ctl_acks)
         r.add_get("/_control/messages", self._ctl_messages)
         r.add_get("/_control/stats", self._ctl_stats)
+        r.add_post("/_control/wait_message", self._ctl_wait_message)
+        r.add_post("/_control/wait_connected", self._ctl_wait_connected)
 
     @staticmethod
     async def _ctl_body(request: web.Request) -> dict[str, Any]:
@@ -2682,7 +2704,60 @@ class FakeSlack:
         channel = request.query.get("channel", "C1")
         thread_ts = request.query.get("thread_ts")
         msgs = self.thread_messages(channel, thread_ts) if thread_ts else self.messages(channel)
-        return web.json_response({"ok": True, "messages": [self._message_json(m) for m in msgs]})
+        return web.json_response({"ok": True, "messages": [self._timed_json(m) for m in msgs]})
+
+    def _timed_json(self, msg: Message) -> dict[str, Any]:
+        """A message as the control API shows it: Slack's JSON plus real monotonic times."""
+        return {
+            **self._message_json(msg),
+            "created_at": msg.created_at,
+            "changed_at": msg.changed_at,
+        }
+
+    async def _ctl_wait_message(self, request: web.Request) -> web.Response:
+        """Block until a message in ``channel`` (optionally a reply in ``thread_ts``, optionally
+        only from the bot) contains ``contains`` in its text or blocks.
+
+        Lets an out-of-process driver time "mention → answer posted" from the emulator's own
+        record of when the message appeared, instead of polling ``messages``.
+        """
+
+        async def act(b: dict[str, Any]) -> dict[str, Any]:
+            channel, thread_ts = b["channel"], b.get("thread_ts")
+            needle, bot_only = b.get("contains"), bool(b.get("bot_only", True))
+
+            def matches(m: Message) -> bool:
+                if bot_only and not m.is_bot:
+                    return False
+                if thread_ts and m.ts == thread_ts:
+                    return False  # the root is the question, not an answer
+                if needle is None:
+                    return True
+                return needle in m.text or needle in json.dumps(m.blocks or [])
+
+            msg = await self.wait_for_message(
+                channel, matches, thread_ts=thread_ts, timeout=float(b.get("timeout", 5))
+            )
+            return {"message": self._timed_json(msg)}
+
+        return await self._ctl(request, act)
+
+    async def _ctl_wait_connected(self, request: web.Request) -> web.Response:
+        """Block until a Socket Mode connection numbered ``min_opened`` or later is open;
+        ``connected_at`` is when its ``hello`` went out (a restarted bot: pass the count
+        seen before the restart + 1)."""
+
+        async def act(b: dict[str, Any]) -> dict[str, Any]:
+            wanted = int(b.get("min_opened", 1))
+
+            def current() -> _Conn | None:
+                conn = self._current_conn()
+                return conn if conn is not None and conn.number >= wanted else None
+
+            conn = await self.wait_for(current, float(b.get("timeout", 5)))
+            return {"connected_at": conn.opened_at, "connections_opened": self.connections_opened}
+
+        return await self._ctl(request, act)
 
     async def _ctl_stats(self, request: web.Request) -> web.Response:
         lat = sorted(a.latency_s for a in self.acks if a.latency_s == a.latency_s)
