@@ -43,6 +43,9 @@ class JobsConfig(_Section):
     log_tail_lines: int = Field(20, ge=1, le=500)
     stall_warning_s: float = Field(900.0, gt=0)
     max_concurrent_polls: int = Field(8, ge=1, le=64)
+    # A log tail is one bounded SSE read: stop after this idle gap or this overall deadline.
+    log_tail_idle_s: float = Field(1.0, gt=0)
+    log_tail_deadline_s: float = Field(5.0, gt=0)
 
 
 class ToolsConfig(_Section):

@@ -91,8 +91,12 @@ class LogTail:
 
     lines: list[str] = field(default_factory=list)
     ended: bool = False
-    last_timestamp: str | None = None
-    timestamps: list[str] = field(default_factory=list)
+    entries: list[tuple[str | None, str]] = field(default_factory=list)  # (timestamp, line)
+
+    @property
+    def last_timestamp(self) -> str | None:
+        stamps = [ts for ts, _ in self.entries if ts]
+        return max(stamps) if stamps else None
 
 
 def clean_log_line(line: str) -> str:
@@ -177,16 +181,12 @@ def translate_error(exc: BaseException, what: str = "", endpoint: str = "") -> H
             f"No Hugging Face token is configured. Set HF_TOKEN (a token from {TOKENS_URL}).",
             kind="no_token",
         )
-    if isinstance(exc, httpx.TimeoutException):
+    if isinstance(exc, hf_errors.JobNotFoundError):
         return HubError(
-            f"The Hub at {endpoint or 'its endpoint'} did not answer in time; try again shortly.",
-            kind="unreachable",
-        )
-    if isinstance(exc, httpx.TransportError | ConnectionError | OSError):
-        return HubError(
-            f"Could not reach the Hub at {endpoint or 'its endpoint'} ({type(exc).__name__}); "
-            "try again shortly.",
-            kind="unreachable",
+            f"Job not found{':' + subject if subject else ''}. Check the id and the namespace "
+            "(jobs of an org are only visible under that org's namespace).",
+            kind="not_found",
+            status=status or 404,
         )
     if status is not None:
         if is_billing_error(status, server) and status in (402, 403):
@@ -230,6 +230,17 @@ def translate_error(exc: BaseException, what: str = "", endpoint: str = "") -> H
                 status=status,
             )
         return HubError(f"Hub error ({status}): {server}", status=status)
+    if isinstance(exc, httpx.TimeoutException):
+        return HubError(
+            f"The Hub at {endpoint or 'its endpoint'} did not answer in time; try again shortly.",
+            kind="unreachable",
+        )
+    if isinstance(exc, httpx.TransportError | ConnectionError | OSError):
+        return HubError(
+            f"Could not reach the Hub at {endpoint or 'its endpoint'} ({type(exc).__name__}); "
+            "try again shortly.",
+            kind="unreachable",
+        )
     return HubError(f"{type(exc).__name__}: {server}")
 
 
@@ -431,7 +442,7 @@ class HubClient:
         (``ended=True``), ``idle_s`` without a byte after the replay, or ``deadline_s`` overall.
         """
         url = f"{self.endpoint}/api/jobs/{namespace}/{job_id}/logs"
-        keep: deque[tuple[str, str | None]] = deque(maxlen=max(1, lines))
+        keep: deque[tuple[str | None, str]] = deque(maxlen=max(1, lines))
         result = LogTail()
 
         async def read() -> None:
@@ -456,7 +467,8 @@ class HubClient:
                     text = str(event.get("data", ""))
                     if text.startswith("===== Job started"):
                         continue
-                    keep.append((clean_log_line(text), event.get("timestamp")))
+                    stamp = event.get("timestamp")
+                    keep.append((str(stamp) if stamp else None, clean_log_line(text)))
             result.ended = True
 
         try:
@@ -467,9 +479,8 @@ class HubClient:
             raise
         except httpx.HTTPError as exc:
             raise translate_error(exc, f"logs of job {job_id}", self.endpoint) from exc
-        result.lines = [line for line, _ in keep]
-        result.timestamps = [str(ts) for _, ts in keep if ts]
-        result.last_timestamp = result.timestamps[-1] if result.timestamps else None
+        result.entries = list(keep)
+        result.lines = [line for _, line in keep]
         return result
 
     # ------------------------------------------------------------------ raw JSON GETs
@@ -507,7 +518,7 @@ class HubClient:
         except httpx.HTTPError as exc:
             raise translate_error(exc, what, url) from exc
         if resp.status_code >= 400:
-            raise _status_error(resp.status_code, resp.headers, resp.content, what)
+            raise status_error(resp.status_code, resp.headers, resp.content, what)
         try:
             return resp.json()
         except ValueError as exc:
@@ -542,7 +553,7 @@ def _error_text(headers: Any, body: bytes) -> str:
     return msg.strip()[:300]
 
 
-def _status_error(status: int, headers: Any, body: bytes, what: str) -> HubError:
+def status_error(status: int, headers: Any, body: bytes, what: str) -> HubError:
     """Errors of raw GETs, in the same vocabulary as :func:`translate_error`."""
     msg = _error_text(headers, body)
     code = ""
@@ -587,7 +598,7 @@ def _status_error(status: int, headers: Any, body: bytes, what: str) -> HubError
 
 
 def _http_error(resp: httpx.Response, body: bytes, what: str, endpoint: str) -> HubError:
-    return _status_error(resp.status_code, resp.headers, body, what)
+    return status_error(resp.status_code, resp.headers, body, what)
 
 
 def hardware_entry(hw: Any) -> dict[str, Any]:

@@ -67,6 +67,7 @@ _NAN_PHRASE = re.compile(
     re.IGNORECASE,
 )
 _URL = re.compile(r"https?://[^\s'\"<>)\]]+")
+_INSTALLED = re.compile(r"Installed \d+ packages? in [\d.]+\s*m?s")
 
 
 def normalize_key(key: str) -> str | None:
@@ -175,3 +176,11 @@ def dashboard_links(lines: Iterable[str]) -> dict[str, str]:
             elif "tensorboard" in low:
                 found["tensorboard"] = url.rstrip(".,;")
     return found
+
+
+def collapse_installs(lines: list[str]) -> list[str]:
+    """Drop the dependency-install chatter before uv's ``Installed N packages`` line."""
+    for i in range(len(lines) - 1, -1, -1):
+        if _INSTALLED.search(lines[i]):
+            return ["[installs truncated]", *lines[i + 1 :]]
+    return lines

@@ -23,6 +23,12 @@ PROVIDERS: list[str] = [
     "agent_core.tools.mcp_tools",
     "gateways.notify_tool",
     "agent_core.tools.research_tool",
+    "agent_core.tools.hf_jobs",
+    "agent_core.tools.hf_datasets",
+    "agent_core.tools.hf_repo_files",
+    "agent_core.tools.hf_repo_git",
+    "agent_core.tools.hf_papers",
+    "agent_core.tools.hf_search",
 ]
 
 
