@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 
 _YOLO = re.compile(r"^yolo\s+(on|off)(?:\s+\$?(\d+(?:\.\d+)?))?$")
-_MODEL = re.compile(r"^(?:model|/model)\s+(\S{1,200})$")
+_MODEL = re.compile(r"^(?:model|/model)\s+(\S{1,200})$", re.IGNORECASE)
 _SIMPLE = {
     "stop": "stop",
     "status": "status",

@@ -278,36 +278,39 @@ class Gateway:
             return
         await self.stop(sid, user, channel=channel, thread_ts=None, respond=respond)
 
-    # -------------------------------------------------------------- hooks for issue 4 (jobs)
+    # -------------------------------------------------------------- jobs (issue 4's watcher)
+    def _watcher(self) -> Any:
+        return getattr(self.services, "jobs", None) if self.services is not None else None
+
     async def _jobs(self, sid: str) -> list[dict[str, Any]]:
-        """Running jobs for ``status``, if a JobWatcher with ``jobs_for_session`` is wired."""
-        watcher = getattr(self.services, "jobs", None) if self.services else None
-        fn = getattr(watcher, "jobs_for_session", None)
+        """This thread's watched jobs for ``status`` (``services.jobs.status(session_id)``)."""
+        fn = getattr(self._watcher(), "status", None)
         if fn is None:
             return []
         try:
-            return list(await fn(sid))
+            result = fn(sid)
+            if asyncio.iscoroutine(result):
+                result = await result
+            return [j for j in result or [] if isinstance(j, dict)]
         except Exception:
             log.warning("job listing failed", exc_info=True)
             return []
 
     async def _cancel_jobs(self, sid: str, msg: Incoming) -> None:
-        """``cancel jobs``: delegates to ``services.jobs.cancel_session_jobs(session_id)``."""
-        watcher = getattr(self.services, "jobs", None) if self.services else None
-        fn = getattr(watcher, "cancel_session_jobs", None)
+        """``cancel jobs``: ``services.jobs.cancel(session_id, requested_by=user)``."""
+        fn = getattr(self._watcher(), "cancel", None)
         if fn is None:
             await self._reply(
                 msg, notices.simple("Job cancellation isn't available in this deployment.")
             )
             return
         try:
-            cancelled = await fn(sid)
+            results = await fn(sid, requested_by=msg.user)
         except Exception as exc:
             log.warning("cancel jobs failed", exc_info=True)
             await self._reply(msg, notices.error_payload(f"Cancelling jobs failed: {exc}", "jobs"))
             return
-        count = len(cancelled) if isinstance(cancelled, list | tuple | set) else int(cancelled or 0)
-        await self._reply(msg, notices.simple(f":black_square_for_stop: Cancelled {count} job(s)."))
+        await self._reply(msg, notices.cancel_jobs_payload(list(results or [])))
 
     # ------------------------------------------------------------------ allow-lists
     async def refuse(self, channel: str, user: str, thread_ts: str | None) -> None:

@@ -34,7 +34,7 @@ from .renderer import Renderer
 from .sender import SlackSender
 from .settings import SlackSettings, Tokens
 from .slack_client import build_web_client
-from .wiring import Wiring, build_components
+from .wiring import Wiring, attach_after_connect, build_components
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +143,7 @@ class BotRuntime:
         for component in self.wiring.components:
             if component.listener is not None:
                 self.manager.add_listener(component.listener)
-            await component.start(self.manager)
+            await component.start()
         seen = SeenEvents(self.store)
         await seen.prune(settings.dedupe_ttl_s)
         app = build_app(self.gateway, seen)
@@ -169,6 +169,7 @@ class BotRuntime:
             self.connect_s,
         )
         self._spawn(self._prune_loop(seen))
+        await attach_after_connect(self.wiring, self.manager)
         if self.warm_llm:
             self._spawn(self._warm())
 

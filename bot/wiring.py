@@ -1,22 +1,23 @@
 """Optional components around the engine, wired if their modules are present and enabled.
 
-HOOK POINTS for other parts of the project (each is tried in :func:`build_components`):
+HOOK POINTS for other parts of the project:
 
-* Notifications (issue 5, ``gateways``): ``NotificationService.from_config(config, store,
-  slack_base_url=…, bot_token=…)``; when ``messaging.enabled`` it gets every event
-  (``manager.add_listener(service.on_event)``), becomes ``services.notifier`` and the agent's
-  ``notify`` tool (``gateways.notify_tool``) is added to the tool router.
-* Jobs (issue 4, ``agent_core.jobs``): if the module exposes ``build_job_watcher(config,
-  store, services)`` returning an object with async ``start(manager)``/``close()``, it becomes
-  ``services.jobs``. The gateway then also uses, when present, ``services.jobs.
-  jobs_for_session(session_id)`` (``status``) and ``cancel_session_jobs(session_id)``
-  (``cancel jobs``). Tool providers for jobs belong in ``agent_core.tools.catalog``.
+* Notifications (issue 5, ``gateways``) — :func:`build_components`: when ``messaging.enabled``,
+  ``NotificationService.from_config(config, store, slack_base_url=…, bot_token=…)`` gets every
+  event (``manager.add_listener(service.on_event)``) and becomes ``services.notifier`` (the
+  ``notify`` tool's backend). It is started before Socket Mode connects.
+* Jobs (issue 4, ``agent_core.jobs``) — :func:`attach_after_connect`: ``JobWatcher.
+  for_manager(manager)`` (with ``services.hub``, a ``HubClient`` built in a thread because
+  importing huggingface_hub is slow) is started *after* the socket is connected, so it never
+  delays connecting. The gateway then uses ``services.jobs.status(session_id)`` for
+  ``status`` and ``services.jobs.cancel(session_id, requested_by=user)`` for ``cancel jobs``.
 
-Each component is started after the manager exists and closed before the store closes.
+Each component is closed before the store closes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from dataclasses import dataclass, field
@@ -42,13 +43,9 @@ class Component:
     obj: Any
     listener: Any = None  # an async event listener to register with the manager
 
-    async def start(self, manager: SessionManager) -> None:
+    async def start(self) -> None:
         start = getattr(self.obj, "start", None)
-        if start is None:
-            return
-        try:
-            await start(manager)
-        except TypeError:
+        if start is not None:
             await start()
 
     async def close(self) -> None:
@@ -94,16 +91,30 @@ def build_components(
             config, store, slack_base_url=api_base_url, bot_token=bot_token
         )
         services.notifier = service
-        providers.append("gateways.notify_tool")
+        if "gateways.notify_tool" not in providers:
+            providers.append("gateways.notify_tool")
         components.append(Component("notifications", service, listener=service.on_event))
-
-    jobs = _optional("agent_core.jobs")
-    builder = getattr(jobs, "build_job_watcher", None) if jobs is not None else None
-    if builder is not None:
-        watcher = builder(config, store, services)
-        services.jobs = watcher
-        components.append(Component("jobs", watcher))
 
     if router is None:
         router = build_router(services, providers)
     return Wiring(services=services, router=router, components=components)
+
+
+async def attach_after_connect(wiring: Wiring, manager: SessionManager) -> None:
+    """Components that may start a moment after connecting (see the module docstring)."""
+    jobs = _optional("agent_core.jobs")
+    watcher_cls = getattr(jobs, "JobWatcher", None) if jobs is not None else None
+    for_manager = getattr(watcher_cls, "for_manager", None)
+    if for_manager is None or manager.services.jobs is not None:
+        return
+    try:
+        if manager.services.hub is None:
+            from agent_core.hub import HubClient
+
+            manager.services.hub = await asyncio.to_thread(HubClient)
+        watcher = for_manager(manager)
+        await watcher.start()
+    except Exception:
+        log.exception("the job watcher could not start; jobs will not be followed")
+        return
+    wiring.components.append(Component("jobs", watcher))

@@ -32,6 +32,9 @@ def merge_job(
 ) -> dict[str, Any]:
     """Fold one job event into the card's data (pure: returns a new dict)."""
     out = dict(job)
+    if event_type == "job_progress":  # a warning holds until the next progress report
+        out.pop("warning", None)
+        out.pop("warning_message", None)
     out.update({k: v for k, v in data.items() if v not in (None, "")})
     if event_type == "job_started":
         out.setdefault("stage", "SCHEDULING")
@@ -54,19 +57,22 @@ def job_payload(job: dict[str, Any], *, now: float) -> Payload:
     started = job.get("started_at")
     if job.get("wall_time_s") is not None:
         facts.append(f"ran {duration(float(job['wall_time_s']))}")
+    elif job.get("elapsed_s") is not None and stage not in FINAL_STAGES:
+        facts.append(f"for {duration(float(job['elapsed_s']))}")
     elif started and stage not in FINAL_STAGES:
         facts.append(f"for {duration(now - float(started))}")
     if job.get("cost_usd") is not None:
         facts.append(f"cost {format_usd(job['cost_usd'])}")
+    elif job.get("cost_so_far_usd") is not None and stage not in FINAL_STAGES:
+        facts.append(f"≈{format_usd(job['cost_so_far_usd'])} so far")
     if job.get("url"):
         facts.append(f"<{job['url']}|open on the Hub>")
     text = title + ("\n" + " · ".join(facts) if facts else "")
     blocks: list = [SectionBlock(text=MarkdownTextObject(text=text[:MAX_SECTION]))]
-    if job.get("warning"):
+    warning = job.get("warning_message") or job.get("warning")
+    if warning:
         blocks.append(
-            ContextBlock(
-                elements=[MarkdownTextObject(text=f":warning: {esc(job['warning'])[:500]}")]
-            )
+            ContextBlock(elements=[MarkdownTextObject(text=f":warning: {esc(warning)[:500]}")])
         )
     if job.get("error"):
         blocks.append(

@@ -130,3 +130,17 @@ def help_payload() -> Payload:
 
 def idle_payload() -> Payload:
     return simple(":zzz: Nothing is running in this thread.")
+
+
+def cancel_jobs_payload(results: list[dict[str, Any]]) -> Payload:
+    """The answer to ``cancel jobs``: one line per job."""
+    if not results:
+        return simple(":information_source: No running jobs in this thread.")
+    lines = [":black_square_for_stop: *Cancel jobs*"]
+    for r in results:
+        job = code_inline(r.get("job_id", "?"), 40)
+        if r.get("ok"):
+            lines.append(f"• {job}: cancellation requested")
+        else:
+            lines.append(f"• {job}: {esc(r.get('error') or 'failed')}")
+    return simple("\n".join(lines))
