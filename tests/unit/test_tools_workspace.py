@@ -257,7 +257,7 @@ async def test_bash_nonzero_exit_and_output_cap(h):
 async def test_bash_killed_on_timeout(h):
     pidfile = h.ctx.workspace() / "pgid"
     text, ok = await workspace.bash_handler(
-        {"command": "echo $$ > pgid; sleep 60 & sleep 60; wait", "timeout": 1}, h.ctx
+        {"command": "echo $$ > pgid; sleep 60 & sleep 60; wait", "timeout": 2}, h.ctx
     )
     assert not ok and "timed out" in text
     pgid = int(pidfile.read_text())
