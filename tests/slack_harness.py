@@ -10,6 +10,7 @@ sleeping.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -185,10 +186,10 @@ def has_markdown(m: Message, text: str) -> bool:
     return text in markdown_text(m)
 
 
-def all_text(m: Message) -> str:
-    """Everything visible in a message (text, blocks, including section fields)."""
-    import json
-
+def all_text(m: Message | dict[str, Any]) -> str:
+    """Everything visible in a message or one of its versions (text, blocks, fields)."""
+    if isinstance(m, dict):
+        return str(m.get("text") or "") + json.dumps(m.get("blocks") or [])
     return m.text + json.dumps(m.blocks or [])
 
 

@@ -1,0 +1,236 @@
+"""Conversations over real sockets: the Bolt app + Socket Mode handler against the Slack
+emulator, the engine against the scripted LLM. Assertions are on Slack-side state."""
+
+from __future__ import annotations
+
+import asyncio
+
+from tests.fakes.fake_llm import call, last_user_text, text, tool_calls
+from tests.slack_harness import all_text, bot_env, echo_tool, markdown_text
+
+
+async def test_mention_gets_a_threaded_answer_with_feedback(tmp_path) -> None:
+    # A long progress delay: a quick text-only turn should post nothing but its answer.
+    async with bot_env(tmp_path, slack_settings={"progress_delay_s": 30}) as env:
+        env.llm.push(text("Fine-tuning **distilbert** is a good start."))
+        ts, ack = await env.slack.mention("how do I fine-tune bert?")
+        assert ack.latency_s < 1.0
+        answer = await env.wait_answer("C1", ts, "distilbert")
+        assert answer.thread_ts == ts and answer.blocks[0]["type"] == "markdown"
+        await env.slack.wait_for(
+            lambda: "white_check_mark" in env.slack.get_message("C1", ts).reactions
+        )
+        await env.settle()
+        root = env.slack.get_message("C1", ts)
+        assert "eyes" not in root.reactions  # replaced by the done mark
+        assert [m.ts for m in env.bot_replies("C1", ts)] == [answer.ts]
+        (req,) = env.llm.requests
+        assert last_user_text(req) == "how do I fine-tune bert?"  # our mention stripped
+        status = env.slack.statuses[0]
+        assert status["thread_ts"] == ts and status["status"]
+
+
+async def test_tool_calls_show_in_one_progress_message(tmp_path) -> None:
+    async with bot_env(tmp_path, tools=[echo_tool("lookup")]) as env:
+        env.llm.push(
+            tool_calls(
+                call(
+                    "plan_tool",
+                    {"todos": [{"id": "1", "content": "Look it up", "status": "completed"}]},
+                )
+            ),
+            tool_calls(call("lookup", {"query": "imdb"}), call("lookup", {"query": "sst2"})),
+            text("Both datasets are fine."),
+        )
+        ts, _ = await env.slack.mention("compare imdb and sst2")
+        await env.wait_answer("C1", ts, "Both datasets")
+        await env.settle()
+        replies = env.bot_replies("C1", ts)
+        assert len(replies) == 2  # one progress message, one answer
+        progress = replies[0]
+        assert "Done in" in progress.text and "3 tool calls" in progress.text
+        assert not [b for b in progress.blocks if b["type"] == "actions"]  # Stop button gone
+        seen = [all_text(v) for v in progress.edits]
+        assert any("imdb" in s and "sst2" in s for s in seen)
+        assert any("Look it up" in s for s in seen)  # the plan was shown while working
+
+
+async def test_follow_up_without_mention_and_separate_threads(tmp_path) -> None:
+    async with bot_env(tmp_path) as env:
+        env.llm.push(text("first answer"), text("second answer"), text("other thread"))
+        ts, _ = await env.slack.mention("first question")
+        await env.wait_answer("C1", ts, "first answer")
+        await env.slack.message("a follow-up, no mention", thread_ts=ts)
+        await env.wait_answer("C1", ts, "second answer")
+        contents = [
+            m.get("content") for m in env.llm.requests[1]["messages"] if m["role"] == "user"
+        ]
+        assert contents == ["first question", "a follow-up, no mention"]
+
+        ts2, _ = await env.slack.mention("a new topic", channel="C1")
+        await env.wait_answer("C1", ts2, "other thread")
+        users = [m.get("content") for m in env.llm.requests[2]["messages"] if m["role"] == "user"]
+        assert users == ["a new topic"]  # a separate session
+
+        # A human thread the bot is not part of: ignored, but acked.
+        root = env.slack.add_message("C1", "U2", "lunch?")
+        _, ack = await env.slack.message("sure", thread_ts=root, user="U1")
+        assert ack.envelope_id
+        _, ack = await env.slack.message("top-level chatter", user="U2")
+        await env.settle()
+        assert env.bot_replies("C1", root) == [] and len(env.llm.requests) == 3
+
+
+async def test_messages_during_a_turn_are_queued_in_order(tmp_path) -> None:
+    async with bot_env(tmp_path) as env:
+        gate = asyncio.Event()
+        env.llm.push(text("answer one", gate=gate), text("answer two"))
+        ts, _ = await env.slack.mention("question one")
+        await env.llm.wait_for_requests(1)
+        q2, _ = await env.slack.message("question two", thread_ts=ts)
+        await env.slack.wait_for(
+            lambda: "hourglass_flowing_sand" in env.slack.get_message("C1", q2).reactions
+        )
+        assert len(env.llm.requests) == 1  # not run in parallel
+        gate.set()
+        await env.wait_answer("C1", ts, "answer two")
+        answers = [markdown_text(m) for m in env.bot_replies("C1", ts) if markdown_text(m)]
+        assert answers == ["answer one", "answer two"]
+        users = [m.get("content") for m in env.llm.requests[1]["messages"] if m["role"] == "user"]
+        assert users == ["question one", "question two"]
+        await env.settle()
+        reactions = env.slack.get_message("C1", q2).reactions
+        assert "hourglass_flowing_sand" not in reactions and "white_check_mark" in reactions
+
+
+async def test_mention_inside_a_human_thread_is_seeded_with_its_messages(tmp_path) -> None:
+    async with bot_env(tmp_path, slack_settings={"seed_thread_messages": 2}) as env:
+        root = env.slack.add_message("C1", "U2", "our eval loss went up after epoch 3")
+        env.slack.add_message("C1", "U3", "maybe the lr schedule?", thread_ts=root)
+        env.slack.add_message("C1", "U2", "warmup was 0 steps", thread_ts=root)
+        env.llm.push(text("Add warmup."))
+        ts, _ = await env.slack.mention("what do you think?", thread_ts=root, user="U3")
+        await env.wait_answer("C1", root, "Add warmup")
+        first = last_user_text(env.llm.requests[0])
+        assert "<@U3>: maybe the lr schedule?" in first and "<@U2>: warmup was 0 steps" in first
+        assert "eval loss went up" not in first  # only the 2 most recent were asked for
+        assert first.endswith("what do you think?")
+        assert env.slack.get_message("C1", ts).thread_ts == root
+
+
+async def test_direct_messages(tmp_path) -> None:
+    async with bot_env(tmp_path) as env:
+        env.llm.push(text("hello from the DM"), text("still here"))
+        ts, _ = await env.slack.dm("hi bot")
+        dm = env.slack.dm_channel("U1")
+        await env.wait_answer(dm, ts, "hello from the DM")
+        await env.slack.dm("and again", thread_ts=ts)
+        await env.wait_answer(dm, ts, "still here")
+
+
+async def test_duplicate_deliveries_are_handled_once(tmp_path) -> None:
+    async with bot_env(tmp_path) as env:
+        env.llm.push(text("only once"))
+        ts, ack = await env.slack.mention("do it once")
+        # Slack's retry of the same event, a reconnect redelivery, and the `message` twin.
+        await env.slack.redeliver(ack, retry_attempt=1, retry_reason="http_timeout")
+        await env.slack.redeliver(ack, retry_attempt=2, retry_reason="timeout")
+        twin = dict(ack.envelope["payload"]["event"], type="message", channel_type="channel")
+        await env.slack.send_event(twin)
+        await env.slack.request_reconnect()
+        await env.slack.redeliver(ack, retry_attempt=3)
+        await env.wait_answer("C1", ts, "only once")
+        await env.settle()
+        assert len(env.llm.requests) == 1
+        replies = env.bot_replies("C1", ts)
+        assert len([m for m in replies if markdown_text(m)]) == 1
+        assert len(replies) == 2  # progress + answer, nothing twice
+        assert len(env.slack.acks) == 5  # every delivery was acked
+
+
+async def test_our_own_echoes_and_other_bots_are_ignored(tmp_path) -> None:
+    async with bot_env(tmp_path) as env:
+        env.llm.push(text("answer"))
+        ts, _ = await env.slack.mention("start")
+        answer = await env.wait_answer("C1", ts, "answer")
+        echo = {
+            "type": "message",
+            "channel": "C1",
+            "user": "U0BOT",
+            "bot_id": "B0BOT",
+            "text": "answer",
+            "ts": answer.ts,
+            "thread_ts": ts,
+        }
+        await env.slack.send_event(echo)
+        await env.slack.send_event(
+            {
+                "type": "message",
+                "subtype": "message_changed",
+                "channel": "C1",
+                "ts": "9.9",
+                "message": {"text": "x"},
+            }
+        )
+        other = env.slack.add_message("C1", "U7", "<@U0BOT> I am another bot", thread_ts=ts)
+        await env.slack.send_event(
+            {
+                "type": "app_mention",
+                "channel": "C1",
+                "user": "U7",
+                "bot_id": "B7",
+                "text": "<@U0BOT> hi",
+                "ts": other,
+                "thread_ts": ts,
+            }
+        )
+        await env.settle()
+        assert len(env.llm.requests) == 1
+
+
+async def test_an_error_in_a_turn_is_one_clear_message(tmp_path) -> None:
+    from tests.fakes.fake_llm import error
+
+    async with bot_env(tmp_path) as env:
+        env.llm.push(error(401, "Incorrect API key provided"), text("back to normal"))
+        ts, _ = await env.slack.mention("break please")
+        msg = await env.wait_reply("C1", ts, lambda m: "went wrong" in m.text)
+        await env.settle()
+        errors = [m for m in env.bot_replies("C1", ts) if "went wrong" in m.text]
+        assert len(errors) == 1
+        assert "warning" in env.slack.get_message("C1", ts).reactions
+        assert "sk-fake-test-key" not in all_text(msg)
+        await env.slack.message("try again", thread_ts=ts)
+        await env.wait_answer("C1", ts, "back to normal")
+
+
+async def test_commands_in_a_thread(tmp_path) -> None:
+    async with bot_env(tmp_path) as env:
+        env.llm.push(text("ready"))
+        ts, _ = await env.slack.mention("hello")
+        await env.wait_answer("C1", ts, "ready")
+        await env.slack.message("status", thread_ts=ts)
+        status = await env.wait_reply("C1", ts, lambda m: "Status" in m.text)
+        assert "openai/fake" in all_text(status)
+        await env.slack.message("model openai/other", thread_ts=ts)
+        await env.wait_reply("C1", ts, lambda m: "openai/other" in m.text)
+        await env.slack.message("yolo on 3", thread_ts=ts)
+        await env.wait_reply("C1", ts, lambda m: "YOLO on" in m.text)
+        await env.slack.message("yolo on", thread_ts=ts, user="U2")  # not the requester
+        await env.slack.wait_for(
+            lambda: any("YOLO" in e["text"] and e["user"] == "U2" for e in env.slack.ephemerals)
+        )
+        await env.slack.message("help", thread_ts=ts)
+        await env.wait_reply("C1", ts, lambda m: "How to work with me" in m.text)
+        await env.slack.message("stop", thread_ts=ts)
+        await env.slack.wait_for(
+            lambda: any("Nothing is running" in e["text"] for e in env.slack.ephemerals)
+        )
+        await env.slack.message("undo", thread_ts=ts)
+        await env.wait_reply("C1", ts, lambda m: "Undid the last turn" in m.text)
+        assert len(env.llm.requests) == 1  # commands never reached the model
+        # `status` where there is no session: a polite ephemeral, no session created.
+        _, _ = await env.slack.mention("status", channel="C2")
+        await env.slack.wait_for(
+            lambda: any("no session" in e["text"] for e in env.slack.ephemerals)
+        )
