@@ -67,6 +67,7 @@ All bodies are JSON; every answer is ``{"ok": true, ...}`` or ``{"ok": false, "e
 ``GET  /_control/stats``       -> ``{calls_by_method, rate_limited, ws_connections, acks, ack_latency_s}``
 ``POST /_control/wait_message``   ``{channel, thread_ts?, contains?, bot_only?, timeout?}`` -> ``{message}``
 ``POST /_control/wait_connected`` ``{min_opened?, timeout?}`` -> ``{connected_at, connections_opened}``
+``POST /_control/find_messages``  ``{queries: [{channel, thread_ts?, contains}]}`` -> ``{found}``
 =========================  =================================================================
 
 Timestamps for out-of-process benchmarks: acks returned by the control API carry
@@ -202,6 +203,20 @@ class Message:
     # Real monotonic times (see the module docstring): stored, and last changed.
     created_at: float = field(default_factory=time.monotonic)
     changed_at: float = field(default_factory=time.monotonic)
+    version_times: list[float] = field(default_factory=lambda: [time.monotonic()])  # ↔ versions
+
+    def first_seen(self, needle: str) -> float | None:
+        """When a version of this message first contained ``needle`` (text or blocks)."""
+        times = self.version_times
+        versions = self.versions
+        if len(times) != len(versions):  # stream appends change text in place
+            times = [self.created_at] * (len(versions) - 1) + [self.changed_at]
+        for version, at in zip(versions, times, strict=True):
+            if needle in (version.get("text") or "") or needle in json.dumps(
+                version.get("blocks") or []
+            ):
+                return at
+        return None
 
     @property
     def is_bot(self) -> bool:
@@ -1108,6 +1123,7 @@ class FakeSlack:
             msg.metadata = args["metadata"]
         msg.edited_ts = self._next_ts()
         msg.changed_at = time.monotonic()
+        msg.version_times.append(msg.changed_at)
         self._changed()
         return {
             "channel": channel,
@@ -1923,6 +1939,7 @@ class FakeSlack:
                 source.text, source.blocks = text or "", blocks
                 source.edited_ts = self._next_ts()
                 source.changed_at = time.monotonic()
+                source.version_times.append(source.changed_at)
             elif payload.get("response_type") == "in_channel" and channel:
                 self._check_content(text, blocks, payload.get("attachments"))
                 self._store(
@@ -2515,6 +2532,7 @@ class FakeSlack:
         r.add_get("/_control/stats", self._ctl_stats)
         r.add_post("/_control/wait_message", self._ctl_wait_message)
         r.add_post("/_control/wait_connected", self._ctl_wait_connected)
+        r.add_post("/_control/find_messages", self._ctl_find_messages)
 
     @staticmethod
     async def _ctl_body(request: web.Request) -> dict[str, Any]:
@@ -2739,6 +2757,35 @@ class FakeSlack:
                 channel, matches, thread_ts=thread_ts, timeout=float(b.get("timeout", 5))
             )
             return {"message": self._timed_json(msg)}
+
+        return await self._ctl(request, act)
+
+    async def _ctl_find_messages(self, request: web.Request) -> web.Response:
+        """Non-blocking lookup of many answers at once: per query, the first bot reply that
+        contains ``contains`` (``{ts, at, count}``, ``at`` = when a version of it first did,
+        ``count`` = how many replies contain it) or null.
+
+        For hundreds of concurrent sessions a driver polls this instead of holding one
+        ``wait_message`` per session: those waiters are all re-checked on every state change,
+        which would load the emulator — and so the machine the bot is measured on.
+        """
+
+        async def act(b: dict[str, Any]) -> dict[str, Any]:
+            found: list[dict[str, Any] | None] = []
+            for q in b["queries"]:
+                channel, thread_ts, needle = q["channel"], q.get("thread_ts"), q["contains"]
+                pool = (
+                    self.thread_messages(channel, thread_ts, include_root=False)
+                    if thread_ts
+                    else self.messages(channel)
+                )
+                hits = [(m, at) for m in pool if m.is_bot and (at := m.first_seen(needle))]
+                if not hits:
+                    found.append(None)
+                    continue
+                first, at = min(hits, key=lambda h: h[1])
+                found.append({"ts": first.ts, "at": at, "count": len(hits)})
+            return {"found": found}
 
         return await self._ctl(request, act)
 
