@@ -107,6 +107,7 @@ class Renderer:
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._timers: set[asyncio.Task[None]] = set()
         self._closing = False
+        self.shutting_down = False  # set by the runtime: interruptions now mean "restarting"
 
     # ------------------------------------------------------------------ intake
     async def on_event(self, event: Event) -> None:
@@ -405,7 +406,9 @@ class Renderer:
         turn.status = status
         turn.ended_at = event.ts
         if status == STOPPED:
-            turn.stopped_by = self.stopped_by.pop(rec.session_id, None)
+            turn.stopped_by = self.stopped_by.pop(rec.session_id, None) or (
+                "restart" if self.shutting_down else None
+            )
         reactions = self.settings.reactions
         final_reaction = {
             DONE: reactions.done,
@@ -554,7 +557,7 @@ class Renderer:
     async def _on_interrupted(self, rec: ThreadRecord, ev: Event) -> bool:
         turn = rec.state.turn
         had_progress = bool(turn and turn.active and turn.progress_ts)
-        who = self.stopped_by.get(rec.session_id)
+        who = self.stopped_by.get(rec.session_id) or ("restart" if self.shutting_down else None)
         final_edit = await self._end_turn(rec, ev, STOPPED)
         if not had_progress:
             await self._post_once(

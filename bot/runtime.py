@@ -205,6 +205,8 @@ class BotRuntime:
             self.handler = None
         for task in list(self._background):
             task.cancel()
+        if self.renderer is not None:
+            self.renderer.shutting_down = True
         if self.gateway is not None:
             await self.gateway.wait_tasks(timeout=min(5.0, grace + 1))
         if self.manager is not None:

@@ -57,6 +57,8 @@ def user_ref(user: str | None) -> str:
         return "the system"
     if user == "stop":
         return "a stop request"
+    if user == "restart":
+        return "a restart of the bot"
     if user[:1] in ("U", "W") and user[1:].isalnum():
         return f"<@{user}>"
     return esc(user)

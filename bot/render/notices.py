@@ -43,6 +43,10 @@ def error_payload(error: str, kind: str | None) -> Payload:
 
 
 def stopped_payload(stopped_by: str | None) -> Payload:
+    if stopped_by == "restart":
+        return simple(
+            ":octagonal_sign: Interrupted because I'm restarting. Reply to continue where I left off."
+        )
     who = f" by {user_ref(stopped_by)}" if stopped_by else ""
     return simple(f":octagonal_sign: Stopped{who}. Reply when you want me to continue.")
 
