@@ -146,6 +146,7 @@ class ApprovalFlow:
         message_ts: str | None,
     ) -> str | None:
         """Claim decisions; redraw the card. Returns an error text for the user, or None."""
+        await self.gw.wait_llm(timeout=2.0)  # a modal must be answered within 3 s
         result = await self.gw.manager.resolve_approvals(
             sid, decisions, decided_by=user, complete_batch=complete, batch_id=batch_id
         )

@@ -7,10 +7,11 @@ it reads top to bottom: feedback on the user's message first, then the store, th
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import time
-from collections.abc import Coroutine
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -96,6 +97,10 @@ class Gateway:
         self.approvals = ApprovalFlow(self)
         self.bot_user_id: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._inflight = 0
+        self.llm_ready = asyncio.Event()  # set by the runtime once litellm is imported
+        self._idle = asyncio.Event()
+        self._idle.set()
 
     # ------------------------------------------------------------------ background work
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str = "slack-task") -> asyncio.Task[Any]:
@@ -114,9 +119,39 @@ class Gateway:
         except Exception:
             log.exception("background Slack task failed")
 
+    @contextlib.asynccontextmanager
+    async def inflight(self) -> AsyncIterator[None]:
+        """Mark listener work in progress, so shutdown waits for it (a message that was acked
+        must reach the engine's queue before the engine stops taking work)."""
+        self._inflight += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._inflight -= 1
+            if self._inflight == 0:
+                self._idle.set()
+
     async def wait_tasks(self, timeout: float) -> None:
+        """Wait (bounded) for listener work and background tasks started after acks."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            log.warning("shutting down with %d Slack input(s) still being handled", self._inflight)
         if self._tasks:
-            await asyncio.wait(list(self._tasks), timeout=timeout)
+            await asyncio.wait(list(self._tasks), timeout=max(0.0, deadline - loop.time()))
+
+    async def wait_llm(self, timeout: float = 60.0) -> None:
+        """Hold a new turn until the LLM client is imported (only in the first seconds after
+        start): the import takes seconds and must not happen on the event loop."""
+        if self.llm_ready.is_set():
+            return
+        try:
+            await asyncio.wait_for(self.llm_ready.wait(), timeout)
+        except TimeoutError:
+            log.warning("LLM warm-up is slow; starting the turn anyway")
 
     # ------------------------------------------------------------------ messages
     async def handle_message(self, msg: Incoming) -> None:
@@ -142,6 +177,7 @@ class Gateway:
             if msg.files:
                 text += "\n\n(Attached files: " + ", ".join(msg.files) + ")"
             await self.renderer.threads.ensure(msg.ref)
+            await self.wait_llm()
             await self.manager.submit(
                 sid,
                 UserInput(text=text, user=msg.user, meta={"slack_ts": msg.ts, "queued": queued}),
@@ -247,6 +283,7 @@ class Gateway:
         sid = msg.ref.session_id
         if self.manager.is_busy(sid) and self.settings.reactions.queued:
             self._react(msg.channel, msg.ts, self.settings.reactions.queued)
+        await self.wait_llm()
         await self.manager.submit(sid, op)
 
     async def stop(

@@ -108,6 +108,7 @@ class Renderer:
         self._timers: set[asyncio.Task[None]] = set()
         self._closing = False
         self.shutting_down = False  # set by the runtime: interruptions now mean "restarting"
+        self._no_status: set[str] = set()
 
     # ------------------------------------------------------------------ intake
     async def on_event(self, event: Event) -> None:
@@ -174,6 +175,8 @@ class Renderer:
                     item = await asyncio.wait_for(queue.get(), WORKER_IDLE_S)
                 except TimeoutError:
                     if queue.empty():
+                        if self._queues.get(session_id) is queue:
+                            del self._queues[session_id]  # idle: forget it until next time
                         return
                     continue
                 try:
@@ -343,9 +346,11 @@ class Renderer:
             )
 
     def _set_status(self, rec: ThreadRecord, status: str) -> None:
-        if not self.settings.assistant_status:
+        """The "is working…" line under the thread. Where Slack refuses it (the app is not an
+        assistant there, a missing scope), it is not tried again in that channel."""
+        if not self.settings.assistant_status or rec.channel in self._no_status:
             return
-        self.sender.submit(
+        fut = self.sender.submit(
             rec.channel,
             "assistant_threads_setStatus",
             priority=LOW if not status else NORMAL,
@@ -353,6 +358,18 @@ class Renderer:
             thread_ts=rec.thread_ts,
             status=status,
         )
+
+        def done(f: asyncio.Future[Any]) -> None:
+            exc = None if f.cancelled() else f.exception()
+            if isinstance(exc, SlackApiError):
+                log.info(
+                    "assistant status unavailable in %s (%s); not using it there",
+                    rec.channel,
+                    exc.response.get("error"),
+                )
+                self._no_status.add(rec.channel)
+
+        fut.add_done_callback(done)
 
     # ------------------------------------------------------------------ progress
     def _progress(self, rec: ThreadRecord, turn: TurnState) -> Payload:

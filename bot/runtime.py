@@ -148,6 +148,10 @@ class BotRuntime:
         await seen.prune(settings.dedupe_ttl_s)
         app = build_app(self.gateway, seen)
         _preload_authorization(app, auth)
+        if self.warm_llm and await self.store.sessions_with_queued_ops():
+            # Recovery will run turns at once: import litellm first (in a thread), or the
+            # first turn would import it on the event loop while we connect.
+            await self._warm()
         await self.manager.start()
         behind = await self.renderer.catch_up()
         if behind:
@@ -170,8 +174,10 @@ class BotRuntime:
         )
         self._spawn(self._prune_loop(seen))
         await attach_after_connect(self.wiring, self.manager)
-        if self.warm_llm:
+        if self.warm_llm and not self.gateway.llm_ready.is_set():
             self._spawn(self._warm())
+        else:
+            self.gateway.llm_ready.set()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.create_task(coro)
@@ -179,12 +185,19 @@ class BotRuntime:
         task.add_done_callback(self._background.discard)
 
     async def _warm(self) -> None:
+        """Import litellm in a thread; new turns wait for it (see Gateway.wait_llm), so the
+        multi-second import never runs on the event loop that acks Slack's envelopes."""
         from agent_core.llm import get_litellm
 
+        started = time.perf_counter()
         try:
             await asyncio.to_thread(get_litellm)
+            log.info("LLM client ready (%.1fs)", time.perf_counter() - started)
         except Exception:
             log.warning("litellm warm-up failed (it will be imported on first use)", exc_info=True)
+        finally:
+            if self.gateway is not None:
+                self.gateway.llm_ready.set()
 
     async def _prune_loop(self, seen: SeenEvents) -> None:
         while True:

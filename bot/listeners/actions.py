@@ -18,11 +18,13 @@ def register(app: AsyncApp, gw: Gateway) -> None:
     @app.action(STOP_ACTION)
     async def on_stop(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
         await ack()
-        await gw.on_stop_click(body, action, respond)
+        async with gw.inflight():
+            await gw.on_stop_click(body, action, respond)
 
     @app.action(re.compile("^" + re.escape(ACTION_PREFIX)))
     async def on_approval(
         ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
     ) -> None:
         await ack()
-        await gw.approvals.on_click(body, action, respond)
+        async with gw.inflight():
+            await gw.approvals.on_click(body, action, respond)

@@ -15,7 +15,8 @@ def register(app: AsyncApp, gw: Gateway) -> None:
     async def on_message(context: Any) -> None:
         incoming = context.get("incoming")
         if incoming is not None:
-            await gw.handle_message(incoming)
+            async with gw.inflight():
+                await gw.handle_message(incoming)
 
     app.event("app_mention")(on_message)
     app.event("message")(on_message)

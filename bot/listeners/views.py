@@ -16,8 +16,10 @@ if TYPE_CHECKING:
 def register(app: AsyncApp, gw: Gateway) -> None:
     @app.view(REJECT_VIEW)
     async def on_reject(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        await gw.approvals.on_reject_submit(ack, body, view)
+        async with gw.inflight():
+            await gw.approvals.on_reject_submit(ack, body, view)
 
     @app.view(EDIT_VIEW)
     async def on_edit(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
-        await gw.approvals.on_edit_submit(ack, body, view)
+        async with gw.inflight():
+            await gw.approvals.on_edit_submit(ack, body, view)

@@ -142,3 +142,42 @@ async def test_missing_tokens_fail_fast_with_instructions(tmp_path) -> None:
     text = err.decode()
     assert "SLACK_BOT_TOKEN is not set" in text and "SLACK_APP_TOKEN is not set" in text
     assert "manifest.yml" in text
+
+
+CONNECT_PATH_PROBE = """
+import asyncio, os, sys, time
+from agent_core.config import Config, default_config_dict
+from bot.runtime import BotRuntime
+from bot.settings import Tokens, load_slack_settings
+from tests.fakes.fake_slack import FakeSlack
+
+async def main():
+    async with FakeSlack() as fake:
+        data = default_config_dict()
+        data["model_name"] = "openai/fake"
+        config = Config.model_validate(data)
+        tokens = Tokens(bot_token=fake.bot_token, app_token=fake.app_token, api_base_url=fake.base_url)
+        runtime = BotRuntime(config, load_slack_settings(config), tokens,
+                             store_path=sys.argv[1], warm_llm=False)
+        await runtime.start()
+        await fake.wait_connected()
+        print("LITELLM_AT_CONNECT", "litellm" in sys.modules, flush=True)
+        ts, ack = await fake.mention("hi")
+        print("ACK_S", round(ack.latency_s, 4), flush=True)
+        await runtime.stop(grace_s=0)
+
+asyncio.run(main())
+"""
+
+
+async def test_litellm_is_not_imported_on_the_connect_and_ack_path(tmp_path) -> None:
+    env = _base_env(tmp_path)
+    proc = await _spawn("-c", CONNECT_PATH_PROBE, str(tmp_path / "probe.db"), env=env, cwd=ROOT)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    text = out.decode()
+    assert proc.returncode == 0, err.decode()[-3000:]
+    # Connected without importing litellm, and the first mention was acked at once (an
+    # import on the loop before the ack would take seconds).
+    assert "LITELLM_AT_CONNECT False" in text, text + err.decode()[-2000:]
+    ack_s = float(text.split("ACK_S")[1].split()[0])
+    assert ack_s < 0.5, text
