@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
 
-from .listeners import actions, messages, views
+from .listeners import actions, commands, messages, views
 from .middleware import SeenEvents, build_middleware
 
 if TYPE_CHECKING:
@@ -32,6 +32,7 @@ def build_app(gw: Gateway, seen: SeenEvents) -> AsyncApp:
     messages.register(app, gw)
     actions.register(app, gw)
     views.register(app, gw)
+    commands.register(app, gw)
 
     @app.event(re.compile(".*"))
     async def ack_other_events(body: dict[str, Any]) -> None:

@@ -239,6 +239,48 @@ class Gateway:
             "context. The message addressed to you follows.]\n\n" + text
         )
 
+    async def handle_slash(self, body: dict[str, Any], respond: Any) -> None:
+        """``/ml-intern <request>`` in a channel: post the request as a thread root, then treat
+        it like a mention there (the thread is the session; the caller is the requester)."""
+        text = str(body.get("text") or "").strip()
+        user = str(body.get("user_id") or "")
+        channel = str(body.get("channel_id") or "")
+        if not text or text.lower() in ("help", "?"):
+            await respond(text=notices.HELP_TEXT, response_type="ephemeral")
+            return
+        try:
+            data = await self.sender.call(
+                channel,
+                "chat_postMessage",
+                priority=HIGH,
+                channel=channel,
+                text=f"<@{user}> asked: {text}"[:3_000],
+            )
+        except SlackApiError as exc:
+            error = exc.response.get("error")
+            hint = (
+                "Invite me to this channel first (`/invite @ml-intern`), or mention me instead."
+                if error in ("not_in_channel", "channel_not_found")
+                else f"Slack said: {error}."
+            )
+            await respond(text=f"I couldn't start a thread here. {hint}", response_type="ephemeral")
+            return
+        root = str(data.get("ts"))
+        channel_type = "im" if channel.startswith("D") else "channel"
+        await self.handle_message(
+            Incoming(
+                team=str(body.get("team_id") or ""),
+                channel=channel,
+                channel_type=channel_type,
+                user=user,
+                text=text,
+                ts=root,
+                thread_ts=None,
+                is_mention=True,
+                session_exists=False,
+            )
+        )
+
     # ------------------------------------------------------------------ commands
     async def run_command(self, cmd: Command, msg: Incoming) -> None:
         sid = msg.ref.session_id
@@ -265,19 +307,23 @@ class Gateway:
         elif cmd.name == "model":
             await self._queue_op(msg, SetModel(model=cmd.model or ""))
         elif cmd.name == "yolo":
-            row = await self.store.get_session(sid)
-            requester = (row or {}).get("origin", {}).get("requester")
-            if not await self.access.may_decide(
-                msg.user, requester=requester, approval_class="default"
-            ):
-                who = self.access.describe_deciders("default", requester)
-                await self._ephemeral(
-                    msg.channel, msg.user, f"Only {who} can change YOLO mode here.", msg.thread_ts
-                )
-                return
-            await self._queue_op(msg, SetYolo(enabled=bool(cmd.enabled), cap_usd=cmd.cap_usd))
+            if await self._may(msg, "default", "change YOLO mode here"):
+                await self._queue_op(msg, SetYolo(enabled=bool(cmd.enabled), cap_usd=cmd.cap_usd))
         elif cmd.name == "cancel_jobs":
-            await self._cancel_jobs(sid, msg)
+            if await self._may(msg, "gpu_job", "cancel this thread's jobs"):
+                await self._cancel_jobs(sid, msg)
+
+    async def _may(self, msg: Incoming, approval_class: str, what: str) -> bool:
+        """Spending (YOLO) and cancelling jobs: the requester or the class's approvers."""
+        row = await self.store.get_session(msg.ref.session_id)
+        requester = (row or {}).get("origin", {}).get("requester")
+        if await self.access.may_decide(
+            msg.user, requester=requester, approval_class=approval_class
+        ):
+            return True
+        who = self.access.describe_deciders(approval_class, requester)
+        await self._ephemeral(msg.channel, msg.user, f"Only {who} can {what}.", msg.thread_ts)
+        return False
 
     async def _queue_op(self, msg: Incoming, op: Any) -> None:
         sid = msg.ref.session_id

@@ -164,6 +164,12 @@ def build_middleware(gw: Gateway, seen: SeenEvents) -> list[Middleware]:
                 gw.spawn(gw.refuse(incoming.channel, incoming.user, incoming.thread_ts))
                 return await ack()
             return await next()
+        if body.get("command"):  # a slash command: it may start a session
+            user, channel = body.get("user_id"), str(body.get("channel_id") or "")
+            if not gw.access.channel_allowed(channel) or not await gw.access.user_allowed(user):
+                response = await ack()
+                gw.spawn(respond(text=gw.settings.refusal_text, response_type="ephemeral"))
+                return response
         if body.get("type") == "block_actions":
             user = (body.get("user") or {}).get("id")
             if not await gw.access.user_allowed(user):

@@ -202,3 +202,20 @@ async def test_stop_while_waiting_withdraws_the_request(tmp_path) -> None:
         final = env.slack.get_message("C1", card.ts)
         assert not [b for b in final.blocks if b["type"] == "actions"]
         assert env.hf_jobs.calls == [] and len(env.llm.requests) == 1
+
+
+async def test_long_scripts_are_previewed_and_attached_in_full(tmp_path) -> None:
+    script = "\n".join(f"print('line {i}')" for i in range(120))
+    async with bot_env(tmp_path) as env:
+        env.llm.push(tool_calls(gpu_job(script=script)))
+        ts, _ = await env.slack.mention("train it")
+        card = await wait_card(env, ts)
+        shown = all_text(card)
+        assert "line 3" in shown and "line 119" not in shown and "First 15 of 120 lines" in shown
+        files = await env.slack.wait_for(
+            lambda: [
+                f for f in env.slack.files.values() if f.completed and f.filename == "script.py"
+            ]
+        )
+        assert files[0].content.decode() == script
+        assert files[0].shares["public"]["C1"][0]["thread_ts"] == ts

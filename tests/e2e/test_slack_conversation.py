@@ -234,3 +234,87 @@ async def test_commands_in_a_thread(tmp_path) -> None:
         await env.slack.wait_for(
             lambda: any("no session" in e["text"] for e in env.slack.ephemerals)
         )
+
+
+async def test_slash_command_starts_a_thread(tmp_path) -> None:
+    import uuid
+
+    async with bot_env(tmp_path) as env:
+        env.llm.push(text("on it"))
+
+        def slash(text_: str, user: str = "U1") -> dict:
+            return {
+                "envelope_id": str(uuid.uuid4()),
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": {
+                    "token": "x",
+                    "team_id": "T111",
+                    "channel_id": "C1",
+                    "channel_name": "c1",
+                    "user_id": user,
+                    "user_name": "alice",
+                    "command": "/ml-intern",
+                    "text": text_,
+                    "api_app_id": "A111",
+                    "response_url": env.slack._new_response_url(channel="C1", user=user),
+                    "trigger_id": env.slack.new_trigger(user),
+                },
+            }
+
+        ack = await env.slack.push_envelope(slash("train bert on imdb"))
+        assert ack.latency_s < 1.0
+        root = await env.slack.wait_for_message(
+            "C1", lambda m: m.is_bot and "asked: train bert on imdb" in m.text
+        )
+        assert "<@U1>" in root.text
+        await env.wait_answer("C1", root.ts, "on it")
+        assert last_user_text(env.llm.requests[0]) == "train bert on imdb"
+        sid = f"slack:T111:C1:{root.ts}"
+        origin = (await env.runtime.store.get_session(sid))["origin"]
+        assert origin["requester"] == "U1" and origin["thread_ts"] == root.ts
+        await env.slack.push_envelope(slash("help"))
+        await env.slack.wait_for(lambda: env.slack.response_url_posts)
+        assert "How to work with me" in env.slack.response_url_posts[-1].payload["text"]
+
+
+async def test_compact_command_reports_back(tmp_path) -> None:
+    async with bot_env(tmp_path) as env:
+        env.llm.push(text("hello"))
+        ts, _ = await env.slack.mention("hi")
+        await env.wait_answer("C1", ts, "hello")
+        await env.slack.message("compact", thread_ts=ts)
+        await env.wait_reply(
+            "C1", ts, lambda m: "compact" in m.text.lower() and ":compression:" in m.text
+        )
+
+
+async def test_job_events_become_one_card_that_follows_the_job(tmp_path) -> None:
+    async with bot_env(tmp_path) as env:
+        env.llm.push(text("submitted"))
+        ts, _ = await env.slack.mention("run a job")
+        await env.wait_answer("C1", ts, "submitted")
+        sid = f"slack:T111:C1:{ts}"
+        emit = env.manager.emit
+        await emit(
+            sid,
+            "job_started",
+            {"job_id": "j42", "flavor": "a10g-large", "url": "http://hub/jobs/j42"},
+        )
+        card = await env.wait_reply("C1", ts, lambda m: m.text.startswith("Job j42"))
+        await emit(
+            sid,
+            "job_progress",
+            {"job_id": "j42", "stage": "RUNNING", "log_tail": ["step 10 loss=0.5"]},
+        )
+        await emit(
+            sid,
+            "job_finished",
+            {"job_id": "j42", "stage": "COMPLETED", "wall_time_s": 65, "cost_usd": 0.04},
+        )
+        await env.slack.wait_for(lambda: "completed" in env.slack.get_message("C1", card.ts).text)
+        await env.settle()
+        cards = [m for m in env.bot_replies("C1", ts) if m.text.startswith("Job j42")]
+        assert len(cards) == 1
+        final = all_text(cards[0])
+        assert "1m 05s" in final and "$0.04" in final and "step 10 loss=0.5" in final
