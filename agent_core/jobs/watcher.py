@@ -331,15 +331,21 @@ class JobWatcher:
             if (w is not None and w.finished) or rec.finished_emitted or is_terminal(rec.stage):
                 results.append({"job_id": rec.job_id, "ok": False, "error": "already finished"})
                 continue
+            # Record who asked *before* the request: a concurrent poll may see CANCELED (and
+            # report it) before the cancel call even returns.
+            previous = w.canceled_by if w is not None else None
+            if w is not None:
+                w.canceled_by = requested_by
             try:
                 await self.hub.cancel_job(rec.namespace, rec.job_id)
             except HubError as exc:
+                if w is not None and not w.finished:
+                    w.canceled_by = previous
                 results.append({"job_id": rec.job_id, "ok": False, "error": exc.message})
                 continue
             rec.info["cancel_requested_by"] = requested_by
             await self.records.update(rec.job_id, info=rec.info)
             if w is not None:
-                w.canceled_by = requested_by
                 w.next_inspect = self._clock()
                 w.interval = self._cfg.poll_initial_s
             results.append({"job_id": rec.job_id, "ok": True})
@@ -355,7 +361,7 @@ class JobWatcher:
         if rec is None:
             raise HubError(f"Unknown job {job_id}", kind="not_found")
         tail = await self.hub.job_log_tail(
-            rec.namespace, rec.job_id, max_lines, deadline_s=deadline_s, idle_s=min(2.0, deadline_s)
+            rec.namespace, rec.job_id, max_lines, deadline_s=deadline_s, idle_s=min(1.0, deadline_s)
         )
         return "\n".join(tail.lines)
 
