@@ -21,6 +21,7 @@ What changed from upstream, and why:
 from __future__ import annotations
 
 import base64
+import logging
 import re
 import shlex
 from typing import Any
@@ -32,6 +33,8 @@ from ..jobs.records import JobRecord
 from ..jobs.schedule import is_terminal
 from ..policy import job_flavor, job_timeout, normalize_operation
 from .base import Services, ToolContext, ToolSpec
+
+log = logging.getLogger(__name__)
 
 UV_IMAGE = "ghcr.io/astral-sh/uv:python3.12-bookworm"
 DOCKER_IMAGE = "python:3.12"
@@ -461,8 +464,11 @@ async def _run(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
     watcher = ctx.services.jobs
     watched = False
     if watcher is not None:
-        await watcher.watch(record)
-        watched = True
+        try:
+            await watcher.watch(record)
+            watched = True
+        except Exception:  # the job runs and bills anyway: never report it as failed
+            log.exception("the watcher could not take job %s", job.id)
     price = pricing.price_per_hour(flavor)
     lines = [
         "Job submitted. It runs in the background — do not wait or poll for it.",
@@ -486,7 +492,10 @@ async def _run(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
             "finishes. Tell the user it is running; check on it with hf_jobs logs/inspect if asked."
         )
     else:
-        lines.append("No job watcher is running here: check on it with hf_jobs inspect/logs.")
+        lines.append(
+            "It is not being followed automatically here: check on it with hf_jobs inspect/logs "
+            "and tell the user how to follow it (URL above)."
+        )
     return "\n".join(lines), True
 
 

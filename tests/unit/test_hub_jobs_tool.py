@@ -79,6 +79,18 @@ async def test_run_docker_command_and_url_script(tmp_path):
         assert env.fake.jobs.get(job_id_of(text)).command[-1] == "https://example.org/train.py"
 
 
+async def test_run_succeeds_even_if_the_watcher_fails(tmp_path):
+    async with jobs_env(tmp_path) as env:
+
+        async def broken(record):
+            raise RuntimeError("disk full")
+
+        env.watcher.watch = broken  # type: ignore[method-assign]
+        text, ok = await run(env, {"operation": "run", "command": ["echo"]})
+        assert ok and "Job ID: " in text and "not being followed" in text
+        assert len(env.fake.jobs.all()) == 1  # submitted once; the model is not told to retry
+
+
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
