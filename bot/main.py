@@ -13,6 +13,7 @@ import signal
 import sys
 
 from agent_core.config import Config, ConfigError
+from agent_core.store import StoreError
 
 from .runtime import BotRuntime, StartupError
 from .settings import load_slack_settings, load_tokens
@@ -32,7 +33,7 @@ def run_bot(config: Config) -> int:
     runtime = BotRuntime(config, settings, tokens)
     try:
         return asyncio.run(_serve(runtime))
-    except StartupError as exc:
+    except (StartupError, StoreError) as exc:
         print(f"ml-intern-slack: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # a second Ctrl-C during shutdown

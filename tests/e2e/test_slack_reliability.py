@@ -134,6 +134,17 @@ async def test_allow_lists_refuse_politely_once(tmp_path) -> None:
         assert len(env.llm.requests) == 2
         assert env.slack.bot_messages("C9") == []
 
+        # Buttons are input too: a click from someone not allowed is refused privately.
+        env.llm.push(
+            tool_calls(call("hf_jobs", {"operation": "run", "hardware_flavor": "a10g-large"}))
+        )
+        await env.slack.message("run a job", thread_ts=ts, user="U1")
+        card = await env.wait_reply("C1", ts, lambda m: "Approval needed" in m.text)
+        await env.slack.click_button("C1", card.ts, "ml_approval:approve:0", user="U2")
+        await env.slack.wait_for(lambda: env.slack.response_url_posts)
+        assert "allow-list" in env.slack.response_url_posts[-1].payload["text"]
+        assert env.hf_jobs.calls == []
+
 
 async def test_planted_secrets_are_never_posted(tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("HF_TOKEN", "custom-hf-token-value-123")
