@@ -16,8 +16,13 @@ Two measurements:
    moments. In scaled mode the raw delays are also shown divided by ``--scale`` (the polling
    part scales; fixed overheads of a few ms get inflated, so this is an upper bound).
 
-If the Slack bot exists, the thread-message delay is ``finish delay`` + the renderer's own
-latency (measured by the bot's benchmark); this script measures the engine side only.
+3. **Thread delay** (``--slack``, on by default when ``bot`` is importable) — the real gateway
+   against the Slack emulator (production Slack settings: 1 edit/s per message, 50 edits a
+   minute): "train …" mentions go through the approval card to real job cards; when each job
+   ends we time the ``job_finished`` event, the card's final edit, and the threaded "your job
+   finished" message (posted by the hook proposed in ``bot/render/job_actions.py``, applied
+   here as in its tests). Polling is scaled like phase 1, so the event delay is short; the
+   Slack part (event → message) does not depend on polling.
 
 Writes ``bench/results/jobs.json`` (gitignored) and prints a small table.
 """
@@ -316,6 +321,150 @@ def print_table(result: dict[str, Any]) -> None:
         print(
             f"  ÷ scale:    p50 {e['p50']:.1f}s  p95 {e['p95']:.1f}s  max {e['max']:.1f}s  (default config, upper bound)"
         )
+    sl = result.get("thread_delay")
+    if sl:
+        print(
+            f"\nThread delay through the Slack gateway ({sl['jobs']} jobs, polling ×{sl['scale']}), "
+            "from the terminal stage on the Hub:"
+        )
+        for label, key in (
+            ("job_finished event", "event"),
+            ("card final edit", "card_final_edit"),
+            ("mention message", "mention_message"),
+        ):
+            v = sl[key]
+            print(f"  {label:20} p50 {v['p50']:.3f}s  p95 {v['p95']:.3f}s  max {v['max']:.3f}s")
+        d = sl["event_to_mention_s"]
+        print(
+            f"  event → thread message: p50 {d['p50']:.3f}s  max {d['max']:.3f}s "
+            "(the Slack part; independent of polling)"
+        )
+
+
+async def thread_delay(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Terminal stage → job_finished → card final edit → threaded mention, through the bot."""
+    import bot.renderer as renderer_mod
+    from agent_core.tools import hf_jobs, plan_tool
+    from agent_core.tools.router import ToolRouter
+    from bot.listeners import job_actions as job_listeners
+    from bot.render.job_actions import finished_part, job_finished_mention, with_job_actions
+    from bot.renderer import Renderer
+    from tests.fakes.fake_llm import call, text, tool_calls
+    from tests.slack_harness import all_text, bot_env
+
+    scale = min(args.scale, 0.05)
+    jobs_cfg = make_config(scale, args.max_concurrent).jobs.model_dump()
+    slack_settings = {
+        "progress_edit_interval_s": 1.0,
+        "edits_per_minute": 50.0,
+        "progress_delay_s": 0,
+    }
+    original_payload = renderer_mod.job_payload
+    original_event = Renderer._job_event
+    original_finished = Renderer._on_job_finished
+
+    async def on_finished(self: Any, rec: Any, ev: Any) -> bool:
+        await original_event(self, rec, ev)
+        job_id = str(ev.data.get("job_id"))
+        job = rec.state.jobs.get(job_id, ev.data)
+        await self._post_once(rec, ev.seq, finished_part(job_id), job_finished_mention(job))
+        return True
+
+    renderer_mod.job_payload = lambda job, now: with_job_actions(
+        original_payload(job, now=now), job
+    )  # type: ignore[assignment]
+    Renderer._on_job_finished = on_finished  # type: ignore[method-assign]
+    saved_env = {k: os.environ.get(k) for k in ("HF_ENDPOINT", "HF_TOKEN")}
+    rows: list[dict[str, float]] = []
+    try:
+        async with FakeHub() as hub:
+            os.environ["HF_ENDPOINT"], os.environ["HF_TOKEN"] = hub.url, ALICE_TOKEN
+            async with bot_env(
+                workdir,
+                slack_settings=slack_settings,
+                config_overrides={"jobs": jobs_cfg},
+                start=False,
+            ) as env:
+                env.router = lambda: ToolRouter([*plan_tool.tools(None), *hf_jobs.tools(None)])  # type: ignore[method-assign]
+                runtime = await env.start_bot()
+                job_listeners.register(runtime.handler.app, runtime.gateway)
+                event_at: dict[str, float] = {}
+
+                async def listen(ev: Any) -> None:
+                    if ev.type == "job_finished":
+                        event_at[ev.data["job_id"]] = time.monotonic()
+
+                runtime.manager.add_listener(listen)
+                threads: list[tuple[str, str]] = []
+                for i in range(args.slack_jobs):
+                    hub.jobs.script(manual=True, logs=[f"step={i} loss=0.5"])
+                    env.llm.push(
+                        tool_calls(
+                            call(
+                                "hf_jobs",
+                                {
+                                    "operation": "run",
+                                    "command": ["python", "train.py"],
+                                    "hardware_flavor": "a10g-small",
+                                    "timeout": "1h",
+                                },
+                            )
+                        )
+                    )
+                    ts, _ = await env.slack.mention(f"train model {i}", channel="C1", user="U1")
+                    card = await env.wait_reply(
+                        "C1", ts, lambda m: "ml_approval:approve:0" in all_text(m), timeout=30
+                    )
+                    env.llm.push(text("Submitted."))
+                    await env.slack.click_button("C1", card.ts, "ml_approval:approve:0", user="U1")
+                    job_card = await env.wait_reply(
+                        "C1", ts, lambda m: m.text.startswith("Job "), timeout=30
+                    )
+                    job_id = job_card.text.split()[1].rstrip(":")
+                    hub.jobs.set_stage(job_id, "RUNNING")
+                    threads.append((ts, job_id))
+                await env.settle(30)
+                await asyncio.sleep(3 * 60 * scale)  # let polling slow down (benchmark pacing)
+                for ts, job_id in threads:
+                    hub.jobs.set_stage(job_id, "COMPLETED")
+                    t_end = time.monotonic()
+                    mention = await env.wait_reply(
+                        "C1", ts, lambda m: "your job" in all_text(m), timeout=60
+                    )
+                    card = next(
+                        m for m in env.bot_replies("C1", ts) if m.text.startswith(f"Job {job_id}:")
+                    )
+                    await env.slack.wait_for(lambda c=card: "completed" in c.text, timeout=30)
+                    rows.append(
+                        {
+                            "event_s": event_at[job_id] - t_end,
+                            "card_final_s": card.changed_at - t_end,
+                            "mention_s": mention.created_at - t_end,
+                        }
+                    )
+                await env.stop_bot()
+    finally:
+        renderer_mod.job_payload = original_payload  # type: ignore[assignment]
+        Renderer._on_job_finished = original_finished  # type: ignore[method-assign]
+        for k, v in saved_env.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+    def stats(key: str) -> dict[str, float]:
+        vals = [r[key] for r in rows]
+        return {"p50": statistics.median(vals), "p95": pct(vals, 95), "max": max(vals)}
+
+    slack_part = [r["mention_s"] - r["event_s"] for r in rows]
+    return {
+        "jobs": len(rows),
+        "scale": scale,
+        "event": stats("event_s"),
+        "card_final_edit": stats("card_final_s"),
+        "mention_message": stats("mention_s"),
+        "event_to_mention_s": {"p50": statistics.median(slack_part), "max": max(slack_part)},
+    }
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
@@ -323,7 +472,20 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         work = Path(tmp)
         load = await polling_load(args, work)
         fin = await finish_delay(args, work)
-    return {"polling_load": load, "finish_delay": fin, "created": time.time()}
+        slack = None
+        if args.slack:
+            try:
+                import bot  # noqa: F401
+            except ImportError:
+                slack = None
+            else:
+                slack = await thread_delay(args, work)
+    return {
+        "polling_load": load,
+        "finish_delay": fin,
+        "thread_delay": slack,
+        "created": time.time(),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -334,6 +496,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--real", action="store_true", help="use the default intervals (slow)")
     parser.add_argument("--steady-minutes", type=int, default=7)
     parser.add_argument("--max-concurrent", type=int, default=8)
+    parser.add_argument("--slack-jobs", type=int, default=5)
+    parser.add_argument("--no-slack", dest="slack", action="store_false", help="skip the bot phase")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "jobs.json"))
     args = parser.parse_args(argv)
     if args.real:
