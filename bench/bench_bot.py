@@ -212,6 +212,24 @@ def _sample_rss(proc: Proc, into: list[int], stop: asyncio.Event) -> asyncio.Tas
     return asyncio.create_task(loop())
 
 
+_CONNECTED_LOG = re.compile(r"connected to Slack .*\(([\d.]+)s after start\)")
+_LLM_READY_LOG = re.compile(r"LLM client ready \(([\d.]+)s\)")
+
+
+def bot_log_figures(proc: Proc) -> dict[str, float | None]:
+    """What the bot says about its own start (its log lines), next to what we measured."""
+    try:
+        text = proc.log_path.read_text(errors="replace")
+    except OSError:
+        return {}
+    connected = _CONNECTED_LOG.search(text)
+    llm = _LLM_READY_LOG.search(text)
+    return {
+        "self_reported_connect_s": float(connected.group(1)) if connected else None,
+        "llm_client_ready_s": float(llm.group(1)) if llm else None,
+    }
+
+
 def _mb(value: float | None) -> float | None:
     return None if value is None else value / (1024 * 1024)
 
@@ -237,6 +255,7 @@ async def scenario_cold(exits: AsyncExitStack, dirs: dict[str, Path], runs: int)
             }
         )
         await stack.stop_bot(proc)
+        samples[-1].update(bot_log_figures(proc))
     return {
         "runs": runs,
         "connect_ms": summary(s["connect_s"] for s in samples),
@@ -244,6 +263,9 @@ async def scenario_cold(exits: AsyncExitStack, dirs: dict[str, Path], runs: int)
         "first_event_ack_ms": summary(s["ack_s"] for s in samples),
         "first_answer_ms": summary(s["first_answer_s"] for s in samples),
         "rss_mb_after_first_turn": median(s["rss_mb"] for s in samples if s["rss_mb"]),
+        "llm_client_ready_s": median(
+            s["llm_client_ready_s"] for s in samples if s.get("llm_client_ready_s") is not None
+        ),
         "samples": samples,
     }
 
@@ -365,6 +387,7 @@ async def scenario_steady(
             "plain_llm_s": [t["llm_s"] for t in plain],
             "tools_total_s": [t["total_s"] for t in tools],
             "tools_llm_s": [t["llm_s"] for t in tools],
+            "burst50_total_s": [t["total_s"] for t in burst50 if "total_s" in t],
             "burst200_total_s": [t["total_s"] for t in burst200 if "total_s" in t],
         },
     }
@@ -410,7 +433,7 @@ async def _same_channel_burst(stack: Stack, n: int) -> dict[str, Any]:
     _, since = await stack.ctl.calls(since=1 << 30)
     channel = new_channel()
     turns = await asyncio.gather(*(mention(stack, "plain", channel) for _ in range(n)))
-    await asyncio.gather(*(wait_answer(stack, t, 60.0) for t in turns), return_exceptions=True)
+    await asyncio.gather(*(wait_answer(stack, t, 15.0) for t in turns), return_exceptions=True)
     await quiesce(stack)
     calls, _ = await stack.ctl.calls(since=since)
     mine = [c for c in calls if channel_of(c) == channel]
@@ -444,9 +467,14 @@ async def _calls_run(
     long_extra = f"chunks=2000 pace_ms={LONG_PACE_MS}"
     short = [await _measured_turn(stack, "plain") for _ in range(n_short)]
     long = [await _measured_turn(stack, "long", long_extra) for _ in range(n_long)]
+    # Same text, same stream duration, 10× fewer chunks: the bot's count must not move.
+    long200_extra = f"chunks=200 pace_ms={LONG_PACE_MS * 10}"
+    long200 = [await _measured_turn(stack, "long", long200_extra)]
+    await attach_llm_time(stack, short + long + long200)
     result: dict[str, Any] = {
         "short": _calls_summary(short),
         "long": _calls_summary(long),
+        "long_200_chunks": _calls_summary(long200),
     }
     if limits:
         result["same_channel_burst"] = await _same_channel_burst(stack, 5 if quick else 10)
@@ -464,6 +492,7 @@ def _calls_summary(turns: list[dict[str, Any]]) -> dict[str, Any]:
         "by_method": {m: median(t["calls"].get(m, 0) for t in turns) for m in methods},
         "r429_per_turn": median(t["r429_total"] for t in turns),
         "latency_ms": summary(t["total_s"] for t in turns),
+        "llm_ms": summary(t["llm_s"] for t in turns),
     }
 
 
@@ -480,7 +509,7 @@ async def scenario_calls(
             try:
                 async with AsyncExitStack() as inner:  # stop each stack before the next starts
                     out[key] = await _calls_run(inner, dirs, who, limits, quick)
-            except (TimeoutError, ControlError, RuntimeError, OSError) as exc:
+            except Exception as exc:  # recorded; the other runs still go
                 out[key] = {"error": f"{type(exc).__name__}: {exc}"}
     for who in ("bot", "naive"):
         off, on = out[f"{who}_nolimits"], out[f"{who}_limits"]
@@ -531,7 +560,7 @@ async def run_all(only: list[str], quick: bool, out_dir: Path = RESULTS) -> dict
         try:
             async with AsyncExitStack() as exits, asyncio.timeout(BUDGET_S[name]):
                 results[name] = await SCENARIOS[name](exits, dirs, quick)
-        except (TimeoutError, ControlError, RuntimeError, OSError) as exc:
+        except Exception as exc:  # recorded in the results; the other scenarios still run
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}
         results[name]["elapsed_s"] = now() - t0
         print(f"  {name}: {results[name]['elapsed_s']:.1f}s", file=sys.stderr, flush=True)

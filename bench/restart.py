@@ -24,7 +24,15 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
-from bench.bench_bot import mention, new_channel, quiesce, run_turn, wait_answer, wait_text
+from bench.bench_bot import (
+    bot_log_figures,
+    mention,
+    new_channel,
+    quiesce,
+    run_turn,
+    wait_answer,
+    wait_text,
+)
 from bench.stack import Stack, now, open_stack
 from bench.stats import summary
 
@@ -112,6 +120,7 @@ async def run_restart(exits: AsyncExitStack, dirs: dict[str, Path], quick: bool)
         return_exceptions=True,
     )
     await quiesce(stack, quiet_s=1.0, limit_s=10.0)
+    second_log = bot_log_figures(second)
 
     approvals_served = [t["answered_at"] - restarted_at for t in gpu if t.get("answered_at")]
     jobs_served = [t["completed_at"] - restarted_at for t in cpu if t.get("completed_at")]
@@ -126,6 +135,7 @@ async def run_restart(exits: AsyncExitStack, dirs: dict[str, Path], quick: bool)
         "jobs_running_at_kill": len(jobs_before),
         "config": CONFIG,
         "restart_connect_ms": (connected_at - restarted_at) * 1000,
+        "llm_client_ready_after_restart_s": second_log.get("llm_client_ready_s"),
         "kill_to_connected_ms": (connected_at - killed_at) * 1000,
         "click_errors": sum(1 for c in clicks if isinstance(c, BaseException)),
         "click_ack_ms": summary(
