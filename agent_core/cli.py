@@ -106,6 +106,9 @@ async def _chat(args: argparse.Namespace, config: Config) -> int:
     session_id = args.session or f"cli:{os.getpid()}"
     manager.add_listener(listener)
     await manager.start()
+    from .runtime import attach_engine_services
+
+    extras = await attach_engine_services(manager)
     try:
         await manager.submit(
             session_id,
@@ -150,6 +153,7 @@ async def _chat(args: argparse.Namespace, config: Config) -> int:
         await manager.interrupt(session_id)
     finally:
         await manager.close()
+        await extras.close()
         await store.close()
     return outcome["code"]
 

@@ -290,6 +290,7 @@ class Session:
                     }
                 )
         self.state["pending_batch"] = None
+        self._flush_deferred_notes()
         await self.commit()
         for call in calls:
             await self.emit(
@@ -410,11 +411,17 @@ class Session:
         if cancelled:
             await self._finish_cancelled()
             return
+        self._flush_deferred_notes()
+        await self.commit()
         if not op.resume:
             if op.decided_by == "stop":
                 await self.emit(EventType.INTERRUPTED, {})
             return
         await self.run_turn(None)
+
+    def _flush_deferred_notes(self) -> None:
+        for note in self.state.pop("deferred_notes", None) or []:
+            self.add_message({"role": "user", "content": note, "_synthetic": True})
 
     def _apply_overrides(self, call: PendingCall) -> dict[str, Any]:
         args = dict(call.arguments)
@@ -475,6 +482,13 @@ class Session:
         run_llm: bool = True,
     ) -> str | None:
         """One agentic turn: call the model, run tools, repeat until it answers or must wait."""
+        if text and synthetic and self.state.get("pending_batch"):
+            # A system note (e.g. "your job finished") must not abandon calls waiting for a
+            # person, and cannot sit between a tool call and its result: defer it until the
+            # batch is answered.
+            self.state.setdefault("deferred_notes", []).append(text)
+            await self.commit()
+            return None
         if text:
             await self._abandon_pending()
             msg: dict[str, Any] = {"role": "user", "content": text}

@@ -289,3 +289,25 @@ async def test_pending_approval_expires(tmp_path: Path, llm: FakeLLM) -> None:
             decided_by="U",
         )
         assert not late.ok and "expired" in late.error
+
+
+async def test_system_note_waits_for_a_pending_batch(tmp_path: Path, llm: FakeLLM) -> None:
+    from agent_core.events import SystemNote
+
+    ran: list = []
+    async with run_engine(tmp_path / "db", llm.base_url, tools=[jobs_tool(ran)]) as eng:
+        req = await _request_approval(eng, llm, ran)
+        await eng.manager.submit("s", SystemNote(text="[SYSTEM: job 42 finished: COMPLETED]"))
+        llm.push(text("Both handled."))
+        # The note neither abandons the batch nor calls the model by itself.
+        assert len(await eng.manager.approvals.pending("s")) == 1
+        await eng.manager.resolve_approvals(
+            "s",
+            [ToolApproval(tool_call_id=req.data["tools"][0]["tool_call_id"], approved=True)],
+            decided_by="U_REQ",
+        )
+        await eng.events.wait_for("turn_complete", "s")
+        roles = [(m["role"], str(m.get("content"))[:20]) for m in llm.requests[-1]["messages"][1:]]
+        assert [r for r, _ in roles] == ["user", "assistant", "tool", "user"]
+        assert roles[-1][1].startswith("[SYSTEM: job 42")
+        assert len(ran) == 1 and len(llm.requests) == 2
