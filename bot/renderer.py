@@ -21,6 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from slack_sdk.errors import SlackApiError
 
 from agent_core.approvals import ApprovalBook
@@ -47,6 +48,33 @@ log = logging.getLogger(__name__)
 LIVE_WINDOW_S = 60.0  # older events are replays: no "is working…" status for them
 WORKER_IDLE_S = 30.0
 RENDER_ATTEMPTS = 3
+RETRY_BASE_S = 0.25
+RETRY_MAX_S = 60.0
+_TRANSIENT_ERRORS = frozenset(
+    {
+        "ratelimited",
+        "rate_limited",
+        "internal_error",
+        "fatal_error",
+        "service_unavailable",
+        "request_timeout",
+    }
+)
+
+
+def _transient(exc: BaseException) -> bool:
+    """Worth retrying until it works: Slack down, slow or rate-limiting; the network."""
+    if isinstance(exc, SlackApiError):
+        status = int(getattr(exc.response, "status_code", 0) or 0)
+        return status == 429 or status >= 500 or exc.response.get("error") in _TRANSIENT_ERRORS
+    return isinstance(exc, aiohttp.ClientError | TimeoutError | OSError)
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SlackApiError):
+        return f"Slack: {exc.response.get('error')}"
+    return type(exc).__name__
+
 
 _IGNORED = frozenset(
     {
@@ -197,6 +225,8 @@ class Renderer:
                     queue.task_done()
         except (asyncio.CancelledError, SenderClosed):
             pass
+        except Exception:
+            log.exception("the renderer of %s stopped; it restarts with the next event", session_id)
         finally:
             if dirty:
                 try:
@@ -207,31 +237,41 @@ class Renderer:
                 self._workers.pop(session_id, None)
 
     async def _apply(self, rec: ThreadRecord, event: Event) -> bool:
-        """Render one event (retrying transient failures), then advance the watermark."""
+        """Render one event, then advance the watermark.
+
+        While Slack is unreachable or rate-limiting, the event is retried (with backoff) for
+        as long as it takes — the thread waits rather than losing its answer, and a shutdown
+        meanwhile leaves the watermark behind so the next start renders it. Other failures
+        (a channel the bot was removed from, a bug) are retried briefly, then skipped.
+        """
         changed = False
         if event.type not in _IGNORED:
-            for attempt in range(1, RENDER_ATTEMPTS + 1):
+            attempt = 0
+            while True:
+                attempt += 1
                 try:
                     changed = await self._render(rec, event)
                     break
                 except SenderClosed:
                     raise
-                except Exception:
-                    if attempt == RENDER_ATTEMPTS:
+                except Exception as exc:
+                    transient = _transient(exc)
+                    if not transient and attempt >= RENDER_ATTEMPTS:
                         log.exception(
                             "giving up rendering %s #%d of %s",
                             event.type,
                             event.seq,
                             rec.session_id,
                         )
-                    else:
-                        log.warning(
-                            "rendering %s #%d failed; retrying",
-                            event.type,
-                            event.seq,
-                            exc_info=True,
-                        )
-                        await asyncio.sleep(0.5 * attempt)
+                        break
+                    log.warning(
+                        "rendering %s #%d failed (%s); retrying",
+                        event.type,
+                        event.seq,
+                        _describe(exc),
+                        exc_info=not transient,
+                    )
+                    await asyncio.sleep(min(RETRY_MAX_S, RETRY_BASE_S * 2 ** min(attempt, 10)))
         rec.rendered_seq = event.seq
         if changed:
             await self.threads.save(rec)

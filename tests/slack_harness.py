@@ -145,7 +145,7 @@ class BotEnv:
         assert self.runtime is not None and self.runtime.manager is not None
         return self.runtime.manager
 
-    async def settle(self, timeout: float = 10.0) -> None:
+    async def settle(self, timeout: float = 30.0) -> None:
         """Wait until the renderer and the sender have nothing left to do."""
         assert self.runtime is not None
         assert self.runtime.renderer is not None and self.runtime.sender is not None
@@ -166,14 +166,14 @@ class BotEnv:
         channel: str,
         thread_ts: str,
         predicate: Callable[[Message], bool],
-        timeout: float = 10.0,
+        timeout: float = 30.0,
     ) -> Message:
         return await self.slack.wait_for_message(
             channel, lambda m: m.is_bot and predicate(m), thread_ts=thread_ts, timeout=timeout
         )
 
     async def wait_answer(
-        self, channel: str, thread_ts: str, text: str, timeout: float = 10.0
+        self, channel: str, thread_ts: str, text: str, timeout: float = 30.0
     ) -> Message:
         return await self.wait_reply(channel, thread_ts, lambda m: has_markdown(m, text), timeout)
 

@@ -86,7 +86,7 @@ async def test_messages_during_a_turn_are_queued_in_order(tmp_path) -> None:
         gate = asyncio.Event()
         env.llm.push(text("answer one", gate=gate), text("answer two"))
         ts, _ = await env.slack.mention("question one")
-        await env.llm.wait_for_requests(1)
+        await env.llm.wait_for_requests(1, timeout=30)
         q2, _ = await env.slack.message("question two", thread_ts=ts)
         await env.slack.wait_for(
             lambda: "hourglass_flowing_sand" in env.slack.get_message("C1", q2).reactions

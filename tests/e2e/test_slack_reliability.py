@@ -41,7 +41,7 @@ async def test_stop_command_while_the_model_thinks(tmp_path) -> None:
     async with bot_env(tmp_path, slack_settings={"progress_delay_s": 30}) as env:
         env.llm.push(text("never seen", gate=asyncio.Event()))
         ts, _ = await env.slack.mention("think hard")
-        await env.llm.wait_for_requests(1)
+        await env.llm.wait_for_requests(1, timeout=30)
         await env.slack.message("stop", thread_ts=ts)
         stopped = await env.wait_reply("C1", ts, lambda m: "Stopped by <@U1>" in m.text)
         await env.settle()
@@ -81,6 +81,18 @@ async def test_ok_false_ratelimited_with_http_200_is_retried(tmp_path) -> None:
         await env.settle()
         posts = env.slack.calls_for("chat.postMessage")
         assert [c.error for c in posts] == ["ratelimited", None]
+        assert len(env.bot_replies("C1", ts)) == 1
+
+
+async def test_a_slack_outage_delays_the_answer_but_never_loses_it(tmp_path) -> None:
+    async with bot_env(tmp_path, slack_settings={"progress_delay_s": 30}) as env:
+        env.slack.fail_next("chat.postMessage", status=503, count=2)
+        env.llm.push(text("survived the outage"))
+        ts, _ = await env.slack.mention("go")
+        await env.wait_answer("C1", ts, "survived the outage")
+        await env.settle()
+        posts = env.slack.calls_for("chat.postMessage")
+        assert [c.status for c in posts] == [503, 503, 200]
         assert len(env.bot_replies("C1", ts)) == 1
 
 
