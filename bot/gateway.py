@@ -98,9 +98,16 @@ class Gateway:
         self.bot_user_id: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._inflight = 0
+        self._intake_locks: dict[str, list[Any]] = {}  # session → [lock, users]
         self.llm_ready = asyncio.Event()  # set by the runtime once litellm is imported
         self._idle = asyncio.Event()
         self._idle.set()
+
+    async def thread_known(self, sid: str) -> bool:
+        """Does this thread have a session (or one being started)?"""
+        if await self.manager.exists(sid):
+            return True
+        return await self.renderer.threads.get(sid) is not None
 
     # ------------------------------------------------------------------ background work
     def spawn(self, coro: Coroutine[Any, Any, Any], name: str = "slack-task") -> asyncio.Task[Any]:
@@ -165,18 +172,38 @@ class Gateway:
             await self._reply(msg, notices.help_payload())
             return
         sid = msg.ref.session_id
-        exists = await self.manager.exists(sid)
-        queued = exists and (self.manager.is_busy(sid) or await self.manager.queued_count(sid) > 0)
-        reactions = self.settings.reactions
-        feedback = reactions.queued if queued else reactions.received
-        if feedback:  # immediate feedback, before anything slow
-            self._react(msg.channel, msg.ts, feedback)
+        # One message at a time per thread from ack to the engine's queue, so messages sent
+        # in quick succession reach the session in the order Slack delivered them. The
+        # feedback reaction comes first, before waiting for an earlier message's intake.
+        entry = self._intake_locks.setdefault(sid, [asyncio.Lock(), 0])
+        ahead = entry[1] > 0
+        entry[1] += 1  # holders and waiters: the lock is dropped only when nobody needs it
         try:
+            exists = await self.manager.exists(sid)
+            queued = ahead or (
+                exists and (self.manager.is_busy(sid) or await self.manager.queued_count(sid) > 0)
+            )
+            reactions = self.settings.reactions
+            feedback = reactions.queued if queued else reactions.received
+            if feedback:
+                self._react(msg.channel, msg.ts, feedback)
+            async with entry[0]:
+                await self._intake_message(msg, text, sid, queued)
+        finally:
+            entry[1] -= 1
+            if entry[1] == 0 and self._intake_locks.get(sid) is entry:
+                del self._intake_locks[sid]
+
+    async def _intake_message(self, msg: Incoming, text: str, sid: str, queued: bool) -> None:
+        exists = await self.manager.exists(sid)  # again: an earlier message may have made it
+        try:
+            # The thread is ours from now on (follow-ups are routed to it even before the
+            # engine has created the session, e.g. while the LLM client warms up).
+            await self.renderer.threads.ensure(msg.ref)
             if not exists and msg.thread_ts and msg.thread_ts != msg.ts:
                 text = await self._seeded(msg, text)
             if msg.files:
                 text += "\n\n(Attached files: " + ", ".join(msg.files) + ")"
-            await self.renderer.threads.ensure(msg.ref)
             await self.wait_llm()
             await self.manager.submit(
                 sid,

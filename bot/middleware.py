@@ -133,7 +133,7 @@ def build_middleware(gw: Gateway, seen: SeenEvents) -> list[Middleware]:
         is_mention = event.get("type") == "app_mention" or bool(bot and f"<@{bot}" in text)
         exists = False
         if thread_ts:
-            exists = await gw.manager.exists(session_key(team, channel, thread_ts))
+            exists = await gw.thread_known(session_key(team, channel, thread_ts))
         if not (is_mention or channel_type == "im" or exists):
             return await ack()
         files = tuple(

@@ -318,3 +318,22 @@ async def test_job_events_become_one_card_that_follows_the_job(tmp_path) -> None
         assert len(cards) == 1
         final = all_text(cards[0])
         assert "1m 05s" in final and "$0.04" in final and "step 10 loss=0.5" in final
+
+
+async def test_messages_during_llm_warm_up_wait_and_keep_their_order(tmp_path) -> None:
+    async with bot_env(tmp_path) as env:
+        gw = env.runtime.gateway
+        gw.llm_ready.clear()  # as right after start, while litellm is imported in a thread
+        env.llm.push(text("answer A"), text("answer B"))
+        ts, ack = await env.slack.mention("message A")
+        assert ack.latency_s < 1.0
+        await env.slack.wait_for(lambda: "eyes" in env.slack.get_message("C1", ts).reactions)
+        b_ts, _ = await env.slack.message("message B", thread_ts=ts)  # routed: the thread is ours
+        await env.slack.wait_for(
+            lambda: "hourglass_flowing_sand" in env.slack.get_message("C1", b_ts).reactions
+        )
+        assert env.llm.requests == []  # nothing reached the engine yet
+        gw.llm_ready.set()
+        await env.wait_answer("C1", ts, "answer B")
+        users = [m.get("content") for m in env.llm.requests[1]["messages"] if m["role"] == "user"]
+        assert users == ["message A", "message B"]
