@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
 
-from .listeners import actions, commands, messages, views
+from .listeners import actions, commands, job_actions, messages, views
 from .middleware import SeenEvents, build_middleware
 
 if TYPE_CHECKING:
@@ -33,6 +33,7 @@ def build_app(gw: Gateway, seen: SeenEvents) -> AsyncApp:
     actions.register(app, gw)
     views.register(app, gw)
     commands.register(app, gw)
+    job_actions.register(app, gw)  # job card buttons (Cancel, Show logs, metric links)
 
     @app.event(re.compile(".*"))
     async def ack_other_events(body: dict[str, Any]) -> None:

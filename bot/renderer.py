@@ -36,6 +36,7 @@ from .render import notices
 from .render.answer import plan_answer
 from .render.approval import needs_script_file, script_of
 from .render.common import Payload
+from .render.job_actions import finished_part, job_finished_mention, with_job_actions
 from .render.job_card import job_payload, merge_job
 from .render.progress import progress_payload
 from .render.state import DONE, FAILED, STOPPED, WAITING, ToolLine, TurnState, key_argument
@@ -68,6 +69,13 @@ def _transient(exc: BaseException) -> bool:
         status = int(getattr(exc.response, "status_code", 0) or 0)
         return status == 429 or status >= 500 or exc.response.get("error") in _TRANSIENT_ERRORS
     return isinstance(exc, aiohttp.ClientError | TimeoutError | OSError)
+
+
+def _with_job_buttons(payload: Payload, job: dict[str, Any]) -> Payload:
+    """The card plus its Cancel / Show logs / metrics-link row (added once)."""
+    if any(str(b.get("block_id", "")).startswith("job_actions:") for b in payload.blocks):
+        return payload
+    return with_job_actions(payload, job)
 
 
 def _describe(exc: BaseException) -> str:
@@ -733,16 +741,22 @@ class Renderer:
             return False
         job = merge_job(rec.state.jobs.get(job_id, {}), ev.type, ev.data, ev.ts)
         rec.state.jobs[job_id] = job
-        payload = job_payload(job, now=self.clock())
+        payload = _with_job_buttons(job_payload(job, now=self.clock()), job)
+        final = ev.type == EventType.JOB_FINISHED
         if not job.get("ts"):
             job["ts"] = await self._post_once(rec, ev.seq, f"job:{job_id}", payload)
-            return True
-        final = ev.type == EventType.JOB_FINISHED
-        fut = self.sender.edit(
-            rec.channel, job["ts"], text=payload.text, blocks=payload.blocks, final=final
-        )
+        else:
+            fut = self.sender.edit(
+                rec.channel, job["ts"], text=payload.text, blocks=payload.blocks, final=final
+            )
+            if final:
+                await self._settle(fut)
         if final:
-            await self._settle(fut)
+            # A card edit notifies nobody, and jobs end hours later: say it in the thread,
+            # mentioning the requester (once per job, through the ledger).
+            await self._post_once(
+                rec, ev.seq, finished_part(job_id), job_finished_mention(job), priority=HIGH
+            )
         return final or ev.type == EventType.JOB_STARTED
 
     _on_job_started = _job_event

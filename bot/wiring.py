@@ -6,18 +6,18 @@ HOOK POINTS for other parts of the project:
   ``NotificationService.from_config(config, store, slack_base_url=…, bot_token=…)`` gets every
   event (``manager.add_listener(service.on_event)``) and becomes ``services.notifier`` (the
   ``notify`` tool's backend). It is started before Socket Mode connects.
-* Jobs (issue 4, ``agent_core.jobs``) — :func:`attach_after_connect`: ``JobWatcher.
-  for_manager(manager)`` (with ``services.hub``, a ``HubClient`` built in a thread because
-  importing huggingface_hub is slow) is started *after* the socket is connected, so it never
-  delays connecting. The gateway then uses ``services.jobs.status(session_id)`` for
-  ``status`` and ``services.jobs.cancel(session_id, requested_by=user)`` for ``cancel jobs``.
+* Jobs and MCP (issue 4, ``agent_core.runtime.attach_engine_services``) —
+  :func:`attach_after_connect`: the Hub client, the job watcher and MCP servers start *after*
+  the socket is connected, so they never delay connecting. The gateway then uses
+  ``services.jobs.status(session_id)`` for ``status`` and ``services.jobs.cancel(session_id,
+  requested_by=user)`` for ``cancel jobs``; the job card's buttons are
+  :mod:`bot.listeners.job_actions`.
 
 Each component is closed before the store closes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import logging
 from dataclasses import dataclass, field
@@ -101,20 +101,14 @@ def build_components(
 
 
 async def attach_after_connect(wiring: Wiring, manager: SessionManager) -> None:
-    """Components that may start a moment after connecting (see the module docstring)."""
-    jobs = _optional("agent_core.jobs")
-    watcher_cls = getattr(jobs, "JobWatcher", None) if jobs is not None else None
-    for_manager = getattr(watcher_cls, "for_manager", None)
-    if for_manager is None or manager.services.jobs is not None:
+    """The engine's slow-starting services, started once Slack is connected: the Hub client
+    and the job watcher (issue 4), MCP servers (``agent_core.runtime.attach_engine_services``).
+    What started is closed with the other components, before the store."""
+    runtime = _optional("agent_core.runtime")
+    attach = getattr(runtime, "attach_engine_services", None) if runtime is not None else None
+    if attach is None:
         return
-    try:
-        if manager.services.hub is None:
-            from agent_core.hub import HubClient
-
-            manager.services.hub = await asyncio.to_thread(HubClient)
-        watcher = for_manager(manager)
-        await watcher.start()
-    except Exception:
-        log.exception("the job watcher could not start; jobs will not be followed")
-        return
-    wiring.components.append(Component("jobs", watcher))
+    extras = await attach(manager)
+    for name, error in getattr(extras, "failures", {}).items():
+        log.warning("%s unavailable: %s", name, error)
+    wiring.components.append(Component("engine services", extras))

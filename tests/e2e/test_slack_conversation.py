@@ -299,7 +299,12 @@ async def test_job_events_become_one_card_that_follows_the_job(tmp_path) -> None
         await emit(
             sid,
             "job_started",
-            {"job_id": "j42", "flavor": "a10g-large", "url": "http://hub/jobs/j42"},
+            {
+                "job_id": "j42",
+                "flavor": "a10g-large",
+                "url": "http://hub/jobs/j42",
+                "requester": "U1",
+            },
         )
         card = await env.wait_reply("C1", ts, lambda m: m.text.startswith("Job j42"))
         await emit(
@@ -314,10 +319,13 @@ async def test_job_events_become_one_card_that_follows_the_job(tmp_path) -> None
         )
         await env.slack.wait_for(lambda: "completed" in env.slack.get_message("C1", card.ts).text)
         await env.settle()
-        cards = [m for m in env.bot_replies("C1", ts) if m.text.startswith("Job j42")]
+        cards = [m for m in env.bot_replies("C1", ts) if m.text.startswith("Job j42:")]
         assert len(cards) == 1
         final = all_text(cards[0])
         assert "1m 05s" in final and "$0.04" in final and "step 10 loss=0.5" in final
+        assert "ml_job:logs" in final and "ml_job:cancel" not in final  # buttons follow the stage
+        (done,) = [m for m in env.bot_replies("C1", ts) if "your job" in all_text(m)]
+        assert "<@U1>" in all_text(done) and "completed" in all_text(done)
 
 
 async def test_messages_during_llm_warm_up_wait_and_keep_their_order(tmp_path) -> None:
