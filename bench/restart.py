@@ -44,13 +44,16 @@ CONFIG: dict[str, Any] = {
 }
 
 
-def _parts(msgs: list[dict[str, Any]], root_ts: str) -> list[str]:
+def _parts(msgs: list[dict[str, Any]], root_ts: str) -> list[tuple[str, str]]:
+    """``(seq, part)`` of every bot post in the thread — the render ledger's identity of a
+    post, so the same pair twice is a double post (two progress messages of two turns are
+    not)."""
     out = []
     for m in msgs:
         if not m.get("bot_id") or m["ts"] == root_ts:
             continue
         payload = (m.get("metadata") or {}).get("event_payload") or {}
-        out.append(str(payload.get("part", "?")))
+        out.append((str(payload.get("seq", "?")), str(payload.get("part", "?"))))
     return out
 
 
@@ -59,20 +62,22 @@ async def _audit(stack: Stack, turn: dict[str, Any], expect: dict[str, int]) -> 
     msgs = await stack.ctl.messages(turn["channel"], turn["ts"])
     parts = _parts(msgs, turn["ts"])
     kinds: dict[str, int] = {}
-    for p in parts:
+    for _, p in parts:
         kind = p.split(":", 1)[0]  # answer:0 -> answer, job:<id> -> job
         kinds[kind] = kinds.get(kind, 0) + 1
     lost = sum(max(0, want - kinds.get(k, 0)) for k, want in expect.items())
     # an expected kind beyond its count, or any other ledger part posted twice
     duplicated = sum(max(0, kinds.get(k, 0) - want) for k, want in expect.items())
     duplicated += sum(
-        c - 1 for p, c in Counter(parts).items() if c > 1 and p.split(":", 1)[0] not in expect
+        c - 1 for (_, p), c in Counter(parts).items() if c > 1 and p.split(":", 1)[0] not in expect
     )
     bot_texts = [m.get("text", "") for m in msgs if m.get("bot_id") and m["ts"] != turn["ts"]]
     answers = sum(
         1 for t in bot_texts if f"for {turn['tok']}" in t and t.startswith("Job submitted")
     )
     return {
+        "thread": f"{turn['channel']}/{turn['ts']}",
+        "parts": [f"{seq}:{part}" for seq, part in parts],
         "lost": lost,
         "duplicated": duplicated,
         "answer_copies": answers,
@@ -155,4 +160,6 @@ async def run_restart(exits: AsyncExitStack, dirs: dict[str, Path], quick: bool)
             1 for a in audits_gpu + audits_cpu if a["answer_copies"] != 1
         ),
         "other_posts": sum(a["other_posts"] for a in audits),
+        # the first few threads that are not exactly as expected, to look at by hand
+        "examples": [a for a in audits if a["lost"] or a["duplicated"]][:5],
     }
