@@ -263,6 +263,11 @@ async def scenario_cold(exits: AsyncExitStack, dirs: dict[str, Path], runs: int)
         "first_event_ack_ms": summary(s["ack_s"] for s in samples),
         "first_answer_ms": summary(s["first_answer_s"] for s in samples),
         "rss_mb_after_first_turn": median(s["rss_mb"] for s in samples if s["rss_mb"]),
+        "self_reported_connect_s": median(
+            s["self_reported_connect_s"]
+            for s in samples
+            if s.get("self_reported_connect_s") is not None
+        ),
         "llm_client_ready_s": median(
             s["llm_client_ready_s"] for s in samples if s.get("llm_client_ready_s") is not None
         ),
