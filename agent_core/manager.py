@@ -128,9 +128,38 @@ class SessionManager:
                     "kind": "restart",
                 },
             )
+        await self._recover_decided_batches()
         for session_id in await self.store.sessions_with_queued_ops():
             self._kick(session_id)
         self._expiry_task = asyncio.create_task(self._expiry_loop(), name="approval-expiry")
+
+    async def _recover_decided_batches(self) -> None:
+        """A batch claimed just before a crash may have no execution queued: queue it now."""
+        rows = await self.store.fetchall(
+            "SELECT id, json_extract(state, '$.pending_batch') AS batch FROM sessions"
+            " WHERE json_extract(state, '$.pending_batch') IS NOT NULL"
+        )
+        for row in rows:
+            session_id, batch_id = row["id"], row["batch"]
+            calls = await self.approvals.batch(session_id, batch_id)
+            if not calls or any(c.status == "pending" for c in calls):
+                continue
+            queued = await self.store.fetchone(
+                "SELECT 1 FROM ops WHERE session_id=? AND kind='exec_approval' AND status='queued'",
+                (session_id,),
+            )
+            if queued:
+                continue
+            stopped = any(c.decided_by in ("stop", "system") for c in calls)
+            await self.submit(
+                session_id,
+                ExecApproval(
+                    approvals=[],
+                    decided_by="stop" if any(c.decided_by == "stop" for c in calls) else None,
+                    batch_id=batch_id,
+                    resume=not stopped,
+                ),
+            )
 
     async def close(self, grace_s: float = 10.0) -> None:
         """Take no new work; let running operations finish for ``grace_s``, then interrupt."""

@@ -311,3 +311,23 @@ async def test_system_note_waits_for_a_pending_batch(tmp_path: Path, llm: FakeLL
         assert [r for r, _ in roles] == ["user", "assistant", "tool", "user"]
         assert roles[-1][1].startswith("[SYSTEM: job 42")
         assert len(ran) == 1 and len(llm.requests) == 2
+
+
+async def test_decision_claimed_before_a_crash_still_runs_after_restart(
+    tmp_path: Path, llm: FakeLLM
+) -> None:
+    ran: list = []
+    db = tmp_path / "db"
+    async with run_engine(db, llm.base_url, tools=[jobs_tool(ran)]) as eng:
+        req = await _request_approval(eng, llm, ran)
+        tcid = req.data["tools"][0]["tool_call_id"]
+        # Claim directly (as resolve_approvals does) and "crash" before the op is queued.
+        claim = await eng.manager.approvals.claim(
+            "s", [ToolApproval(tool_call_id=tcid, approved=True)], "U_REQ", complete_batch=True
+        )
+        assert claim.ok and claim.batch_complete
+    llm.push(text("ran after restart"))
+    async with run_engine(db, llm.base_url, tools=[jobs_tool(ran)]) as eng2:
+        done = await eng2.events.wait_for("turn_complete", "s")
+        assert done.data["final_response"] == "ran after restart"
+        assert ran == [GPU_RUN]
