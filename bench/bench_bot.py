@@ -117,6 +117,15 @@ class AnswerPoller:
         await fut
         return turn
 
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        for _, _, _, fut, _ in self._pending.values():
+            fut.cancel()
+        self._pending.clear()
+
     async def _loop(self) -> None:
         while self._pending:
             items = list(self._pending.items())

@@ -51,6 +51,11 @@ class Stack:
     poller: Any = None  # bench_bot.AnswerPoller, created on first use
     _bot_count: int = 0
 
+    async def aclose(self) -> None:
+        """Stop the driver-side helpers (the answer poller) before the clients close."""
+        if self.poller is not None:
+            await self.poller.close()
+
     def cpu_seconds(self) -> dict[str, float]:
         """User+system CPU seconds so far of each live process of the stack and the driver,
         to show how the two cores were shared while a figure was taken."""
@@ -188,7 +193,9 @@ async def open_stack(
     hub_ctl = None
     if hub_proc is not None and hub_proc.url:
         hub_ctl = await exits.enter_async_context(HubControl(hub_proc.url))
-    return Stack(pool, workdir, slack, llm, hub_proc, ctl, llm_ctl, hub_ctl)
+    stack = Stack(pool, workdir, slack, llm, hub_proc, ctl, llm_ctl, hub_ctl)
+    exits.push_async_callback(stack.aclose)  # runs first: LIFO
+    return stack
 
 
 def now() -> float:
