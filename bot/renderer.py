@@ -27,6 +27,7 @@ from slack_sdk.errors import SlackApiError
 from agent_core.approvals import ApprovalBook
 from agent_core.events import Event, EventType
 from agent_core.store import Store
+from gateways.providers.slack import RETRYABLE_ERRORS
 
 from . import cards
 from .files import upload_text
@@ -51,16 +52,8 @@ WORKER_IDLE_S = 30.0
 RENDER_ATTEMPTS = 3
 RETRY_BASE_S = 0.25
 RETRY_MAX_S = 60.0
-_TRANSIENT_ERRORS = frozenset(
-    {
-        "ratelimited",
-        "rate_limited",
-        "internal_error",
-        "fatal_error",
-        "service_unavailable",
-        "request_timeout",
-    }
-)
+# ok:false errors that mean "Slack is having a moment": one definition for every sender.
+_TRANSIENT_ERRORS = RETRYABLE_ERRORS
 
 
 def _transient(exc: BaseException) -> bool:
