@@ -196,7 +196,7 @@ def token_problems(env: Mapping[str, str] | None = None) -> list[str]:
     if not bot:
         problems.append(
             "SLACK_BOT_TOKEN is not set: it is the Bot User OAuth Token (xoxb-…), on the app's "
-            f"'OAuth & Permissions' page; {MANIFEST_HINT} first if you have no app"
+            "'OAuth & Permissions' page"
         )
     elif not bot.startswith("xoxb-"):
         problems.append(
@@ -206,14 +206,15 @@ def token_problems(env: Mapping[str, str] | None = None) -> list[str]:
     if not app:
         problems.append(
             "SLACK_APP_TOKEN is not set: it is an app-level token (xapp-…) with the "
-            "connections:write scope, from 'Basic Information → App-Level Tokens'; "
-            f"{MANIFEST_HINT} first if you have no app"
+            "connections:write scope, from 'Basic Information → App-Level Tokens'"
         )
     elif not app.startswith("xapp-"):
         problems.append(
             "SLACK_APP_TOKEN does not start with xapp-: generate an app-level token with the "
             "connections:write scope under 'Basic Information → App-Level Tokens'"
         )
+    if not bot or not app:
+        problems.append(f"no Slack app yet? {MANIFEST_HINT}")
     base = environ.get("SLACK_API_BASE_URL", "").strip()
     if base and not re.match(r"^https?://[^/\s]+(/.*)?$", base):
         problems.append(
