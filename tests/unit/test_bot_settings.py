@@ -58,9 +58,10 @@ def test_approvers_inherit_default_and_empty_means_requester_only() -> None:
 
 def test_token_problems_say_how_to_fix_and_never_echo_tokens() -> None:
     problems = token_problems({})
-    assert len(problems) == 2
-    assert "SLACK_BOT_TOKEN is not set" in problems[0] and "manifest.yml" in problems[0]
+    assert len(problems) == 3
+    assert "SLACK_BOT_TOKEN is not set" in problems[0] and "OAuth & Permissions" in problems[0]
     assert "SLACK_APP_TOKEN is not set" in problems[1] and "connections:write" in problems[1]
+    assert "manifest.yml" in problems[2]  # said once, not once per token
     secret = "xoxp-1234567890-secret"
     problems = token_problems({"SLACK_BOT_TOKEN": secret, "SLACK_APP_TOKEN": "xoxb-wrong-kind"})
     assert "does not start with xoxb-" in problems[0] and "does not start with xapp-" in problems[1]
