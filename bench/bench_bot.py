@@ -484,12 +484,16 @@ async def _calls_run(
     # Same text, same stream duration, 10× fewer chunks: the bot's count must not move.
     long200_extra = f"chunks=200 pace_ms={LONG_PACE_MS * 10}"
     long200 = [await _measured_turn(stack, "long", long200_extra)]
-    await attach_llm_time(stack, short + long + long200)
+    # the naive baseline has no tools: a tool-call reply would leave it with nothing to say
+    tools = [await _measured_turn(stack, "tools") for _ in range(n_short)] if who == "bot" else []
+    await attach_llm_time(stack, short + long + long200 + tools)
     result: dict[str, Any] = {
         "short": _calls_summary(short),
         "long": _calls_summary(long),
         "long_200_chunks": _calls_summary(long200),
     }
+    if tools:
+        result["two_tools"] = _calls_summary(tools)
     if limits:
         result["same_channel_burst"] = await _same_channel_burst(stack, 5 if quick else 10)
     stats = await stack.ctl.stats()

@@ -179,6 +179,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 continue
             for kind, label in (
                 ("short", "short answer"),
+                ("two_tools", "two tool calls, short answer"),
                 ("long", "10k chars / 2,000 chunks"),
                 ("long_200_chunks", "10k chars / 200 chunks"),
             ):
