@@ -121,6 +121,7 @@ class BotRuntime:
             client,
             edit_interval_s=settings.progress_edit_interval_s,
             edits_per_minute=settings.edits_per_minute,
+            posts_per_minute=settings.posts_per_minute,
         )
         self.renderer = Renderer(
             store=self.store,

@@ -7,6 +7,9 @@
 * Edits are coalesced per message: while an edit waits its turn, a newer one replaces it, and
   one message is edited at most once per ``edit_interval_s``. A process-wide token bucket
   keeps all progress edits together under Slack's ``chat.update`` tier.
+* Posts are paced per channel (Slack allows about one ``chat.postMessage`` a second per
+  channel, with short bursts): a burst of answers in one channel is spaced out before Slack
+  has to say 429, and edits to other messages keep flowing meanwhile.
 * Rate limits — HTTP 429 and HTTP 200 ``ok:false ratelimited`` — are first retried by the
   client's retry handlers (which sleep for Retry-After); if they persist, the channel is
   paused for Retry-After and the job is tried again.
@@ -35,6 +38,8 @@ log = logging.getLogger(__name__)
 
 HIGH, NORMAL, LOW = 0, 1, 2
 IDLE_EXIT_S = 30.0
+# Methods that put a new message in the channel (paced by the per-channel post budget).
+POSTING_METHODS = frozenset({"chat_postMessage", "files_upload_v2"})
 _SCRUBBED = frozenset(
     {
         "text",
@@ -109,6 +114,7 @@ class _Channel:
     edits: dict[str, _Edit] = field(default_factory=dict)
     last_edit: dict[str, float] = field(default_factory=dict)
     blocked_until: float = 0.0
+    posts: TokenBucket | None = None
     busy: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     idle: asyncio.Event = field(default_factory=asyncio.Event)
@@ -138,6 +144,8 @@ class SlackSender:
         *,
         edit_interval_s: float = 1.0,
         edits_per_minute: float = 50.0,
+        posts_per_minute: float = 60.0,
+        post_burst: float = 3.0,
         max_attempts: int = 4,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -146,6 +154,8 @@ class SlackSender:
         self.max_attempts = max_attempts
         self.clock = clock
         self.edit_budget = TokenBucket(edits_per_minute, max(5.0, edits_per_minute / 5), clock)
+        self.posts_per_minute = posts_per_minute
+        self.post_burst = post_burst
         self._channels: dict[str, _Channel] = {}
         self._order = itertools.count()
         self._closed = False
@@ -241,7 +251,9 @@ class SlackSender:
     def _channel(self, channel: str) -> _Channel:
         ch = self._channels.get(channel)
         if ch is None:
-            ch = self._channels[channel] = _Channel()
+            ch = self._channels[channel] = _Channel(
+                posts=TokenBucket(self.posts_per_minute, self.post_burst, self.clock)
+            )
         return ch
 
     def _wake(self, channel: str, ch: _Channel) -> None:
@@ -254,10 +266,17 @@ class SlackSender:
         """The next thing to send, or None and how long until something is due."""
         best: tuple[int, int] | None = None
         chosen: _Job | _Edit | None = None
-        if ch.jobs:
-            best = (ch.jobs[0].priority, ch.jobs[0].order)
-            chosen = ch.jobs[0]
         wait = IDLE_EXIT_S
+        if ch.jobs:
+            head = ch.jobs[0]
+            post_wait = (
+                ch.posts.wait() if ch.posts is not None and head.method in POSTING_METHODS else 0.0
+            )
+            if post_wait > 0:
+                wait = min(wait, post_wait)  # not yet: edits may go meanwhile
+            else:
+                best = (head.priority, head.order)
+                chosen = head
         budget_wait = self.edit_budget.wait()
         for slot in ch.edits.values():
             due = ch.last_edit.get(slot.ts, float("-inf")) + self.edit_interval_s
@@ -326,6 +345,8 @@ class SlackSender:
         if job.future.done():  # cancelled by the caller
             return
         job.attempts += 1
+        if ch.posts is not None and job.method in POSTING_METHODS:
+            ch.posts.take()
         try:
             response = await getattr(self.client, job.method)(**job.kwargs)
         except SlackApiError as exc:

@@ -134,6 +134,8 @@ class SlackSettings(_Strict):
     script_preview_lines: int = Field(15, ge=3, le=60)
     dedupe_ttl_s: float = Field(86_400.0, ge=3_600.0)
     edits_per_minute: float = Field(50.0, gt=0)
+    # chat.postMessage pacing per channel (Slack: ~1/s per channel, short bursts).
+    posts_per_minute: float = Field(60.0, gt=0)
     refusal_text: str = (
         "Sorry, I'm not set up to work with you here. Ask a workspace admin to add you "
         "(or this channel) to my allow-list."

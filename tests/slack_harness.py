@@ -31,6 +31,7 @@ FAST_SLACK = {
     "progress_edit_interval_s": 0.05,
     "progress_delay_s": 0,
     "edits_per_minute": 6000,
+    "posts_per_minute": 6000,
 }
 
 

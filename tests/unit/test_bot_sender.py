@@ -161,3 +161,33 @@ async def test_secrets_are_scrubbed_from_every_text_field(monkeypatch) -> None:
     assert "xoxb-123456789012" not in dumped and "xoxb-999999999999" not in dumped
     assert "[REDACTED" in dumped
     await sender.close()
+
+
+async def test_posts_are_paced_per_channel_while_other_channels_flow() -> None:
+    import time
+
+    client = StubClient()
+    # 300/min = one post every 0.2 s after a burst of 3 (Slack: 60/min, same shape).
+    sender = SlackSender(client, posts_per_minute=300, post_burst=3)
+    done_at: dict[str, float] = {}
+
+    def stamp(name: str):
+        return lambda _f: done_at.setdefault(name, time.monotonic())
+
+    start = time.monotonic()
+    futures = []
+    for i in range(5):
+        fut = sender.submit("C1", "chat_postMessage", channel="C1", text=f"answer {i}")
+        fut.add_done_callback(stamp(f"answer {i}"))
+        futures.append(fut)
+    other = sender.submit("C2", "chat_postMessage", channel="C2", text="elsewhere")
+    other.add_done_callback(stamp("elsewhere"))
+    await asyncio.wait_for(asyncio.gather(*futures, other), 5)
+    assert [k["text"] for _, k in client.calls if k["channel"] == "C1"] == [
+        f"answer {i}" for i in range(5)
+    ]
+    assert done_at["elsewhere"] - start < 0.15  # another channel is not held back
+    assert done_at["answer 2"] - start < 0.15  # the burst goes at once
+    assert done_at["answer 3"] - start >= 0.18  # then one per 0.2 s
+    assert done_at["answer 4"] - done_at["answer 3"] >= 0.18
+    await sender.close()
