@@ -104,7 +104,7 @@ async def test_server_down_at_start_reported_once(http_url, tmp_path, caplog):
 
 async def test_connect_timeout(tmp_path):
     # a stdio "server" that never answers the handshake
-    silent = {"command": sys.executable, "args": ["-c", "import time; time.sleep(60)"]}
+    silent = {"command": sys.executable, "args": ["-c", "import sys\nfor _ in sys.stdin: pass"]}
     manager = MCPManager(config({"silent": silent}, mcp_connect_timeout_s=0.5))
     try:
         await manager.start()
