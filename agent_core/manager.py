@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from .approvals import EXPIRED, ApprovalBook, ClaimResult
+from .approvals import ApprovalBook, ClaimResult
 from .config import Config
 from .context import ContextManager
 from .events import Event, EventType, ExecApproval, Operation, ToolApproval, operation_from_dict
@@ -420,5 +420,4 @@ class SessionManager:
             },
             "context_tokens": session.state.get("context_tokens"),
             "context_window": self.context.window(session.model),
-            "expired_status": EXPIRED,
         }
