@@ -296,16 +296,9 @@ class JobWatcher:
         if rec is None:
             return None
         return {
-            "job_id": rec.job_id,
-            "session_id": rec.session_id,
-            "namespace": rec.namespace,
-            "flavor": rec.flavor,
-            "url": rec.url,
+            **_identity(rec),
             "stage": rec.stage,
-            "requester": rec.requester,
             "origin": rec.origin,
-            "tool_call_id": rec.tool_call_id,
-            "submitted_at": rec.submitted_at,
             "finished_emitted": rec.finished_emitted,
             "watching": False,
         }
@@ -567,15 +560,8 @@ class JobWatcher:
         elapsed = self._elapsed(w)
         price = pricing.price_per_hour(rec.flavor)
         return {
-            "job_id": rec.job_id,
-            "session_id": rec.session_id,
-            "namespace": rec.namespace,
-            "flavor": rec.flavor,
-            "url": rec.url,
+            **_identity(rec),
             "stage": w.stage,
-            "requester": rec.requester,
-            "tool_call_id": rec.tool_call_id,
-            "submitted_at": rec.submitted_at,
             "elapsed_s": round(elapsed, 1),
             "cost_so_far_usd": round(price * elapsed / 3600, 4) if price is not None else None,
             "metrics": dict(w.metrics),
@@ -762,6 +748,20 @@ def finished_note(payload: dict[str, Any]) -> str:
     )
     text = "\n".join(parts)
     return text if len(text) <= NOTE_MAX_CHARS else text[: NOTE_MAX_CHARS - 2] + "…]"
+
+
+def _identity(rec: JobRecord) -> dict[str, Any]:
+    """The fields that identify a job and who it belongs to, for snapshots and lookups."""
+    return {
+        "job_id": rec.job_id,
+        "session_id": rec.session_id,
+        "namespace": rec.namespace,
+        "flavor": rec.flavor,
+        "url": rec.url,
+        "requester": rec.requester,
+        "tool_call_id": rec.tool_call_id,
+        "submitted_at": rec.submitted_at,
+    }
 
 
 def manager_spend_adjuster(manager: SessionManager) -> SpendFn:
