@@ -408,6 +408,23 @@ def _reservation(ctx: ToolContext) -> float | None:
 # --------------------------------------------------------------------------- operations
 
 
+def _submission(
+    hub: Any, ctx: ToolContext, spec: dict[str, Any], flavor: str, timeout_s: Any, namespace: str
+) -> dict[str, Any]:
+    """The Hub arguments shared by run and scheduled run. The token travels only as a job
+    secret — never in the command, the env, or anything the model sees."""
+    return {
+        "image": spec["image"],
+        "command": spec["command"],
+        "env": spec["env"],
+        "secrets": {"HF_TOKEN": hub.token} if hub.token else None,
+        "flavor": flavor,
+        "timeout": timeout_s,
+        "labels": job_labels(ctx.session_id, ctx.tool_call_id),
+        "namespace": namespace,
+    }
+
+
 async def _run(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
     hub = _hub(ctx)
     spec = _build_spec(ctx, args)
@@ -418,14 +435,7 @@ async def _run(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
     try:
         job = await hub.call(
             "run_job",
-            image=spec["image"],
-            command=spec["command"],
-            env=spec["env"],
-            secrets={"HF_TOKEN": hub.token} if hub.token else None,
-            flavor=flavor,
-            timeout=timeout_s,
-            labels=job_labels(ctx.session_id, ctx.tool_call_id),
-            namespace=namespace,
+            **_submission(hub, ctx, spec, flavor, timeout_s, namespace),
             what="the job submission",
         )
     except HubError as exc:
@@ -674,15 +684,8 @@ async def _scheduled(op: str, args: dict[str, Any], ctx: ToolContext) -> tuple[s
         try:
             info = await hub.call(
                 "create_scheduled_job",
-                image=spec["image"],
-                command=spec["command"],
                 schedule=schedule,
-                env=spec["env"],
-                secrets={"HF_TOKEN": hub.token} if hub.token else None,
-                flavor=flavor,
-                timeout=timeout_s,
-                labels=job_labels(ctx.session_id, ctx.tool_call_id),
-                namespace=namespace,
+                **_submission(hub, ctx, spec, flavor, timeout_s, namespace),
                 what="the scheduled job",
             )
         except HubError as exc:
