@@ -27,6 +27,7 @@ from .render import notices
 from .render.common import Payload, parse_button_value
 from .sender import HIGH, NORMAL, SlackSender
 from .settings import SlackSettings
+from .threads import thread_replies
 
 if TYPE_CHECKING:
     from agent_core.config import Config
@@ -226,20 +227,8 @@ class Gateway:
             return text
         messages: list[dict[str, Any]] = []
         try:
-            cursor = None
-            for _ in range(5):
-                data = await self.sender.call(
-                    msg.channel,
-                    "conversations_replies",
-                    channel=msg.channel,
-                    ts=msg.thread_ts,
-                    limit=200,
-                    cursor=cursor,
-                )
-                messages.extend(data.get("messages") or [])
-                cursor = (data.get("response_metadata") or {}).get("next_cursor")
-                if not cursor:
-                    break
+            async for m in thread_replies(self.sender, msg.channel, msg.thread_ts, max_pages=5):
+                messages.append(m)
         except SlackApiError as exc:
             log.warning(
                 "could not read the thread to seed the session: %s", exc.response.get("error")

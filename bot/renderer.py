@@ -43,7 +43,7 @@ from .render.progress import progress_payload
 from .render.state import DONE, FAILED, STOPPED, WAITING, ToolLine, TurnState, key_argument
 from .sender import HIGH, LOW, NORMAL, SenderClosed, SlackSender
 from .settings import SlackSettings
-from .threads import ThreadRecord, ThreadStore
+from .threads import ThreadRecord, ThreadStore, thread_replies
 
 log = logging.getLogger(__name__)
 
@@ -350,23 +350,12 @@ class Renderer:
 
     async def _find_marker(self, rec: ThreadRecord, seq: int, part: str) -> str | None:
         try:
-            cursor = None
-            for _ in range(10):
-                data = await self.sender.call(
-                    rec.channel,
-                    "conversations_replies",
-                    channel=rec.channel,
-                    ts=rec.thread_ts,
-                    include_all_metadata=True,
-                    limit=200,
-                    cursor=cursor,
-                )
-                for msg in data.get("messages") or []:
-                    if matches_marker(msg, rec.session_id, seq, part):
-                        return msg.get("ts")
-                cursor = (data.get("response_metadata") or {}).get("next_cursor")
-                if not cursor:
-                    return None
+            async for msg in thread_replies(
+                self.sender, rec.channel, rec.thread_ts, max_pages=10, include_all_metadata=True
+            ):
+                if matches_marker(msg, rec.session_id, seq, part):
+                    return msg.get("ts")
+            return None
         except SlackApiError as exc:
             log.warning(
                 "could not check the thread for an earlier post: %s", exc.response.get("error")

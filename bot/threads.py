@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import Any
 
 from agent_core.store import Store
 
@@ -92,3 +94,28 @@ class ThreadStore:
             " (SELECT COALESCE(MAX(e.seq), 0) FROM events e WHERE e.session_id = t.session_id)"
         )
         return [r["session_id"] for r in rows]
+
+
+async def thread_replies(
+    sender: Any, channel: str, thread_ts: str, *, max_pages: int, **extra: Any
+) -> AsyncIterator[dict[str, Any]]:
+    """The messages of a thread, page by page through the sender (SlackApiError propagates).
+
+    ``max_pages`` bounds the walk so a huge thread can never stall a listener.
+    """
+    cursor = None
+    for _ in range(max_pages):
+        data = await sender.call(
+            channel,
+            "conversations_replies",
+            channel=channel,
+            ts=thread_ts,
+            limit=200,
+            cursor=cursor,
+            **extra,
+        )
+        for message in data.get("messages") or []:
+            yield message
+        cursor = (data.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            return
