@@ -137,6 +137,28 @@ class SessionTables(Database):
     async def has_queued_op(self, session_id: str, kind: str) -> bool:
         return await self.count_queued_ops(session_id, kind) > 0
 
+    async def queued_ops(self, session_id: str) -> list[tuple[int, str, dict[str, Any]]]:
+        """(id, kind, data) of the session's operations still waiting to run, oldest first."""
+        rows = await self.fetchall(
+            "SELECT id, kind, data FROM ops WHERE session_id=? AND status='queued' ORDER BY id",
+            (session_id,),
+        )
+        return [(int(r["id"]), r["kind"], json.loads(r["data"])) for r in rows]
+
+    async def update_queued_op(self, op_id: int, data: dict[str, Any]) -> bool:
+        """Replace a waiting operation's data; False if it already started (or is gone)."""
+        return (
+            await self.execute(
+                "UPDATE ops SET data=?, updated_at=? WHERE id=? AND status='queued'",
+                (dumps(data), time.time(), op_id),
+            )
+            == 1
+        )
+
+    async def drop_queued_op(self, op_id: int) -> bool:
+        """Withdraw a waiting operation; False if it already started (or is gone)."""
+        return await self.execute("DELETE FROM ops WHERE id=? AND status='queued'", (op_id,)) == 1
+
     async def sessions_with_queued_ops(self) -> list[str]:
         rows = await self.fetchall(
             "SELECT DISTINCT session_id FROM ops WHERE status='queued' ORDER BY session_id"

@@ -163,3 +163,16 @@ async def test_layer_tables_exist_whoever_opened_the_store(store: Store) -> None
     assert not await jobs.finished_event_exists("s", "j")
     await store.append_event("s", "job_finished", {"job_id": "j"})
     assert await jobs.finished_event_exists("s", "j")
+
+
+async def test_a_queued_op_can_be_amended_or_withdrawn_only_before_it_starts(store: Store) -> None:
+    first = await store.enqueue_op("s", "user_input", {"text": "a"})
+    second = await store.enqueue_op("s", "user_input", {"text": "b"})
+    await store.set_op_status(first, "running")
+    assert not await store.update_queued_op(first, {"text": "edited"})
+    assert not await store.drop_queued_op(first)
+    assert await store.update_queued_op(second, {"text": "b2"})
+    assert await store.queued_ops("s") == [(second, "user_input", {"text": "b2"})]
+    assert await store.count_queued_ops("s") == 1 and await store.has_queued_op("s", "user_input")
+    assert await store.drop_queued_op(second)
+    assert await store.queued_ops("s") == [] and not await store.has_queued_op("s", "user_input")
