@@ -82,6 +82,19 @@ class JobRecord:
         )
         return str(value) if value else None
 
+    def identity(self) -> dict[str, Any]:
+        """The fields that identify a job and who it belongs to (snapshots, lookups)."""
+        return {
+            "job_id": self.job_id,
+            "session_id": self.session_id,
+            "namespace": self.namespace,
+            "flavor": self.flavor,
+            "url": self.url,
+            "requester": self.requester,
+            "tool_call_id": self.tool_call_id,
+            "submitted_at": self.submitted_at,
+        }
+
 
 def _row_to_record(row: Any) -> JobRecord:
     return JobRecord(
