@@ -45,8 +45,9 @@ from bot.renderer.worker import Renderer
 from bot.settings import SlackSettings, Tokens
 from bot.slack.client import build_web_client
 from bot.slack.inflight import InFlight
-from bot.slack.middleware import SeenEvents, build_middleware
+from bot.slack.middleware import build_middleware
 from bot.slack.replies import Replies
+from bot.slack.seen_events import SeenEvents
 from bot.slack.sender import SlackSender
 from bot.slack.threads import ThreadStore
 

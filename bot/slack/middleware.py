@@ -18,11 +18,9 @@ for a 200 response, and an unacked envelope would make Slack deliver it again.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from agent_core.store import Store
 from bot.conversation.incoming import Incoming
 from bot.slack.keys import channel_type_of, session_key
 
@@ -30,6 +28,7 @@ if TYPE_CHECKING:
     from agent_core.manager import SessionManager
     from bot.access import Access, Refusals
     from bot.slack.inflight import InFlight
+    from bot.slack.seen_events import SeenEvents
     from bot.slack.threads import ThreadStore
 
 log = logging.getLogger(__name__)
@@ -38,34 +37,6 @@ HUMAN_SUBTYPES = frozenset({None, "", "file_share", "thread_broadcast", "me_mess
 MESSAGE_EVENTS = frozenset({"message", "app_mention"})
 
 Middleware = Callable[..., Awaitable[Any]]
-
-
-class SeenEvents:
-    """Persisted dedupe keys (``slack_seen_events``)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    async def first_time(self, keys: list[str], now: float | None = None) -> bool:
-        """Record ``keys``; False if any was seen before (then nothing is recorded)."""
-        now = time.time() if now is None else now
-        async with self.store.atomic() as db:
-            for key in keys:
-                async with db.execute(
-                    "SELECT 1 FROM slack_seen_events WHERE event_key=?", (key,)
-                ) as cur:
-                    if await cur.fetchone() is not None:
-                        return False
-            await db.executemany(
-                "INSERT OR IGNORE INTO slack_seen_events (event_key, received_at) VALUES (?,?)",
-                [(k, now) for k in keys],
-            )
-        return True
-
-    async def prune(self, older_than_s: float) -> int:
-        return await self.store.execute(
-            "DELETE FROM slack_seen_events WHERE received_at < ?", (time.time() - older_than_s,)
-        )
 
 
 def event_keys(body: dict[str, Any]) -> list[str]:
