@@ -23,6 +23,10 @@ REJECTED = "rejected"
 ABANDONED = "abandoned"
 EXPIRED = "expired"
 
+# ``decided_by`` of decisions no person made: a batch withdrawn by a stop, an expiry sweep.
+DECIDED_BY_STOP = "stop"
+DECIDED_BY_SYSTEM = "system"
+
 
 @dataclass
 class PendingCall:
@@ -276,9 +280,9 @@ class ApprovalBook:
         )
         if rows:
             await self.store.execute(
-                "UPDATE approvals SET status='expired', decided_by='system', decided_at=?"
+                "UPDATE approvals SET status=?, decided_by=?, decided_at=?"
                 " WHERE status='pending' AND expires_at IS NOT NULL AND expires_at<=?",
-                (now, now),
+                (EXPIRED, DECIDED_BY_SYSTEM, now, now),
             )
         return [(r["session_id"], r["batch_id"]) for r in rows]
 
