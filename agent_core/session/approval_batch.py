@@ -149,7 +149,8 @@ def apply_overrides(call: PendingCall) -> dict[str, Any]:
     return args
 
 
-def _not_run_result(call: PendingCall) -> str:
+def not_run_result(call: PendingCall) -> str:
+    """The tool result of a call that was not approved, with the approver's feedback."""
     text = UNDECIDED_RESULTS.get(call.status, REJECTED_RESULT)
     if call.feedback:
         clean = "".join(ch for ch in call.feedback if ch >= " " or ch in "\n\t")
@@ -238,7 +239,7 @@ async def execute_approvals(session: Session, op: ExecApproval) -> bool:
     await _announce_decisions(session, op, todo)
     approved = [c for c in todo if c.status == APPROVED]
     results: ToolResults = {
-        c.tool_call_id: (_not_run_result(c), False) for c in todo if c.status != APPROVED
+        c.tool_call_id: (not_run_result(c), False) for c in todo if c.status != APPROVED
     }
     cancelled = False
     try:
