@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .events import ToolApproval
@@ -62,7 +62,6 @@ class ClaimResult:
     batch_complete: bool = False
     already_decided_by: str | None = None
     already_status: str | None = None
-    claimed: list[str] = field(default_factory=list)
 
 
 def _row_to_call(r: Any) -> PendingCall:
@@ -257,7 +256,6 @@ class ApprovalBook:
             True,
             batch_id=target_batch,
             batch_complete=bool(remaining is not None and remaining[0] == 0),
-            claimed=ids,
         )
 
     async def abandon_pending(self, session_id: str) -> list[PendingCall]:

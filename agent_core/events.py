@@ -62,15 +62,6 @@ class Event:
     data: dict[str, Any] = field(default_factory=dict)
     ts: float = field(default_factory=time.time)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "session_id": self.session_id,
-            "seq": self.seq,
-            "type": self.type,
-            "data": self.data,
-            "ts": self.ts,
-        }
-
 
 # --------------------------------------------------------------------------------------
 # Operations (into a session). Pydantic so that gateways get validation for free and the

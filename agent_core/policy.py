@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import pricing
@@ -51,9 +51,6 @@ class ApprovalRequirement:
     destructive: bool = False
     auto_approved: bool = False
     blocked_reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def normalize_operation(args: dict[str, Any]) -> str:

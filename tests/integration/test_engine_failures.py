@@ -132,9 +132,8 @@ async def test_interrupt_mid_stream_stops_within_a_second(tmp_path: Path, llm: F
         assert done.data["final_response"] == "next turn works"
 
 
-async def test_interrupt_mid_tool_cancels_and_runs_cleanup(tmp_path: Path, llm: FakeLLM) -> None:
-    started = asyncio.Event()
-    cleaned = asyncio.Event()
+def _forever_tool(started: asyncio.Event, cleaned: asyncio.Event):
+    """A tool that never returns and registers a cleanup hook (sets ``cleaned`` on stop)."""
 
     async def forever(args, ctx):
         async def cleanup():
@@ -144,8 +143,16 @@ async def test_interrupt_mid_tool_cancels_and_runs_cleanup(tmp_path: Path, llm: 
         started.set()
         await asyncio.Event().wait()
 
+    return tool("forever", forever)
+
+
+async def test_interrupt_mid_tool_cancels_and_runs_cleanup(tmp_path: Path, llm: FakeLLM) -> None:
+    started = asyncio.Event()
+    cleaned = asyncio.Event()
     llm.push(tool_calls(call("forever", {})))
-    async with run_engine(tmp_path / "db", llm.base_url, tools=[tool("forever", forever)]) as eng:
+    async with run_engine(
+        tmp_path / "db", llm.base_url, tools=[_forever_tool(started, cleaned)]
+    ) as eng:
         await eng.manager.submit("s", UserInput(text="run"), origin=ORIGIN)
         await asyncio.wait_for(started.wait(), 5)
         t0 = time.monotonic()
@@ -163,18 +170,17 @@ async def test_closing_the_engine_interrupts_a_running_turn_as_shutdown(
     tmp_path: Path, llm: FakeLLM
 ) -> None:
     started = asyncio.Event()
-
-    async def forever(args, ctx):
-        started.set()
-        await asyncio.Event().wait()
-
+    cleaned = asyncio.Event()
     llm.push(tool_calls(call("forever", {})))
-    async with run_engine(tmp_path / "db", llm.base_url, tools=[tool("forever", forever)]) as eng:
+    async with run_engine(
+        tmp_path / "db", llm.base_url, tools=[_forever_tool(started, cleaned)]
+    ) as eng:
         await eng.manager.submit("s", UserInput(text="run"), origin=ORIGIN)
         await asyncio.wait_for(started.wait(), 5)
         await eng.manager.close(grace_s=0.05)
         stopped = await eng.events.wait_for("interrupted", "s", timeout=5)
         assert stopped.data["stopped_by"] == STOPPED_BY_SHUTDOWN
+        assert cleaned.is_set()
         assert not eng.events.of("s", "turn_complete")
 
 
