@@ -125,14 +125,12 @@ class BotRuntime:
             posts_per_minute=settings.posts_per_minute,
         )
         threads = ThreadStore(store)
-        stopped_by: dict[str, str] = {}
         renderer = self.renderer = Renderer(
             store=store,
             approvals=manager.approvals,
             sender=sender,
             settings=settings,
             threads=threads,
-            stopped_by=stopped_by,
         )
         manager.add_listener(renderer.on_event)
         if notifier is not None:
@@ -141,9 +139,7 @@ class BotRuntime:
             self._closables.append(("notifications", notifier))
         seen = SeenEvents(store)
         await seen.prune(settings.dedupe_ttl_s)
-        app = self._build_app(
-            client, auth, manager, store, sender, threads, renderer, seen, stopped_by
-        )
+        app = self._build_app(client, auth, manager, store, sender, threads, renderer, seen)
         if self.warm_llm and await store.sessions_with_queued_ops():
             # Recovery will run turns at once: import litellm first (in a thread), or the
             # first turn would import it on the event loop while we connect.
@@ -201,7 +197,6 @@ class BotRuntime:
         threads: ThreadStore,
         renderer: Renderer,
         seen: SeenEvents,
-        stopped_by: dict[str, str],
     ) -> AsyncApp:
         """The Bolt app with every middleware and listener, so "what does the bot react to"
         is answered here. ``process_before_response`` stays False: Bolt acks events as soon
@@ -217,7 +212,6 @@ class BotRuntime:
             replies=replies,
             warmup=warmup,
             services=self.services,
-            stopped_by=stopped_by,
         )
         intake = Intake(
             settings=settings,
@@ -302,8 +296,6 @@ class BotRuntime:
             self.handler = None
         for task in list(self._background):
             task.cancel()
-        if self.renderer is not None:
-            self.renderer.shutting_down = True
         await self.inflight.wait(timeout=min(5.0, grace + 1))
         if self.manager is not None:
             await self.manager.close(grace_s=grace)

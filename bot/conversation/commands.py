@@ -80,7 +80,6 @@ class Commands:
         replies: Replies,
         warmup: LlmWarmup,
         services: Services,
-        stopped_by: dict[str, str],
     ) -> None:
         self.settings = settings
         self.manager = manager
@@ -89,7 +88,6 @@ class Commands:
         self.replies = replies
         self.warmup = warmup
         self.services = services  # ``services.jobs`` is attached after connect: read it late
-        self.stopped_by = stopped_by
 
     async def run(self, cmd: Command, msg: Incoming) -> None:
         sid = msg.ref.session_id
@@ -148,10 +146,8 @@ class Commands:
         self, sid: str, user: str, *, channel: str, thread_ts: str | None, respond: Any = None
     ) -> None:
         """Stop the running turn (or withdraw the pending approval)."""
-        self.stopped_by[sid] = user
-        outcome = await self.manager.interrupt(sid)
+        outcome = await self.manager.interrupt(sid, by=user)
         if outcome == "idle":
-            self.stopped_by.pop(sid, None)
             if respond is not None:
                 await respond(
                     text="Nothing is running in this thread.",

@@ -11,7 +11,13 @@ from typing import TYPE_CHECKING
 
 from bot.conversation import notices
 from bot.conversation.answers import plan_answer
-from bot.conversation.turns import edit_progress, end_turn, ensure_progress, show_progress
+from bot.conversation.turns import (
+    edit_progress,
+    end_turn,
+    ensure_progress,
+    show_progress,
+    stopped_by,
+)
 from bot.renderer.output import settle
 from bot.renderer.state import DONE, FAILED, STOPPED, ToolLine, TurnState, key_argument
 from bot.slack.sender import HIGH
@@ -148,14 +154,12 @@ async def on_error(ctx: RenderContext, rec: ThreadRecord, ev: Event) -> bool:
 async def on_interrupted(ctx: RenderContext, rec: ThreadRecord, ev: Event) -> bool:
     turn = rec.state.turn
     had_progress = bool(turn and turn.active and turn.progress_ts)
-    who = ctx.stopped_by.get(rec.session_id) or ("restart" if ctx.shutting_down else None)
     final_edit = end_turn(ctx, rec, ev, STOPPED)
     if not had_progress:
-        payload = notices.stopped_payload(who)
+        payload = notices.stopped_payload(stopped_by(ev))
         await ctx.out.post_once(rec, ev.seq, "stopped", payload, priority=HIGH)
     elif ctx.live(ev):
         ctx.out.set_status(rec, "")
-    ctx.stopped_by.pop(rec.session_id, None)
     await settle(final_edit)
     return True
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from agent_core.events import STOPPED_BY_SHUTDOWN
 from bot.conversation.progress import progress_payload
 from bot.renderer.state import DONE, FAILED, STOPPED, WAITING
 
@@ -50,6 +51,15 @@ async def on_tick(ctx: RenderContext, rec: ThreadRecord, turn_seq: int) -> bool:
     return await ensure_progress(ctx, rec)
 
 
+def stopped_by(event: Event) -> str | None:
+    """Who stopped the turn, from the ``interrupted`` event: a user id, ``"restart"`` when the
+    bot was shutting down, None when unknown."""
+    who = event.data.get("stopped_by")
+    if who == STOPPED_BY_SHUTDOWN:
+        return "restart"
+    return str(who) if who else None
+
+
 def end_turn(
     ctx: RenderContext, rec: ThreadRecord, event: Event, status: str
 ) -> asyncio.Future[Any] | None:
@@ -60,9 +70,7 @@ def end_turn(
     turn.status = status
     turn.ended_at = event.ts
     if status == STOPPED:
-        turn.stopped_by = ctx.stopped_by.pop(rec.session_id, None) or (
-            "restart" if ctx.shutting_down else None
-        )
+        turn.stopped_by = stopped_by(event)
     reactions = ctx.settings.reactions
     final_reaction = {
         DONE: reactions.done,

@@ -4,7 +4,7 @@ stores it reads. Handlers receive it explicitly — they never reach into the re
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -32,8 +32,6 @@ class RenderContext:
     # Ask the worker to post the progress message after ``progress_delay_s`` if the turn is
     # still running then (a quick answer needs no progress message).
     schedule_tick: Callable[[ThreadRecord, TurnState], None]
-    stopped_by: dict[str, str] = field(default_factory=dict)
-    shutting_down: bool = False
 
     def live(self, event: Event) -> bool:
         """Is ``event`` happening now (not replayed after a restart)?"""

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiohttp
-from gateways.providers.slack_errors import error_code, is_retryable
 from slack_sdk.errors import SlackApiError
 
 from agent_core.approvals import ApprovalBook
@@ -42,6 +41,7 @@ from bot.slack.keys import is_slack_session
 from bot.slack.ledger import Ledger
 from bot.slack.sender import SenderClosed, SlackSender
 from bot.slack.threads import ThreadRecord, ThreadStore
+from gateways.providers.slack_errors import error_code, is_retryable
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +97,6 @@ class Renderer:
         sender: SlackSender,
         settings: SlackSettings,
         threads: ThreadStore,
-        stopped_by: dict[str, str],
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
@@ -112,20 +111,11 @@ class Renderer:
             out=ThreadOutput(sender, self.ledger, assistant_status=settings.assistant_status),
             clock=clock,
             schedule_tick=self._schedule_tick,
-            stopped_by=stopped_by,
         )
         self._queues: dict[str, asyncio.Queue[_Item]] = {}
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._timers: set[asyncio.Task[None]] = set()
         self._closing = False
-
-    @property
-    def shutting_down(self) -> bool:
-        return self.ctx.shutting_down
-
-    @shutting_down.setter
-    def shutting_down(self, value: bool) -> None:
-        self.ctx.shutting_down = value
 
     # ------------------------------------------------------------------ intake
     async def on_event(self, event: Event) -> None:
