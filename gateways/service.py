@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from agent_core.durations import format_duration
 from agent_core.events import Event
 
 from .collapse import ErrorCollapser
-from .compose import compose, compose_agent_message, error_fingerprint, format_duration
+from .compose import compose, compose_agent_message, error_fingerprint
 from .config import DM_REQUESTER, MessagingConfig, Severity, parse_messaging_config
 from .dispatcher import Dispatcher
 from .notification import Envelope, Notification
@@ -328,7 +329,7 @@ class NotificationService:
         seen = await self.collapser.observe(event.session_id, fingerprint, event.seq, time.time())
         if seen.first:
             return None
-        window = format_duration(self.config.collapse_window_s) or "the window"
+        window = format_duration(self.config.collapse_window_s, "exact") or "the window"
         follow_up = note.model_copy(
             update={
                 "title": f"Agent error (repeated {seen.count}×)",
@@ -491,9 +492,9 @@ def format_status(rows: list[dict[str, Any]], now: float | None = None) -> str:
             f"{r['pending']} pending, {r['failed']} failed"
         )
         if r.get("last_error"):
-            ago = format_duration(now - (r.get("last_error_at") or now)) or "0s"
+            ago = format_duration(now - (r.get("last_error_at") or now), "exact") or "0s"
             line += f" — last error {ago} ago: {r['last_error']}"
         if r.get("paused_until"):
-            line += f" — rate-limited for {format_duration(r['paused_until'] - now)}"
+            line += f" — rate-limited for {format_duration(r['paused_until'] - now, 'exact')}"
         lines.append(line)
     return "\n".join(lines)

@@ -70,17 +70,6 @@ def slack_date(ts: float, fmt: str = "{date_short_pretty} at {time}") -> str:
     return f"<!date^{int(ts)}^{fmt}|{fallback}>"
 
 
-def duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, sec = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m {sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
-
-
 def button_value(data: dict[str, Any]) -> str:
     """Compact JSON for a button's value (it must carry everything: no server-side lookup)."""
     value = json.dumps(data, separators=(",", ":"), sort_keys=True)
