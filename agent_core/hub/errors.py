@@ -146,6 +146,32 @@ def _server_message(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+def _not_found_messages(hf_errors: Any, subject: str) -> list[tuple[Any, str]]:
+    """The "not found" exceptions of huggingface_hub, each with what to do about it."""
+    return [
+        (
+            hf_errors.RepositoryNotFoundError,
+            f"Not found:{subject or ' repository'}. Check the id (owner/name) and repo_type "
+            "(model, dataset or space); a private repo is invisible to a token without access.",
+        ),
+        (
+            hf_errors.RevisionNotFoundError,
+            f"Revision not found{' for' + subject if subject else ''}. List branches/tags with "
+            "hf_repo_git list_refs.",
+        ),
+        (
+            hf_errors.EntryNotFoundError | hf_errors.RemoteEntryNotFoundError,
+            f"File not found{' in' + subject if subject else ''}. List files with hf_repo_files "
+            "list.",
+        ),
+        (
+            hf_errors.JobNotFoundError,
+            f"Job not found{':' + subject if subject else ''}. Check the id and the namespace "
+            "(jobs of an org are only visible under that org's namespace).",
+        ),
+    ]
+
+
 def translate_error(exc: BaseException, what: str = "", endpoint: str = "") -> HubError:
     """Map a huggingface_hub / httpx exception to a short :class:`HubError`."""
     if isinstance(exc, HubError):
@@ -157,36 +183,11 @@ def translate_error(exc: BaseException, what: str = "", endpoint: str = "") -> H
     server = _server_message(exc)[:300]
     if isinstance(exc, hf_errors.GatedRepoError):
         return _gated(what, status)
-    if isinstance(exc, hf_errors.RepositoryNotFoundError):
-        return HubError(
-            f"Not found:{subject or ' repository'}. Check the id (owner/name) and repo_type "
-            "(model, dataset or space); a private repo is invisible to a token without access.",
-            kind="not_found",
-            status=status or 404,
-        )
-    if isinstance(exc, hf_errors.RevisionNotFoundError):
-        return HubError(
-            f"Revision not found{' for' + subject if subject else ''}. List branches/tags with "
-            "hf_repo_git list_refs.",
-            kind="not_found",
-            status=status or 404,
-        )
-    if isinstance(exc, hf_errors.EntryNotFoundError | hf_errors.RemoteEntryNotFoundError):
-        return HubError(
-            f"File not found{' in' + subject if subject else ''}. List files with hf_repo_files "
-            "list.",
-            kind="not_found",
-            status=status or 404,
-        )
     if isinstance(exc, hf_errors.LocalTokenNotFoundError):
         return no_token_error()
-    if isinstance(exc, hf_errors.JobNotFoundError):
-        return HubError(
-            f"Job not found{':' + subject if subject else ''}. Check the id and the namespace "
-            "(jobs of an org are only visible under that org's namespace).",
-            kind="not_found",
-            status=status or 404,
-        )
+    for error_class, message in _not_found_messages(hf_errors, subject):
+        if isinstance(exc, error_class):
+            return HubError(message, kind="not_found", status=status or 404)
     if status is not None:
         headers = getattr(getattr(exc, "response", None), "headers", None)
         return error_for_status(status, server, what, code=_header(headers, "X-Error-Code"))
