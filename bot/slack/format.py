@@ -9,6 +9,8 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 
+from gateways.providers.slack_mrkdwn import escape as esc
+
 # Slack limits we render within (see tests/fakes/slack_limits.py and slack-anchors §5).
 MAX_BLOCKS = 50
 MAX_SECTION = 3_000
@@ -34,11 +36,6 @@ class Payload:
 
 def to_dicts(blocks: list[Block | dict[str, Any]]) -> list[dict[str, Any]]:
     return [b.to_dict() if isinstance(b, Block) else b for b in blocks]
-
-
-def esc(text: Any) -> str:
-    """Escape the three characters Slack's mrkdwn treats as control characters."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def code_inline(text: Any, limit: int = 80) -> str:
