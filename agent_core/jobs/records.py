@@ -124,9 +124,9 @@ class JobStore:
         """Record a submitted job. Idempotent: a second insert of the same id is ignored."""
         now = time.time()
         await self.store.execute(
-            "INSERT OR IGNORE INTO jobs (job_id, session_id, namespace, tool_call_id, flavor, url,"
+            "INSERT INTO jobs (job_id, session_id, namespace, tool_call_id, flavor, url,"
             " origin, stage, info, submitted_at, finished_at, finished_emitted, updated_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,NULL,0,?)",
+            " VALUES (?,?,?,?,?,?,?,?,?,?,NULL,0,?) ON CONFLICT (job_id) DO NOTHING",
             (
                 rec.job_id,
                 rec.session_id,

@@ -125,8 +125,9 @@ class Database:
                 record = f"PRAGMA user_version={target + 1};"
             else:
                 record = (
-                    "INSERT OR REPLACE INTO schema_versions (owner, version)"
-                    f" VALUES ('{schema.owner}', {target + 1});"
+                    "INSERT INTO schema_versions (owner, version)"
+                    f" VALUES ('{schema.owner}', {target + 1})"
+                    " ON CONFLICT (owner) DO UPDATE SET version=excluded.version;"
                 )
             try:
                 await self.db.executescript(
