@@ -9,6 +9,8 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 
+from gateways.render import escape
+
 # Slack limits we render within (see tests/fakes/slack_limits.py and slack-anchors §5).
 MAX_BLOCKS = 50
 MAX_SECTION = 3_000
@@ -37,8 +39,8 @@ def to_dicts(blocks: list[Block | dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def esc(text: Any) -> str:
-    """Escape the three characters Slack's mrkdwn treats as control characters."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Slack's three control characters escaped (the one rule, :func:`gateways.render.escape`)."""
+    return escape(str(text))
 
 
 def code_inline(text: Any, limit: int = 80) -> str:
