@@ -75,15 +75,12 @@ class JobActions:
         self.clock = clock
         self._last_upload: dict[str, float] = {}
 
-    def _watcher(self) -> Any:
-        return self.services.jobs
-
     async def _job_for_click(
         self, body: dict[str, Any], action: dict[str, Any], respond: Any
     ) -> dict[str, Any] | None:
         """The job the clicked button names, if it exists and belongs to this thread."""
         job_id = parse_job_action(action.get("value"))
-        watcher = self._watcher()
+        watcher = self.services.jobs
         if not job_id or watcher is None:
             await self._tell(respond, "Job controls aren't available in this deployment.")
             return None
@@ -131,7 +128,7 @@ class JobActions:
             await self._tell(respond, f"Only {who} can cancel job `{job_id}`.")
             return
         try:
-            results = await self._watcher().cancel(job_id, requested_by=user)
+            results = await self.services.jobs.cancel(job_id, requested_by=user)
         except Exception as exc:
             log.warning("cancel of job %s failed", job_id, exc_info=True)
             await self._tell(respond, f"Cancelling job `{job_id}` failed: {exc}")
@@ -173,7 +170,7 @@ class JobActions:
             return
         self._last_upload[job_id] = now
         try:
-            text = await self._watcher().fetch_logs(
+            text = await self.services.jobs.fetch_logs(
                 job_id, max_lines=LOG_LINES, deadline_s=LOG_FETCH_DEADLINE_S
             )
         except Exception as exc:
