@@ -39,8 +39,4 @@ def register(app: AsyncApp, *, intake: Intake, commands: Commands, inflight: InF
         async with inflight.track():
             await intake.handle_slash(body, respond)
 
-    @app.action(STOP_ACTION)
-    async def on_stop(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
-        await ack()
-        async with inflight.track():
-            await commands.on_stop_click(body, action, respond)
+    app.action(STOP_ACTION)(inflight.button(commands.on_stop_click))

@@ -164,17 +164,11 @@ def job_finished_mention(job: dict[str, Any]) -> Payload:
     )
 
 
-def ephemeral_text(text: str) -> dict[str, Any]:
-    """Arguments for ``respond()``: a private note to the clicker, leaving the card alone."""
-    return {"text": text, "response_type": "ephemeral", "replace_original": False}
-
-
 __all__ = [
     "CANCEL_JOB_ACTION",
     "JOB_ACTION_PREFIX",
     "LINK_ACTION_PREFIX",
     "SHOW_LOGS_ACTION",
-    "ephemeral_text",
     "finished_part",
     "job_action_value",
     "job_actions_block",
