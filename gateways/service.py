@@ -35,8 +35,9 @@ from .dispatcher import Dispatcher
 from .event_feed import EventFeed
 from .notification import Envelope, Notification
 from .outbox import FAILED, PENDING, SENT, Outbox, OutboxItem, OutboxRow
-from .providers import Provider, Shared, SlackDirectory, build_sender, requester_dm_sender
-from .providers.slack import DEFAULT_API_BASE_URL
+from .providers.base import Provider, Shared
+from .providers.registry import build_sender, requester_dm_sender
+from .providers.slack import DEFAULT_API_BASE_URL, SlackDirectory
 from .routing import Route, route_event
 
 if TYPE_CHECKING:
