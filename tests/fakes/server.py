@@ -42,6 +42,7 @@ class FakeServer:
         self.host = host
         self.port = port
         self._runner: web.AppRunner | None = None
+        self._url: str | None = None
 
     # ---- what a subclass provides ----------------------------------------------------
 
@@ -67,10 +68,10 @@ class FakeServer:
 
     @property
     def http_url(self) -> str:
-        """``http://HOST:PORT`` of the running server."""
-        if self._runner is None:
+        """``http://HOST:PORT`` once started (kept after stop: tests probe a stopped fake)."""
+        if self._url is None:
             raise RuntimeError(f"{type(self).__name__} is not started")
-        return f"http://{self.host}:{self.port}"
+        return self._url
 
     async def start(self) -> Self:
         """Bind the port in the running loop and serve; returns self."""
@@ -82,6 +83,7 @@ class FakeServer:
         await site.start()
         self._runner = runner
         self.port = runner.addresses[0][1]
+        self._url = f"http://{self.host}:{self.port}"
         await self.on_started()
         return self
 
@@ -136,12 +138,12 @@ async def serve_until_signalled(server: FakeServer, ready_url: Callable[[], str]
     """The ``python -m tests.fakes.<fake>`` mode: start, print ``READY <url>``, serve until
     SIGINT/SIGTERM. Benchmarks read the READY line to learn the port."""
     await server.start()
-    print(f"READY {ready_url()}", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM):  # before READY: a driver may signal at once
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    print(f"READY {ready_url()}", flush=True)
     try:
         await stop.wait()
     finally:
