@@ -131,11 +131,15 @@ class Database:
                 )
             try:
                 await self.db.executescript(
-                    f"BEGIN;\n{schema.migrations[target]}\n{record}\nCOMMIT;"
+                    f"BEGIN IMMEDIATE;\n{schema.migrations[target]}\n{record}\nCOMMIT;"
                 )
             except BaseException:
                 if self.db.in_transaction:
                     await self.db.execute("ROLLBACK")
+                # Two processes opening one new file race to migrate it; the loser finds the
+                # step done by the winner (it waited for the write lock) and carries on.
+                if await self._version(schema.owner) > target:
+                    continue
                 raise
         self._migrated.add(schema.owner)
 
