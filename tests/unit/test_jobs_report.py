@@ -12,8 +12,9 @@ from agent_core.durations import format_duration
 from agent_core.events import Event
 from agent_core.jobs.report import JobFinished, finished_note
 from agent_core.jobs.stages import decode_stage, is_terminal, normalize_stage, outcome_of
-from bot.jobs.buttons import job_actions_block, job_finished_mention
+from bot.jobs.buttons import job_actions_block
 from bot.jobs.card import job_payload
+from bot.jobs.finished import job_finished_mention
 from gateways.compose import compose
 
 
