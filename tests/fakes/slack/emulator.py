@@ -103,7 +103,6 @@ class FakeSlack(FakeServer, SlackState):
         self.request_reconnect = self.socket.request_reconnect
         self.drop_connections = self.socket.drop_connections
         self.add_webhook = self.hooks.add_webhook
-        self.webhook_url = self.hooks.webhook_url
         self.new_response_url = self.hooks.new_response_url
         self.mention = self.people.mention
         self.message = self.people.message

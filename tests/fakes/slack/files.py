@@ -185,7 +185,7 @@ class FileTransfers:
             self.state.record_call(call, 404, "not_found")
             return web.Response(status=404, text="not_found")
         fault = self.faults.take("upload_url", call.args)
-        if fault is not None and not fault.passthrough:
+        if fault is not None:
             resp = self.faults.response(fault, api=False, method="upload_url")
             self.state.record_call(call, resp.status, resp.text)
             return resp
