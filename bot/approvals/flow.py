@@ -18,9 +18,8 @@ from slack_sdk.models.views import View
 
 from agent_core.approvals import PENDING, PendingCall
 from agent_core.events import ToolApproval
-
-from . import cards
-from .render.approval import (
+from bot.approvals import current_card as cards
+from bot.approvals.card import (
     APPROVE,
     APPROVE_ALL,
     EDIT,
@@ -29,10 +28,10 @@ from .render.approval import (
     parse_action_id,
     script_of,
 )
-from .render.common import code_inline, esc, parse_button_value, user_ref
+from bot.slack.format import code_inline, esc, parse_button_value, user_ref
 
 if TYPE_CHECKING:
-    from .gateway import Gateway
+    from bot.conversation.intake import Gateway
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,8 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
-from .common import (
+from bot.renderer.state import DONE, FAILED, STOPPED, WAITING, WORKING, TurnState
+from bot.slack.format import (
     MAX_SECTION,
     Payload,
     button_value,
@@ -24,7 +25,6 @@ from .common import (
     to_dicts,
     user_ref,
 )
-from .state import DONE, FAILED, STOPPED, WAITING, WORKING, TurnState
 
 STOP_ACTION = "ml_stop"
 MAX_TOOL_LINES = 12

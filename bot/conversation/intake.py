@@ -18,24 +18,22 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError
 
 from agent_core.events import Compact, SetModel, SetYolo, Undo, UserInput
-
-from .access import Access
-from .approval_flow import ApprovalFlow
-from .commands import Command, parse_command
-from .keys import ThreadRef, make_origin
-from .render import notices
-from .render.common import Payload, parse_button_value
-from .sender import HIGH, NORMAL, SlackSender
-from .settings import SlackSettings
-from .threads import thread_replies
+from bot.access import Access
+from bot.approvals.flow import ApprovalFlow
+from bot.conversation import notices
+from bot.conversation.commands import Command, parse_command
+from bot.settings import SlackSettings
+from bot.slack.format import Payload, parse_button_value
+from bot.slack.keys import ThreadRef, make_origin
+from bot.slack.sender import HIGH, NORMAL, SlackSender
+from bot.slack.threads import thread_replies
 
 if TYPE_CHECKING:
     from agent_core.config import Config
     from agent_core.manager import SessionManager
     from agent_core.store import Store
     from agent_core.tools.base import Services
-
-    from .renderer import Renderer
+    from bot.renderer.worker import Renderer
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +42,7 @@ REFUSALS_KV = "slack_refusals"
 
 @dataclass(frozen=True)
 class Incoming:
-    """A routed message: one the bot must answer (see :mod:`bot.middleware`)."""
+    """A routed message: one the bot must answer (see :mod:`bot.slack.middleware`)."""
 
     team: str
     channel: str

@@ -7,9 +7,8 @@ from typing import Any
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
 
 from agent_core.pricing import format_usd
-
-from .common import MAX_SECTION, Payload, code_inline, esc, to_dicts, user_ref
-from .progress import plan_lines
+from bot.conversation.progress import plan_lines
+from bot.slack.format import MAX_SECTION, Payload, code_inline, esc, to_dicts, user_ref
 
 _ERROR_HINTS = {
     "rate_limit": "The model provider is rate-limiting us; try again in a minute.",

@@ -1,6 +1,6 @@
 """The job card's buttons and the "your job finished" message — pure functions, no I/O.
 
-Complements :mod:`bot.render.job_card` (which draws the card's status, cost and log tail):
+Complements :mod:`bot.jobs.card` (which draws the card's status, cost and log tail):
 
 * :func:`with_job_actions` appends an actions row to a card payload: **Show logs** (uploads
   the job's log as a file in the thread), **Cancel job** while the job is not final — with a
@@ -10,7 +10,7 @@ Complements :mod:`bot.render.job_card` (which draws the card's status, cost and 
   mentions the requester, because a card edit does not notify anyone and jobs end hours after
   the conversation moved on.
 
-Button values carry only the job id: the handlers (:mod:`bot.job_actions`) look the job up in
+Button values carry only the job id: the handlers (:mod:`bot.jobs.actions`) look the job up in
 the watcher and check that the click came from the job's own thread before doing anything.
 """
 
@@ -27,8 +27,8 @@ from slack_sdk.models.blocks import (
 )
 
 from agent_core.pricing import format_usd
-
-from .common import (
+from bot.jobs.card import FINAL_STAGES
+from bot.slack.format import (
     MAX_BLOCKS,
     MAX_SECTION,
     Payload,
@@ -40,7 +40,6 @@ from .common import (
     to_dicts,
     user_ref,
 )
-from .job_card import FINAL_STAGES
 
 JOB_ACTION_PREFIX = "ml_job:"
 CANCEL_JOB_ACTION = JOB_ACTION_PREFIX + "cancel"
@@ -114,7 +113,7 @@ def job_actions_block(job: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def with_job_actions(payload: Payload, job: dict[str, Any]) -> Payload:
-    """``payload`` (from :func:`bot.render.job_card.job_payload`) plus the action row."""
+    """``payload`` (from :func:`bot.jobs.card.job_payload`) plus the action row."""
     block = job_actions_block(job)
     if block is None or len(payload.blocks) >= MAX_BLOCKS:
         return payload

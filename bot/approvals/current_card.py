@@ -13,9 +13,8 @@ from typing import Any
 
 from agent_core.approvals import ApprovalBook, PendingCall
 from agent_core.store import Store
-
-from .render.approval import Decision, approval_card
-from .render.common import Payload
+from bot.approvals.card import Decision, approval_card
+from bot.slack.format import Payload
 
 
 @dataclass

@@ -14,9 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agent_core.store import Store
-
-from .keys import ThreadRef, parse_session_key
-from .render.state import ThreadState
+from bot.renderer.state import ThreadState
+from bot.slack.keys import ThreadRef, parse_session_key
 
 
 @dataclass

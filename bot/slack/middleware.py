@@ -6,7 +6,7 @@
    redeliveries and a mention that also arrives as a ``message`` event are handled once. Keys
    (``event_id``, and ``channel+ts`` for messages) are persisted for ``dedupe_ttl_s`` (≥ 1 h).
 3. :func:`route` — decides whether a message is addressed to the bot (a mention, a DM, or a
-   reply in a thread that has a session) and puts an :class:`~bot.gateway.Incoming` in the
+   reply in a thread that has a session) and puts an :class:`~bot.conversation.intake.Incoming` in the
    context; anything else is acked and dropped here.
 4. :func:`allow` — allow-lists; a refused person gets one polite ephemeral note.
 
@@ -22,11 +22,10 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from agent_core.store import Store
-
-from .keys import channel_type_of, session_key
+from bot.slack.keys import channel_type_of, session_key
 
 if TYPE_CHECKING:
-    from .gateway import Gateway
+    from bot.conversation.intake import Gateway
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +113,7 @@ def build_middleware(gw: Gateway, seen: SeenEvents) -> list[Middleware]:
         return await next()
 
     async def route(body: dict[str, Any], context: Any, next: Any, ack: Any) -> Any:
-        from .gateway import Incoming
+        from bot.conversation.intake import Incoming
 
         if body.get("type") != "event_callback":
             return await next()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .sender import NORMAL, SlackSender
+from bot.slack.sender import NORMAL, SlackSender
 
 
 async def upload_text(

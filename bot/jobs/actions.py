@@ -23,14 +23,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from agent_core import policy, pricing
-
-from .files import upload_text
-from .keys import parse_session_key
-from .render.common import user_ref
-from .render.job_actions import ephemeral_text, parse_job_action
+from bot.jobs.buttons import ephemeral_text, parse_job_action
+from bot.slack.files import upload_text
+from bot.slack.format import user_ref
+from bot.slack.keys import parse_session_key
 
 if TYPE_CHECKING:
-    from .gateway import Gateway
+    from bot.conversation.intake import Gateway
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,7 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 
 from agent_core.redact import scrub
-
-from .slack_client import RATE_LIMIT_ERRORS, retry_after_seconds
+from bot.slack.client import RATE_LIMIT_ERRORS, retry_after_seconds
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,7 @@ from typing import Any
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
 
 from agent_core.pricing import format_usd
-
-from .common import MAX_SECTION, Payload, code_inline, duration, esc, to_dicts
+from bot.slack.format import MAX_SECTION, Payload, code_inline, duration, esc, to_dicts
 
 _STAGE_MARK = {
     "SCHEDULING": ":hourglass_flowing_sand:",

@@ -21,8 +21,7 @@ from slack_sdk.models.blocks import (
 )
 
 from agent_core.pricing import format_usd
-
-from .common import (
+from bot.slack.format import (
     MAX_FIELD,
     MAX_SECTION,
     Payload,

@@ -1,4 +1,4 @@
-"""Job card buttons: ack first, then Cancel / Show logs (:mod:`bot.job_actions`).
+"""Job card buttons: ack first, then Cancel / Show logs (:mod:`bot.jobs.actions`).
 
 Link buttons (Trackio, W&B) open in the browser, but Slack still sends a ``block_actions``
 for them; they are acked and ignored so the client shows no error.
@@ -9,13 +9,13 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from ..job_actions import JobActions
-from ..render.job_actions import CANCEL_JOB_ACTION, LINK_ACTION_PREFIX, SHOW_LOGS_ACTION
+from bot.jobs.actions import JobActions
+from bot.jobs.buttons import CANCEL_JOB_ACTION, LINK_ACTION_PREFIX, SHOW_LOGS_ACTION
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
-    from ..gateway import Gateway
+    from bot.conversation.intake import Gateway
 
 
 def register(app: AsyncApp, gw: Gateway, actions: JobActions | None = None) -> JobActions:

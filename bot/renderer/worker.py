@@ -2,10 +2,11 @@
 
 The manager calls :meth:`Renderer.on_event` for every persisted event; that only enqueues (it
 must return at once). One worker per session folds events into the thread's render state
-(:mod:`bot.render.state`), draws with the pure functions in :mod:`bot.render`, and writes
-through the rate-safe :class:`~bot.sender.SlackSender`:
+(:mod:`bot.renderer.state`), draws with the pure functions of each feature (``bot.conversation``, ``bot.approvals``,
+``bot.jobs``), and writes
+through the rate-safe :class:`~bot.slack.sender.SlackSender`:
 
-* posts go through the ledger (:mod:`bot.ledger`): a (session, seq, part) is posted once,
+* posts go through the ledger (:mod:`bot.slack.ledger`): a (session, seq, part) is posted once,
   even across restarts;
 * edits (the progress message, approval cards, job cards) are idempotent and coalesced;
 * the watermark and the state are saved together after anything visible happened, and when
@@ -27,23 +28,22 @@ from slack_sdk.errors import SlackApiError
 from agent_core.approvals import ApprovalBook
 from agent_core.events import Event, EventType
 from agent_core.store import Store
+from bot.approvals import current_card as cards
+from bot.approvals.card import needs_script_file, script_of
+from bot.conversation import notices
+from bot.conversation.answers import plan_answer
+from bot.conversation.progress import progress_payload
+from bot.jobs.buttons import finished_part, job_finished_mention, with_job_actions
+from bot.jobs.card import job_payload, merge_job
+from bot.renderer.state import DONE, FAILED, STOPPED, WAITING, ToolLine, TurnState, key_argument
+from bot.settings import SlackSettings
+from bot.slack.files import upload_text
+from bot.slack.format import Payload
+from bot.slack.keys import is_slack_session
+from bot.slack.ledger import POSTED, Ledger, marker, matches_marker
+from bot.slack.sender import HIGH, LOW, NORMAL, SenderClosed, SlackSender
+from bot.slack.threads import ThreadRecord, ThreadStore, thread_replies
 from gateways.providers.slack import RETRYABLE_ERRORS
-
-from . import cards
-from .files import upload_text
-from .keys import is_slack_session
-from .ledger import POSTED, Ledger, marker, matches_marker
-from .render import notices
-from .render.answer import plan_answer
-from .render.approval import needs_script_file, script_of
-from .render.common import Payload
-from .render.job_actions import finished_part, job_finished_mention, with_job_actions
-from .render.job_card import job_payload, merge_job
-from .render.progress import progress_payload
-from .render.state import DONE, FAILED, STOPPED, WAITING, ToolLine, TurnState, key_argument
-from .sender import HIGH, LOW, NORMAL, SenderClosed, SlackSender
-from .settings import SlackSettings
-from .threads import ThreadRecord, ThreadStore, thread_replies
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from slack_sdk.models.blocks import MarkdownBlock
 
-from .common import MAX_MARKDOWN_BLOCK, Payload, to_dicts
-from .split import preview, split_markdown
+from bot.slack.format import MAX_MARKDOWN_BLOCK, Payload, to_dicts
+from bot.slack.split import preview, split_markdown
 
 
 @dataclass
