@@ -39,4 +39,37 @@ def build_app(gw: Gateway, seen: SeenEvents) -> AsyncApp:
     async def ack_other_events(body: dict[str, Any]) -> None:
         """Any other subscribed event: acked (by Bolt) and ignored, so Slack won't retry it."""
 
+    _ack_unmatched_interactions(app)
     return app
+
+
+def _ack_unmatched_interactions(app: AsyncApp) -> None:
+    """Registered last, so they only see what no listener above matched. Over Socket Mode
+    Bolt does not ack an interactive payload without a listener, and Slack then shows the
+    person an error; a stale button, a shortcut or a closed modal must never do that."""
+    anything = re.compile(".*")
+
+    @app.action(anything)
+    async def ack_other_actions(ack: Any) -> None:
+        await ack()
+
+    @app.shortcut(anything)
+    async def ack_shortcuts(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()
+        if body.get("response_url"):  # message shortcuts can answer; global ones cannot
+            await respond(
+                text="I don't have shortcuts yet: mention me in a thread (or DM me) instead.",
+                response_type="ephemeral",
+            )
+
+    @app.view_closed(anything)
+    async def ack_closed_views(ack: Any) -> None:
+        await ack()
+
+    @app.view(anything)
+    async def ack_other_views(ack: Any) -> None:
+        await ack()
+
+    @app.options(anything)
+    async def ack_options(ack: Any) -> None:
+        await ack(options=[])

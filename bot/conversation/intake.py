@@ -12,7 +12,7 @@ import logging
 import re
 import time
 from collections.abc import AsyncIterator, Coroutine
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
@@ -21,12 +21,17 @@ from agent_core.events import Compact, SetModel, SetYolo, Undo, UserInput
 from bot.access import Access
 from bot.approvals.flow import ApprovalFlow
 from bot.conversation import notices
+from bot.conversation.attachments import FileIntake, FileLimits, SlackFileDownloader
 from bot.conversation.commands import Command, parse_command
+from bot.conversation.dm_sessions import DmConversations, is_new_request
+from bot.conversation.edits import EditHandler, InputIndex
+from bot.conversation.message_input import InputComposer, ThreadNotes, author_name
+from bot.conversation.slack_text import decode_message, unescape
 from bot.settings import SlackSettings
 from bot.slack.format import Payload, parse_button_value
 from bot.slack.keys import ThreadRef, make_origin
+from bot.slack.names import SlackNames
 from bot.slack.sender import HIGH, NORMAL, SlackSender
-from bot.slack.threads import thread_replies
 
 if TYPE_CHECKING:
     from agent_core.config import Config
@@ -53,22 +58,31 @@ class Incoming:
     thread_ts: str | None  # the thread root if the message is a reply
     is_mention: bool
     session_exists: bool
-    files: tuple[str, ...] = ()
+    files: tuple[dict[str, Any], ...] = ()  # Slack file objects, downloaded at intake
+    # The Slack message itself (blocks, attachments, files): decoded once, at intake.
+    event: dict[str, Any] | None = field(default=None, compare=False)
+    context_only: bool = False  # a reply to a colleague in a session thread, not to the bot
+    session_root: str | None = None  # a top-level DM continuing an earlier DM conversation
 
     @property
     def root_ts(self) -> str:
-        return self.thread_ts or self.ts
+        return self.session_root or self.thread_ts or self.ts
+
+    @property
+    def message(self) -> dict[str, Any]:
+        return self.event or {"text": self.text, "ts": self.ts, "user": self.user}
 
     @property
     def ref(self) -> ThreadRef:
         return ThreadRef(self.team, self.channel, self.root_ts)
 
 
-def strip_mentions(text: str, bot_user_id: str | None) -> str:
-    """Remove the bot's own mention (other people's mentions are meaningful context)."""
+def command_text(text: str, bot_user_id: str | None) -> str:
+    """The text a command is recognised in: without the bot's mention, entities decoded.
+    (The model gets the fully decoded message from :mod:`bot.conversation.message_input`.)"""
     if bot_user_id:
         text = re.sub(rf"<@{re.escape(bot_user_id)}(?:\|[^>]*)?>", "", text)
-    return re.sub(r"[ \t]{2,}", " ", text).strip()
+    return unescape(text).strip()
 
 
 class Gateway:
@@ -94,6 +108,19 @@ class Gateway:
         self.services = services
         self.access = Access(settings, client)
         self.approvals = ApprovalFlow(self)
+        self.names = SlackNames(client)
+        self.notes = ThreadNotes(store)
+        self.dms = DmConversations(store, idle_s=settings.dm_idle_hours * 3600)
+        self.inputs = InputIndex(store)
+        self.edits = EditHandler(self)
+        self.composer = InputComposer(
+            names=self.names,
+            files=_file_intake(settings, client),
+            notes=self.notes,
+            sender=sender,
+            state_dir=services.state_dir if services is not None else None,
+            seed_limit=settings.seed_thread_messages,
+        )
         self.bot_user_id: str | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._inflight = 0
@@ -162,12 +189,22 @@ class Gateway:
     # ------------------------------------------------------------------ messages
     async def handle_message(self, msg: Incoming) -> None:
         """A message addressed to the bot: a command, or input for the thread's session."""
-        text = strip_mentions(msg.text, self.bot_user_id)
+        text = command_text(msg.text, self.bot_user_id)
+        if msg.context_only:
+            await self._keep_as_context(msg)
+            return
+        if msg.channel_type == "im" and not msg.thread_ts and msg.session_root is None:
+            if is_new_request(text):
+                await self.dms.start_new(msg.channel, msg.ts)
+                await self._reply(msg, notices.simple(notices.DM_NEW_TEXT))
+                return
+            root = await self.dms.root_for(msg.channel, msg.ts)
+            msg = replace(msg, session_root=root if root != msg.ts else None)
         command = parse_command(text)
         if command is not None:
             await self.run_command(command, msg)
             return
-        if not text and not msg.files:
+        if not text and not msg.files and not msg.message.get("attachments"):
             await self._reply(msg, notices.help_payload())
             return
         sid = msg.ref.session_id
@@ -187,28 +224,44 @@ class Gateway:
             if feedback:
                 self._react(msg.channel, msg.ts, feedback)
             async with entry[0]:
-                await self._intake_message(msg, text, sid, queued)
+                await self._intake_message(msg, sid, queued)
         finally:
             entry[1] -= 1
             if entry[1] == 0 and self._intake_locks.get(sid) is entry:
                 del self._intake_locks[sid]
 
-    async def _intake_message(self, msg: Incoming, text: str, sid: str, queued: bool) -> None:
+    async def _intake_message(self, msg: Incoming, sid: str, queued: bool) -> None:
         exists = await self.manager.exists(sid)  # again: an earlier message may have made it
         try:
             # The thread is ours from now on (follow-ups are routed to it even before the
             # engine has created the session, e.g. while the LLM client warms up).
             await self.renderer.threads.ensure(msg.ref)
+            seed = None
             if not exists and msg.thread_ts and msg.thread_ts != msg.ts:
-                text = await self._seeded(msg, text)
-            if msg.files:
-                text += "\n\n(Attached files: " + ", ".join(msg.files) + ")"
+                seed = (msg.channel, msg.thread_ts)
+            requester = await self.requester_of(sid) or msg.user
+            composed = await self.composer.compose(
+                msg.message,
+                session_id=sid,
+                user=msg.user,
+                requester=requester,
+                bot_user_id=self.bot_user_id,
+                seed_from=seed,
+            )
+            if composed.file_notes:
+                note = "\n".join(composed.file_notes)
+                await self._ephemeral(msg.channel, msg.user, note, msg.root_ts)
             await self.wait_llm()
             await self.manager.submit(
                 sid,
-                UserInput(text=text, user=msg.user, meta={"slack_ts": msg.ts, "queued": queued}),
+                UserInput(
+                    text=composed.text,
+                    user=msg.user,
+                    meta={**composed.meta, "slack_ts": msg.ts, "queued": queued},
+                ),
                 origin=make_origin(msg.ref, msg.user, msg.channel_type),
             )
+            await self.inputs.remember(msg.channel, msg.ts, sid)
         except Exception as exc:
             log.exception("could not hand a message to the engine")
             await self._reply(
@@ -218,40 +271,16 @@ class Gateway:
                 ),
             )
 
-    async def _seeded(self, msg: Incoming, text: str) -> str:
-        """Prefix the first input of a session started inside an existing human thread."""
-        limit = self.settings.seed_thread_messages
-        if limit <= 0 or not msg.thread_ts:
-            return text
-        messages: list[dict[str, Any]] = []
-        try:
-            async for m in thread_replies(self.sender, msg.channel, msg.thread_ts, max_pages=5):
-                messages.append(m)
-        except SlackApiError as exc:
-            log.warning(
-                "could not read the thread to seed the session: %s", exc.response.get("error")
-            )
-            return text
-        earlier = [
-            m
-            for m in messages
-            if m.get("ts") != msg.ts
-            and float(m.get("ts") or 0) < float(msg.ts)
-            and m.get("user") != self.bot_user_id
-            and (m.get("text") or "").strip()
-        ][-limit:]
-        if not earlier:
-            return text
-        lines = []
-        for m in earlier:
-            who = f"<@{m['user']}>" if m.get("user") else (m.get("username") or "a bot")
-            body = " ".join(str(m.get("text")).split())[:2_000]
-            lines.append(f"{who}: {body}")
-        return (
-            "[You were just mentioned in an existing Slack thread. Its most recent messages "
-            "before the mention, oldest first:]\n" + "\n".join(lines) + "\n[End of thread "
-            "context. The message addressed to you follows.]\n\n" + text
-        )
+    async def _keep_as_context(self, msg: Incoming) -> None:
+        """A colleague talking to a colleague in a session thread: context, not a turn."""
+        decoded = await decode_message(msg.message, self.names, bot_user_id=self.bot_user_id)
+        if decoded.text:
+            who = await author_name(self.names, msg.user)
+            await self.notes.add(msg.ref.session_id, who, decoded.text, msg.ts)
+
+    async def requester_of(self, sid: str) -> str | None:
+        row = await self.store.get_session(sid)
+        return (row or {}).get("origin", {}).get("requester")
 
     async def handle_slash(self, body: dict[str, Any], respond: Any) -> None:
         """``/ml-intern <request>`` in a channel: post the request as a thread root, then treat
@@ -259,8 +288,8 @@ class Gateway:
         text = str(body.get("text") or "").strip()
         user = str(body.get("user_id") or "")
         channel = str(body.get("channel_id") or "")
-        if not text or text.lower() in ("help", "?"):
-            await respond(text=notices.HELP_TEXT, response_type="ephemeral")
+        if not text or text.lower().strip("/ ") in ("help", "?"):
+            await respond(text=notices.SLASH_HELP_TEXT, response_type="ephemeral")
             return
         try:
             data = await self.sender.call(
@@ -281,6 +310,8 @@ class Gateway:
             return
         root = str(data.get("ts"))
         channel_type = "im" if channel.startswith("D") else "channel"
+        if channel_type == "im":  # a slash command in a DM starts a fresh conversation there
+            await self.dms.start_new(channel, root)
         await self.handle_message(
             Incoming(
                 team=str(body.get("team_id") or ""),
@@ -292,6 +323,8 @@ class Gateway:
                 thread_ts=None,
                 is_mention=True,
                 session_exists=False,
+                event={"text": text, "ts": root, "user": user},
+                session_root=root,
             )
         )
 
@@ -329,8 +362,7 @@ class Gateway:
 
     async def _may(self, msg: Incoming, approval_class: str, what: str) -> bool:
         """Spending (YOLO) and cancelling jobs: the requester or the class's approvers."""
-        row = await self.store.get_session(msg.ref.session_id)
-        requester = (row or {}).get("origin", {}).get("requester")
+        requester = await self.requester_of(msg.ref.session_id)
         if await self.access.may_decide(
             msg.user, requester=requester, approval_class=approval_class
         ):
@@ -439,11 +471,40 @@ class Gateway:
         except SlackApiError as exc:
             log.warning("reply failed: %s", exc.response.get("error"))
 
-    async def _ephemeral(self, channel: str, user: str, text: str, thread_ts: str | None) -> None:
+    async def _ephemeral(
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        thread_ts: str | None,
+        blocks: list[dict[str, Any]] | None = None,
+    ) -> None:
         kwargs: dict[str, Any] = {"channel": channel, "user": user, "text": text}
+        if blocks:
+            kwargs["blocks"] = blocks
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
         try:
             await self.sender.call(channel, "chat_postEphemeral", priority=NORMAL, **kwargs)
         except SlackApiError as exc:
             log.warning("ephemeral message failed: %s", exc.response.get("error"))
+
+
+def _file_intake(settings: SlackSettings, client: Any) -> FileIntake | None:
+    """Downloads with the bot token; Slack Connect stubs resolved with ``files.info``."""
+    fs = settings.files
+    token = getattr(client, "token", None)
+    if not fs.enabled or not token:
+        return None
+
+    async def files_info(file_id: str) -> dict[str, Any]:
+        return dict((await client.files_info(file=file_id)).get("file") or {})
+
+    limits = FileLimits(
+        inline_bytes=fs.inline_kb * 1024,
+        inline_total_bytes=fs.inline_total_kb * 1024,
+        preview_lines=fs.preview_lines,
+        max_file_bytes=fs.max_file_mb * 1024 * 1024,
+        max_session_bytes=fs.max_session_mb * 1024 * 1024,
+    )
+    return FileIntake(SlackFileDownloader(token), limits=limits, files_info=files_info)

@@ -22,10 +22,13 @@ SLASH_COMMAND = "/ml-intern"
 
 def register(app: AsyncApp, gw: Gateway) -> None:
     async def on_message(context: Any) -> None:
-        incoming = context.get("incoming")
+        incoming, edit = context.get("incoming"), context.get("edit")
         if incoming is not None:
             async with gw.inflight():
                 await gw.handle_message(incoming)
+        elif edit is not None:
+            async with gw.inflight():
+                await gw.edits.handle(edit)
 
     app.event("app_mention")(on_message)
     app.event("message")(on_message)

@@ -333,3 +333,20 @@ async def decode_text(text: str, names: NameResolver | None = None) -> Decoded:
     dec = _Decoder(names, None)
     out = (await dec.text(text)).replace(BOT_MARK, "@you")
     return Decoded(text=out.strip(), users=dict(dec.users), mentioned=set(dec.mentioned))
+
+
+_USER_MARKUP = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
+
+
+def mentioned_user_ids(message: dict[str, Any]) -> set[str]:
+    """Who a message mentions (``<@U…>`` in ``text``, ``user`` elements in rich_text), without
+    any lookup: routing uses it to tell a message to the bot from one to a colleague."""
+    ids = set(_USER_MARKUP.findall(str(message.get("text") or "")))
+    stack: list[Any] = list(message.get("blocks") or [])
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            if node.get("type") == "user" and node.get("user_id"):
+                ids.add(str(node["user_id"]))
+            stack.extend(node.get("elements") or [])
+    return ids

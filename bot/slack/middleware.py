@@ -1,7 +1,8 @@
 """Cross-cutting Slack concerns as Bolt middleware, applied to every request in this order:
 
 1. :func:`ignore_bots` — other bots' messages, our own posts and edits echoed back as
-   events, and message subtypes that are not a person writing (edits, deletes, joins).
+   events, and message subtypes that are not a person writing (joins, topic changes…). A
+   person's edits and deletes pass (``message_changed`` / ``message_deleted``).
 2. :func:`dedupe` — Slack's retries (``retry_attempt`` → ``x-slack-retry-num``), reconnect
    redeliveries and a mention that also arrives as a ``message`` event are handled once. Keys
    (``event_id``, and ``channel+ts`` for messages) are persisted for ``dedupe_ttl_s`` (≥ 1 h).
@@ -22,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from agent_core.store import Store
+from bot.conversation.slack_text import mentioned_user_ids
 from bot.slack.keys import channel_type_of, session_key
 
 if TYPE_CHECKING:
@@ -30,6 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HUMAN_SUBTYPES = frozenset({None, "", "file_share", "thread_broadcast", "me_message"})
+EDIT_SUBTYPES = frozenset({"message_changed", "message_deleted"})
 MESSAGE_EVENTS = frozenset({"message", "app_mention"})
 
 Middleware = Callable[..., Awaitable[Any]]
@@ -74,6 +77,13 @@ def event_keys(body: dict[str, Any]) -> list[str]:
     return keys
 
 
+def _edited_message(event: dict[str, Any]) -> dict[str, Any]:
+    """The person's message an edit/delete event is about (new version, or the deleted one)."""
+    if event.get("subtype") == "message_deleted":
+        return event.get("previous_message") or {}
+    return event.get("message") or {}
+
+
 def _header(request: Any, name: str) -> str | None:
     values = (getattr(request, "headers", None) or {}).get(name)
     if isinstance(values, list | tuple):
@@ -87,7 +97,12 @@ def build_middleware(gw: Gateway, seen: SeenEvents) -> list[Middleware]:
     async def ignore_bots(body: dict[str, Any], context: Any, next: Any, ack: Any) -> Any:
         if body.get("type") == "event_callback":
             event = body.get("event") or {}
-            if event.get("type") in MESSAGE_EVENTS:
+            if event.get("subtype") in EDIT_SUBTYPES:
+                changed = _edited_message(event)
+                author = changed.get("user")
+                if changed.get("bot_id") or not author or author == context.bot_user_id:
+                    return await ack()
+            elif event.get("type") in MESSAGE_EVENTS:
                 user = event.get("user")
                 if (
                     event.get("bot_id")
@@ -113,6 +128,7 @@ def build_middleware(gw: Gateway, seen: SeenEvents) -> list[Middleware]:
         return await next()
 
     async def route(body: dict[str, Any], context: Any, next: Any, ack: Any) -> Any:
+        from bot.conversation.edits import SlackEdit
         from bot.conversation.intake import Incoming
 
         if body.get("type") != "event_callback":
@@ -124,22 +140,35 @@ def build_middleware(gw: Gateway, seen: SeenEvents) -> list[Middleware]:
             gw.bot_user_id = context.bot_user_id
         team = body.get("team_id") or event.get("team") or ""
         channel = event.get("channel") or ""
+        if event.get("subtype") in EDIT_SUBTYPES:
+            changed = _edited_message(event)
+            deleted = event["subtype"] == "message_deleted"
+            context["edit"] = SlackEdit(
+                kind="deleted" if deleted else "changed",
+                team=team,
+                channel=channel,
+                channel_type=channel_type_of(channel, event.get("channel_type")),
+                ts=str(event.get("deleted_ts") or changed.get("ts") or ""),
+                user=str(changed.get("user") or ""),
+                message={} if deleted else changed,
+                previous=event.get("previous_message") or {},
+            )
+            return await next()
         ts = event.get("ts") or ""
         thread_ts = event.get("thread_ts") if event.get("thread_ts") != ts else None
         channel_type = channel_type_of(channel, event.get("channel_type"))
         text = event.get("text") or ""
         bot = context.bot_user_id
-        is_mention = event.get("type") == "app_mention" or bool(bot and f"<@{bot}" in text)
+        mentioned = mentioned_user_ids(event)
+        is_mention = event.get("type") == "app_mention" or bool(bot and bot in mentioned)
         exists = False
         if thread_ts:
             exists = await gw.thread_known(session_key(team, channel, thread_ts))
         if not (is_mention or channel_type == "im" or exists):
             return await ack()
-        files = tuple(
-            str(f.get("name") or f.get("title") or "file")
-            for f in event.get("files") or []
-            if isinstance(f, dict)
-        )
+        # In a session's thread, "@alice do you agree?" is people talking: context, no turn.
+        context_only = exists and not is_mention and bool(mentioned - {bot, event.get("user")})
+        files = tuple(f for f in event.get("files") or [] if isinstance(f, dict))
         context["incoming"] = Incoming(
             team=team,
             channel=channel,
@@ -151,10 +180,19 @@ def build_middleware(gw: Gateway, seen: SeenEvents) -> list[Middleware]:
             is_mention=is_mention,
             session_exists=exists,
             files=files,
+            event=event,
+            context_only=context_only,
         )
         return await next()
 
     async def allow(body: dict[str, Any], context: Any, next: Any, ack: Any, respond: Any) -> Any:
+        edit = context.get("edit")
+        if edit is not None:  # edits of people not allowed here: dropped without a note
+            if not gw.access.channel_allowed(
+                edit.channel, edit.channel_type
+            ) or not await gw.access.user_allowed(edit.user):
+                return await ack()
+            return await next()
         incoming = context.get("incoming")
         if incoming is not None:
             if not gw.access.channel_allowed(

@@ -6,7 +6,7 @@ import pytest
 
 from agent_core.store import Store
 from bot.conversation.commands import Command, parse_command
-from bot.conversation.intake import strip_mentions
+from bot.conversation.intake import command_text
 from bot.slack.keys import ThreadRef, make_origin, parse_session_key, session_key
 from bot.slack.middleware import SeenEvents, event_keys
 
@@ -54,9 +54,11 @@ def test_session_keys_round_trip() -> None:
     }
 
 
-def test_strip_mentions_keeps_other_people() -> None:
-    assert strip_mentions("<@U0BOT> ask <@U2> about   it", "U0BOT") == "ask <@U2> about it"
-    assert strip_mentions("<@U0BOT|ml-intern>  stop", "U0BOT") == "stop"
+def test_command_text_keeps_other_people_and_whitespace() -> None:
+    """Only the bot's mention goes; runs of spaces stay (they are code indentation)."""
+    assert command_text("<@U0BOT> ask <@U2> about   it", "U0BOT") == "ask <@U2> about   it"
+    assert command_text("<@U0BOT|ml-intern>  stop", "U0BOT") == "stop"
+    assert command_text("<@U0BOT> a &amp;&gt; b", "U0BOT") == "a &> b"
 
 
 def test_event_keys() -> None:

@@ -1,0 +1,179 @@
+"""Edits and deletes of messages the bot was given: never ignored, never silent.
+
+* editing a message whose turn has not started updates the queued input (✏️ on the message);
+* editing the message of a turn that is running or done is a correction: a follow-up that
+  says "(edited) …" (🔁 on the message);
+* editing a message to add the bot's mention starts the session, as a mention would;
+* deleting a queued message drops it from the queue; deleting the message of the running turn
+  offers a Stop button; deleting an answered one leaves the answer (each with a short note to
+  the author, ephemeral, since the message itself is gone).
+
+Which session a Slack message went to is recorded at intake (:class:`InputIndex`), so edits of
+follow-ups, DMs and seeded threads find their session without guessing from thread ids.
+Unfurls also arrive as ``message_changed`` with the same text; those change nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from agent_core.events import UserInput
+from bot.conversation.progress import STOP_ACTION
+from bot.conversation.slack_text import decode_message, mentioned_user_ids
+from bot.slack.format import button_value
+from bot.slack.keys import parse_session_key
+
+if TYPE_CHECKING:
+    from agent_core.store import Store
+    from bot.conversation.intake import Gateway
+
+log = logging.getLogger(__name__)
+
+INDEX_KV = "slack_inputs"
+EDIT_APPLIED = "pencil2"  # the queued input now reads as edited
+EDIT_FOLLOWUP = "repeat"  # the correction was sent to the agent as a follow-up
+
+
+class InputIndex:
+    """Slack message → the session it was given to (and each session's latest input)."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+
+    async def remember(self, channel: str, ts: str, session_id: str) -> None:
+        await self.store.kv_set(INDEX_KV, f"{channel}:{ts}", {"sid": session_id})
+        await self.store.kv_set(INDEX_KV, f"latest:{session_id}", ts)
+
+    async def session_of(self, channel: str, ts: str) -> str | None:
+        entry = await self.store.kv_get(INDEX_KV, f"{channel}:{ts}")
+        return str(entry["sid"]) if isinstance(entry, dict) and entry.get("sid") else None
+
+    async def latest(self, session_id: str) -> str | None:
+        value = await self.store.kv_get(INDEX_KV, f"latest:{session_id}")
+        return str(value) if value else None
+
+
+@dataclass(frozen=True)
+class SlackEdit:
+    """A ``message_changed`` or ``message_deleted`` event about a person's message."""
+
+    kind: str  # "changed" | "deleted"
+    team: str
+    channel: str
+    channel_type: str
+    ts: str  # the edited/deleted message's ts
+    user: str  # its author
+    message: dict[str, Any]  # the new version ({} when deleted)
+    previous: dict[str, Any]
+
+
+def _is_slack_ts(op: dict[str, Any], ts: str) -> bool:
+    return op.get("kind") == "user_input" and (op.get("meta") or {}).get("slack_ts") == ts
+
+
+class EditHandler:
+    """Applies :class:`SlackEdit` events to the sessions they concern."""
+
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+
+    async def handle(self, edit: SlackEdit) -> None:
+        sid = await self.gw.inputs.session_of(edit.channel, edit.ts)
+        if edit.kind == "deleted":
+            if sid is not None:
+                await self._deleted(edit, sid)
+            return
+        if sid is None:
+            await self._maybe_new_mention(edit)
+            return
+        await self._changed(edit, sid)
+
+    async def _maybe_new_mention(self, edit: SlackEdit) -> None:
+        """An edit that adds the bot's mention counts as the mention."""
+        bot = self.gw.bot_user_id
+        if not bot or bot not in mentioned_user_ids(edit.message):
+            return
+        if bot in mentioned_user_ids(edit.previous):
+            return  # it was a mention already (and was handled, or refused, then)
+        from bot.conversation.intake import Incoming
+
+        thread_ts = edit.message.get("thread_ts")
+        await self.gw.handle_message(
+            Incoming(
+                team=edit.team,
+                channel=edit.channel,
+                channel_type=edit.channel_type,
+                user=edit.user,
+                text=str(edit.message.get("text") or ""),
+                ts=edit.ts,
+                thread_ts=thread_ts if thread_ts and thread_ts != edit.ts else None,
+                is_mention=True,
+                session_exists=False,
+                files=tuple(f for f in edit.message.get("files") or [] if isinstance(f, dict)),
+                event={**edit.message, "ts": edit.ts},
+            )
+        )
+
+    async def _changed(self, edit: SlackEdit, sid: str) -> None:
+        gw = self.gw
+        before = await decode_message(edit.previous, None, bot_user_id=gw.bot_user_id)
+        after = await decode_message(edit.message, None, bot_user_id=gw.bot_user_id)
+        if before.text == after.text:
+            return  # an unfurl or a metadata change, not an edit of what was said
+        requester = await gw.requester_of(sid) or edit.user
+        message = {**edit.message, "ts": edit.ts, "files": []}  # files were ingested already
+        composed = await gw.composer.compose(
+            message, session_id=sid, user=edit.user, requester=requester,
+            bot_user_id=gw.bot_user_id, edited=True,
+        )  # fmt: skip
+        new = UserInput(
+            text=composed.text,
+            user=edit.user,
+            meta={**composed.meta, "slack_ts": edit.ts, "edited": True},
+        )
+        amend = getattr(gw.manager, "amend_queued", None)
+        if amend is not None and await amend(sid, lambda op: _is_slack_ts(op, edit.ts), new):
+            gw._react(edit.channel, edit.ts, EDIT_APPLIED)
+            return
+        await gw.wait_llm()
+        await gw.manager.submit(sid, new)
+        gw._react(edit.channel, edit.ts, EDIT_FOLLOWUP)
+
+    async def _deleted(self, edit: SlackEdit, sid: str) -> None:
+        gw = self.gw
+        ref = parse_session_key(sid)
+        root = ref.thread_ts if ref is not None else None
+        withdraw = getattr(gw.manager, "withdraw_queued", None)
+        if withdraw is not None and await withdraw(sid, lambda op: _is_slack_ts(op, edit.ts)):
+            await gw._ephemeral(
+                edit.channel, edit.user, "You deleted a message I hadn't started on: I dropped "
+                "it from my queue.", root,
+            )  # fmt: skip
+            return
+        running = gw.manager.is_busy(sid) and await gw.inputs.latest(sid) == edit.ts
+        if not running:
+            await gw._ephemeral(
+                edit.channel, edit.user, "You deleted a message I had already worked on; what "
+                "I did for it stays in the thread.", root,
+            )  # fmt: skip
+            return
+        text = "You deleted the message I'm working on right now. Stop that work?"
+        blocks = [
+            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+            {
+                "type": "actions",
+                "block_id": "deleted_actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "text": {"type": "plain_text", "text": "Stop"},
+                        "style": "danger",
+                        "action_id": STOP_ACTION,
+                        "value": button_value({"s": sid}),
+                    }
+                ],
+            },
+        ]
+        await gw._ephemeral(edit.channel, edit.user, text, root, blocks=blocks)
