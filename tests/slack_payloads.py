@@ -37,3 +37,13 @@ def source(name: str) -> str:
 
 def names() -> list[str]:
     return sorted(p.stem for p in DATA.glob("*.json"))
+
+
+def said(content: str | None) -> str:
+    """What a user message given to the model says, without the author line the gateway
+    puts first ("Message from @alice (the requester):")."""
+    text = str(content or "")
+    first, _, rest = text.partition("\n")
+    if first.startswith(("Message from @", "(edited) Message from @")) and first.endswith(":"):
+        return rest
+    return text

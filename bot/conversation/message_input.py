@@ -109,7 +109,9 @@ class InputComposer:
         name = await author_name(self.names, user)
         parts: list[str] = []
         if seed_from is not None:
-            seed = await self._seed(*seed_from, before_ts=str(event.get("ts") or ""), bot=bot_user_id)
+            seed = await self._seed(
+                *seed_from, before_ts=str(event.get("ts") or ""), bot=bot_user_id
+            )
             if seed:
                 parts.append(seed)
         notes = await self.notes.take(session_id)
@@ -117,7 +119,9 @@ class InputComposer:
             lines = [f"@{n.get('who')}: {n.get('text')}" for n in notes]
             parts.append(
                 "[Messages in this thread since your last turn, between other people (not "
-                "addressed to you), oldest first:]\n" + "\n".join(lines) + "\n[End of those messages.]"
+                "addressed to you), oldest first:]\n"
+                + "\n".join(lines)
+                + "\n[End of those messages.]"
             )
         body = author_line(name, is_requester=user == requester, edited=edited)
         if decoded.text:
@@ -132,9 +136,11 @@ class InputComposer:
             composed.file_notes = ingested.notes
             composed.meta["files"] = [s.name for s in ingested.saved]
         elif files:
-            body += "\n\n[Files attached but file access is not configured: " + ", ".join(
-                str(f.get("name") or f.get("id")) for f in files
-            ) + "]"
+            body += (
+                "\n\n[Files attached but file access is not configured: "
+                + ", ".join(str(f.get("name") or f.get("id")) for f in files)
+                + "]"
+            )
         parts.append(body)
         composed.text = "\n\n".join(parts)
         composed.meta.update(
@@ -156,7 +162,9 @@ class InputComposer:
             async for m in thread_replies(self.sender, channel, thread_ts, max_pages=5):
                 messages.append(m)
         except SlackApiError as exc:
-            log.warning("could not read the thread to seed the session: %s", exc.response.get("error"))
+            log.warning(
+                "could not read the thread to seed the session: %s", exc.response.get("error")
+            )
             return ""
         earlier = [
             m
