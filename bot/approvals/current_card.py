@@ -7,7 +7,6 @@ last shows the same thing — and a card clicked after a restart needs nothing f
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,14 +37,10 @@ def decisions_of(calls: list[PendingCall]) -> dict[str, Decision]:
 
 async def find_request(store: Store, session_id: str, batch_id: str) -> CardSource | None:
     """The ``approval_required`` event that announced ``batch_id``."""
-    row = await store.fetchone(
-        "SELECT seq, data FROM events WHERE session_id=? AND type='approval_required'"
-        " AND json_extract(data, '$.batch_id')=? ORDER BY seq DESC LIMIT 1",
-        (session_id, batch_id),
-    )
-    if row is None:
+    event = await store.find_event(session_id, "approval_required", batch_id=batch_id)
+    if event is None:
         return None
-    return CardSource(int(row["seq"]), json.loads(row["data"]))
+    return CardSource(event.seq, event.data)
 
 
 async def current_card(

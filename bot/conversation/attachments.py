@@ -30,7 +30,7 @@ import unicodedata
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from slack_sdk.errors import SlackApiError
@@ -45,6 +45,9 @@ from .file_views import (
     notebook_cells,
     preview,
 )
+
+if TYPE_CHECKING:
+    from bot.settings import FileSettings
 
 log = logging.getLogger(__name__)
 
@@ -339,3 +342,23 @@ class FileIntake:
             text += f"\nSchema: {schema}"
         text += f"\nFirst lines:\n{fence(first, lang)}"
         return text, min(len(first), inline_left)
+
+
+def file_intake(settings: FileSettings, client: Any) -> FileIntake | None:
+    """The intake for the bot's client: downloads with its token; Slack Connect stubs resolved
+    with ``files.info``. None when file access is switched off (``slack.files.enabled``)."""
+    token = getattr(client, "token", None)
+    if not settings.enabled or not token:
+        return None
+
+    async def files_info(file_id: str) -> dict[str, Any]:
+        return dict((await client.files_info(file=file_id)).get("file") or {})
+
+    limits = FileLimits(
+        inline_bytes=settings.inline_kb * 1024,
+        inline_total_bytes=settings.inline_total_kb * 1024,
+        preview_lines=settings.preview_lines,
+        max_file_bytes=settings.max_file_mb * 1024 * 1024,
+        max_session_bytes=settings.max_session_mb * 1024 * 1024,
+    )
+    return FileIntake(SlackFileDownloader(token), limits=limits, files_info=files_info)

@@ -20,14 +20,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent_core.events import UserInput
+from bot.conversation.incoming import Incoming
 from bot.conversation.progress import STOP_ACTION
 from bot.conversation.slack_text import decode_message, mentioned_user_ids
 from bot.slack.format import button_value
 from bot.slack.keys import parse_session_key
 
 if TYPE_CHECKING:
+    from agent_core.manager import SessionManager
     from agent_core.store import Store
-    from bot.conversation.intake import Gateway
+    from bot.conversation.intake import Intake
+    from bot.llm_warmup import LlmWarmup
+    from bot.slack.replies import Replies
 
 log = logging.getLogger(__name__)
 
@@ -76,11 +80,21 @@ def _is_slack_ts(op: dict[str, Any], ts: str) -> bool:
 class EditHandler:
     """Applies :class:`SlackEdit` events to the sessions they concern."""
 
-    def __init__(self, gw: Gateway) -> None:
-        self.gw = gw
+    def __init__(
+        self,
+        *,
+        intake: Intake,
+        manager: SessionManager,
+        replies: Replies,
+        warmup: LlmWarmup,
+    ) -> None:
+        self.intake = intake
+        self.manager = manager
+        self.replies = replies
+        self.warmup = warmup
 
     async def handle(self, edit: SlackEdit) -> None:
-        sid = await self.gw.inputs.session_of(edit.channel, edit.ts)
+        sid = await self.intake.inputs.session_of(edit.channel, edit.ts)
         if edit.kind == "deleted":
             if sid is not None:
                 await self._deleted(edit, sid)
@@ -92,15 +106,13 @@ class EditHandler:
 
     async def _maybe_new_mention(self, edit: SlackEdit) -> None:
         """An edit that adds the bot's mention counts as the mention."""
-        bot = self.gw.bot_user_id
+        bot = self.intake.bot_user_id
         if not bot or bot not in mentioned_user_ids(edit.message):
             return
         if bot in mentioned_user_ids(edit.previous):
             return  # it was a mention already (and was handled, or refused, then)
-        from bot.conversation.intake import Incoming
-
         thread_ts = edit.message.get("thread_ts")
-        await self.gw.handle_message(
+        await self.intake.handle_message(
             Incoming(
                 team=edit.team,
                 channel=edit.channel,
@@ -117,44 +129,41 @@ class EditHandler:
         )
 
     async def _changed(self, edit: SlackEdit, sid: str) -> None:
-        gw = self.gw
-        before = await decode_message(edit.previous, None, bot_user_id=gw.bot_user_id)
-        after = await decode_message(edit.message, None, bot_user_id=gw.bot_user_id)
+        bot = self.intake.bot_user_id
+        before = await decode_message(edit.previous, None, bot_user_id=bot)
+        after = await decode_message(edit.message, None, bot_user_id=bot)
         if before.text == after.text:
             return  # an unfurl or a metadata change, not an edit of what was said
-        requester = await gw.requester_of(sid) or edit.user
+        requester = await self.intake.requester_of(sid) or edit.user
         message = {**edit.message, "ts": edit.ts, "files": []}  # files were ingested already
-        composed = await gw.composer.compose(
-            message, session_id=sid, user=edit.user, requester=requester,
-            bot_user_id=gw.bot_user_id, edited=True,
+        composed = await self.intake.composer.compose(
+            message, session_id=sid, user=edit.user, requester=requester, bot_user_id=bot,
+            edited=True,
         )  # fmt: skip
         new = UserInput(
             text=composed.text,
             user=edit.user,
             meta={**composed.meta, "slack_ts": edit.ts, "edited": True},
         )
-        amend = getattr(gw.manager, "amend_queued", None)
-        if amend is not None and await amend(sid, lambda op: _is_slack_ts(op, edit.ts), new):
-            gw._react(edit.channel, edit.ts, EDIT_APPLIED)
+        if await self.manager.amend_queued(sid, lambda op: _is_slack_ts(op, edit.ts), new):
+            self.replies.react(edit.channel, edit.ts, EDIT_APPLIED)
             return
-        await gw.wait_llm()
-        await gw.manager.submit(sid, new)
-        gw._react(edit.channel, edit.ts, EDIT_FOLLOWUP)
+        await self.warmup.wait()
+        await self.manager.submit(sid, new)
+        self.replies.react(edit.channel, edit.ts, EDIT_FOLLOWUP)
 
     async def _deleted(self, edit: SlackEdit, sid: str) -> None:
-        gw = self.gw
         ref = parse_session_key(sid)
         root = ref.thread_ts if ref is not None else None
-        withdraw = getattr(gw.manager, "withdraw_queued", None)
-        if withdraw is not None and await withdraw(sid, lambda op: _is_slack_ts(op, edit.ts)):
-            await gw._ephemeral(
+        if await self.manager.withdraw_queued(sid, lambda op: _is_slack_ts(op, edit.ts)):
+            await self.replies.ephemeral(
                 edit.channel, edit.user, "You deleted a message I hadn't started on: I dropped "
                 "it from my queue.", root,
             )  # fmt: skip
             return
-        running = gw.manager.is_busy(sid) and await gw.inputs.latest(sid) == edit.ts
+        running = self.manager.is_busy(sid) and await self.intake.inputs.latest(sid) == edit.ts
         if not running:
-            await gw._ephemeral(
+            await self.replies.ephemeral(
                 edit.channel, edit.user, "You deleted a message I had already worked on; what "
                 "I did for it stays in the thread.", root,
             )  # fmt: skip
@@ -176,4 +185,4 @@ class EditHandler:
                 ],
             },
         ]
-        await gw._ephemeral(edit.channel, edit.user, text, root, blocks=blocks)
+        await self.replies.ephemeral(edit.channel, edit.user, text, root, blocks=blocks)

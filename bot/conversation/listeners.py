@@ -15,20 +15,31 @@ from bot.conversation.progress import STOP_ACTION
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
-    from bot.conversation.intake import Gateway
+    from bot.conversation.commands import Commands
+    from bot.conversation.edits import EditHandler
+    from bot.conversation.intake import Intake
+    from bot.slack.inflight import InFlight
+
 
 SLASH_COMMAND = "/ml-intern"
 
 
-def register(app: AsyncApp, gw: Gateway) -> None:
+def register(
+    app: AsyncApp,
+    *,
+    intake: Intake,
+    commands: Commands,
+    edits: EditHandler,
+    inflight: InFlight,
+) -> None:
     async def on_message(context: Any) -> None:
         incoming, edit = context.get("incoming"), context.get("edit")
         if incoming is not None:
-            async with gw.inflight():
-                await gw.handle_message(incoming)
+            async with inflight.track():
+                await intake.handle_message(incoming)
         elif edit is not None:
-            async with gw.inflight():
-                await gw.edits.handle(edit)
+            async with inflight.track():
+                await edits.handle(edit)
 
     app.event("app_mention")(on_message)
     app.event("message")(on_message)
@@ -36,11 +47,11 @@ def register(app: AsyncApp, gw: Gateway) -> None:
     @app.command(SLASH_COMMAND)
     async def on_command(ack: Any, body: dict[str, Any], respond: Any) -> None:
         await ack()
-        async with gw.inflight():
-            await gw.handle_slash(body, respond)
+        async with inflight.track():
+            await intake.handle_slash(body, respond)
 
     @app.action(STOP_ACTION)
     async def on_stop(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
         await ack()
-        async with gw.inflight():
-            await gw.on_stop_click(body, action, respond)
+        async with inflight.track():
+            await commands.on_stop_click(body, action, respond)

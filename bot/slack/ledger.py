@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 
 from agent_core.store import Store
+from bot.slack.tables import SLACK_SCHEMA
 
 PENDING = "pending"
 POSTED = "posted"
@@ -55,6 +56,7 @@ class Ledger:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        store.require(SLACK_SCHEMA)
 
     async def get(self, session_id: str, seq: int, part: str) -> LedgerEntry | None:
         row = await self.store.fetchone(

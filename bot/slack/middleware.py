@@ -7,8 +7,10 @@
    redeliveries and a mention that also arrives as a ``message`` event are handled once. Keys
    (``event_id``, and ``channel+ts`` for messages) are persisted for ``dedupe_ttl_s`` (≥ 1 h).
 3. :func:`route` — decides whether a message is addressed to the bot (a mention, a DM, or a
-   reply in a thread that has a session) and puts an :class:`~bot.conversation.intake.Incoming` in the
-   context; anything else is acked and dropped here.
+   reply in a thread that has a session or a thread record) and puts an
+   :class:`~bot.conversation.incoming.Incoming` in the context (or a
+   :class:`~bot.conversation.edits.SlackEdit` for an edit or delete); anything else is acked
+   and dropped here.
 4. :func:`allow` — allow-lists; a refused person gets one polite ephemeral note.
 
 A middleware that stops a request returns ``await ack()``: Bolt sends an envelope ack only
@@ -18,16 +20,20 @@ for a 200 response, and an unacked envelope would make Slack deliver it again.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from agent_core.store import Store
+from bot.conversation.edits import SlackEdit
+from bot.conversation.incoming import Incoming
 from bot.conversation.slack_text import mentioned_user_ids
 from bot.slack.keys import channel_type_of, session_key
 
 if TYPE_CHECKING:
-    from bot.conversation.intake import Gateway
+    from agent_core.manager import SessionManager
+    from bot.access import Access, Refusals
+    from bot.slack.inflight import InFlight
+    from bot.slack.seen_events import SeenEvents
+    from bot.slack.threads import ThreadStore
 
 log = logging.getLogger(__name__)
 
@@ -36,34 +42,6 @@ EDIT_SUBTYPES = frozenset({"message_changed", "message_deleted"})
 MESSAGE_EVENTS = frozenset({"message", "app_mention"})
 
 Middleware = Callable[..., Awaitable[Any]]
-
-
-class SeenEvents:
-    """Persisted dedupe keys (``slack_seen_events``)."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-
-    async def first_time(self, keys: list[str], now: float | None = None) -> bool:
-        """Record ``keys``; False if any was seen before (then nothing is recorded)."""
-        now = time.time() if now is None else now
-        async with self.store.atomic() as db:
-            for key in keys:
-                async with db.execute(
-                    "SELECT 1 FROM slack_seen_events WHERE event_key=?", (key,)
-                ) as cur:
-                    if await cur.fetchone() is not None:
-                        return False
-            await db.executemany(
-                "INSERT OR IGNORE INTO slack_seen_events (event_key, received_at) VALUES (?,?)",
-                [(k, now) for k in keys],
-            )
-        return True
-
-    async def prune(self, older_than_s: float) -> int:
-        return await self.store.execute(
-            "DELETE FROM slack_seen_events WHERE received_at < ?", (time.time() - older_than_s,)
-        )
 
 
 def event_keys(body: dict[str, Any]) -> list[str]:
@@ -84,6 +62,21 @@ def _edited_message(event: dict[str, Any]) -> dict[str, Any]:
     return event.get("message") or {}
 
 
+def _edit(team: str, channel: str, event: dict[str, Any]) -> SlackEdit:
+    changed = _edited_message(event)
+    deleted = event.get("subtype") == "message_deleted"
+    return SlackEdit(
+        kind="deleted" if deleted else "changed",
+        team=team,
+        channel=channel,
+        channel_type=channel_type_of(channel, event.get("channel_type")),
+        ts=str(event.get("deleted_ts") or changed.get("ts") or ""),
+        user=str(changed.get("user") or ""),
+        message={} if deleted else changed,
+        previous=event.get("previous_message") or {},
+    )
+
+
 def _header(request: Any, name: str) -> str | None:
     values = (getattr(request, "headers", None) or {}).get(name)
     if isinstance(values, list | tuple):
@@ -91,8 +84,21 @@ def _header(request: Any, name: str) -> str | None:
     return values
 
 
-def build_middleware(gw: Gateway, seen: SeenEvents) -> list[Middleware]:
-    """The gateway's middleware chain, in order (see the module docstring)."""
+def build_middleware(
+    *,
+    seen: SeenEvents,
+    threads: ThreadStore,
+    sessions: SessionManager,
+    access: Access,
+    refusals: Refusals,
+    inflight: InFlight,
+    refusal_text: str,
+) -> list[Middleware]:
+    """The middleware chain, in order (see the module docstring)."""
+
+    async def thread_known(sid: str) -> bool:
+        """Does this thread have a session, or one being started (a thread record)?"""
+        return await sessions.exists(sid) or await threads.get(sid) is not None
 
     async def ignore_bots(body: dict[str, Any], context: Any, next: Any, ack: Any) -> Any:
         if body.get("type") == "event_callback":
@@ -128,31 +134,15 @@ def build_middleware(gw: Gateway, seen: SeenEvents) -> list[Middleware]:
         return await next()
 
     async def route(body: dict[str, Any], context: Any, next: Any, ack: Any) -> Any:
-        from bot.conversation.edits import SlackEdit
-        from bot.conversation.intake import Incoming
-
         if body.get("type") != "event_callback":
             return await next()
         event = body.get("event") or {}
         if event.get("type") not in MESSAGE_EVENTS:
             return await next()
-        if gw.bot_user_id is None and context.bot_user_id:
-            gw.bot_user_id = context.bot_user_id
         team = body.get("team_id") or event.get("team") or ""
         channel = event.get("channel") or ""
         if event.get("subtype") in EDIT_SUBTYPES:
-            changed = _edited_message(event)
-            deleted = event["subtype"] == "message_deleted"
-            context["edit"] = SlackEdit(
-                kind="deleted" if deleted else "changed",
-                team=team,
-                channel=channel,
-                channel_type=channel_type_of(channel, event.get("channel_type")),
-                ts=str(event.get("deleted_ts") or changed.get("ts") or ""),
-                user=str(changed.get("user") or ""),
-                message={} if deleted else changed,
-                previous=event.get("previous_message") or {},
-            )
+            context["edit"] = _edit(team, channel, event)
             return await next()
         ts = event.get("ts") or ""
         thread_ts = event.get("thread_ts") if event.get("thread_ts") != ts else None
@@ -163,7 +153,7 @@ def build_middleware(gw: Gateway, seen: SeenEvents) -> list[Middleware]:
         is_mention = event.get("type") == "app_mention" or bool(bot and bot in mentioned)
         exists = False
         if thread_ts:
-            exists = await gw.thread_known(session_key(team, channel, thread_ts))
+            exists = await thread_known(session_key(team, channel, thread_ts))
         if not (is_mention or channel_type == "im" or exists):
             return await ack()
         # In a session's thread, "@alice do you agree?" is people talking: context, no turn.
@@ -187,36 +177,32 @@ def build_middleware(gw: Gateway, seen: SeenEvents) -> list[Middleware]:
 
     async def allow(body: dict[str, Any], context: Any, next: Any, ack: Any, respond: Any) -> Any:
         edit = context.get("edit")
-        if edit is not None:  # edits of people not allowed here: dropped without a note
-            if not gw.access.channel_allowed(
+        if edit is not None:  # edits by people not allowed here: dropped without a note
+            if not access.channel_allowed(
                 edit.channel, edit.channel_type
-            ) or not await gw.access.user_allowed(edit.user):
+            ) or not await access.user_allowed(edit.user):
                 return await ack()
             return await next()
         incoming = context.get("incoming")
         if incoming is not None:
-            if not gw.access.channel_allowed(
+            if not access.channel_allowed(
                 incoming.channel, incoming.channel_type
-            ) or not await gw.access.user_allowed(incoming.user):
-                gw.spawn(gw.refuse(incoming.channel, incoming.user, incoming.thread_ts))
+            ) or not await access.user_allowed(incoming.user):
+                inflight.spawn(refusals.refuse(incoming.channel, incoming.user, incoming.thread_ts))
                 return await ack()
             return await next()
         if body.get("command"):  # a slash command: it may start a session
             user, channel = body.get("user_id"), str(body.get("channel_id") or "")
-            if not gw.access.channel_allowed(channel) or not await gw.access.user_allowed(user):
+            if not access.channel_allowed(channel) or not await access.user_allowed(user):
                 response = await ack()
-                gw.spawn(respond(text=gw.settings.refusal_text, response_type="ephemeral"))
+                inflight.spawn(respond(text=refusal_text, response_type="ephemeral"))
                 return response
         if body.get("type") == "block_actions":
             user = (body.get("user") or {}).get("id")
-            if not await gw.access.user_allowed(user):
+            if not await access.user_allowed(user):
                 response = await ack()
-                gw.spawn(
-                    respond(
-                        text=gw.settings.refusal_text,
-                        response_type="ephemeral",
-                        replace_original=False,
-                    )
+                inflight.spawn(
+                    respond(text=refusal_text, response_type="ephemeral", replace_original=False)
                 )
                 return response
         return await next()

@@ -1,13 +1,13 @@
-"""Per-thread render records (``slack_threads``): where a session lives and how far it is drawn.
+"""Per-thread render records: where a session lives (``slack_threads``) and how far it is drawn.
 
 ``rendered_seq`` is the watermark: every event up to it has been rendered, and ``state`` is
-the render state *at* that watermark. They are written together, so a restart resumes from a
+the render state *at* that watermark. Both are the renderer's cursor in the store's event log
+(:data:`~bot.slack.tables.RENDER_CONSUMER`), written together, so a restart resumes from a
 consistent point and replays only what came after.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -16,6 +16,7 @@ from typing import Any
 from agent_core.store import Store
 from bot.renderer.state import ThreadState
 from bot.slack.keys import ThreadRef, parse_session_key
+from bot.slack.tables import RENDER_CONSUMER, SLACK_SCHEMA
 
 
 @dataclass
@@ -35,33 +36,34 @@ class ThreadRecord:
 class ThreadStore:
     def __init__(self, store: Store) -> None:
         self.store = store
+        store.require(SLACK_SCHEMA)
 
     async def get(self, session_id: str) -> ThreadRecord | None:
         row = await self.store.fetchone(
-            "SELECT session_id, team, channel, thread_ts, rendered_seq, state FROM slack_threads"
-            " WHERE session_id=?",
+            "SELECT session_id, team, channel, thread_ts FROM slack_threads WHERE session_id=?",
             (session_id,),
         )
         if row is None:
             return None
+        cursor = await self.store.start_cursor(RENDER_CONSUMER, session_id)
         return ThreadRecord(
             session_id=row["session_id"],
             team=row["team"] or "",
             channel=row["channel"],
             thread_ts=row["thread_ts"],
-            rendered_seq=int(row["rendered_seq"]),
-            state=ThreadState.from_dict(json.loads(row["state"] or "{}")),
+            rendered_seq=cursor.seq,
+            state=ThreadState.from_dict(cursor.state),
         )
 
     async def ensure(self, ref: ThreadRef) -> None:
         """Create the record if missing. A session that already has events (created before
         this record existed) starts its watermark at its last event: nothing old is replayed."""
         sid = ref.session_id
+        await self.store.start_cursor(RENDER_CONSUMER, sid)  # first: a record implies a cursor
         await self.store.execute(
-            "INSERT OR IGNORE INTO slack_threads (session_id, team, channel, thread_ts,"
-            " rendered_seq, state, updated_at) VALUES (?,?,?,?,"
-            " (SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id=?), '{}', ?)",
-            (sid, ref.team, ref.channel, ref.thread_ts, sid, time.time()),
+            "INSERT INTO slack_threads (session_id, team, channel, thread_ts, updated_at)"
+            " VALUES (?,?,?,?,?) ON CONFLICT (session_id) DO NOTHING",
+            (sid, ref.team, ref.channel, ref.thread_ts, time.time()),
         )
 
     async def load_or_derive(self, session_id: str) -> ThreadRecord | None:
@@ -76,23 +78,13 @@ class ThreadStore:
         return await self.get(session_id)
 
     async def save(self, rec: ThreadRecord) -> None:
-        await self.store.execute(
-            "UPDATE slack_threads SET rendered_seq=?, state=?, updated_at=? WHERE session_id=?",
-            (
-                rec.rendered_seq,
-                json.dumps(rec.state.to_dict(), separators=(",", ":")),
-                time.time(),
-                rec.session_id,
-            ),
+        await self.store.advance_cursor(
+            RENDER_CONSUMER, rec.session_id, rec.rendered_seq, state=rec.state.to_dict()
         )
 
     async def behind(self) -> list[str]:
         """Sessions with events not rendered yet (to replay after a restart)."""
-        rows = await self.store.fetchall(
-            "SELECT t.session_id FROM slack_threads t WHERE t.rendered_seq <"
-            " (SELECT COALESCE(MAX(e.seq), 0) FROM events e WHERE e.session_id = t.session_id)"
-        )
-        return [r["session_id"] for r in rows]
+        return await self.store.sessions_behind(RENDER_CONSUMER)
 
 
 async def thread_replies(

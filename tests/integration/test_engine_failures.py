@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_core.events import UserInput
+from agent_core.events import STOPPED_BY_SHUTDOWN, UserInput
 from agent_core.llm_errors import AUTH, CONTEXT_OVERFLOW, RATE_LIMIT, TRANSIENT, classify
 from tests.engine_harness import ORIGIN, make_config, run_engine, tool
 from tests.fakes.fake_llm import FakeLLM, call, error, text, tool_calls
@@ -120,9 +120,10 @@ async def test_interrupt_mid_stream_stops_within_a_second(tmp_path: Path, llm: F
         await eng.manager.submit("s", UserInput(text="long"), origin=ORIGIN)
         await eng.events.wait_for("assistant_chunk", "s", count=2)
         t0 = time.monotonic()
-        assert await eng.manager.interrupt("s") == "interrupted"
-        await eng.events.wait_for("interrupted", "s", timeout=2)
+        assert await eng.manager.interrupt("s", by="U_STOP") == "interrupted"
+        stopped = await eng.events.wait_for("interrupted", "s", timeout=2)
         assert time.monotonic() - t0 < 1.0
+        assert stopped.data["stopped_by"] == "U_STOP"
         await llm.wait_for_disconnects(1)
         assert not eng.events.of("s", "turn_complete")
         llm.push(text("next turn works"))
@@ -131,9 +132,8 @@ async def test_interrupt_mid_stream_stops_within_a_second(tmp_path: Path, llm: F
         assert done.data["final_response"] == "next turn works"
 
 
-async def test_interrupt_mid_tool_cancels_and_runs_cleanup(tmp_path: Path, llm: FakeLLM) -> None:
-    started = asyncio.Event()
-    cleaned = asyncio.Event()
+def _forever_tool(started: asyncio.Event, cleaned: asyncio.Event):
+    """A tool that never returns and registers a cleanup hook (sets ``cleaned`` on stop)."""
 
     async def forever(args, ctx):
         async def cleanup():
@@ -143,8 +143,16 @@ async def test_interrupt_mid_tool_cancels_and_runs_cleanup(tmp_path: Path, llm: 
         started.set()
         await asyncio.Event().wait()
 
+    return tool("forever", forever)
+
+
+async def test_interrupt_mid_tool_cancels_and_runs_cleanup(tmp_path: Path, llm: FakeLLM) -> None:
+    started = asyncio.Event()
+    cleaned = asyncio.Event()
     llm.push(tool_calls(call("forever", {})))
-    async with run_engine(tmp_path / "db", llm.base_url, tools=[tool("forever", forever)]) as eng:
+    async with run_engine(
+        tmp_path / "db", llm.base_url, tools=[_forever_tool(started, cleaned)]
+    ) as eng:
         await eng.manager.submit("s", UserInput(text="run"), origin=ORIGIN)
         await asyncio.wait_for(started.wait(), 5)
         t0 = time.monotonic()
@@ -155,6 +163,25 @@ async def test_interrupt_mid_tool_cancels_and_runs_cleanup(tmp_path: Path, llm: 
         assert eng.events.of("s", "tool_state_change")[0].data["state"] == "cancelled"
         history = await eng.store.load_messages("s")
         assert history[-1]["role"] == "tool" and "not executed" in history[-1]["content"]
+        assert eng.events.of("s", "interrupted")[0].data["stopped_by"] is None
+
+
+async def test_closing_the_engine_interrupts_a_running_turn_as_shutdown(
+    tmp_path: Path, llm: FakeLLM
+) -> None:
+    started = asyncio.Event()
+    cleaned = asyncio.Event()
+    llm.push(tool_calls(call("forever", {})))
+    async with run_engine(
+        tmp_path / "db", llm.base_url, tools=[_forever_tool(started, cleaned)]
+    ) as eng:
+        await eng.manager.submit("s", UserInput(text="run"), origin=ORIGIN)
+        await asyncio.wait_for(started.wait(), 5)
+        await eng.manager.close(grace_s=0.05)
+        stopped = await eng.events.wait_for("interrupted", "s", timeout=5)
+        assert stopped.data["stopped_by"] == STOPPED_BY_SHUTDOWN
+        assert cleaned.is_set()
+        assert not eng.events.of("s", "turn_complete")
 
 
 async def test_secrets_are_redacted_from_events_and_history(tmp_path: Path, llm: FakeLLM) -> None:

@@ -1,19 +1,30 @@
-"""Noticing when the agent is going round in circles.
+"""Noticing when the agent is going round in circles, and telling it once.
 
-Two rules over the tool calls in the recent history (upstream's): three identical consecutive
-calls with identical results, or a cycle of 2–5 calls repeated at the tail. The result hash is
-part of a call's signature, so polling a job whose log keeps changing is not a loop. Unlike
-upstream, a detected streak fires once: the caller remembers the signature it warned about.
+The repetition guard (upstream's doom-loop check) has two rules over the tool calls in the
+recent history: three identical consecutive calls with identical results, or a cycle of 2–5
+calls repeated at the tail. The result hash is part of a call's signature, so polling a job
+whose log keeps changing is not a loop. The malformed-arguments guard notices a model that keeps
+sending the same broken JSON (typically a file too large for one call).
+
+Unlike upstream, a detected streak fires once: the session state remembers what it warned
+about, so a model that keeps going is not buried under identical warnings. The research
+sub-agent runs the same repetition check on its own messages.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 WINDOW_MESSAGES = 30
 IDENTICAL_THRESHOLD = 3
+MALFORMED_STREAK = 2
+MALFORMED_RESULT = (
+    "ERROR: Tool call to '{name}' had malformed JSON arguments and was NOT executed. "
+    "Retry with valid JSON (and smaller content — for 'write', split into several 'edit' calls)."
+)
 Signature = tuple[str, str, str | None]
 
 
@@ -102,3 +113,60 @@ def check_for_doom_loop(messages: list[dict[str, Any]]) -> tuple[str, str] | Non
             "the user how to proceed."
         )
     return None
+
+
+def malformed_result(tool: str) -> str:
+    """The tool result recorded for a call whose arguments were not valid JSON."""
+    return MALFORMED_RESULT.format(name=tool)
+
+
+def repeated_malformed(history: list[dict[str, Any]]) -> str | None:
+    """The tool whose last ``MALFORMED_STREAK`` results were all "malformed JSON" errors."""
+    streak, name = 0, None
+    for m in reversed(history):
+        if m.get("role") == "assistant":
+            continue
+        if m.get("role") != "tool":
+            break
+        content = str(m.get("content") or "")
+        if not content.startswith("ERROR: Tool call to '") or "malformed JSON" not in content:
+            break
+        tool = m.get("name")
+        if name is None:
+            name = tool
+        elif tool != name:
+            break
+        streak += 1
+        if streak >= MALFORMED_STREAK:
+            return name
+    return None
+
+
+def malformed_nudge(tool: str) -> str:
+    return (
+        f"[SYSTEM: Repeated malformed tool arguments detected for '{tool}'. "
+        "Stop retrying the same call shape: use a different strategy, e.g. write "
+        "the file in several smaller pieces."
+    )
+
+
+def apply_guards(
+    history: list[dict[str, Any]],
+    state: dict[str, Any],
+    add_message: Callable[[dict[str, Any]], None],
+) -> None:
+    """Add each guard's nudge before the next LLM call, at most once per streak.
+
+    ``add_message`` appends to ``history``: a repetition nudge therefore ends the tool-result
+    tail that the malformed guard reads, and both never fire on the same step.
+    """
+    found = check_for_doom_loop(history)
+    if found is not None:
+        key, prompt = found
+        if state.get("doom_fired") != key:
+            state["doom_fired"] = key
+            add_message({"role": "user", "content": prompt, "_synthetic": True})
+    malformed = repeated_malformed(history)
+    if malformed and state.get("malformed_fired") != len(history):
+        add_message({"role": "user", "_synthetic": True, "content": malformed_nudge(malformed)})
+        state["malformed_fired"] = len(history)
