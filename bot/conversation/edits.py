@@ -95,6 +95,8 @@ class EditHandler:
 
     async def handle(self, edit: SlackEdit) -> None:
         sid = await self.intake.inputs.session_of(edit.channel, edit.ts)
+        if sid is not None:
+            await self.intake.settled(sid)  # the edited message may still be on its way in
         if edit.kind == "deleted":
             if sid is not None:
                 await self._deleted(edit, sid)
@@ -130,8 +132,9 @@ class EditHandler:
 
     async def _changed(self, edit: SlackEdit, sid: str) -> None:
         bot = self.intake.bot_user_id
-        before = await decode_message(edit.previous, None, bot_user_id=bot)
-        after = await decode_message(edit.message, None, bot_user_id=bot)
+        # Unfurls add attachments and keep the text: compare what the person wrote.
+        before = await decode_message({**edit.previous, "attachments": []}, None, bot_user_id=bot)
+        after = await decode_message({**edit.message, "attachments": []}, None, bot_user_id=bot)
         if before.text == after.text:
             return  # an unfurl or a metadata change, not an edit of what was said
         requester = await self.intake.requester_of(sid) or edit.user

@@ -99,6 +99,9 @@ class Intake:
             await self.replies.post(msg.channel, msg.root_ts, notices.help_payload())
             return
         sid = msg.ref.session_id
+        # Indexed first, so an edit or delete that races this intake finds its session (and
+        # waits for the intake via settled()).
+        await self.inputs.remember(msg.channel, msg.ts, sid)
         # One message at a time per thread from ack to the engine's queue, so messages sent
         # in quick succession reach the session in the order Slack delivered them. The
         # feedback reaction comes first, before waiting for an earlier message's intake.
@@ -151,7 +154,6 @@ class Intake:
                 ),
                 origin=make_origin(msg.ref, msg.user, msg.channel_type),
             )
-            await self.inputs.remember(msg.channel, msg.ts, sid)
         except Exception as exc:
             log.exception("could not hand a message to the engine")
             await self.replies.post(
@@ -161,6 +163,13 @@ class Intake:
                     f"I couldn't start working on this ({type(exc).__name__}).", "intake"
                 ),
             )
+
+    async def settled(self, sid: str) -> None:
+        """Wait until messages being taken in for ``sid`` have reached the engine's queue."""
+        entry = self._locks.get(sid)
+        if entry is not None:
+            async with entry[0]:
+                pass
 
     async def _keep_as_context(self, msg: Incoming) -> None:
         """A colleague talking to a colleague in a session thread: context, not a turn."""
