@@ -20,6 +20,7 @@ page (what Slack does without a valid token or scope) is an error, never "the fi
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -91,14 +92,40 @@ class Ingested:
 FilesInfo = Callable[[str], Awaitable[dict[str, Any]]]
 
 
-class SlackFileDownloader:
-    """Streams ``url_private_download`` to disk with the bot token, within a size cap."""
+SLACK_FILE_HOSTS = ("slack.com", "slack-gov.com", "slack-edge.com")
 
-    def __init__(self, token: str, *, http: httpx.AsyncClient | None = None) -> None:
+
+class SlackFileDownloader:
+    """Streams ``url_private_download`` to disk with the bot token, within a size cap.
+
+    The token goes only to Slack's own hosts (and the configured API host, e.g. a local
+    emulator): a file object pointing elsewhere is refused rather than handed the token.
+    httpx drops the ``Authorization`` header on a redirect to another origin.
+    """
+
+    def __init__(
+        self,
+        token: str,
+        *,
+        http: httpx.AsyncClient | None = None,
+        extra_hosts: tuple[str, ...] = (),
+    ) -> None:
         self._token = token
         self._http = http
+        self._extra_hosts = {h.lower() for h in extra_hosts if h}
+
+    def trusted(self, url: str) -> bool:
+        parsed = httpx.URL(url)
+        host = (parsed.host or "").lower()
+        if host in self._extra_hosts:
+            return True
+        return parsed.scheme == "https" and any(
+            host == h or host.endswith("." + h) for h in SLACK_FILE_HOSTS
+        )
 
     async def fetch(self, url: str, dest: Path, *, max_bytes: int, expect_html: bool) -> int:
+        if not self.trusted(url):
+            raise DownloadError("its link does not point to Slack, so it was not fetched")
         headers = {"Authorization": f"Bearer {self._token}"}
         owned = self._http is None
         http = self._http or httpx.AsyncClient(timeout=DOWNLOAD_TIMEOUT_S)
@@ -212,7 +239,7 @@ class FileIntake:
                 out.notes.append(problem or "")
                 continue
             out.saved.append(saved)
-            text, used = self._describe(f, saved, workspace, inline_left)
+            text, used = await asyncio.to_thread(self._describe, f, saved, workspace, inline_left)
             inline_left -= used
             parts.append(text)
         out.text = "\n\n".join(p for p in parts if p)
@@ -361,4 +388,6 @@ def file_intake(settings: FileSettings, client: Any) -> FileIntake | None:
         max_file_bytes=settings.max_file_mb * 1024 * 1024,
         max_session_bytes=settings.max_session_mb * 1024 * 1024,
     )
-    return FileIntake(SlackFileDownloader(token), limits=limits, files_info=files_info)
+    api_host = httpx.URL(str(getattr(client, "base_url", "") or "https://slack.com/")).host
+    downloader = SlackFileDownloader(token, extra_hosts=(api_host,) if api_host else ())
+    return FileIntake(downloader, limits=limits, files_info=files_info)

@@ -279,6 +279,24 @@ async def test_documented_snippet_is_downloaded(host, tmp_path):
     assert "```\nhug a kitten\n```" in out.text
 
 
+async def test_a_file_link_off_slack_never_gets_the_bot_token(host, tmp_path):
+    """attack: a file object whose download URL points at another host."""
+    f = host.add("train.csv", b"a,b\n", "text/csv")
+    f["url_private_download"] = "https://attacker.example/steal/train.csv"
+    out = await host.intake().ingest([f], tmp_path)
+    assert host.requests == []
+    assert "does not point to Slack" in out.text
+
+
+def test_trusted_hosts():
+    d = SlackFileDownloader("xoxb-x", extra_hosts=("127.0.0.1",))
+    assert d.trusted("https://files.slack.com/files-pri/T1-F1/x.csv")
+    assert d.trusted("http://127.0.0.1:8000/files-pri/T1-F1/x.csv")
+    assert not d.trusted("http://files.slack.com/x")  # no token over plain http
+    assert not d.trusted("https://files.slack.com.evil.example/x")
+    assert not d.trusted("https://evilslack.com/x")
+
+
 def test_safe_names():
     assert safe_name("data/train.csv", "F1") == "train.csv"
     assert safe_name("..", "F1", "csv") == "slack-file-F1.csv"
