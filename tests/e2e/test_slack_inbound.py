@@ -59,7 +59,9 @@ async def replay(
 def share_file(env: BotEnv, name: str, content: bytes, *, user: str = "U1") -> dict[str, Any]:
     """A file a person uploaded: the emulator serves it at url_private_download (bot token)."""
     fid = f"FU{uuid.uuid4().hex[:8].upper()}"
-    f = FakeFile(id=fid, filename=name, length=len(content), content=content, uploaded=True)
+    f = FakeFile(
+        id=fid, filename=name, length=len(content), content=content, uploaded=True, completed=True
+    )
     env.slack.files[fid] = f
     obj = env.slack._file_json(f)
     obj.update(user=user, size=len(content))
@@ -149,6 +151,31 @@ async def test_small_csv_inline_and_large_csv_as_preview_plus_workspace_file(tmp
         assert (ws2 / "reviews.csv").read_bytes() == big
         manifest = json.loads((ws2 / ".slack_files.json").read_text())
         assert list(manifest) == [f_big["id"]]  # downloaded once, recorded by file id
+
+
+async def test_slack_connect_file_stub_is_fetched_through_files_info(tmp_path) -> None:
+    async with bot_env(tmp_path) as env:
+        env.llm.push(text("Read your config."))
+        real = share_file(env, "config.yaml", b"lr: 0.001\nepochs: 2\n")
+        stub = slack_payloads.event("slackweb_message_file_share_slack_connect")["files"][0]
+        stub["id"] = real["id"]  # the captured stub shape, pointing at a file the fake holds
+        ts, _ = await replay(
+            env, "slackweb_message_file_share_slack_connect", event_type="app_mention",
+            files=[stub],
+        )  # fmt: skip
+        await env.wait_answer("C1", ts, "Read your config.")
+        assert "```yaml\nlr: 0.001\nepochs: 2\n```" in last_user_text(env.llm.requests[0])
+        assert [c.args.get("file") for c in env.slack.calls_for("files.info")] == [real["id"]]
+
+
+async def test_thread_broadcast_reply_is_a_follow_up(tmp_path) -> None:
+    async with bot_env(tmp_path) as env:
+        env.llm.push(text("first"), text("second"))
+        ts, _ = await env.slack.mention("start")
+        await env.wait_answer("C1", ts, "first")
+        await replay(env, "bolt_thread_broadcast", thread_ts=ts)  # "also send to #channel"
+        await env.wait_answer("C1", ts, "second")
+        assert said(last_user_text(env.llm.requests[1])) == "Hi there!"
 
 
 async def test_two_top_level_dms_are_one_conversation_until_new(tmp_path) -> None:
