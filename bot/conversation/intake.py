@@ -99,9 +99,6 @@ class Intake:
             await self.replies.post(msg.channel, msg.root_ts, notices.help_payload())
             return
         sid = msg.ref.session_id
-        # Indexed first, so an edit or delete that races this intake finds its session (and
-        # waits for the intake via settled()).
-        await self.inputs.remember(msg.channel, msg.ts, sid)
         # One message at a time per thread from ack to the engine's queue, so messages sent
         # in quick succession reach the session in the order Slack delivered them. The
         # feedback reaction comes first, before waiting for an earlier message's intake.
@@ -109,6 +106,9 @@ class Intake:
         ahead = entry[1] > 0
         entry[1] += 1  # the lock is dropped only when nobody needs it
         try:
+            # Indexed before anything slow, so an edit or delete racing this intake finds
+            # its session and waits for it (settled()) instead of missing it.
+            await self.inputs.remember(msg.channel, msg.ts, sid)
             exists = await self.manager.exists(sid)
             queued = ahead or (
                 exists and (self.manager.is_busy(sid) or await self.manager.queued_count(sid) > 0)
