@@ -17,7 +17,7 @@ from typing import Any
 from agent_core.tools.base import session_workspace
 from tests import slack_payloads
 from tests.fakes.fake_llm import last_user_text, text
-from tests.fakes.fake_slack import BOT_USER_ID, TEAM_ID, FakeFile
+from tests.fakes.fake_slack import BOT_USER_ID, TEAM_ID
 from tests.slack_harness import BotEnv, bot_env
 from tests.slack_payloads import said
 
@@ -54,18 +54,6 @@ async def replay(
         ev.setdefault("subtype", "file_share") if ev["type"] == "message" else None
     await env.slack.send_event(ev)
     return ts, ev
-
-
-def share_file(env: BotEnv, name: str, content: bytes, *, user: str = "U1") -> dict[str, Any]:
-    """A file a person uploaded: the emulator serves it at url_private_download (bot token)."""
-    fid = f"FU{uuid.uuid4().hex[:8].upper()}"
-    f = FakeFile(
-        id=fid, filename=name, length=len(content), content=content, uploaded=True, completed=True
-    )
-    env.slack.files[fid] = f
-    obj = env.slack._file_json(f)
-    obj.update(user=user, size=len(content))
-    return obj
 
 
 def edit_event(channel: str, ts: str, user: str, old: str, new: str, **msg: Any) -> dict:
@@ -108,6 +96,20 @@ async def test_pasted_code_links_channels_and_people_reach_the_model(tmp_path) -
         assert said(last_user_text(env.llm.requests[1])) == got
 
 
+async def test_markup_without_blocks_names_groups_channels_and_people(tmp_path) -> None:
+    async with bot_env(tmp_path) as env:
+        env.slack.set_usergroup("S0MLE", ["U1", "U2"], handle="ml-leads-now")
+        env.slack.add_channel("C0DATA", name="datasets")
+        env.slack.add_user("U0ALICE", "alice.k")  # the label in the text says "alice": stale
+        env.llm.push(text("ok"))
+        ts, _ = await replay(env, "composed_no_blocks_markup", event_type="app_mention")
+        await env.wait_answer("C1", ts, "ok")
+        assert said(last_user_text(env.llm.requests[0])) == (
+            "ping @ml-leads-now and @channel about https://example.com/a?b=1&c=2 on Feb 18, "
+            "2014, mail bob@example.com, see #datasets and @alice.k\n    indented line & more"
+        )
+
+
 async def test_forward_with_empty_text_is_content_not_the_help_card(tmp_path) -> None:
     async with bot_env(tmp_path) as env:
         env.llm.push(text("Noted the forward."))
@@ -128,7 +130,7 @@ async def test_small_csv_inline_and_large_csv_as_preview_plus_workspace_file(tmp
     assert len(small) < 2_500 and len(big) > 300_000
     async with bot_env(tmp_path) as env:
         env.llm.push(text("Got the small one."), text("Got the big one."))
-        f_small = share_file(env, "train.csv", small)
+        f_small = env.slack.share_file("train.csv", small)
         ts, _ = await replay(
             env, "bolt_file_share_png", event_type="app_mention", files=[f_small]
         )  # bolt's file_share event shape, with our CSV instead of its PNG
@@ -139,7 +141,7 @@ async def test_small_csv_inline_and_large_csv_as_preview_plus_workspace_file(tmp
         ws = session_workspace(env.state_dir, f"slack:{TEAM_ID}:C1:{ts}")
         assert (ws / "train.csv").read_bytes() == small
 
-        f_big = share_file(env, "reviews.csv", big)
+        f_big = env.slack.share_file("reviews.csv", big)
         ts2, _ = await replay(env, "bolt_file_share_png", event_type="app_mention", files=[f_big])
         await env.wait_answer("C1", ts2, "Got the big one.")
         second = last_user_text(env.llm.requests[1])
@@ -150,13 +152,18 @@ async def test_small_csv_inline_and_large_csv_as_preview_plus_workspace_file(tmp
         ws2 = session_workspace(env.state_dir, f"slack:{TEAM_ID}:C1:{ts2}")
         assert (ws2 / "reviews.csv").read_bytes() == big
         manifest = json.loads((ws2 / ".slack_files.json").read_text())
-        assert list(manifest) == [f_big["id"]]  # downloaded once, recorded by file id
+        assert list(manifest) == [f_big["id"]]
+        downloads = env.slack.calls_for("files-pri")  # once each, with the bot token
+        assert [(c.args["file"], c.args["authorized"]) for c in downloads] == [
+            (f_small["id"], True),
+            (f_big["id"], True),
+        ]
 
 
 async def test_slack_connect_file_stub_is_fetched_through_files_info(tmp_path) -> None:
     async with bot_env(tmp_path) as env:
         env.llm.push(text("Read your config."))
-        real = share_file(env, "config.yaml", b"lr: 0.001\nepochs: 2\n")
+        real = env.slack.share_file("config.yaml", b"lr: 0.001\nepochs: 2\n")
         stub = slack_payloads.event("slackweb_message_file_share_slack_connect")["files"][0]
         stub["id"] = real["id"]  # the captured stub shape, pointing at a file the fake holds
         ts, _ = await replay(
@@ -359,7 +366,7 @@ async def test_unmatched_interactive_payloads_are_acked(tmp_path) -> None:
         ):
             payload = slack_payloads.load(name)
             if payload.get("response_url"):  # loopback, never hooks.slack.com
-                payload["response_url"] = env.slack._new_response_url(channel="C1", user="U1")
+                payload["response_url"] = env.slack.new_response_url(channel="C1", user="U1")
             envelope = {
                 "envelope_id": str(uuid.uuid4()),
                 "type": "interactive",
@@ -381,7 +388,7 @@ async def test_slash_command_without_text_explains_itself(tmp_path) -> None:
             channel_id="C1",
             user_id="U1",
             team_id=TEAM_ID,
-            response_url=env.slack._new_response_url(channel="C1", user="U1"),
+            response_url=env.slack.new_response_url(channel="C1", user="U1"),
         )
         envelope = {
             "envelope_id": str(uuid.uuid4()),
