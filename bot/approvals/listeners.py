@@ -21,13 +21,7 @@ if TYPE_CHECKING:
 
 
 def register(app: AsyncApp, *, flow: ApprovalFlow, inflight: InFlight) -> None:
-    @app.action(re.compile("^" + re.escape(ACTION_PREFIX)))
-    async def on_approval(
-        ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
-    ) -> None:
-        await ack()
-        async with inflight.track():
-            await flow.on_click(body, action, respond)
+    app.action(re.compile("^" + re.escape(ACTION_PREFIX)))(inflight.button(flow.on_click))
 
     @app.view(REJECT_VIEW)
     async def on_reject(ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:

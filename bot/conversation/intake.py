@@ -25,6 +25,7 @@ from bot.conversation.message_input import author_name
 from bot.conversation.slack_text import decode_message
 from bot.slack.keys import make_origin
 from bot.slack.sender import HIGH
+from gateways.providers.slack_errors import NO_CHANNEL_ACCESS
 
 if TYPE_CHECKING:
     from agent_core.manager import SessionManager
@@ -203,7 +204,7 @@ class Intake:
             error = exc.response.get("error")
             hint = (
                 "Invite me to this channel first (`/invite @ml-intern`), or mention me instead."
-                if error in ("not_in_channel", "channel_not_found")
+                if error in NO_CHANNEL_ACCESS
                 else f"Slack said: {error}."
             )
             await respond(text=f"I couldn't start a thread here. {hint}", response_type="ephemeral")

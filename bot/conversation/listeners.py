@@ -50,8 +50,4 @@ def register(
         async with inflight.track():
             await intake.handle_slash(body, respond)
 
-    @app.action(STOP_ACTION)
-    async def on_stop(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
-        await ack()
-        async with inflight.track():
-            await commands.on_stop_click(body, action, respond)
+    app.action(STOP_ACTION)(inflight.button(commands.on_stop_click))

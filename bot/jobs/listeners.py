@@ -20,19 +20,8 @@ if TYPE_CHECKING:
 
 def register(app: AsyncApp, *, actions: JobActions, inflight: InFlight) -> None:
 
-    @app.action(CANCEL_JOB_ACTION)
-    async def on_cancel(
-        ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
-    ) -> None:
-        await ack()
-        async with inflight.track():
-            await actions.on_cancel_click(body, action, respond)
-
-    @app.action(SHOW_LOGS_ACTION)
-    async def on_logs(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
-        await ack()
-        async with inflight.track():
-            await actions.on_logs_click(body, action, respond)
+    app.action(CANCEL_JOB_ACTION)(inflight.button(actions.on_cancel_click))
+    app.action(SHOW_LOGS_ACTION)(inflight.button(actions.on_logs_click))
 
     @app.action(re.compile("^" + re.escape(LINK_ACTION_PREFIX)))
     async def on_link(ack: Any) -> None:

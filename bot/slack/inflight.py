@@ -11,10 +11,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 log = logging.getLogger(__name__)
+
+# A button's handler: (body, action, respond).
+ButtonHandler = Callable[[dict[str, Any], dict[str, Any], Any], Awaitable[None]]
 
 
 class InFlight:
@@ -62,3 +65,16 @@ class InFlight:
             log.warning("shutting down with %d Slack input(s) still being handled", self._count)
         if self._tasks:
             await asyncio.wait(list(self._tasks), timeout=max(0.0, deadline - loop.time()))
+
+    def button(self, handler: ButtonHandler) -> Callable[..., Awaitable[None]]:
+        """A Bolt listener for a button: ack at once (Slack's 3-second limit), then run
+        ``handler(body, action, respond)`` as tracked work."""
+
+        async def listener(
+            ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
+        ) -> None:
+            await ack()
+            async with self.track():
+                await handler(body, action, respond)
+
+        return listener
