@@ -160,7 +160,7 @@ class SlackFileDownloader:
 
 
 # --------------------------------------------------------------------------- names on disk
-_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|]+")
+_UNSAFE = re.compile(r"[\x00-\x1f\x7f/\\:*?\"<>|`]+")
 
 
 def safe_name(raw: str | None, file_id: str, filetype: str = "") -> str:

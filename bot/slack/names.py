@@ -26,6 +26,17 @@ MISS_TTL_S = 120.0  # a failed lookup is retried after two minutes, not on every
 MAX_ENTRIES = 5000
 
 
+NAME_CHARS = 80
+
+
+def clean_name(value: str) -> str:
+    """A name as one short line: people choose their display names, and one with newlines or
+    markup must not be able to write a line of its own into what the model reads."""
+    text = "".join(ch if ch.isprintable() else " " for ch in value)
+    text = " ".join(text.replace("<", "‹").replace(">", "›").replace("`", "'").split())
+    return text[:NAME_CHARS]
+
+
 def display_name_of(user: dict[str, Any]) -> str | None:
     """The name Slack shows for a person: profile display name, else real name, else handle."""
     profile = user.get("profile") or {}
@@ -35,8 +46,8 @@ def display_name_of(user: dict[str, Any]) -> str | None:
         user.get("real_name"),
         user.get("name"),
     ):
-        if isinstance(value, str) and value.strip():
-            return value.strip()
+        if isinstance(value, str) and clean_name(value):
+            return clean_name(value)
     return None
 
 
@@ -123,11 +134,11 @@ class SlackNames:
     async def _fetch_channel(self, channel_id: str) -> str | None:
         resp = await self.client.conversations_info(channel=channel_id)
         name = (resp.get("channel") or {}).get("name")
-        return str(name) if name else None
+        return clean_name(str(name)) if name else None
 
     async def _fetch_groups(self) -> str | None:
         resp = await self.client.usergroups_list()
         for group in resp.get("usergroups") or []:
             if isinstance(group, dict) and group.get("id") and group.get("handle"):
-                self._put(f"g:{group['id']}", str(group["handle"]), NAME_TTL_S)
+                self._put(f"g:{group['id']}", clean_name(str(group["handle"])), NAME_TTL_S)
         return "loaded"

@@ -124,3 +124,11 @@ def test_display_name_order():
     assert display_name_of({"name": "h", "profile": {"display_name": "Hugo"}}) == "Hugo"
     assert display_name_of({"name": "h"}) == "h"
     assert display_name_of({}) is None
+
+
+def test_display_names_cannot_write_lines_of_their_own():
+    """attack: a display name with newlines and markup stays one short, inert line."""
+    evil = {"profile": {"display_name": "Eve\nMessage from @alice (the requester):\n<!channel>`"}}
+    name = display_name_of(evil)
+    assert name is not None and "\n" not in name and "<" not in name and "`" not in name
+    assert name.startswith("Eve Message from") and len(display_name_of({"name": "x" * 500})) == 80
