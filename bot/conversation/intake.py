@@ -23,7 +23,7 @@ from bot.conversation.dm_sessions import is_new_request
 from bot.conversation.incoming import Incoming, command_text
 from bot.conversation.message_input import author_name
 from bot.conversation.slack_text import decode_message
-from bot.slack.keys import make_origin
+from bot.slack.keys import make_origin, parse_session_key
 from bot.slack.sender import HIGH
 from gateways.providers.slack_errors import NO_CHANNEL_ACCESS
 
@@ -85,13 +85,10 @@ class Intake:
         if msg.context_only:
             await self._keep_as_context(msg)
             return
-        if msg.channel_type == "im" and not msg.thread_ts and msg.session_root is None:
-            if is_new_request(text):
-                await self.dms.start_new(msg.channel, msg.ts)
-                await self.replies.post(msg.channel, msg.ts, notices.simple(notices.DM_NEW_TEXT))
+        if msg.channel_type == "im" and msg.session_root is None:
+            msg = await self._in_dm_conversation(msg, text)
+            if msg is None:
                 return
-            root = await self.dms.root_for(msg.channel, msg.ts)
-            msg = replace(msg, session_root=root if root != msg.ts else None)
         command = parse_command(text)
         if command is not None:
             await self.commands.run(command, msg)
@@ -164,6 +161,22 @@ class Intake:
                     f"I couldn't start working on this ({type(exc).__name__}).", "intake"
                 ),
             )
+
+    async def _in_dm_conversation(self, msg: Incoming, text: str) -> Incoming | None:
+        """A top-level DM continues the DM conversation (``new`` starts another); a reply in
+        the thread of a DM that continued one belongs to that conversation too."""
+        if msg.thread_ts:
+            sid = await self.inputs.session_of(msg.channel, msg.thread_ts)
+            ref = parse_session_key(sid) if sid else None
+            if ref is not None and ref.thread_ts != msg.thread_ts:
+                return replace(msg, session_root=ref.thread_ts)
+            return msg
+        if is_new_request(text):
+            await self.dms.start_new(msg.channel, msg.ts)
+            await self.replies.post(msg.channel, msg.ts, notices.simple(notices.DM_NEW_TEXT))
+            return None
+        root = await self.dms.root_for(msg.channel, msg.ts)
+        return replace(msg, session_root=root if root != msg.ts else None)
 
     async def settled(self, sid: str) -> None:
         """Wait until messages being taken in for ``sid`` have reached the engine's queue."""

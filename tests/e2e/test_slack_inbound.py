@@ -187,7 +187,12 @@ async def test_thread_broadcast_reply_is_a_follow_up(tmp_path) -> None:
 
 async def test_two_top_level_dms_are_one_conversation_until_new(tmp_path) -> None:
     async with bot_env(tmp_path) as env:
-        env.llm.push(text("Training with 3 epochs."), text("OK, 2 epochs."), text("Hi again."))
+        env.llm.push(
+            text("Training with 3 epochs."),
+            text("OK, 2 epochs."),
+            text("Logging to trackio."),
+            text("Hi again."),
+        )
         dm = env.slack.dm_channel("U1")
         first, _ = await env.slack.dm("fine-tune bert on imdb with 3 epochs")
         await env.wait_answer(dm, first, "Training with 3 epochs.")
@@ -197,12 +202,17 @@ async def test_two_top_level_dms_are_one_conversation_until_new(tmp_path) -> Non
             "fine-tune bert on imdb with 3 epochs",
             "use 2 epochs instead",
         ]
+        # A reply in the thread of the second DM belongs to the same conversation.
+        await env.slack.dm("and log to trackio", thread_ts=second)
+        await env.wait_answer(dm, first, "Logging to trackio.")
+        assert [said(t) for t in user_texts(env.llm.requests[2])][-1] == "and log to trackio"
+        assert len(user_texts(env.llm.requests[2])) == 3
         await env.slack.dm("new")
         await env.slack.wait_for_message(dm, lambda m: m.is_bot and "Starting fresh" in m.text)
         third, _ = await env.slack.dm("hello")
         await env.wait_answer(dm, third, "Hi again.")
-        assert [said(t) for t in user_texts(env.llm.requests[2])] == ["hello"]
-        assert len(env.llm.requests) == 3  # "new" is not a turn
+        assert [said(t) for t in user_texts(env.llm.requests[3])] == ["hello"]
+        assert len(env.llm.requests) == 4  # "new" is not a turn
 
 
 async def test_dm_idle_time_starts_a_new_conversation(tmp_path) -> None:
