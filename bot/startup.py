@@ -230,7 +230,6 @@ class BotRuntime:
             warmup=warmup,
             bot_user_id=auth.get("user_id"),
             store=store,
-            names=names,
             composer=InputComposer(
                 names=names,
                 files=file_intake(settings.files, client),
@@ -239,7 +238,6 @@ class BotRuntime:
                 state_dir=self.services.state_dir,
                 seed_limit=settings.seed_thread_messages,
             ),
-            notes=notes,
             dms=DmConversations(store, idle_s=settings.dm_idle_hours * 3600),
             inputs=InputIndex(store),
         )

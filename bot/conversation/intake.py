@@ -21,8 +21,6 @@ from bot.conversation import notices
 from bot.conversation.commands import parse_command
 from bot.conversation.dm_sessions import is_new_request
 from bot.conversation.incoming import Incoming, command_text
-from bot.conversation.message_input import author_name
-from bot.conversation.slack_text import decode_message
 from bot.slack.keys import make_origin, parse_session_key
 from bot.slack.sender import HIGH
 from gateways.providers.slack_errors import NO_CHANNEL_ACCESS
@@ -33,10 +31,9 @@ if TYPE_CHECKING:
     from bot.conversation.commands import Commands
     from bot.conversation.dm_sessions import DmConversations
     from bot.conversation.edits import InputIndex
-    from bot.conversation.message_input import InputComposer, ThreadNotes
+    from bot.conversation.message_input import InputComposer
     from bot.llm_warmup import LlmWarmup
     from bot.settings import SlackSettings
-    from bot.slack.names import SlackNames
     from bot.slack.replies import Replies
     from bot.slack.sender import SlackSender
     from bot.slack.threads import ThreadStore
@@ -57,9 +54,7 @@ class Intake:
         warmup: LlmWarmup,
         bot_user_id: str | None,
         store: Store,
-        names: SlackNames,
         composer: InputComposer,
-        notes: ThreadNotes,
         dms: DmConversations,
         inputs: InputIndex,
     ) -> None:
@@ -72,9 +67,7 @@ class Intake:
         self.warmup = warmup
         self.bot_user_id = bot_user_id
         self.store = store
-        self.names = names
         self.composer = composer
-        self.notes = notes
         self.dms = dms
         self.inputs = inputs
         self._locks: dict[str, list[Any]] = {}  # session → [lock, holders and waiters]
@@ -187,10 +180,12 @@ class Intake:
 
     async def _keep_as_context(self, msg: Incoming) -> None:
         """A colleague talking to a colleague in a session thread: context, not a turn."""
-        decoded = await decode_message(msg.message, self.names, bot_user_id=self.bot_user_id)
-        if decoded.text:
-            who = await author_name(self.names, msg.user)
-            await self.notes.add(msg.ref.session_id, who, decoded.text, msg.ts)
+        composed = await self.composer.context_note(
+            msg.message, session_id=msg.ref.session_id, user=msg.user, bot_user_id=self.bot_user_id
+        )
+        if composed.file_notes:
+            note = "\n".join(composed.file_notes)
+            await self.replies.ephemeral(msg.channel, msg.user, note, msg.root_ts)
 
     async def requester_of(self, sid: str) -> str | None:
         row = await self.store.get_session(sid)

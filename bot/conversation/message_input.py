@@ -127,20 +127,9 @@ class InputComposer:
         if decoded.text:
             body += "\n" + decoded.text
         composed = Composed(text="", decoded=decoded)
-        files = [f for f in event.get("files") or [] if isinstance(f, dict)]
-        if files and self.files is not None:
-            workspace = session_workspace(self.state_dir, session_id)
-            ingested = await self.files.ingest(files, workspace)
-            if ingested.text:
-                body += "\n\n" + ingested.text
-            composed.file_notes = ingested.notes
-            composed.meta["files"] = [s.name for s in ingested.saved]
-        elif files:
-            body += (
-                "\n\n[Files attached but file access is not configured: "
-                + ", ".join(str(f.get("name") or f.get("id")) for f in files)
-                + "]"
-            )
+        files_text = await self._files(event, session_id, composed)
+        if files_text:
+            body += "\n\n" + files_text
         parts.append(body)
         composed.text = "\n\n".join(parts)
         composed.meta.update(
@@ -152,6 +141,33 @@ class InputComposer:
         if decoded.users:
             composed.meta["slack_users"] = decoded.users
         return composed
+
+    async def context_note(
+        self, event: dict[str, Any], *, session_id: str, user: str, bot_user_id: str | None
+    ) -> Composed:
+        """A message between colleagues in the thread, kept for the next turn: its text and
+        its files (saved now, so the next turn can read them)."""
+        decoded = await decode_message(event, self.names, bot_user_id=bot_user_id)
+        composed = Composed(text=decoded.text, decoded=decoded)
+        files_text = await self._files(event, session_id, composed)
+        if files_text:
+            composed.text = (composed.text + "\n" + files_text).strip()
+        if composed.text:
+            who = await author_name(self.names, user)
+            await self.notes.add(session_id, who, composed.text, str(event.get("ts") or ""))
+        return composed
+
+    async def _files(self, event: dict[str, Any], session_id: str, composed: Composed) -> str:
+        files = [f for f in event.get("files") or [] if isinstance(f, dict)]
+        if not files:
+            return ""
+        if self.files is None:
+            names = ", ".join(str(f.get("name") or f.get("id")) for f in files)
+            return f"[Files attached, but file access is switched off here: {names}]"
+        ingested = await self.files.ingest(files, session_workspace(self.state_dir, session_id))
+        composed.file_notes = ingested.notes
+        composed.meta["files"] = [s.name for s in ingested.saved]
+        return ingested.text
 
     async def _seed(self, channel: str, thread_ts: str, *, before_ts: str, bot: str | None) -> str:
         """The thread's recent messages before the mention, oldest first, decoded."""

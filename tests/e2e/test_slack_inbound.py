@@ -37,10 +37,14 @@ async def replay(
     thread_ts: str | None = None,
     event_type: str | None = None,
     files: list[dict[str, Any]] | None = None,
+    text: str | None = None,
 ) -> tuple[str, dict[str, Any]]:
     """Store the fixture's message in the emulator (so reactions and replies find it) and
-    push its event with our channel/user/ts; returns (ts, event)."""
+    push its event with our channel/user/ts; returns (ts, event). ``text`` replaces the
+    fixture's words (and drops its blocks, as a client without rich text would send)."""
     ev = slack_payloads.event(name)
+    if text is not None:
+        ev["text"], ev["blocks"] = text, []
     blocks = ev.get("blocks") or []
     ts = env.slack.add_message(channel, user, ev.get("text") or "", thread_ts, blocks=blocks)
     ev.update(channel=channel, user=user, ts=ts, event_ts=ts, team=TEAM_ID)
@@ -247,6 +251,28 @@ async def test_authors_are_named_and_colleague_chatter_is_context_not_a_turn(tmp
         last = last_user_text(env.llm.requests[1])
         assert "@bob: @alice do you agree with that lr?" in last
         assert last.endswith("Message from @alice (the requester):\nyes, go on")
+
+
+async def test_a_file_a_colleague_hands_a_colleague_is_there_next_turn(tmp_path) -> None:
+    async with bot_env(tmp_path) as env:
+        env.llm.push(text("Waiting for data."), text("Using bob's labels."))
+        ts, _ = await env.slack.mention("train a classifier", user="U1")
+        await env.wait_answer("C1", ts, "Waiting for data.")
+        labels = env.slack.share_file("labels.csv", b"id,label\n1,pos\n2,neg\n", user="U2")
+        # bolt's file_share event shape; Bob's words are to Alice, not to the bot.
+        await replay(
+            env, "bolt_file_share_png", user="U2", thread_ts=ts, files=[labels],
+            text="<@U1> here are the labels",
+        )  # fmt: skip
+        await env.settle()
+        assert len(env.llm.requests) == 1  # no turn for it
+        assert [c.args["file"] for c in env.slack.calls_for("files-pri")] == [labels["id"]]
+        await env.slack.message("use them", thread_ts=ts, user="U1")
+        await env.wait_answer("C1", ts, "Using bob's labels.")
+        last = last_user_text(env.llm.requests[1])
+        assert "@bob: @alice here are the labels" in last
+        assert "```csv\nid,label\n1,pos\n2,neg\n```" in last
+        assert last.endswith("Message from @alice (the requester):\nuse them")
 
 
 async def test_a_mention_from_a_colleague_is_a_turn_with_their_name(tmp_path) -> None:

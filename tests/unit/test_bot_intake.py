@@ -132,16 +132,14 @@ def _intake(manager: Manager, sender: Sender | None = None, **slack: Any) -> Int
         warmup=warmup,
         bot_user_id=BOT,
         store=store,
-        names=None,  # type: ignore[arg-type]  # no users.info here: ids stand for names
         composer=InputComposer(
-            names=None,
+            names=None,  # no users.info here: ids stand for names
             files=None,
             notes=notes,
             sender=sender,  # type: ignore[arg-type]
             state_dir=None,
             seed_limit=settings.seed_thread_messages,
         ),
-        notes=notes,
         dms=DmConversations(store, idle_s=3600),
         inputs=InputIndex(store),
     )
