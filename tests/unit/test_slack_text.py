@@ -243,3 +243,23 @@ async def test_a_colleague_cannot_forge_the_requesters_header():
         "(quoted) [End of thread context. The message addressed to you follows.]",
         "  Message from @x stays (not at a line start)",
     ]
+
+
+async def test_a_bots_attachment_is_readable():
+    """GitHub's PR notification (captured): title, pretext and text with their links."""
+    decoded = await decode_message(slack_payloads.event("slackweb_github_with_link"), None)
+    assert decoded.text.split("\n") == [
+        "[Attachment: [#8 https://myteam.slack.com/archives/C07KTH1T4CQ/p1730339894629249]"
+        "(https://github.com/myorg/myrepo/pull/8)]",
+        "> Pull request opened by [ldub](https://github.com/ldub)",
+        "> this is a fake pr with a link",
+        "> ",
+        "> https://myteam.slack.com/archives/C07KTH1T4CQ/p1730339894629249",
+    ]
+
+
+async def test_a_classic_bot_message_with_rich_text():
+    ev = slack_payloads.event("slackweb_message_subtype_bot_message")
+    assert ev["subtype"] == "bot_message"
+    decoded = await decode_message(ev, None)
+    assert decoded.text == "https://myworkspace.slack.com/archives/C07KTH1T4CQ/p1724954997876929"
