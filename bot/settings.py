@@ -116,8 +116,10 @@ class FileSettings(_Strict):
     into the session's workspace and how much of it the model sees inline."""
 
     enabled: bool = True
-    inline_kb: int = Field(48, ge=0, le=1024)  # a text file up to this is shown whole
-    inline_total_kb: int = Field(120, ge=0, le=4096)  # per message, across its files
+    # Shown whole up to these sizes; they stay under the engine's max_user_message_chars
+    # (40,000), so a file is never clipped mid-way: larger ones get a preview and a path.
+    inline_kb: int = Field(24, ge=0, le=1024)  # one text file
+    inline_total_kb: int = Field(32, ge=0, le=4096)  # per message, across its files
     preview_lines: int = Field(20, ge=1, le=500)
     max_file_mb: int = Field(512, ge=1)
     max_session_mb: int = Field(2048, ge=1)

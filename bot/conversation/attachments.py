@@ -60,8 +60,8 @@ DOWNLOAD_TIMEOUT_S = 120.0
 class FileLimits:
     """Size caps (bytes). Configurable under ``slack.files`` (see bot.settings)."""
 
-    inline_bytes: int = 48_000  # a text file up to this size is shown whole
-    inline_total_bytes: int = 120_000  # per message, across its files
+    inline_bytes: int = 24 * 1024  # a text file up to this size is shown whole
+    inline_total_bytes: int = 32 * 1024  # per message, across its files
     preview_lines: int = 20
     preview_chars: int = 4_000
     max_file_bytes: int = 512 * 1024 * 1024
