@@ -60,6 +60,22 @@ async def replay(
     return ts, ev
 
 
+async def queued_behind_a_running_turn(
+    env: BotEnv, queued_text: str, *replies: Any
+) -> tuple[str, str, asyncio.Event]:
+    """A turn held open by a gate, and a follow-up queued behind it (⏳ on it): the state in
+    which edits and deletes of a queued message matter. Returns (root, queued ts, gate)."""
+    gate = asyncio.Event()
+    env.llm.push(text("answer one", gate=gate), *replies)
+    ts, _ = await env.slack.mention("question one")
+    await env.llm.wait_for_requests(1, timeout=30)
+    queued, _ = await env.slack.message(queued_text, thread_ts=ts)
+    await env.slack.wait_for(
+        lambda: "hourglass_flowing_sand" in env.slack.get_message("C1", queued).reactions
+    )
+    return ts, queued, gate
+
+
 def edit_event(channel: str, ts: str, user: str, old: str, new: str, **msg: Any) -> dict:
     """A message_changed event as documented (docs.slack.dev message_changed example)."""
     ev = slack_payloads.event("docs_message_changed")
@@ -289,14 +305,7 @@ async def test_a_mention_from_a_colleague_is_a_turn_with_their_name(tmp_path) ->
 
 async def test_editing_a_queued_message_updates_it(tmp_path) -> None:
     async with bot_env(tmp_path) as env:
-        gate = asyncio.Event()
-        env.llm.push(text("answer one", gate=gate), text("answer two"))
-        ts, _ = await env.slack.mention("question one")
-        await env.llm.wait_for_requests(1, timeout=30)
-        q2, _ = await env.slack.message("use 3 epochs", thread_ts=ts)
-        await env.slack.wait_for(
-            lambda: "hourglass_flowing_sand" in env.slack.get_message("C1", q2).reactions
-        )
+        ts, q2, gate = await queued_behind_a_running_turn(env, "use 3 epochs", text("answer two"))
         await env.slack.send_event(
             edit_event("C1", q2, "U1", "use 3 epochs", "use 2 epochs", thread_ts=ts)
         )
@@ -360,13 +369,8 @@ async def test_editing_in_the_mention_starts_the_session(tmp_path) -> None:
 
 async def test_deleting_a_queued_message_drops_it(tmp_path) -> None:
     async with bot_env(tmp_path) as env:
-        gate = asyncio.Event()
-        env.llm.push(text("answer one", gate=gate), text("never"))
-        ts, _ = await env.slack.mention("question one")
-        await env.llm.wait_for_requests(1, timeout=30)
-        q2, _ = await env.slack.message("and push it to the hub", thread_ts=ts)
-        await env.slack.wait_for(
-            lambda: "hourglass_flowing_sand" in env.slack.get_message("C1", q2).reactions
+        ts, q2, gate = await queued_behind_a_running_turn(
+            env, "and push it to the hub", text("never")
         )
         await env.slack.send_event(delete_event("C1", q2, "U1", "and push it", thread_ts=ts))
         note = await env.slack.wait_for_call("chat.postEphemeral")
