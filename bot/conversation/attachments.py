@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 MANIFEST = ".slack_files.json"  # file id → saved name and size: "downloaded once", budgets
 DOWNLOAD_TIMEOUT_S = 120.0
+NOTEBOOK_PARSE_BYTES = 20 * 1024 * 1024  # notebooks up to this are parsed to show their cells
 
 
 @dataclass(frozen=True)
@@ -349,12 +350,22 @@ class FileIntake:
             f"[File `{saved.name}` ({kind}, {human_size(saved.size)}, {lines} lines), {where}]"
         )
         lang = TEXT_EXTENSIONS.get(extension(saved.name), "")
-        if saved.size <= min(self.limits.inline_bytes, inline_left):
+        budget = min(self.limits.inline_bytes, inline_left)
+        if extension(saved.name) == "ipynb" and saved.size <= NOTEBOOK_PARSE_BYTES:
+            # Outputs make notebooks large; the cells alone usually fit.
+            cells = notebook_cells(path.read_bytes().decode("utf-8", errors="replace"))
+            if cells is not None:
+                size = len(cells.encode())
+                if size <= budget:
+                    return f"{head_line}\nNotebook cells (outputs omitted):\n{cells}", size
+                cut = cells.encode()[: self.limits.preview_chars].decode("utf-8", "ignore")
+                return (
+                    f"{head_line}\nIts cells are too long to show whole; read it with your "
+                    f"tools. The first cells (outputs omitted):\n{cut}\n[…]",
+                    min(len(cut), inline_left),
+                )
+        if saved.size <= budget:
             raw = path.read_bytes().decode("utf-8", errors="replace")
-            if extension(saved.name) == "ipynb":
-                cells = notebook_cells(raw)
-                if cells is not None:
-                    return f"{head_line}\nNotebook cells (outputs omitted):\n{cells}", saved.size
             return f"{head_line}\n{fence(raw, lang)}", saved.size
         first, schema = preview(
             path, saved.name, lines=self.limits.preview_lines, chars=self.limits.preview_chars

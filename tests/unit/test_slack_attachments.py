@@ -222,6 +222,17 @@ async def test_notebook_is_shown_as_cells(host, tmp_path):
     assert "2.42.4" not in out.text
 
 
+async def test_a_notebook_heavy_with_outputs_still_shows_its_cells(host, tmp_path):
+    nb = {
+        "cells": [
+            {"cell_type": "code", "source": "model.fit(x, y)", "outputs": [{"text": "x" * 200_000}]}
+        ]
+    }
+    f = host.add("big.ipynb", json.dumps(nb).encode(), "application/json")
+    out = await host.intake().ingest([f], tmp_path)
+    assert "```python\nmodel.fit(x, y)\n```" in out.text and "xxxx" not in out.text
+
+
 async def test_slack_connect_file_is_looked_up_with_files_info(host, tmp_path):
     ev = slack_payloads.event("slackweb_message_file_share_slack_connect")
     stub = ev["files"][0]
