@@ -41,6 +41,7 @@ from .file_views import (
     count_lines,
     extension,
     fence,
+    gzipped_text,
     human_size,
     looks_like_text,
     notebook_cells,
@@ -339,6 +340,17 @@ class FileIntake:
             head = fh.read(8192)
         kind = str(f.get("pretty_type") or f.get("filetype") or saved.mimetype or "file")
         where = f"saved in your workspace as `{saved.name}`"
+        if gzipped_text(saved.name):
+            first, schema = preview(
+                path, saved.name, lines=self.limits.preview_lines, chars=self.limits.preview_chars
+            )
+            text = f"[File `{saved.name}` ({kind}, {human_size(saved.size)}), {where}: gzipped]"
+            if schema:
+                text += f"\nSchema: {schema}"
+            if first:
+                lang = TEXT_EXTENSIONS.get(extension(saved.name[:-3]), "")
+                text += f"\nFirst lines, decompressed:\n{fence(first, lang)}"
+            return text, min(len(first), inline_left)
         if not looks_like_text(head, saved.name, saved.mimetype):
             what = "an image" if saved.mimetype.startswith("image/") else "a binary file"
             return (

@@ -9,6 +9,7 @@ name, type and size. Everything says where the file is in the workspace, so tool
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 from pathlib import Path
@@ -170,20 +171,35 @@ def json_outline(raw: str) -> str | None:
     return None
 
 
+HEAD_BYTES = 256 * 1024
+
+
 def preview(path: Path, name: str, *, lines: int, chars: int) -> tuple[str, str | None]:
-    """``(first lines, schema)`` of a large text file, reading only its head."""
-    with path.open("rb") as fh:
-        head_bytes = fh.read(max(chars * 4, 256 * 1024))
+    """``(first lines, schema)`` of a large text file, reading only its head. A gzipped text
+    file (``train.csv.gz``) is previewed through its decompressed head."""
+    compressed = extension(name) == "gz"
+    opener = gzip.open if compressed else open
+    try:
+        with opener(path, "rb") as fh:
+            head_bytes = fh.read(max(chars * 4, HEAD_BYTES))
+    except (OSError, EOFError):  # not gzip after all, or truncated
+        return "", None
+    whole = not compressed and path.stat().st_size <= len(head_bytes)
     head = head_bytes.decode("utf-8", errors="replace")
-    ext = extension(name)
+    ext = extension(name[:-3] if compressed else name)
     schema = None
     if ext in ("csv", "tsv"):
         schema = csv_schema(head, "\t" if ext == "tsv" else None)
     elif ext in ("jsonl", "ndjson"):
         schema = jsonl_schema(head)
-    elif ext == "json" and path.stat().st_size <= len(head_bytes):
+    elif ext == "json" and whole:
         schema = json_outline(head)
     first = "\n".join(head.splitlines()[:lines])
     if len(first) > chars:
         first = first[:chars] + " […]"
     return first, schema
+
+
+def gzipped_text(name: str) -> bool:
+    """``x.csv.gz``, ``x.jsonl.gz``, ``x.log.gz``: compressed text worth a preview."""
+    return extension(name) == "gz" and extension(name[:-3]) in TEXT_EXTENSIONS

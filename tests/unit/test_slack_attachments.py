@@ -233,6 +233,24 @@ async def test_a_notebook_heavy_with_outputs_still_shows_its_cells(host, tmp_pat
     assert "```python\nmodel.fit(x, y)\n```" in out.text and "xxxx" not in out.text
 
 
+async def test_a_gzipped_csv_gets_a_decompressed_preview(host, tmp_path):
+    import gzip
+
+    body = gzip.compress(small_csv(5_000))
+    f = host.add("reviews.csv.gz", body, "application/gzip")
+    out = await host.intake().ingest([f], tmp_path)
+    assert (tmp_path / "reviews.csv.gz").read_bytes() == body
+    assert "gzipped" in out.text and "Schema: 3 columns: text (str), label (int)" in out.text
+    assert "```csv\ntext,label,score\nreview number 0,0,0.0" in out.text
+
+
+async def test_a_fake_gzip_is_not_a_crash(host, tmp_path):
+    """attack: a file named .csv.gz that is not gzip."""
+    f = host.add("x.csv.gz", b"not gzip at all", "application/gzip")
+    out = await host.intake().ingest([f], tmp_path)
+    assert "[File `x.csv.gz`" in out.text and "gzipped" in out.text
+
+
 async def test_slack_connect_file_is_looked_up_with_files_info(host, tmp_path):
     ev = slack_payloads.event("slackweb_message_file_share_slack_connect")
     stub = ev["files"][0]
