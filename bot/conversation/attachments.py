@@ -36,17 +36,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from slack_sdk.errors import SlackApiError
 
-from .file_views import (
-    TEXT_EXTENSIONS,
-    count_lines,
-    extension,
-    fence,
-    gzipped_text,
-    human_size,
-    looks_like_text,
-    notebook_cells,
-    preview,
-)
+from .file_views import describe_file, extension, fence, human_size
 
 if TYPE_CHECKING:
     from bot.settings import FileSettings
@@ -55,7 +45,6 @@ log = logging.getLogger(__name__)
 
 MANIFEST = ".slack_files.json"  # file id → saved name and size: "downloaded once", budgets
 DOWNLOAD_TIMEOUT_S = 120.0
-NOTEBOOK_PARSE_BYTES = 20 * 1024 * 1024  # notebooks up to this are parsed to show their cells
 
 
 @dataclass(frozen=True)
@@ -241,7 +230,17 @@ class FileIntake:
                 out.notes.append(problem or "")
                 continue
             out.saved.append(saved)
-            text, used = await asyncio.to_thread(self._describe, f, saved, workspace, inline_left)
+            kind = str(f.get("pretty_type") or f.get("filetype") or saved.mimetype or "file")
+            text, used = await asyncio.to_thread(
+                describe_file,
+                workspace / saved.name,
+                kind=kind,
+                mimetype=saved.mimetype,
+                inline_bytes=min(self.limits.inline_bytes, inline_left),
+                preview_lines=self.limits.preview_lines,
+                preview_chars=self.limits.preview_chars,
+                budget_used_up=saved.size <= self.limits.inline_bytes,  # (when not shown whole)
+            )
             inline_left -= used
             parts.append(text)
         out.text = "\n\n".join(p for p in parts if p)
@@ -330,68 +329,6 @@ class FileIntake:
         manifest[fid] = {"name": name, "size": got, "slack_name": f.get("name")}
         _write_manifest(workspace, manifest)
         return SavedFile(fid, name, got, mimetype), None
-
-    def _describe(
-        self, f: dict[str, Any], saved: SavedFile, workspace: Path, inline_left: int
-    ) -> tuple[str, int]:
-        """The model's view of a saved file and how much of the inline budget it used."""
-        path = workspace / saved.name
-        with path.open("rb") as fh:
-            head = fh.read(8192)
-        kind = str(f.get("pretty_type") or f.get("filetype") or saved.mimetype or "file")
-        where = f"saved in your workspace as `{saved.name}`"
-        if gzipped_text(saved.name):
-            first, schema = preview(
-                path, saved.name, lines=self.limits.preview_lines, chars=self.limits.preview_chars
-            )
-            text = f"[File `{saved.name}` ({kind}, {human_size(saved.size)}), {where}: gzipped]"
-            if schema:
-                text += f"\nSchema: {schema}"
-            if first:
-                lang = TEXT_EXTENSIONS.get(extension(saved.name[:-3]), "")
-                text += f"\nFirst lines, decompressed:\n{fence(first, lang)}"
-            return text, min(len(first), inline_left)
-        if not looks_like_text(head, saved.name, saved.mimetype):
-            what = "an image" if saved.mimetype.startswith("image/") else "a binary file"
-            return (
-                f"[File `{saved.name}` ({kind}, {human_size(saved.size)}), {where}: {what}, "
-                "not shown here]"
-            ), 0
-        lines = count_lines(path)
-        head_line = (
-            f"[File `{saved.name}` ({kind}, {human_size(saved.size)}, {lines} lines), {where}]"
-        )
-        lang = TEXT_EXTENSIONS.get(extension(saved.name), "")
-        budget = min(self.limits.inline_bytes, inline_left)
-        if extension(saved.name) == "ipynb" and saved.size <= NOTEBOOK_PARSE_BYTES:
-            # Outputs make notebooks large; the cells alone usually fit.
-            cells = notebook_cells(path.read_bytes().decode("utf-8", errors="replace"))
-            if cells is not None:
-                size = len(cells.encode())
-                if size <= budget:
-                    return f"{head_line}\nNotebook cells (outputs omitted):\n{cells}", size
-                cut = cells.encode()[: self.limits.preview_chars].decode("utf-8", "ignore")
-                return (
-                    f"{head_line}\nIts cells are too long to show whole; read it with your "
-                    f"tools. The first cells (outputs omitted):\n{cut}\n[…]",
-                    min(len(cut), inline_left),
-                )
-        if saved.size <= budget:
-            raw = path.read_bytes().decode("utf-8", errors="replace")
-            return f"{head_line}\n{fence(raw, lang)}", saved.size
-        first, schema = preview(
-            path, saved.name, lines=self.limits.preview_lines, chars=self.limits.preview_chars
-        )
-        why = (
-            "too large to show whole"
-            if saved.size > self.limits.inline_bytes
-            else "not shown whole: this message's inline budget is used up"
-        )
-        text = f"{head_line}\nIt is {why}; read it with your tools."
-        if schema:
-            text += f"\nSchema: {schema}"
-        text += f"\nFirst lines:\n{fence(first, lang)}"
-        return text, min(len(first), inline_left)
 
 
 def file_intake(settings: FileSettings, client: Any) -> FileIntake | None:

@@ -24,6 +24,7 @@ TEXT_EXTENSIONS = {
     "diff": "diff", "patch": "diff", "dockerfile": "dockerfile", "env": "", "out": "", "err": "",
 }  # fmt: skip
 SNIFF_BYTES = 8192
+NOTEBOOK_PARSE_BYTES = 20 * 1024 * 1024  # notebooks up to this are parsed to show their cells
 SCHEMA_ROWS = 50
 
 
@@ -203,3 +204,60 @@ def preview(path: Path, name: str, *, lines: int, chars: int) -> tuple[str, str 
 def gzipped_text(name: str) -> bool:
     """``x.csv.gz``, ``x.jsonl.gz``, ``x.log.gz``: compressed text worth a preview."""
     return extension(name) == "gz" and extension(name[:-3]) in TEXT_EXTENSIONS
+
+
+def describe_file(
+    path: Path,
+    *,
+    kind: str,
+    mimetype: str,
+    inline_bytes: int,
+    preview_lines: int,
+    preview_chars: int,
+    budget_used_up: bool = False,
+) -> tuple[str, int]:
+    """The model's view of a saved file, and how many characters of the message's inline
+    budget it used. ``inline_bytes`` is what may still be shown whole for this file."""
+    name, size = path.name, path.stat().st_size
+    with path.open("rb") as fh:
+        head = fh.read(SNIFF_BYTES)
+    where = f"saved in your workspace as `{name}`"
+    if gzipped_text(name):
+        first, schema = preview(path, name, lines=preview_lines, chars=preview_chars)
+        text = f"[File `{name}` ({kind}, {human_size(size)}), {where}: gzipped]"
+        if schema:
+            text += f"\nSchema: {schema}"
+        if first:
+            lang = TEXT_EXTENSIONS.get(extension(name[:-3]), "")
+            text += f"\nFirst lines, decompressed:\n{fence(first, lang)}"
+        return text, len(first)
+    if not looks_like_text(head, name, mimetype):
+        what = "an image" if mimetype.startswith("image/") else "a binary file"
+        return f"[File `{name}` ({kind}, {human_size(size)}), {where}: {what}, not shown here]", 0
+    head_line = f"[File `{name}` ({kind}, {human_size(size)}, {count_lines(path)} lines), {where}]"
+    lang = TEXT_EXTENSIONS.get(extension(name), "")
+    if extension(name) == "ipynb" and size <= NOTEBOOK_PARSE_BYTES:
+        # Outputs make notebooks large; the cells alone usually fit.
+        cells = notebook_cells(path.read_bytes().decode("utf-8", errors="replace"))
+        if cells is not None:
+            if len(cells.encode()) <= inline_bytes:
+                return f"{head_line}\nNotebook cells (outputs omitted):\n{cells}", len(cells)
+            cut = cells.encode()[:preview_chars].decode("utf-8", "ignore")
+            return (
+                f"{head_line}\nIts cells are too long to show whole; read it with your tools. "
+                f"The first cells (outputs omitted):\n{cut}\n[…]",
+                len(cut),
+            )
+    if size <= inline_bytes:
+        raw = path.read_bytes().decode("utf-8", errors="replace")
+        return f"{head_line}\n{fence(raw, lang)}", len(raw)
+    first, schema = preview(path, name, lines=preview_lines, chars=preview_chars)
+    why = (
+        "not shown whole: this message's inline budget is used up"
+        if budget_used_up
+        else "too large to show whole"
+    )
+    text = f"{head_line}\nIt is {why}; read it with your tools."
+    if schema:
+        text += f"\nSchema: {schema}"
+    return text + f"\nFirst lines:\n{fence(first, lang)}", len(first)
