@@ -16,6 +16,7 @@ Unfurls also arrive as ``message_changed`` with the same text; those change noth
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,7 @@ from bot.conversation.progress import STOP_ACTION
 from bot.conversation.slack_text import decode_message, mentioned_user_ids
 from bot.slack.format import button_value
 from bot.slack.keys import parse_session_key
+from bot.slack.tables import SLACK_SCHEMA
 
 if TYPE_CHECKING:
     from agent_core.manager import SessionManager
@@ -35,28 +37,51 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-INDEX_KV = "slack_inputs"
+INPUT_TTL_S = 30 * 86_400.0  # an edit a month later is not worth a lookup
+PRUNE_EVERY = 500
 EDIT_APPLIED = "pencil2"  # the queued input now reads as edited
 EDIT_FOLLOWUP = "repeat"  # the correction was sent to the agent as a follow-up
 
 
 class InputIndex:
-    """Slack message → the session it was given to (and each session's latest input)."""
+    """Slack message → the session it was given to (and each session's latest input), in the
+    bot's ``slack_inputs`` table. Edits older than ``ttl_s`` are not worth a lookup: entries
+    are pruned as new ones are written (every :data:`PRUNE_EVERY` writes)."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, *, ttl_s: float = INPUT_TTL_S) -> None:
         self.store = store
+        self.ttl_s = ttl_s
+        self._writes = 0
+        store.require(SLACK_SCHEMA)
 
     async def remember(self, channel: str, ts: str, session_id: str) -> None:
-        await self.store.kv_set(INDEX_KV, f"{channel}:{ts}", {"sid": session_id})
-        await self.store.kv_set(INDEX_KV, f"latest:{session_id}", ts)
+        await self.store.execute(
+            "INSERT INTO slack_inputs (channel, ts, session_id, received_at) VALUES (?,?,?,?)"
+            " ON CONFLICT (channel, ts) DO UPDATE SET session_id=excluded.session_id,"
+            " received_at=excluded.received_at",
+            (channel, ts, session_id, time.time()),
+        )
+        self._writes += 1
+        if self._writes % PRUNE_EVERY == 1:
+            await self.prune()
 
     async def session_of(self, channel: str, ts: str) -> str | None:
-        entry = await self.store.kv_get(INDEX_KV, f"{channel}:{ts}")
-        return str(entry["sid"]) if isinstance(entry, dict) and entry.get("sid") else None
+        row = await self.store.fetchone(
+            "SELECT session_id FROM slack_inputs WHERE channel=? AND ts=?", (channel, ts)
+        )
+        return str(row["session_id"]) if row else None
 
     async def latest(self, session_id: str) -> str | None:
-        value = await self.store.kv_get(INDEX_KV, f"latest:{session_id}")
-        return str(value) if value else None
+        row = await self.store.fetchone(
+            "SELECT ts FROM slack_inputs WHERE session_id=? ORDER BY received_at DESC LIMIT 1",
+            (session_id,),
+        )
+        return str(row["ts"]) if row else None
+
+    async def prune(self) -> int:
+        return await self.store.execute(
+            "DELETE FROM slack_inputs WHERE received_at < ?", (time.time() - self.ttl_s,)
+        )
 
 
 @dataclass(frozen=True)

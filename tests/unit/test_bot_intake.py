@@ -13,7 +13,6 @@ from typing import Any
 from agent_core.events import UserInput
 from bot.conversation.commands import Command
 from bot.conversation.dm_sessions import DmConversations
-from bot.conversation.edits import InputIndex
 from bot.conversation.incoming import Incoming
 from bot.conversation.intake import Intake
 from bot.conversation.message_input import InputComposer, ThreadNotes
@@ -97,6 +96,19 @@ class KvStore:
         return None
 
 
+class Inputs:
+    """Which session each message went to (the InputIndex's interface), in memory."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[tuple[str, str], str] = {}
+
+    async def remember(self, channel: str, ts: str, session_id: str) -> None:
+        self.sessions[(channel, ts)] = session_id
+
+    async def session_of(self, channel: str, ts: str) -> str | None:
+        return self.sessions.get((channel, ts))
+
+
 class Commands:
     def __init__(self) -> None:
         self.ran: list[Command] = []
@@ -141,7 +153,7 @@ def _intake(manager: Manager, sender: Sender | None = None, **slack: Any) -> Int
             seed_limit=settings.seed_thread_messages,
         ),
         dms=DmConversations(store, idle_s=3600),
-        inputs=InputIndex(store),
+        inputs=Inputs(),  # type: ignore[arg-type]
     )
     return intake
 

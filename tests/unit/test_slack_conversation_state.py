@@ -60,6 +60,16 @@ async def test_input_index(store):
     assert await index.latest("slack:T:C1:1.0") == "1.2"
 
 
+async def test_old_inputs_are_pruned(store):
+    index = InputIndex(store, ttl_s=3600)
+    await index.remember("C1", "1.1", "s1")
+    await index.remember("C1", "1.2", "s1")
+    await store.execute("UPDATE slack_inputs SET received_at = received_at - 7200 WHERE ts='1.1'")
+    assert await index.prune() == 1
+    assert await index.session_of("C1", "1.1") is None
+    assert await index.session_of("C1", "1.2") == "s1"
+
+
 def test_author_line():
     assert author_line("alice", is_requester=True) == "Message from @alice (the requester):"
     assert author_line("bob", is_requester=False, edited=True) == "(edited) Message from @bob:"
