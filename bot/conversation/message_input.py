@@ -68,7 +68,7 @@ class ThreadNotes:
     async def take(self, session_id: str) -> list[dict[str, str]]:
         notes = await self.store.kv_get(NOTES_KV, session_id) or []
         if notes:
-            await self.store.kv_set(NOTES_KV, session_id, [])
+            await self.store.kv_delete(NOTES_KV, [session_id])
         return [n for n in notes if isinstance(n, dict)]
 
 

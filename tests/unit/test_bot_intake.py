@@ -92,6 +92,9 @@ class KvStore:
     async def kv_set(self, namespace: str, key: str, value: Any) -> None:
         self.kv[(namespace, key)] = value
 
+    async def kv_delete(self, namespace: str, keys: list[str]) -> int:
+        return sum(self.kv.pop((namespace, k), None) is not None for k in keys)
+
     async def get_session(self, sid: str) -> None:
         return None
 
