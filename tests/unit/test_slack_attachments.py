@@ -351,3 +351,17 @@ def test_fixture_sources_are_recorded():
     for name in slack_payloads.names():
         assert slack_payloads.source(name), name
     assert Path(slack_payloads.DATA).is_dir()
+
+
+async def test_a_shared_file_is_where_the_workspace_tools_look(host, tmp_path):
+    """The intake saves into session_workspace(); the read tool (and hf_jobs / the Hub upload,
+    which resolve paths the same way) finds the file by its name."""
+    from agent_core.tools.base import session_workspace
+    from agent_core.tools.workspace import read_handler
+    from tests.tool_harness import make_harness
+
+    sid = "slack:T1:C1:1700000000.000100"
+    f = host.add("train.csv", b"text,label\nok,1\n", "text/csv")
+    await host.intake().ingest([f], session_workspace(tmp_path, sid))
+    out, ok = await read_handler({"path": "train.csv"}, make_harness(tmp_path, session_id=sid).ctx)
+    assert ok and "ok,1" in out
