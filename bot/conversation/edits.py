@@ -163,21 +163,36 @@ class EditHandler:
         if before.text == after.text:
             return  # an unfurl or a metadata change, not an edit of what was said
         requester = await self.intake.requester_of(sid) or edit.user
-        message = {**edit.message, "ts": edit.ts, "files": []}  # files were ingested already
-        composed = await self.intake.composer.compose(
-            message, session_id=sid, user=edit.user, requester=requester, bot_user_id=bot,
-            edited=True,
+        composer, at = self.intake.composer, {"ts": edit.ts}
+        # Not started yet: the queued input is replaced by the new version, as if it had been
+        # sent that way (its files are already in the workspace, so nothing is downloaded
+        # again; thread notes went with the original).
+        replacement = await composer.compose(
+            {**edit.message, **at}, session_id=sid, user=edit.user, requester=requester,
+            bot_user_id=bot, with_notes=False,
         )  # fmt: skip
         new = UserInput(
-            text=composed.text,
+            text=replacement.text,
             user=edit.user,
-            meta={**composed.meta, "slack_ts": edit.ts, "edited": True},
+            meta={**replacement.meta, "slack_ts": edit.ts, "edited": True},
         )
         if await self.manager.amend_queued(sid, lambda op: _is_slack_ts(op, edit.ts), new):
             self.replies.react(edit.channel, edit.ts, EDIT_APPLIED)
             return
+        # Running or answered: a correction, as a follow-up that says so (files were shown).
+        correction = await composer.compose(
+            {**edit.message, **at, "files": []}, session_id=sid, user=edit.user,
+            requester=requester, bot_user_id=bot, edited=True,
+        )  # fmt: skip
         await self.warmup.wait()
-        await self.manager.submit(sid, new)
+        await self.manager.submit(
+            sid,
+            UserInput(
+                text=correction.text,
+                user=edit.user,
+                meta={**correction.meta, "slack_ts": edit.ts, "edited": True},
+            ),
+        )
         self.replies.react(edit.channel, edit.ts, EDIT_FOLLOWUP)
 
     async def _deleted(self, edit: SlackEdit, sid: str) -> None:

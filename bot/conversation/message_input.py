@@ -102,6 +102,7 @@ class InputComposer:
         bot_user_id: str | None,
         seed_from: tuple[str, str] | None = None,
         edited: bool = False,
+        with_notes: bool = True,
     ) -> Composed:
         """``event`` is the Slack message; ``seed_from`` is ``(channel, thread_ts)`` when the
         session starts inside an existing thread."""
@@ -114,7 +115,7 @@ class InputComposer:
             )
             if seed:
                 parts.append(seed)
-        notes = await self.notes.take(session_id)
+        notes = await self.notes.take(session_id) if with_notes else []
         if notes:
             lines = [f"@{n.get('who')}: {n.get('text')}" for n in notes]
             parts.append(

@@ -313,9 +313,34 @@ async def test_editing_a_queued_message_updates_it(tmp_path) -> None:
         gate.set()
         await env.wait_answer("C1", ts, "answer two")
         users = user_texts(env.llm.requests[1])
-        assert said(users[-1]) == "use 2 epochs" and users[-1].startswith("(edited) ")
+        assert users[-1] == "Message from @alice (the requester):\nuse 2 epochs"  # as if sent so
         assert not any("use 3 epochs" in u for u in users)
         assert len(env.llm.requests) == 2
+
+
+async def test_editing_a_queued_message_with_a_file_keeps_the_file(tmp_path) -> None:
+    async with bot_env(tmp_path) as env:
+        gate = asyncio.Event()
+        env.llm.push(text("answer one", gate=gate), text("answer two"))
+        ts, _ = await env.slack.mention("question one")
+        await env.llm.wait_for_requests(1, timeout=30)
+        cfg = env.slack.share_file("cfg.yaml", b"epochs: 3\n")
+        q2, _ = await replay(
+            env, "bolt_file_share_png", thread_ts=ts, files=[cfg], text="use this config"
+        )
+        await env.slack.wait_for(
+            lambda: "hourglass_flowing_sand" in env.slack.get_message("C1", q2).reactions
+        )
+        edited = edit_event("C1", q2, "U1", "use this config", "use this config, 2 epochs")
+        edited["message"].update(thread_ts=ts, files=[cfg])
+        await env.slack.send_event(edited)
+        await env.slack.wait_for(lambda: "pencil2" in env.slack.get_message("C1", q2).reactions)
+        gate.set()
+        await env.wait_answer("C1", ts, "answer two")
+        last = user_texts(env.llm.requests[1])[-1]
+        assert last.startswith("Message from @alice (the requester):\nuse this config, 2 epochs")
+        assert "```yaml\nepochs: 3\n```" in last
+        assert len(env.slack.calls_for("files-pri")) == 1  # not downloaded again
 
 
 async def test_editing_an_answered_message_is_a_correction(tmp_path) -> None:
