@@ -119,9 +119,9 @@ async def test_bot_process_serves_then_exits_cleanly_on_sigterm(tmp_path) -> Non
                     assert body["ok"], body
                 async with http.get(control + "messages", params={"channel": "C1"}) as r:
                     messages = (await r.json())["messages"]
-                if any("echo: hello from a process" in str(m) for m in messages):
+                if any("hello from a process" in str(m) and "echo: " in str(m) for m in messages):
                     break
-        assert any("echo: hello from a process" in str(m) for m in messages), messages
+        assert any("hello from a process" in str(m) and "echo: " in str(m) for m in messages)
 
         bot.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(bot.wait(), 20)
