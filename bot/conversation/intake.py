@@ -100,6 +100,10 @@ class Intake:
             # Indexed before anything slow, so an edit or delete racing this intake finds
             # its session and waits for it (settled()) instead of missing it.
             await self.inputs.remember(msg.channel, msg.ts, sid)
+            # The thread is ours from now on, and before the reaction says so: a follow-up
+            # sent the moment the person sees it (or while the LLM client warms up) must be
+            # routed here, not dropped as foreign.
+            await self.threads.ensure(msg.ref)
             exists = await self.manager.exists(sid)
             queued = ahead or (
                 exists and (self.manager.is_busy(sid) or await self.manager.queued_count(sid) > 0)
@@ -118,9 +122,6 @@ class Intake:
     async def _submit(self, msg: Incoming, sid: str, queued: bool) -> None:
         exists = await self.manager.exists(sid)  # again: an earlier message may have made it
         try:
-            # The thread is ours from now on (follow-ups are routed to it even before the
-            # engine has created the session, e.g. while the LLM client warms up).
-            await self.threads.ensure(msg.ref)
             seed = None
             if not exists and msg.thread_ts and msg.thread_ts != msg.ts:
                 seed = (msg.channel, msg.thread_ts)

@@ -11,13 +11,12 @@ import pytest
 from bot.jobs.buttons import (
     CANCEL_JOB_ACTION,
     SHOW_LOGS_ACTION,
-    finished_part,
     job_actions_block,
-    job_finished_mention,
     parse_job_action,
     with_job_actions,
 )
 from bot.jobs.card import job_payload
+from bot.jobs.finished import finished_part, job_finished_mention
 from tests.fakes.slack_limits import validate_blocks
 
 RUNNING_JOB = {
