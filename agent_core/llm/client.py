@@ -240,6 +240,16 @@ class LLMClient:
         return result
 
 
+def _provider_finished(response: Any, finish_reason: str | None) -> bool:
+    """Whether the provider itself ended the answer. litellm closes every stream with a
+    synthetic ``stop`` chunk; its wrapper records whether the provider sent a real one."""
+    if hasattr(response, "received_finish_reason"):
+        return bool(
+            response.received_finish_reason or getattr(response, "intermittent_finish_reason", None)
+        )
+    return finish_reason is not None
+
+
 async def _notify(on_retry: OnRetry | None, err: LLMError, attempt: int, delay: float) -> None:
     if on_retry is not None:
         await on_retry(err, attempt, delay)
@@ -326,7 +336,7 @@ async def _consume_stream(
         thinking_blocks=thinking.blocks,
         reasoning_content="".join(reasoning),
     )
-    if finish_reason is None:
+    if not _provider_finished(response, finish_reason):
         if not streamed[0]:
             raise _StreamEndedEarly()
         # Text already reached a person: a silent retry would repeat it. Keep what came,
