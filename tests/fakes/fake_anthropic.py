@@ -203,7 +203,9 @@ class FakeAnthropic:
             runner, self._runner = self._runner, None
             await runner.cleanup()
 
-    def push(self, *replies: Reply) -> None:
+    def push(self, *replies: Any) -> None:
+        """Queue replies: this module's :class:`Reply`, or a :mod:`tests.fakes.fake_llm` script
+        (``text``/``tool_calls``/``error``/``str``), translated to what Claude would send."""
         self._script.extend(replies)
 
     @property
@@ -264,13 +266,18 @@ class FakeAnthropic:
         return await self._stream(request, scripted, message)
 
     def _next(self, recorded: Recorded) -> Reply | None:
+        produced: Any = None
         if self._script:
-            return self._script.popleft()
-        if self.responder is not None:
+            produced = self._script.popleft()
+        elif self.responder is not None:
             produced = self.responder(recorded)
-            if produced is not None:
-                return produced
-        return self.default
+        if produced is None:
+            produced = self.default
+        if produced is None or isinstance(produced, Reply):
+            return produced
+        return from_openai_script(
+            produced, thinking_on=_thinking_on(recorded), n=len(self.requests)
+        )
 
     def _error(
         self, status: int, kind: str, message: str, headers: Mapping[str, str] | None = None
@@ -495,6 +502,63 @@ class FakeAnthropic:
             await response.write(_sse(name, data))
         await response.write_eof()
         return response
+
+
+def _thinking_on(body: Mapping[str, Any]) -> bool:
+    param = body.get("thinking") or {}
+    return param.get("type") in ("enabled", "adaptive")
+
+
+def from_openai_script(script: Any, *, thinking_on: bool, n: int) -> Reply:
+    """A :mod:`tests.fakes.fake_llm` reply as Claude would give it, so tests written for the
+    OpenAI fake run on this wire unchanged. With thinking on, Claude opens every answer with a
+    signed thinking block, so one is added."""
+    from . import fake_llm
+
+    if isinstance(script, str):
+        script = fake_llm.text(script)
+    if script.kind == "error":
+        return replace(
+            error(script.status, script.message, retry_after=script.retry_after), gate=script.gate
+        )
+    blocks: list[Block] = [thinking(f"Working out step {n}.")] if thinking_on else []
+    if script.content:
+        blocks.append(text(script.content))
+    blocks.extend(tool_use(c.name, raw=c.arguments, id=c.id) for c in script.calls)
+    stop = {"length": "max_tokens", "content_filter": "refusal"}.get(script.finish_reason or "")
+    return Reply(blocks=tuple(blocks), stop_reason=stop, gate=script.gate,
+                 output_tokens=script.completion_tokens)  # fmt: skip
+
+
+def openai_view(body: Mapping[str, Any]) -> dict[str, Any]:
+    """A Messages-API request seen as chat-completions messages (for provider-agnostic asserts)."""
+    messages: list[dict[str, Any]] = []
+    system = _blocks(body.get("system"))
+    if system:
+        messages.append({"role": "system", "content": "".join(b.get("text", "") for b in system)})
+    for msg in body.get("messages") or []:
+        blocks = _blocks(msg.get("content"))
+        texts = "".join(b.get("text", "") for b in blocks if b.get("type") == "text")
+        if msg.get("role") == "assistant":
+            calls = [{"id": b["id"], "type": "function",
+                      "function": {"name": b["name"], "arguments": json.dumps(b.get("input") or {})}}
+                     for b in blocks if b.get("type") == "tool_use"]  # fmt: skip
+            out: dict[str, Any] = {"role": "assistant", "content": texts or None}
+            if calls:
+                out["tool_calls"] = calls
+            messages.append(out)
+            continue
+        for b in blocks:
+            if b.get("type") == "tool_result":
+                content = b.get("content")
+                if isinstance(content, list):
+                    content = "".join(c.get("text", "") for c in content if isinstance(c, dict))
+                messages.append(
+                    {"role": "tool", "tool_call_id": b.get("tool_use_id"), "content": content}
+                )
+        if texts or not any(b.get("type") == "tool_result" for b in blocks):
+            messages.append({"role": "user", "content": texts})
+    return {"model": body.get("model"), "messages": messages, "tools": body.get("tools") or []}
 
 
 def _events(message: dict[str, Any], scripted: Reply) -> Iterator[tuple[str, dict[str, Any]]]:

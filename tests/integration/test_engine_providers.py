@@ -1,0 +1,116 @@
+"""The engine, end to end, on each provider's wire: OpenAI-compatible, Claude with thinking, the
+HF router. Same scripts, same assertions; each fake enforces its provider's rules, so a history
+the engine builds wrong for one provider fails here (``served.rejections``)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from agent_core.events import ToolApproval, UserInput
+from tests.engine_harness import ORIGIN, make_config, run_engine, tool
+from tests.fakes.fake_llm import call, error, text, tool_calls
+from tests.llm_providers import PROVIDERS, ServedLLM, serve_llm
+
+GPU_RUN = {
+    "operation": "run",
+    "script": "print('train')",
+    "hardware_flavor": "a10g-large",
+    "timeout": "2h",
+}
+
+
+@pytest.fixture(params=PROVIDERS)
+async def served(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[ServedLLM]:
+    async with serve_llm(request.param) as s:
+        for name, value in s.env.items():
+            monkeypatch.setenv(name, value)
+        yield s
+
+
+def engine(tmp_path: Path, served: ServedLLM, ran: list):
+    def read(args, ctx):
+        return f"contents of {args.get('path')}", True
+
+    def jobs(args, ctx):
+        ran.append(args)
+        return "submitted job 123", True
+
+    tools = [tool("read", read), tool("hf_jobs", jobs, read_only=False)]
+    config = make_config(model_name=served.model, reasoning_effort="high", context_window=None)
+    return run_engine(tmp_path / "db", served.llm.base_url, tools=tools, config=config)
+
+
+async def test_multi_step_tool_turn_with_an_approval_in_the_middle_finishes(
+    tmp_path: Path, served: ServedLLM
+) -> None:
+    ran: list = []
+    llm = served.llm
+    llm.push(tool_calls(call("read", {"path": "train.py"}), text="Looking first."),
+             tool_calls(call("hf_jobs", GPU_RUN)))  # fmt: skip
+    async with engine(tmp_path, served, ran) as eng:
+        await eng.manager.submit("s", UserInput(text="train it", user="U_REQ"), origin=ORIGIN)
+        req = await eng.events.wait_for("approval_required", "s")
+        entry = req.data["tools"][0]
+        llm.push(text("Job submitted: 123."))
+        res = await eng.manager.resolve_approvals(
+            "s", [ToolApproval(tool_call_id=entry["tool_call_id"], approved=True, args_hash=entry["args_hash"])],
+            decided_by="U_REQ",
+        )  # fmt: skip
+        assert res.ok
+        done = await eng.events.wait_for("turn_complete", "s")
+        assert done.data["final_response"] == "Job submitted: 123."
+        assert ran == [GPU_RUN] and not eng.events.of("s", "error")
+        assert served.rejections == []  # no request broke the provider's rules
+        calls = eng.events.of("s", "llm_call")
+        assert len(calls) == 3 and all(c.data["provider"] == served.provider for c in calls)
+        assert all("cache_read_tokens" in c.data and "cost_usd" in c.data for c in calls)
+    last = llm.requests[-1]["messages"]
+    assert [m["role"] for m in last[1:]] == ["user", "assistant", "tool", "assistant", "tool"]
+    if served.provider == "anthropic":
+        raw = llm.fake.requests[-1]
+        assert raw["system"][-1]["cache_control"] == {"type": "ephemeral"}
+        assert raw["tools"][-1]["cache_control"] == {"type": "ephemeral"}
+        assert [m["content"][0]["type"] for m in raw["messages"] if m["role"] == "assistant"] == [
+            "thinking"
+        ] * 2
+        assert llm.fake.usages[-1]["cache_read_input_tokens"] > 0
+        assert calls[-1].data["cost_usd"] > 0
+    if served.provider == "hf_router":
+        assert llm.leaked_keys == [] and set(llm.session_ids) == {"s"}
+        assert calls[-1].data["cost_usd"] > 0
+
+
+async def test_missing_key_is_named_within_a_second(
+    tmp_path: Path, served: ServedLLM, monkeypatch
+) -> None:
+    env = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY", "hf_router": "HF_TOKEN"}[
+        served.provider
+    ]
+    if served.provider == "hf_router":
+        from huggingface_hub import constants
+
+        monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    async with engine(tmp_path, served, []) as eng:
+        monkeypatch.delenv(env)  # run_engine sets OPENAI_API_KEY itself
+        if served.provider == "openai":  # OpenAI itself, not a local server (which needs no key)
+            monkeypatch.setenv("OPENAI_API_BASE", "https://api.openai.com/v1")
+        started = time.monotonic()
+        await eng.manager.submit("s", UserInput(text="hi"), origin=ORIGIN)
+        err = await eng.events.wait_for("error", "s")
+        assert time.monotonic() - started < 1.0
+        assert err.data["kind"] == "auth" and f"set {env}" in err.data["error"]
+    assert served.llm.requests == []
+
+
+async def test_rate_limit_is_retried_on_every_wire(tmp_path: Path, served: ServedLLM) -> None:
+    served.llm.push(error(429, "Rate limit reached", retry_after=0.05), text("finally"))
+    async with engine(tmp_path, served, []) as eng:
+        await eng.manager.submit("s", UserInput(text="hi"), origin=ORIGIN)
+        done = await eng.events.wait_for("turn_complete", "s")
+        assert done.data["final_response"] == "finally" and len(served.llm.requests) == 2
