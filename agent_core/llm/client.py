@@ -110,6 +110,27 @@ class LLMClient:
         """Where ``model`` goes; raises ``LLMError(auth)`` naming the missing key."""
         return routing.resolve(model, self.config)
 
+    async def probe_effort(self, model: str) -> str | None:
+        """Upstream's probe on a model switch: a one-word call at the preferred effort, stepping
+        down the cascade until the model accepts one; the result is remembered for ``model``.
+        A missing key, a rejected key or an unreachable provider raises :class:`LLMError` (so a
+        switch can keep the old model and say why)."""
+        route = self.route(model)
+        ping = [{"role": "user", "content": "ping"}]
+        while True:
+            effort = self.effort.level_for(route)
+            try:
+                await self._once(route, ping, None, False, None, None if route.provider == "anthropic" else 64,
+                                 None, None, effort, True, [False])  # fmt: skip
+                return effort
+            except LLMError:
+                raise
+            except Exception as exc:
+                err = classify(exc, model, route.key_env)
+                if effort is None or not is_effort_rejection(err):
+                    raise err from None
+                self.effort.heal(route, effort)
+
     async def complete(
         self,
         messages: list[dict[str, Any]],

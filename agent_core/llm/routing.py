@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from ..config import Config
+from ..tools.http_util import hf_token
 from .errors import AUTH, LLMError
 
 ROUTER = "hf_router"
@@ -89,20 +90,6 @@ class Route:
 
 def router_url(config: Config) -> str:
     return (os.environ.get(ROUTER_URL_ENV) or config.hf_router_url).rstrip("/")
-
-
-def hf_token() -> str | None:
-    """The HF token: ``HF_TOKEN``, ``HUGGING_FACE_HUB_TOKEN``, then ``hf auth login``'s cache."""
-    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
-        value = os.environ.get(name, "").strip()
-        if value:
-            return value
-    try:
-        from huggingface_hub import get_token
-
-        return get_token() or None
-    except Exception:  # a broken cache file is "no token", not a crash
-        return None
 
 
 def resolve(model: str, config: Config, *, require_key: bool = True) -> Route:

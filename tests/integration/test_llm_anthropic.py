@@ -304,3 +304,18 @@ async def test_refused_effort_steps_down_and_is_remembered(claude: FakeAnthropic
 
 async def _ignore(piece: str) -> None:
     return None
+
+
+async def test_effort_probe_on_a_model_switch_finds_an_accepted_level(claude: FakeAnthropic) -> None:
+    claude.push(error(400, "effort 'high' is not supported by this model"), reply("pong"))
+    llm = client()
+    assert await llm.probe_effort(MODEL) == "medium"
+    assert claude.requests[1]["thinking"]["budget_tokens"] < claude.requests[0]["thinking"]["budget_tokens"]
+    assert llm.effort.level_for(llm.route(MODEL)) == "medium"
+
+
+async def test_effort_probe_names_a_missing_key(claude: FakeAnthropic, monkeypatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY")
+    with pytest.raises(LLMError) as caught:
+        await client().probe_effort(MODEL)
+    assert "set ANTHROPIC_API_KEY" in caught.value.message and claude.requests == []
