@@ -20,7 +20,7 @@ Two measurements:
    against the Slack emulator (production Slack settings: 1 edit/s per message, 50 edits a
    minute): "train …" mentions go through the approval card to real job cards; when each job
    ends we time the ``job_finished`` event, the card's final edit, and the threaded "your job
-   finished" message (posted by the hook proposed in ``bot/render/job_actions.py``, applied
+   finished" message (posted by the hook proposed in ``bot/jobs/buttons.py``, applied
    here as in its tests). Polling is scaled like phase 1, so the event delay is short; the
    Slack part (event → message) does not depend on polling.
 
@@ -343,12 +343,12 @@ def print_table(result: dict[str, Any]) -> None:
 
 async def thread_delay(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Terminal stage → job_finished → card final edit → threaded mention, through the bot."""
-    import bot.renderer as renderer_mod
+    import bot.renderer.worker as renderer_mod
     from agent_core.tools import hf_jobs, plan_tool
     from agent_core.tools.router import ToolRouter
-    from bot.listeners import job_actions as job_listeners
-    from bot.render.job_actions import finished_part, job_finished_mention, with_job_actions
-    from bot.renderer import Renderer
+    from bot.jobs import listeners as job_listeners
+    from bot.jobs.buttons import finished_part, job_finished_mention, with_job_actions
+    from bot.renderer.worker import Renderer
     from tests.fakes.fake_llm import call, text, tool_calls
     from tests.slack_harness import all_text, bot_env
 

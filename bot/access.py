@@ -17,8 +17,8 @@ from typing import Any
 
 from slack_sdk.errors import SlackApiError
 
-from .render.common import user_ref
-from .settings import SlackSettings
+from bot.settings import SlackSettings
+from bot.slack.format import user_ref
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 from slack_bolt.async_app import AsyncApp
 
-from .listeners import actions, commands, job_actions, messages, views
-from .middleware import SeenEvents, build_middleware
+from bot.approvals import listeners as approval_listeners
+from bot.conversation import listeners as conversation_listeners
+from bot.jobs import listeners as job_listeners
+from bot.slack.middleware import SeenEvents, build_middleware
 
 if TYPE_CHECKING:
-    from .gateway import Gateway
+    from bot.conversation.intake import Gateway
 
 
 def build_app(gw: Gateway, seen: SeenEvents) -> AsyncApp:
@@ -29,11 +31,9 @@ def build_app(gw: Gateway, seen: SeenEvents) -> AsyncApp:
     )
     for middleware in build_middleware(gw, seen):
         app.use(middleware)
-    messages.register(app, gw)
-    actions.register(app, gw)
-    views.register(app, gw)
-    commands.register(app, gw)
-    job_actions.register(app, gw)  # job card buttons (Cancel, Show logs, metric links)
+    conversation_listeners.register(app, gw)  # messages, mentions, /ml-intern, Stop
+    approval_listeners.register(app, gw)  # approval buttons and modals
+    job_listeners.register(app, gw)  # job card buttons (Cancel, Show logs, metric links)
 
     @app.event(re.compile(".*"))
     async def ack_other_events(body: dict[str, Any]) -> None:

@@ -14,9 +14,8 @@ import sys
 
 from agent_core.config import Config, ConfigError
 from agent_core.store import StoreError
-
-from .runtime import BotRuntime, StartupError
-from .settings import load_slack_settings, load_tokens
+from bot.runtime import BotRuntime, StartupError
+from bot.settings import load_slack_settings, load_tokens
 
 log = logging.getLogger(__name__)
 

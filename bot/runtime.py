@@ -26,15 +26,14 @@ from agent_core.redact import register_secret
 from agent_core.store import Store
 from agent_core.tools.base import Services
 from agent_core.tools.router import ToolRouter
-
-from .app import build_app
-from .gateway import Gateway
-from .middleware import SeenEvents
-from .renderer import Renderer
-from .sender import SlackSender
-from .settings import SlackSettings, Tokens
-from .slack_client import build_web_client
-from .wiring import Wiring, attach_after_connect, build_components
+from bot.app import build_app
+from bot.conversation.intake import Gateway
+from bot.renderer.worker import Renderer
+from bot.settings import SlackSettings, Tokens
+from bot.slack.client import build_web_client
+from bot.slack.middleware import SeenEvents
+from bot.slack.sender import SlackSender
+from bot.wiring import Wiring, attach_after_connect, build_components
 
 log = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ HOOK POINTS for other parts of the project:
   the socket is connected, so they never delay connecting. The gateway then uses
   ``services.jobs.status(session_id)`` for ``status`` and ``services.jobs.cancel(session_id,
   requested_by=user)`` for ``cancel jobs``; the job card's buttons are
-  :mod:`bot.listeners.job_actions`.
+  :mod:`bot.jobs.listeners`.
 
 Each component is closed before the store closes.
 """

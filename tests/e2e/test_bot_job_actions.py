@@ -4,8 +4,8 @@ whole flow "mention → approval card → approve → job card → job ends → 
 with the real gateway, the Slack emulator, the scripted LLM and the fake Hub.
 
 The renderer hooks (buttons on the card, the finished message) are applied here the way
-``bot/renderer.py`` is asked to apply them (see ``bot/render/job_actions.py``); the button
-listeners are registered on the running app with :func:`bot.listeners.job_actions.register`.
+``bot/renderer/worker.py`` is asked to apply them (see ``bot/jobs/buttons.py``); the button
+listeners are registered on the running app with :func:`bot.jobs.listeners.register`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ import json
 
 import pytest
 
-import bot.renderer as renderer_mod
+import bot.renderer.worker as renderer_mod
 from agent_core.tools import hf_jobs, plan_tool
 from agent_core.tools.router import ToolRouter
-from bot.listeners import job_actions as job_listeners
-from bot.render.job_actions import (
+from bot.jobs import listeners as job_listeners
+from bot.jobs.buttons import (
     CANCEL_JOB_ACTION,
     SHOW_LOGS_ACTION,
     finished_part,
@@ -27,8 +27,8 @@ from bot.render.job_actions import (
     parse_job_action,
     with_job_actions,
 )
-from bot.render.job_card import job_payload
-from bot.renderer import Renderer
+from bot.jobs.card import job_payload
+from bot.renderer.worker import Renderer
 from tests.fakes.fake_hub import ALICE_TOKEN, FakeHub
 from tests.fakes.fake_hub_jobs import training_log_lines
 from tests.fakes.fake_llm import call, text, tool_calls
@@ -109,7 +109,7 @@ def test_finished_mention(extra, needles):
 
 @pytest.fixture
 def hooks(monkeypatch):
-    """Apply the two renderer hooks this module asks bot/renderer.py for."""
+    """Apply the two renderer hooks this module asks bot/renderer/worker.py for."""
     original_payload = renderer_mod.job_payload
     monkeypatch.setattr(
         renderer_mod,
