@@ -142,3 +142,18 @@ def add_to_totals(totals: dict[str, Any], fields: dict[str, Any]) -> dict[str, A
     else:
         totals["unpriced_calls"] = int(totals.get("unpriced_calls", 0)) + 1
     return totals
+
+
+def record_llm_call(state: dict[str, Any], config: Any, fields: dict[str, Any]) -> None:
+    """Fold one call into the session's ``llm_usage`` totals (shown by ``status`` and in the
+    finished-task notification) and, in YOLO mode, count its cost against the cap like job
+    spend: an agent that may spend on its own must also pay for its own thinking."""
+    add_to_totals(state.setdefault("llm_usage", {}), fields)
+    cost = fields.get("cost_usd")
+    if not isinstance(cost, int | float) or cost <= 0:
+        return
+    from .. import policy
+
+    if policy.yolo_enabled(state, config):
+        ledger = policy.yolo_state(state, config)
+        ledger["spent_usd"] = round(float(ledger["spent_usd"]) + float(cost), 8)

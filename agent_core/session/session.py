@@ -28,8 +28,7 @@ from ..events import (
     Undo,
     UserInput,
 )
-from ..llm import LLMClient
-from ..llm_errors import LLMError
+from ..llm import LLMClient, LLMError
 from ..redact import scrub
 from ..tools.base import Services, ToolContext
 from ..tools.router import ToolRouter

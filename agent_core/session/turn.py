@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..context import CompactionFailed, patch_dangling_tool_calls, wire_messages
 from ..events import EventType
-from ..llm import LLMResult
-from ..llm_errors import CONTEXT_OVERFLOW, LLMError
+from ..llm import CONTEXT_OVERFLOW, LLMError, LLMResult, record_llm_call
 from ..tools.plan_tool import unfinished
 from . import nudges
 from .approval_batch import abandon_pending, open_batch
@@ -79,7 +78,11 @@ async def run_turn(
     await end_turn_bookkeeping(session)
     await session.emit(
         EventType.TURN_COMPLETE,
-        {"history_size": len(session.history), "final_response": final},
+        {
+            "history_size": len(session.history),
+            "final_response": final,
+            "llm_usage": session.state.get("llm_usage") or {},
+        },
     )
     return final
 
@@ -205,6 +208,9 @@ async def call_llm(session: Session) -> LLMResult:
         await session.emit(EventType.ASSISTANT_CHUNK, {"content": delta})
 
     async def on_retry(err: LLMError, attempt: int, delay: float) -> None:
+        if not attempt:  # a heal (effort stepped down, thinking history dropped), not a retry
+            await log_line(session, f"LLM {err.message} ({err.original[:120]})")
+            return
         await log_line(
             session,
             f"LLM {err.kind.replace('_', ' ')} ({err.original[:120]}); retry {attempt} in {delay:.1f}s",
@@ -212,7 +218,12 @@ async def call_llm(session: Session) -> LLMResult:
 
     result: LLMResult = await session.interruption.race(
         session.llm.complete(
-            messages, model=session.model, tools=tools, on_chunk=on_chunk, on_retry=on_retry
+            messages,
+            model=session.model,
+            tools=tools,
+            on_chunk=on_chunk,
+            on_retry=on_retry,
+            cache_key=session.id,
         )
     )
     if session.config.stream:
@@ -221,13 +232,15 @@ async def call_llm(session: Session) -> LLMResult:
         await session.emit(EventType.ASSISTANT_MESSAGE, {"content": result.content})
     if result.usage.get("total_tokens"):
         session.state["context_tokens"] = result.usage["total_tokens"]
+    fields = result.llm_call_fields
+    record_llm_call(session.state, session.config, fields)
     await session.emit(
         EventType.LLM_CALL,
         {
             "model": session.model,
             "latency_ms": round(result.latency_ms, 1),
             "finish_reason": result.finish_reason,
-            **result.usage,
+            **fields,
         },
     )
     return result

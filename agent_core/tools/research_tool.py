@@ -41,7 +41,7 @@ from importlib import resources
 from typing import Any
 
 from .. import policy
-from ..llm_errors import LLMError
+from ..llm import LLMError
 from ..session.guards import check_for_doom_loop
 from .base import Services, ToolContext, ToolSpec
 from .router import ToolRouter

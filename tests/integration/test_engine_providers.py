@@ -4,6 +4,7 @@ the engine builds wrong for one provider fails here (``served.rejections``)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from agent_core.events import ToolApproval, UserInput
+from agent_core.llm import get_litellm
 from tests.engine_harness import ORIGIN, make_config, run_engine, tool
 from tests.fakes.fake_llm import call, error, text, tool_calls
 from tests.llm_providers import PROVIDERS, ServedLLM, serve_llm
@@ -27,6 +29,7 @@ GPU_RUN = {
 async def served(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[ServedLLM]:
+    await asyncio.to_thread(get_litellm)  # its import takes seconds: not part of any wait below
     async with serve_llm(request.param) as s:
         for name, value in s.env.items():
             monkeypatch.setenv(name, value)
