@@ -380,4 +380,5 @@ class SessionManager:
             },
             "context_tokens": session.state.get("context_tokens"),
             "context_window": self.context.window(session.model),
+            "llm_usage": session.state.get("llm_usage") or {},
         }

@@ -9,7 +9,7 @@ each provider may see of the history), :mod:`.pricing` (cost and context windows
 
 from .client import LLMClient, context_window, count_tokens, get_litellm, resolve_model_params
 from .errors import CONTEXT_OVERFLOW, LLMError, classify
-from .pricing import record_llm_call
+from .pricing import describe_llm_usage, record_llm_call
 from .result import LLMResult
 
 __all__ = [
@@ -20,6 +20,7 @@ __all__ = [
     "classify",
     "context_window",
     "count_tokens",
+    "describe_llm_usage",
     "get_litellm",
     "record_llm_call",
     "resolve_model_params",

@@ -157,3 +157,22 @@ def record_llm_call(state: dict[str, Any], config: Any, fields: dict[str, Any]) 
     if policy.yolo_enabled(state, config):
         ledger = policy.yolo_state(state, config)
         ledger["spent_usd"] = round(float(ledger["spent_usd"]) + float(cost), 8)
+
+
+def describe_llm_usage(usage: dict[str, Any] | None) -> str | None:
+    """One line for people (``status``, the finished-task notification); None before any call."""
+    if not usage or not usage.get("calls"):
+        return None
+    from ..pricing import format_usd
+
+    calls = int(usage["calls"])
+    cost = usage.get("cost_usd")
+    spent = format_usd(float(cost)) if isinstance(cost, int | float) else "unknown"
+    if usage.get("unpriced_calls"):
+        spent += f" (+{usage['unpriced_calls']} unpriced call(s))"
+    tokens = int(usage.get("prompt_tokens", 0)) + int(usage.get("completion_tokens", 0))
+    line = f"{spent} over {calls} model call(s), {tokens:,} tokens"
+    read = int(usage.get("cache_read_tokens", 0))
+    if read:
+        line += f" ({read:,} read from the prompt cache)"
+    return line

@@ -94,6 +94,12 @@ async def _loop(session: Session) -> str | None:
     guard_retries = 0
     forced_compactions = 0
     limit = session.config.max_iterations
+    try:
+        session.llm.route(session.model)  # a missing key is named now, before any work
+    except LLMError as err:
+        await session.emit(EventType.ERROR, {"error": err.message, "kind": err.kind})
+        await end_turn_bookkeeping(session)
+        return None
     while limit == -1 or iteration < limit:
         if session.interruption.requested:
             raise TurnCancelled
