@@ -141,3 +141,16 @@ def _no_cached_login(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
 
 _TOOLS = [{"type": "function", "function": {"name": "read", "description": "Read a file.",
            "parameters": {"type": "object", "properties": {"path": {"type": "string"}}}}}]  # fmt: skip
+
+
+async def test_claude_through_the_router_gets_cache_breakpoints(router: FakeHFRouter) -> None:
+    router.push(text("ok"))
+    model = "anthropic/claude-opus-4.8:fal-ai"
+    history = [{"role": "system", "content": "sys"}, {"role": "user", "content": "hi"}]
+    await LLMClient(make_config(model_name=model)).complete(
+        history, model=model, tools=_TOOLS, cache_key="s"
+    )
+    sent = router.requests[0]
+    assert sent["model"] == model and router.rejections == []
+    assert sent["messages"][0]["content"][0]["cache_control"] == {"type": "ephemeral"}
+    assert sent["tools"][-1]["cache_control"] == {"type": "ephemeral"}

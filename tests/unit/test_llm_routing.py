@@ -167,3 +167,13 @@ def test_session_totals_count_cost_and_unpriced_calls() -> None:
     add_to_totals(totals, {"prompt_tokens": 5, "cost_usd": None})
     assert totals == {"calls": 2, "prompt_tokens": 15, "completion_tokens": 2, "cache_read_tokens": 8,
                       "cache_creation_tokens": 0, "cost_usd": 0.5, "unpriced_calls": 1}  # fmt: skip
+
+
+def test_reasoning_content_goes_back_only_where_the_provider_requires_it(keys, monkeypatch) -> None:
+    monkeypatch.setenv("MOONSHOT_API_KEY", "sk-moonshot-" + "m" * 30)
+    moonshot = routing.resolve("moonshot/kimi-k2-thinking", make_config())
+    calls = [{"id": "c1", "type": "function", "function": {"name": "read", "arguments": "{}"}}]
+    msg = [{"role": "assistant", "content": None, "tool_calls": calls, "reasoning_content": "why"}]
+    assert shape_messages(moonshot, msg, thinking=True)[0]["reasoning_content"] == "why"
+    plain = [{"role": "assistant", "content": "x", "reasoning_content": "why"}]
+    assert "reasoning_content" not in shape_messages(moonshot, plain, thinking=True)[0]
