@@ -53,6 +53,21 @@ def shape_messages(
     return out
 
 
+def unsigned_tool_turn(messages: list[dict[str, Any]]) -> bool:
+    """True when the request ends with the results of an assistant tool turn that carries no
+    thinking: Claude refuses that with thinking on (the turn was made with thinking off after a
+    heal, or by another model), so the call must go without thinking rather than fail first."""
+    for m in reversed(messages):
+        if m.get("role") == "tool":
+            continue
+        return (
+            m.get("role") == "assistant"
+            and bool(m.get("tool_calls"))
+            and not m.get("thinking_blocks")
+        )
+    return False
+
+
 def strip_thinking(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The heal for thinking a provider will not take back: send none of it."""
     return [{k: v for k, v in m.items() if k not in _THINKING_KEYS} if m.get("role") == "assistant" else m

@@ -212,6 +212,12 @@ class LLMClient:
     ) -> LLMResult:
         litellm = get_litellm()
         use_stream = self.config.stream if stream is None else stream
+        if (
+            effort is not None
+            and route.provider == "anthropic"
+            and caching.unsigned_tool_turn(messages)
+        ):
+            effort = None
         wire = caching.shape_messages(route, messages, thinking=effort is not None)
         if not thinking_ok:
             wire = caching.strip_thinking(wire)

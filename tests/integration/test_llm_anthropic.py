@@ -118,11 +118,12 @@ async def test_redacted_thinking_round_trips(claude: FakeAnthropic) -> None:
     assert claude.requests[1]["messages"][1]["content"][0]["type"] == "redacted_thinking"
 
 
-async def test_dropped_thinking_is_what_claude_rejects_and_the_client_heals(
+async def test_a_tool_turn_without_thinking_is_continued_without_thinking(
     claude: FakeAnthropic,
 ) -> None:
-    """The day-one bug: the assistant tool turn without its thinking → 400. The fake enforces it;
-    the client heals by sending that call without thinking, and says so."""
+    """Claude refuses a thinking request whose last tool turn has no thinking (the fake enforces
+    it, see test_fake_anthropic): such a turn — made after a heal, or by another model before a
+    switch — is continued with thinking off instead of failing first."""
     claude.push(reply(thinking("plan"), tool_use("read", {"path": "a"})), reply("done"))
     llm = client()
     history = await tool_round(
@@ -130,12 +131,12 @@ async def test_dropped_thinking_is_what_claude_rejects_and_the_client_heals(
     )
     notes = Notes()
     result = await llm.complete(history, model=MODEL, tools=TOOLS, on_retry=notes)
-    assert result.content == "done"
-    assert (
-        "Expected `thinking` or `redacted_thinking`, but found `tool_use`" in claude.rejections[0]
-    )
-    assert notes.items == [(THINKING_HEALED, 0, 0.0)]
+    assert result.content == "done" and claude.rejections == [] and notes.items == []
     assert "thinking" not in claude.requests[-1]
+    claude.push(reply(thinking("fresh"), "next answer"))
+    history += [{"role": "assistant", "content": "done"}, {"role": "user", "content": "and now?"}]
+    await llm.complete(history, model=MODEL, tools=TOOLS)
+    assert claude.requests[-1]["thinking"]["type"] == "enabled"  # back on for the next turn
 
 
 async def test_thinking_altered_by_secret_scrubbing_heals_instead_of_sticking(
@@ -148,9 +149,11 @@ async def test_thinking_altered_by_secret_scrubbing_heals_instead_of_sticking(
     llm = client()
     history = await tool_round(llm, claude, mutate=scrub)
     assert "[REDACTED_HF_TOKEN]" in history[2]["thinking_blocks"][0]["thinking"]
-    result = await llm.complete(history, model=MODEL, tools=TOOLS)
+    notes = Notes()
+    result = await llm.complete(history, model=MODEL, tools=TOOLS, on_retry=notes)
     assert result.content == "done"
     assert "Invalid `signature` in `thinking` block" in claude.rejections[0]
+    assert notes.items == [(THINKING_HEALED, 0, 0.0)]
 
 
 async def test_requests_carry_cache_breakpoints_and_usage_counts_cache_reads_and_writes(
@@ -306,11 +309,16 @@ async def _ignore(piece: str) -> None:
     return None
 
 
-async def test_effort_probe_on_a_model_switch_finds_an_accepted_level(claude: FakeAnthropic) -> None:
+async def test_effort_probe_on_a_model_switch_finds_an_accepted_level(
+    claude: FakeAnthropic,
+) -> None:
     claude.push(error(400, "effort 'high' is not supported by this model"), reply("pong"))
     llm = client()
     assert await llm.probe_effort(MODEL) == "medium"
-    assert claude.requests[1]["thinking"]["budget_tokens"] < claude.requests[0]["thinking"]["budget_tokens"]
+    assert (
+        claude.requests[1]["thinking"]["budget_tokens"]
+        < claude.requests[0]["thinking"]["budget_tokens"]
+    )
     assert llm.effort.level_for(llm.route(MODEL)) == "medium"
 
 
