@@ -105,6 +105,8 @@ class LLMClient:
     def __init__(self, config: Config) -> None:
         self.config = config
         self.effort = EffortBook(config.reasoning_effort)
+        self.usage_lock = asyncio.Lock()
+        """Serialises per-user spend totals across this process's sessions."""
 
     def route(self, model: str) -> routing.Route:
         """Where ``model`` goes; raises ``LLMError(auth)`` naming the missing key."""

@@ -176,3 +176,18 @@ def describe_llm_usage(usage: dict[str, Any] | None) -> str | None:
     if read:
         line += f" ({read:,} read from the prompt cache)"
     return line
+
+
+USER_USAGE_NAMESPACE = "llm_usage_by_user"
+
+
+async def record_user_usage(
+    store: Any, lock: Any, user: str | None, fields: dict[str, Any]
+) -> None:
+    """Add one call to the requester's totals across all their threads (the store's key-value
+    table; ``lock`` serialises the read-modify-write between concurrent sessions)."""
+    if not user:
+        return
+    async with lock:
+        totals = await store.kv_get(USER_USAGE_NAMESPACE, user) or {}
+        await store.kv_set(USER_USAGE_NAMESPACE, user, add_to_totals(dict(totals), fields))

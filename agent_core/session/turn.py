@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..context import CompactionFailed, patch_dangling_tool_calls, wire_messages
 from ..events import EventType
 from ..llm import CONTEXT_OVERFLOW, LLMError, LLMResult, record_llm_call
+from ..llm.pricing import record_user_usage
 from ..tools.plan_tool import unfinished
 from . import nudges
 from .approval_batch import abandon_pending, open_batch
@@ -240,6 +241,9 @@ async def call_llm(session: Session) -> LLMResult:
         session.state["context_tokens"] = result.usage["total_tokens"]
     fields = result.llm_call_fields
     record_llm_call(session.state, session.config, fields)
+    await record_user_usage(
+        session.store, session.llm.usage_lock, session.origin.get("requester"), fields
+    )
     await session.emit(
         EventType.LLM_CALL,
         {

@@ -103,6 +103,9 @@ def status_payload(info: dict[str, Any], *, jobs: list[dict[str, Any]] | None = 
     spend = describe_llm_usage(info.get("llm_usage"))
     if spend:
         lines.append(f"• Model spend: {esc(spend)}")
+    everywhere = describe_llm_usage(info.get("requester_llm_usage"))
+    if everywhere and everywhere != spend:
+        lines.append(f"• Requester's model spend in all threads: {esc(everywhere)}")
     tokens, window = info.get("context_tokens"), info.get("context_window")
     if isinstance(tokens, int) and isinstance(window, int) and window:
         lines.append(f"• Context: {tokens:,} / {window:,} tokens ({100 * tokens // window}%)")

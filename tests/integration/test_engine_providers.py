@@ -69,6 +69,8 @@ async def test_multi_step_tool_turn_with_an_approval_in_the_middle_finishes(
         done = await eng.events.wait_for("turn_complete", "s")
         assert done.data["final_response"] == "Job submitted: 123."
         assert done.data["llm_usage"]["calls"] == 3
+        info = await eng.manager.session_info("s")
+        assert info["llm_usage"] == info["requester_llm_usage"] == done.data["llm_usage"]
         assert ran == [GPU_RUN] and not eng.events.of("s", "error")
         assert served.rejections == []  # no request broke the provider's rules
         calls = eng.events.of("s", "llm_call")

@@ -47,3 +47,23 @@ def test_status_and_finished_task_notification_show_model_spend() -> None:
         ("Model spend", "$1.50 over 2 model call(s), 15 tokens")
     ]
     assert note.data["llm_usage"]["cost_usd"] == 1.5
+
+
+async def test_requester_totals_add_up_across_concurrent_threads(tmp_path) -> None:
+    import asyncio
+
+    from agent_core.llm.pricing import USER_USAGE_NAMESPACE, record_user_usage
+    from agent_core.store import Store
+
+    store = await Store.open(tmp_path / "db")
+    try:
+        lock = asyncio.Lock()
+        await asyncio.gather(*(record_user_usage(store, lock, "U1", CALL) for _ in range(5)))
+        await record_user_usage(store, lock, None, CALL)  # no requester: nothing recorded
+        totals = await store.kv_get(USER_USAGE_NAMESPACE, "U1")
+        assert totals["calls"] == 5 and totals["cost_usd"] == round(5 * 0.0123, 8)
+    finally:
+        await store.close()
+    text = str(status_payload({"model": "m", "llm_usage": {"calls": 1, "cost_usd": 0.01},
+                               "requester_llm_usage": totals}))  # fmt: skip
+    assert "Requester's model spend in all threads: $0.06 over 5 model call(s)" in text
