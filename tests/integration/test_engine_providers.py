@@ -120,3 +120,23 @@ async def test_rate_limit_is_retried_on_every_wire(tmp_path: Path, served: Serve
         await eng.manager.submit("s", UserInput(text="hi"), origin=ORIGIN)
         done = await eng.events.wait_for("turn_complete", "s")
         assert done.data["final_response"] == "finally" and len(served.llm.requests) == 2
+
+
+async def test_tgi_style_422_overflow_is_compacted_like_any_overflow(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """TGI answers "inputs + max_new_tokens too long" with HTTP 422; litellm re-sends once and
+    returns None. The engine must compact and carry on, not crash on the None."""
+    overflow = (
+        "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 4000"
+    )
+    async with serve_llm("openai") as served:
+        for name, value in served.env.items():
+            monkeypatch.setenv(name, value)
+        served.llm.push(error(422, overflow), error(422, overflow), text("fits now"))
+        async with engine(tmp_path, served, []) as eng:
+            await eng.manager.submit("s", UserInput(text="hi"), origin=ORIGIN)
+            done = await eng.events.wait_for("turn_complete", "s")
+            assert done.data["final_response"] == "fits now"
+            logs = [e.data["log"] for e in eng.events.of("s", "tool_log")]
+            assert any("compacting" in line for line in logs) and not eng.events.of("s", "error")
