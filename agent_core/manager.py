@@ -164,7 +164,8 @@ class SessionManager:
         """Load (or return the cached) session object."""
         session = self._running.get(session_id) or self._loaded.get(session_id)
         if session is not None:
-            self._loaded.move_to_end(session_id, last=True) if session_id in self._loaded else None
+            if session_id in self._loaded:
+                self._loaded.move_to_end(session_id)
             return session
         row = await self.store.get_session(session_id)
         if row is None:

@@ -1,24 +1,23 @@
-"""Approval clicks and modals: authorise, claim (first valid decision wins), redraw the card.
+"""Approval clicks and modals: authorise, claim (first valid decision wins), ask for a redraw.
 
 Everything a click needs is in the button's value (session, batch, call, argument hash) and
 the store, so cards keep working after a restart. Claiming is one SQLite transaction in the
 engine's approval book — fast enough to answer a click before Slack's 3-second limit — and
-the engine runs the decided batch in the session's own queue afterwards.
+the engine runs the decided batch in the session's own queue afterwards. The card itself is
+drawn by one writer only, the renderer (:meth:`CardRedraws.redraw_card`), from the same
+stored facts.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from slack_sdk.errors import SlackApiError
-from slack_sdk.models.blocks import InputBlock, PlainTextInputElement, SectionBlock
 from slack_sdk.models.views import View
 
 from agent_core.approvals import PENDING, PendingCall
 from agent_core.events import ToolApproval
-from bot.approvals import current_card as cards
 from bot.approvals.card import (
     APPROVE,
     APPROVE_ALL,
@@ -28,17 +27,29 @@ from bot.approvals.card import (
     parse_action_id,
     script_of,
 )
-from bot.slack.format import code_inline, esc, parse_button_value, user_ref
+from bot.approvals.modals import (
+    REASON_BLOCK,
+    SCRIPT_BLOCK,
+    edit_view,
+    input_value,
+    plain_error,
+    reject_view,
+)
+from bot.slack.format import esc, parse_button_value, user_ref
 
 if TYPE_CHECKING:
-    from bot.conversation.intake import Gateway
+    from agent_core.approvals import ApprovalBook
+    from agent_core.manager import SessionManager
+    from bot.access import Access
+    from bot.llm_warmup import LlmWarmup
 
 log = logging.getLogger(__name__)
 
-REJECT_VIEW = "ml_reject"
-EDIT_VIEW = "ml_edit_script"
-REASON_BLOCK = "reason"
-SCRIPT_BLOCK = "script"
+
+class CardRedraws(Protocol):
+    """The approval card's one writer (the renderer), asked to redraw from durable state."""
+
+    def redraw_card(self, session_id: str, batch_id: str) -> None: ...
 
 
 def _status_word(status: str | None) -> str:
@@ -48,8 +59,22 @@ def _status_word(status: str | None) -> str:
 
 
 class ApprovalFlow:
-    def __init__(self, gateway: Gateway) -> None:
-        self.gw = gateway
+    def __init__(
+        self,
+        *,
+        manager: SessionManager,
+        approvals: ApprovalBook,
+        access: Access,
+        client: Any,
+        cards: CardRedraws,
+        warmup: LlmWarmup,
+    ) -> None:
+        self.manager = manager  # resolve_approvals: claim, then run a fully decided batch
+        self.approvals = approvals
+        self.access = access
+        self.client = client  # views.open for the modals
+        self.cards = cards
+        self.warmup = warmup
 
     # ------------------------------------------------------------------ clicks
     async def on_click(self, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
@@ -57,21 +82,16 @@ class ApprovalFlow:
         value = parse_button_value(action.get("value"))
         user = (body.get("user") or {}).get("id") or ""
         sid, batch_id = str(value.get("s") or ""), str(value.get("b") or "")
-        channel = (body.get("container") or {}).get("channel_id") or (
-            body.get("channel") or {}
-        ).get("id")
-        message_ts = (body.get("container") or {}).get("message_ts")
         if not sid or not batch_id:
             await self._tell(respond, "This button is malformed; nothing was done.")
             return
-        approvals = self.gw.manager.approvals
         if kind in (APPROVE_ALL, REJECT_ALL):
-            calls = [c for c in await approvals.batch(sid, batch_id) if c.status == PENDING]
+            calls = [c for c in await self.approvals.batch(sid, batch_id) if c.status == PENDING]
             if not calls:
                 await self._tell(respond, await self._already_text(sid, batch_id, None))
                 return
         else:
-            call = await approvals.get(sid, str(value.get("c") or ""))
+            call = await self.approvals.get(sid, str(value.get("c") or ""))
             if call is None or call.batch_id != batch_id:
                 await self._tell(
                     respond, "This approval request is no longer known; nothing was done."
@@ -82,17 +102,17 @@ class ApprovalFlow:
                 return
             calls = [call]
         for call in calls:
-            if not await self.gw.access.may_decide(
+            if not await self.access.may_decide(
                 user, requester=call.requester, approval_class=call.approval_class
             ):
-                who = self.gw.access.describe_deciders(call.approval_class, call.requester)
+                who = self.access.describe_deciders(call.approval_class, call.requester)
                 await self._tell(
                     respond,
                     f":no_entry: You're not allowed to decide this ({esc(call.tool)}, "
                     f"{esc(call.approval_class or 'gated')}). Only {who} can.",
                 )
                 return
-        meta = {"s": sid, "b": batch_id, "ch": channel, "ts": message_ts}
+        meta: dict[str, Any] = {"s": sid, "b": batch_id}
         if kind == APPROVE:
             call = calls[0]
             await self._claim(
@@ -106,8 +126,6 @@ class ApprovalFlow:
                 user,
                 complete=False,
                 respond=respond,
-                channel=channel,
-                message_ts=message_ts,
             )
         elif kind == APPROVE_ALL:
             await self._claim(
@@ -120,15 +138,13 @@ class ApprovalFlow:
                 user,
                 complete=True,
                 respond=respond,
-                channel=channel,
-                message_ts=message_ts,
             )
         elif kind in (REJECT, REJECT_ALL):
             meta.update({"c": value.get("c"), "h": value.get("h"), "all": kind == REJECT_ALL})
-            await self._open(body, self._reject_view(meta, calls), respond)
+            await self._open(body, reject_view(meta, calls), respond)
         elif kind == EDIT:
             meta.update({"c": value.get("c"), "h": value.get("h")})
-            await self._open(body, self._edit_view(meta, calls[0]), respond)
+            await self._open(body, edit_view(meta, calls[0]), respond)
         else:
             await self._tell(respond, "Unknown approval action; nothing was done.")
 
@@ -141,12 +157,11 @@ class ApprovalFlow:
         *,
         complete: bool,
         respond: Any,
-        channel: str | None,
-        message_ts: str | None,
     ) -> str | None:
-        """Claim decisions; redraw the card. Returns an error text for the user, or None."""
-        await self.gw.wait_llm(timeout=2.0)  # a modal must be answered within 3 s
-        result = await self.gw.manager.resolve_approvals(
+        """Claim decisions, then have the card redrawn. Returns an error text for the user, or
+        None."""
+        await self.warmup.wait(timeout=2.0)  # a modal must be answered within 3 s
+        result = await self.manager.resolve_approvals(
             sid, decisions, decided_by=user, complete_batch=complete, batch_id=batch_id
         )
         if not result.ok:
@@ -158,95 +173,19 @@ class ApprovalFlow:
             if respond is not None:
                 await self._tell(respond, text)
             return text
-        if channel and message_ts:
-            await self.redraw(sid, batch_id, channel, message_ts)
+        self.cards.redraw_card(sid, batch_id)
         return None
 
-    async def redraw(self, sid: str, batch_id: str, channel: str, message_ts: str) -> None:
-        card = await cards.current_card(
-            self.gw.store,
-            self.gw.manager.approvals,
-            sid,
-            batch_id,
-            preview_lines=self.gw.settings.script_preview_lines,
-        )
-        if card is None:
-            return
-        try:
-            await self.gw.sender.edit(
-                channel, message_ts, text=card.text, blocks=card.blocks, final=True
-            )
-        except Exception:
-            log.warning("could not redraw the approval card", exc_info=True)
-
     # ------------------------------------------------------------------ modals
-    def _reject_view(self, meta: dict[str, Any], calls: list[PendingCall]) -> View:
-        what = (
-            f"{len(calls)} calls"
-            if meta.get("all")
-            else f"*{esc(calls[0].tool)}* {self._op(calls[0])}"
-        )
-        return View(
-            type="modal",
-            callback_id=REJECT_VIEW,
-            title="Reject",
-            submit="Reject",
-            close="Cancel",
-            private_metadata=json.dumps(meta, separators=(",", ":")),
-            blocks=[
-                SectionBlock(
-                    text=f"Reject {what}? The agent will be told, with your reason if you give one."
-                ),
-                InputBlock(
-                    block_id=REASON_BLOCK,
-                    label="Reason (optional)",
-                    optional=True,
-                    element=PlainTextInputElement(
-                        action_id="value",
-                        multiline=True,
-                        max_length=1_000,
-                        placeholder="e.g. use a smaller GPU, or run the dry-run first",
-                    ),
-                ),
-            ],
-        )
-
-    def _edit_view(self, meta: dict[str, Any], call: PendingCall) -> View:
-        script = script_of({"tool": call.tool, "arguments": call.arguments}) or ""
-        return View(
-            type="modal",
-            callback_id=EDIT_VIEW,
-            title="Edit and approve",
-            submit="Approve",
-            close="Cancel",
-            private_metadata=json.dumps(meta, separators=(",", ":")),
-            blocks=[
-                SectionBlock(
-                    text=f"Edit the script of *{esc(call.tool)}* {self._op(call)}, then approve it as edited."
-                ),
-                InputBlock(
-                    block_id=SCRIPT_BLOCK,
-                    label="Script",
-                    element=PlainTextInputElement(
-                        action_id="value",
-                        multiline=True,
-                        initial_value=script[:3_000],
-                        max_length=3_000,
-                    ),
-                ),
-            ],
-        )
-
     async def on_reject_submit(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         meta = parse_button_value(view.get("private_metadata"))
         user = (body.get("user") or {}).get("id") or ""
-        reason = _input_value(view, REASON_BLOCK) or None
+        reason = input_value(view, REASON_BLOCK) or None
         sid, batch_id = str(meta.get("s") or ""), str(meta.get("b") or "")
-        approvals = self.gw.manager.approvals
         if meta.get("all"):
-            calls = [c for c in await approvals.batch(sid, batch_id) if c.status == PENDING]
+            calls = [c for c in await self.approvals.batch(sid, batch_id) if c.status == PENDING]
         else:
-            one = await approvals.get(sid, str(meta.get("c") or ""))
+            one = await self.approvals.get(sid, str(meta.get("c") or ""))
             calls = [one] if one is not None else []
         error = await self._authorise_submit(user, calls, sid, batch_id, meta.get("c"))
         if error is None:
@@ -266,20 +205,18 @@ class ApprovalFlow:
                 user,
                 complete=bool(meta.get("all")),
                 respond=None,
-                channel=meta.get("ch"),
-                message_ts=meta.get("ts"),
             )
         if error:
-            await ack(response_action="errors", errors={REASON_BLOCK: _plain(error)})
+            await ack(response_action="errors", errors={REASON_BLOCK: plain_error(error)})
         else:
             await ack()
 
     async def on_edit_submit(self, ack: Any, body: dict[str, Any], view: dict[str, Any]) -> None:
         meta = parse_button_value(view.get("private_metadata"))
         user = (body.get("user") or {}).get("id") or ""
-        edited = _input_value(view, SCRIPT_BLOCK)
+        edited = input_value(view, SCRIPT_BLOCK)
         sid, batch_id = str(meta.get("s") or ""), str(meta.get("b") or "")
-        call = await self.gw.manager.approvals.get(sid, str(meta.get("c") or ""))
+        call = await self.approvals.get(sid, str(meta.get("c") or ""))
         calls = [call] if call is not None else []
         error = await self._authorise_submit(user, calls, sid, batch_id, meta.get("c"))
         if error is None and not (edited or "").strip():
@@ -301,11 +238,9 @@ class ApprovalFlow:
                 user,
                 complete=False,
                 respond=None,
-                channel=meta.get("ch"),
-                message_ts=meta.get("ts"),
             )
         if error:
-            await ack(response_action="errors", errors={SCRIPT_BLOCK: _plain(error)})
+            await ack(response_action="errors", errors={SCRIPT_BLOCK: plain_error(error)})
         else:
             await ack()
 
@@ -317,18 +252,13 @@ class ApprovalFlow:
         for call in calls:
             if call.status != PENDING:
                 return self._already(call)
-            if not await self.gw.access.may_decide(
+            if not await self.access.may_decide(
                 user, requester=call.requester, approval_class=call.approval_class
             ):
                 return "You're not allowed to decide this."
         return None
 
     # ------------------------------------------------------------------ helpers
-    @staticmethod
-    def _op(call: PendingCall) -> str:
-        op = (call.arguments or {}).get("operation")
-        return code_inline(op, 40) if op else ""
-
     @staticmethod
     def _already(call: PendingCall) -> str:
         if call.status in ("expired",):
@@ -339,16 +269,15 @@ class ApprovalFlow:
         return f"Already {_status_word(call.status)}{by}."
 
     async def _already_text(self, sid: str, batch_id: str, tcid: str | None) -> str:
-        approvals = self.gw.manager.approvals
-        call = await approvals.get(sid, tcid) if tcid else None
+        call = await self.approvals.get(sid, tcid) if tcid else None
         if call is None:
-            decided = [c for c in await approvals.batch(sid, batch_id) if c.status != PENDING]
+            decided = [c for c in await self.approvals.batch(sid, batch_id) if c.status != PENDING]
             call = decided[0] if decided else None
         return self._already(call) if call is not None else "This request was already decided."
 
     async def _open(self, body: dict[str, Any], view: View, respond: Any) -> None:
         try:
-            await self.gw.client.views_open(trigger_id=body.get("trigger_id"), view=view)
+            await self.client.views_open(trigger_id=body.get("trigger_id"), view=view)
         except SlackApiError as exc:
             log.warning("views.open failed: %s", exc.response.get("error"))
             await self._tell(
@@ -365,16 +294,3 @@ class ApprovalFlow:
             await respond(text=text, response_type="ephemeral", replace_original=False)
         except Exception:
             log.warning("could not answer a click", exc_info=True)
-
-
-def _input_value(view: dict[str, Any], block_id: str) -> str:
-    values = ((view.get("state") or {}).get("values") or {}).get(block_id) or {}
-    for entry in values.values():
-        if isinstance(entry, dict) and isinstance(entry.get("value"), str):
-            return entry["value"]
-    return ""
-
-
-def _plain(text: str) -> str:
-    """Modal errors are plain text: turn <@U1> into @U1."""
-    return text.replace("<@", "@").replace(">", "").replace("&lt;", "<").replace("&gt;", ">")[:150]

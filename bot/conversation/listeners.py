@@ -15,17 +15,20 @@ from bot.conversation.progress import STOP_ACTION
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
-    from bot.conversation.intake import Gateway
+    from bot.conversation.commands import Commands
+    from bot.conversation.intake import Intake
+    from bot.slack.inflight import InFlight
+
 
 SLASH_COMMAND = "/ml-intern"
 
 
-def register(app: AsyncApp, gw: Gateway) -> None:
+def register(app: AsyncApp, *, intake: Intake, commands: Commands, inflight: InFlight) -> None:
     async def on_message(context: Any) -> None:
         incoming = context.get("incoming")
         if incoming is not None:
-            async with gw.inflight():
-                await gw.handle_message(incoming)
+            async with inflight.track():
+                await intake.handle_message(incoming)
 
     app.event("app_mention")(on_message)
     app.event("message")(on_message)
@@ -33,11 +36,7 @@ def register(app: AsyncApp, gw: Gateway) -> None:
     @app.command(SLASH_COMMAND)
     async def on_command(ack: Any, body: dict[str, Any], respond: Any) -> None:
         await ack()
-        async with gw.inflight():
-            await gw.handle_slash(body, respond)
+        async with inflight.track():
+            await intake.handle_slash(body, respond)
 
-    @app.action(STOP_ACTION)
-    async def on_stop(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
-        await ack()
-        async with gw.inflight():
-            await gw.on_stop_click(body, action, respond)
+    app.action(STOP_ACTION)(inflight.button(commands.on_stop_click))

@@ -138,10 +138,6 @@ def help_payload() -> Payload:
     return simple(HELP_TEXT)
 
 
-def idle_payload() -> Payload:
-    return simple(":zzz: Nothing is running in this thread.")
-
-
 def cancel_jobs_payload(results: list[dict[str, Any]]) -> Payload:
     """The answer to ``cancel jobs``: one line per job."""
     if not results:

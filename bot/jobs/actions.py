@@ -29,7 +29,9 @@ from bot.slack.format import user_ref
 from bot.slack.keys import parse_session_key
 
 if TYPE_CHECKING:
-    from bot.conversation.intake import Gateway
+    from agent_core.tools.base import Services
+    from bot.access import Access
+    from bot.slack.sender import SlackSender
 
 log = logging.getLogger(__name__)
 
@@ -55,16 +57,26 @@ def _where(job: dict[str, Any]) -> tuple[str, str]:
 
 
 class JobActions:
-    """Button handlers for job cards, bound to the gateway (access rules, sender, services)."""
+    """Button handlers for job cards."""
 
-    def __init__(self, gw: Gateway, clock: Callable[[], float] = time.monotonic) -> None:
-        self.gw = gw
+    def __init__(
+        self,
+        *,
+        access: Access,
+        sender: SlackSender,
+        services: Services,
+        refusal_text: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.access = access
+        self.sender = sender
+        self.services = services  # ``services.jobs`` is attached after connect: read it late
+        self.refusal_text = refusal_text
         self.clock = clock
         self._last_upload: dict[str, float] = {}
 
     def _watcher(self) -> Any:
-        services = getattr(self.gw, "services", None)
-        return getattr(services, "jobs", None) if services is not None else None
+        return self.services.jobs
 
     async def _job_for_click(
         self, body: dict[str, Any], action: dict[str, Any], respond: Any
@@ -100,7 +112,7 @@ class JobActions:
         requester = job.get("requester")
         if user and user == requester:
             return True
-        return await self.gw.access.may_decide(
+        return await self.access.may_decide(
             user, requester=requester, approval_class=job_approval_class(job.get("flavor"))
         )
 
@@ -113,7 +125,7 @@ class JobActions:
             return
         job_id = str(job["job_id"])
         if not await self.may_cancel(user, job):
-            who = self.gw.access.describe_deciders(
+            who = self.access.describe_deciders(
                 job_approval_class(job.get("flavor")), job.get("requester")
             )
             await self._tell(respond, f"Only {who} can cancel job `{job_id}`.")
@@ -141,8 +153,8 @@ class JobActions:
         self, body: dict[str, Any], action: dict[str, Any], respond: Any
     ) -> None:
         user = str((body.get("user") or {}).get("id") or "")
-        if not await self.gw.access.user_allowed(user):
-            await self._tell(respond, self.gw.settings.refusal_text)
+        if not await self.access.user_allowed(user):
+            await self._tell(respond, self.refusal_text)
             return
         job = await self._job_for_click(body, action, respond)
         if job is None:
@@ -171,7 +183,7 @@ class JobActions:
             return
         lines = text.count("\n") + 1 if text else 0
         await upload_text(
-            self.gw.sender,
+            self.sender,
             channel=channel,
             thread_ts=thread,
             filename=f"job-{job_id}.log",

@@ -9,32 +9,20 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
-from bot.jobs.actions import JobActions
 from bot.jobs.buttons import CANCEL_JOB_ACTION, LINK_ACTION_PREFIX, SHOW_LOGS_ACTION
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
-    from bot.conversation.intake import Gateway
+    from bot.jobs.actions import JobActions
+    from bot.slack.inflight import InFlight
 
 
-def register(app: AsyncApp, gw: Gateway, actions: JobActions | None = None) -> JobActions:
-    actions = actions or JobActions(gw)
+def register(app: AsyncApp, *, actions: JobActions, inflight: InFlight) -> None:
 
-    @app.action(CANCEL_JOB_ACTION)
-    async def on_cancel(
-        ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any
-    ) -> None:
-        await ack()
-        await actions.on_cancel_click(body, action, respond)
-
-    @app.action(SHOW_LOGS_ACTION)
-    async def on_logs(ack: Any, body: dict[str, Any], action: dict[str, Any], respond: Any) -> None:
-        await ack()
-        await actions.on_logs_click(body, action, respond)
+    app.action(CANCEL_JOB_ACTION)(inflight.button(actions.on_cancel_click))
+    app.action(SHOW_LOGS_ACTION)(inflight.button(actions.on_logs_click))
 
     @app.action(re.compile("^" + re.escape(LINK_ACTION_PREFIX)))
     async def on_link(ack: Any) -> None:
         await ack()
-
-    return actions

@@ -5,13 +5,14 @@
   way, and other bots swallowed it as success): :class:`AsyncOkFalseRateLimitedRetryHandler`.
 * Connection resets: :class:`AsyncConnectionErrorRetryHandler`.
 
-Everything else surfaces as ``SlackApiError`` to the sender, which decides per job.
+Everything else surfaces as ``SlackApiError`` to the sender, which decides per job. How long
+to wait is decided by :mod:`agent_core.retry`; which error codes mean "rate limited" by
+:mod:`gateways.providers.slack_errors`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
@@ -23,19 +24,11 @@ from slack_sdk.http_retry.response import HttpResponse
 from slack_sdk.http_retry.state import RetryState
 from slack_sdk.web.async_client import AsyncWebClient
 
-RATE_LIMIT_ERRORS = frozenset({"ratelimited", "rate_limited"})
+from agent_core.retry import backoff_delay, retry_after_from_headers
+from gateways.providers.slack_errors import RATE_LIMITED
 
-
-def retry_after_seconds(headers: dict | None, default: float = 1.0) -> float:
-    """Seconds from a Retry-After header (any capitalisation, list-valued or not)."""
-    for key, value in (headers or {}).items():
-        if str(key).lower() == "retry-after":
-            raw = value[0] if isinstance(value, list) and value else value
-            try:
-                return max(0.0, float(raw))
-            except (TypeError, ValueError):
-                return default
-    return default
+OK_FALSE_RETRY_BASE_S = 1.0
+OK_FALSE_RETRY_CAP_S = 30.0
 
 
 class AsyncOkFalseRateLimitedRetryHandler(AsyncRetryHandler):
@@ -52,7 +45,7 @@ class AsyncOkFalseRateLimitedRetryHandler(AsyncRetryHandler):
         if response is None or response.status_code == 429:
             return False  # 429 is the rate-limit handler's
         body = response.body if isinstance(response.body, dict) else None
-        return bool(body) and body.get("ok") is False and body.get("error") in RATE_LIMIT_ERRORS
+        return bool(body) and body.get("ok") is False and body.get("error") in RATE_LIMITED
 
     async def prepare_for_next_attempt_async(
         self,
@@ -63,8 +56,14 @@ class AsyncOkFalseRateLimitedRetryHandler(AsyncRetryHandler):
         error: Exception | None = None,
     ) -> None:
         state.next_attempt_requested = True
-        wait = retry_after_seconds(response.headers if response else None, default=1.0)
-        await asyncio.sleep(wait + random.random() * 0.25)
+        await asyncio.sleep(
+            backoff_delay(
+                state.current_attempt + 1,
+                base=OK_FALSE_RETRY_BASE_S,
+                cap=OK_FALSE_RETRY_CAP_S,
+                retry_after=retry_after_from_headers(response.headers if response else None),
+            )
+        )
         state.increment_current_attempt()
 
 

@@ -16,7 +16,6 @@ from bot.slack.tables import SLACK_SCHEMA
 
 PENDING = "pending"
 POSTED = "posted"
-SKIPPED = "skipped"
 
 METADATA_EVENT_TYPE = "ml_intern_render"
 
@@ -77,28 +76,13 @@ class Ledger:
 
     async def begin(self, session_id: str, seq: int, part: str, channel: str) -> None:
         await self.store.execute(
-            "INSERT OR IGNORE INTO slack_ledger (session_id, seq, part, channel, ts, status,"
-            " created_at) VALUES (?,?,?,?,NULL,?,?)",
+            "INSERT INTO slack_ledger (session_id, seq, part, channel, ts, status,"
+            " created_at) VALUES (?,?,?,?,NULL,?,?) ON CONFLICT DO NOTHING",
             (session_id, seq, part, channel, PENDING, time.time()),
         )
 
-    async def done(
-        self, session_id: str, seq: int, part: str, ts: str | None, status: str = POSTED
-    ) -> None:
+    async def done(self, session_id: str, seq: int, part: str, ts: str | None) -> None:
         await self.store.execute(
             "UPDATE slack_ledger SET ts=?, status=? WHERE session_id=? AND seq=? AND part=?",
-            (ts, status, session_id, seq, part),
+            (ts, POSTED, session_id, seq, part),
         )
-
-    async def entries(self, session_id: str) -> list[LedgerEntry]:
-        rows = await self.store.fetchall(
-            "SELECT session_id, seq, part, channel, ts, status FROM slack_ledger"
-            " WHERE session_id=? ORDER BY seq, part",
-            (session_id,),
-        )
-        return [
-            LedgerEntry(
-                r["session_id"], int(r["seq"]), r["part"], r["channel"], r["ts"], r["status"]
-            )
-            for r in rows
-        ]

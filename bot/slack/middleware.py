@@ -6,8 +6,9 @@
    redeliveries and a mention that also arrives as a ``message`` event are handled once. Keys
    (``event_id``, and ``channel+ts`` for messages) are persisted for ``dedupe_ttl_s`` (≥ 1 h).
 3. :func:`route` — decides whether a message is addressed to the bot (a mention, a DM, or a
-   reply in a thread that has a session) and puts an :class:`~bot.conversation.intake.Incoming` in the
-   context; anything else is acked and dropped here.
+   reply in a thread that has a session or a thread record) and puts an
+   :class:`~bot.conversation.incoming.Incoming` in the context; anything else is acked and
+   dropped here.
 4. :func:`allow` — allow-lists; a refused person gets one polite ephemeral note.
 
 A middleware that stops a request returns ``await ack()``: Bolt sends an envelope ack only
@@ -20,11 +21,15 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from bot.conversation.incoming import Incoming
 from bot.slack.keys import channel_type_of, session_key
-from bot.slack.seen_events import SeenEvents
 
 if TYPE_CHECKING:
-    from bot.conversation.intake import Gateway
+    from agent_core.manager import SessionManager
+    from bot.access import Access, Refusals
+    from bot.slack.inflight import InFlight
+    from bot.slack.seen_events import SeenEvents
+    from bot.slack.threads import ThreadStore
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +57,21 @@ def _header(request: Any, name: str) -> str | None:
     return values
 
 
-def build_middleware(gw: Gateway, seen: SeenEvents) -> list[Middleware]:
-    """The gateway's middleware chain, in order (see the module docstring)."""
+def build_middleware(
+    *,
+    seen: SeenEvents,
+    threads: ThreadStore,
+    sessions: SessionManager,
+    access: Access,
+    refusals: Refusals,
+    inflight: InFlight,
+    refusal_text: str,
+) -> list[Middleware]:
+    """The middleware chain, in order (see the module docstring)."""
+
+    async def thread_known(sid: str) -> bool:
+        """Does this thread have a session, or one being started (a thread record)?"""
+        return await sessions.exists(sid) or await threads.get(sid) is not None
 
     async def ignore_bots(body: dict[str, Any], context: Any, next: Any, ack: Any) -> Any:
         if body.get("type") == "event_callback":
@@ -84,15 +102,11 @@ def build_middleware(gw: Gateway, seen: SeenEvents) -> list[Middleware]:
         return await next()
 
     async def route(body: dict[str, Any], context: Any, next: Any, ack: Any) -> Any:
-        from bot.conversation.intake import Incoming
-
         if body.get("type") != "event_callback":
             return await next()
         event = body.get("event") or {}
         if event.get("type") not in MESSAGE_EVENTS:
             return await next()
-        if gw.bot_user_id is None and context.bot_user_id:
-            gw.bot_user_id = context.bot_user_id
         team = body.get("team_id") or event.get("team") or ""
         channel = event.get("channel") or ""
         ts = event.get("ts") or ""
@@ -103,7 +117,7 @@ def build_middleware(gw: Gateway, seen: SeenEvents) -> list[Middleware]:
         is_mention = event.get("type") == "app_mention" or bool(bot and f"<@{bot}" in text)
         exists = False
         if thread_ts:
-            exists = await gw.thread_known(session_key(team, channel, thread_ts))
+            exists = await thread_known(session_key(team, channel, thread_ts))
         if not (is_mention or channel_type == "im" or exists):
             return await ack()
         files = tuple(
@@ -128,28 +142,24 @@ def build_middleware(gw: Gateway, seen: SeenEvents) -> list[Middleware]:
     async def allow(body: dict[str, Any], context: Any, next: Any, ack: Any, respond: Any) -> Any:
         incoming = context.get("incoming")
         if incoming is not None:
-            if not gw.access.channel_allowed(
+            if not access.channel_allowed(
                 incoming.channel, incoming.channel_type
-            ) or not await gw.access.user_allowed(incoming.user):
-                gw.spawn(gw.refuse(incoming.channel, incoming.user, incoming.thread_ts))
+            ) or not await access.user_allowed(incoming.user):
+                inflight.spawn(refusals.refuse(incoming.channel, incoming.user, incoming.thread_ts))
                 return await ack()
             return await next()
         if body.get("command"):  # a slash command: it may start a session
             user, channel = body.get("user_id"), str(body.get("channel_id") or "")
-            if not gw.access.channel_allowed(channel) or not await gw.access.user_allowed(user):
+            if not access.channel_allowed(channel) or not await access.user_allowed(user):
                 response = await ack()
-                gw.spawn(respond(text=gw.settings.refusal_text, response_type="ephemeral"))
+                inflight.spawn(respond(text=refusal_text, response_type="ephemeral"))
                 return response
         if body.get("type") == "block_actions":
             user = (body.get("user") or {}).get("id")
-            if not await gw.access.user_allowed(user):
+            if not await access.user_allowed(user):
                 response = await ack()
-                gw.spawn(
-                    respond(
-                        text=gw.settings.refusal_text,
-                        response_type="ephemeral",
-                        replace_original=False,
-                    )
+                inflight.spawn(
+                    respond(text=refusal_text, response_type="ephemeral", replace_original=False)
                 )
                 return response
         return await next()

@@ -31,7 +31,8 @@ import aiohttp
 from slack_sdk.errors import SlackApiError
 
 from agent_core.redact import scrub
-from bot.slack.client import RATE_LIMIT_ERRORS, retry_after_seconds
+from agent_core.retry import backoff_delay, retry_after_from_headers
+from gateways.providers.slack_errors import MESSAGE_GONE, RATE_LIMITED, error_code
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +55,11 @@ _SCRUBBED = frozenset(
         "loading_messages",
     }
 )
-# Edits to a message that is gone: nothing to retry, nothing to report.
-_GONE = frozenset({"message_not_found", "channel_not_found", "cant_update_message", "is_archived"})
+RATE_LIMIT_BASE_S = 2.0  # without a Retry-After: 2 s, 4 s, 8 s …
+RATE_LIMIT_CAP_S = 30.0
+MAX_RETRY_AFTER_S = 600.0  # a bogus "retry in a week" must not park a channel forever
+NETWORK_RETRY_BASE_S = 1.0
+NETWORK_RETRY_CAP_S = 10.0
 
 
 def clean_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -332,13 +336,22 @@ class SlackSender:
     def _rate_limit_wait(self, exc: SlackApiError, attempts: int) -> float | None:
         """Seconds to pause the channel if ``exc`` is a rate limit, else None."""
         resp = exc.response
-        status = getattr(resp, "status_code", 0)
-        error = resp.get("error") if hasattr(resp, "get") else None
-        if status != 429 and error not in RATE_LIMIT_ERRORS:
+        if getattr(resp, "status_code", 0) != 429 and error_code(resp) not in RATE_LIMITED:
             return None
         self.stats["rate_limited"] += 1
-        headers = dict(getattr(resp, "headers", {}) or {})
-        return retry_after_seconds(headers, default=min(30.0, 2.0**attempts))
+        retry_after = retry_after_from_headers(getattr(resp, "headers", None))
+        return backoff_delay(
+            attempts,
+            base=RATE_LIMIT_BASE_S if retry_after is None else 0.0,  # Slack said exactly when
+            cap=RATE_LIMIT_CAP_S,
+            retry_after=retry_after,
+            retry_after_cap=MAX_RETRY_AFTER_S,
+            jitter=False,
+        )
+
+    @staticmethod
+    def _network_wait(attempts: int) -> float:
+        return backoff_delay(attempts, base=NETWORK_RETRY_BASE_S, cap=NETWORK_RETRY_CAP_S)
 
     async def _do_job(self, ch: _Channel, job: _Job) -> None:
         if job.future.done():  # cancelled by the caller
@@ -360,7 +373,7 @@ class SlackSender:
             return
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             if job.attempts < self.max_attempts and job.method != "files_upload_v2":
-                ch.blocked_until = self.clock() + min(10.0, 0.5 * 2**job.attempts)
+                ch.blocked_until = self.clock() + self._network_wait(job.attempts)
                 heapq.heappush(ch.jobs, job)
                 return
             if not job.future.done():
@@ -402,14 +415,14 @@ class SlackSender:
                 ch.blocked_until = self.clock() + wait
                 self._requeue_edit(ch, slot)
                 return
-            if exc.response.get("error") in _GONE:
-                log.info("edit of %s skipped: %s", slot.ts, exc.response.get("error"))
+            if error_code(exc.response) in MESSAGE_GONE:
+                log.info("edit of %s skipped: %s", slot.ts, error_code(exc.response))
             else:
-                log.warning("edit of %s failed: %s", slot.ts, exc.response.get("error"))
+                log.warning("edit of %s failed: %s", slot.ts, error_code(exc.response))
                 error = exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             if slot.attempts < self.max_attempts:
-                ch.blocked_until = self.clock() + min(10.0, 0.5 * 2**slot.attempts)
+                ch.blocked_until = self.clock() + self._network_wait(slot.attempts)
                 self._requeue_edit(ch, slot)
                 return
             error = exc

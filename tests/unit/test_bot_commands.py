@@ -6,9 +6,10 @@ import pytest
 
 from agent_core.store import Store
 from bot.conversation.commands import Command, parse_command
-from bot.conversation.intake import strip_mentions
+from bot.conversation.incoming import strip_mentions
 from bot.slack.keys import ThreadRef, make_origin, parse_session_key, session_key
-from bot.slack.middleware import SeenEvents, event_keys
+from bot.slack.middleware import event_keys
+from bot.slack.seen_events import SeenEvents
 
 
 @pytest.mark.parametrize(
