@@ -182,6 +182,14 @@ class Session:
             await run_turn(self, None)
 
     async def set_model(self, model: str) -> None:
+        try:
+            self.llm.route(model.strip())  # no key for the new model's host: keep the old one
+        except LLMError as err:
+            await self.emit(
+                EventType.ERROR,
+                {"error": f"Still using `{self.model}`. {err.message}", "kind": err.kind},
+            )
+            return
         self.model = model.strip()
         await self.commit()
         await self.emit(EventType.SESSION_UPDATE, {"model": self.model})

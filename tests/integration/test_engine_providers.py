@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_core.events import ToolApproval, UserInput
+from agent_core.events import SetModel, ToolApproval, UserInput
 from agent_core.llm import get_litellm
 from tests.engine_harness import ORIGIN, make_config, run_engine, tool
 from tests.fakes.fake_llm import call, error, text, tool_calls
@@ -140,3 +140,25 @@ async def test_tgi_style_422_overflow_is_compacted_like_any_overflow(
             assert done.data["final_response"] == "fits now"
             logs = [e.data["log"] for e in eng.events.of("s", "tool_log")]
             assert any("compacting" in line for line in logs) and not eng.events.of("s", "error")
+
+
+async def test_switching_to_a_model_without_a_key_keeps_the_old_one(
+    tmp_path: Path, monkeypatch
+) -> None:
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    async with serve_llm("openai") as served:
+        monkeypatch.setenv("OPENAI_API_BASE", served.llm.base_url)
+        served.llm.push(text("still here"))
+        async with engine(tmp_path, served, []) as eng:
+            await eng.manager.submit("s", SetModel(model="moonshotai/Kimi-K2.6"), origin=ORIGIN)
+            err = await eng.events.wait_for("error", "s")
+            assert (
+                "Still using `openai/fake`" in err.data["error"]
+                and "set HF_TOKEN" in err.data["error"]
+            )
+            await eng.manager.submit("s", UserInput(text="hi"))
+            done = await eng.events.wait_for("turn_complete", "s")
+            assert done.data["final_response"] == "still here"
