@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..context import CompactionFailed, patch_dangling_tool_calls, wire_messages
 from ..events import EventType
-from ..llm import CONTEXT_OVERFLOW, LLMError, LLMResult, record_llm_call
-from ..llm.pricing import record_user_usage
+from ..llm import CONTEXT_OVERFLOW, LLMError, LLMResult
 from ..tools.plan_tool import unfinished
 from . import nudges
 from .approval_batch import abandon_pending, open_batch
@@ -185,7 +184,9 @@ async def maybe_compact(session: Session, force: bool = False) -> bool:
         return True
     try:
         new_history, old, new = await session.interruption.race(
-            session.context.compact(session.model, prompt, session.history)
+            session.context.compact(
+                session.model, prompt, session.history, on_summary=session.summary_reporter()
+            )
         )
     except (CompactionFailed, LLMError) as exc:
         message = exc.message if isinstance(exc, LLMError) else str(exc)
@@ -240,10 +241,6 @@ async def call_llm(session: Session) -> LLMResult:
     if result.usage.get("total_tokens"):
         session.state["context_tokens"] = result.usage["total_tokens"]
     fields = result.llm_call_fields
-    record_llm_call(session.state, session.config, fields)
-    await record_user_usage(
-        session.store, session.llm.usage_lock, session.origin.get("requester"), fields
-    )
     await session.emit(
         EventType.LLM_CALL,
         {

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_core.events import SetModel, ToolApproval, UserInput
+from agent_core.events import Compact, SetModel, ToolApproval, UserInput
 from agent_core.llm import get_litellm
 from tests.engine_harness import ORIGIN, make_config, run_engine, tool
 from tests.fakes.fake_llm import call, error, text, tool_calls
@@ -36,7 +36,7 @@ async def served(
         yield s
 
 
-def engine(tmp_path: Path, served: ServedLLM, ran: list):
+def engine(tmp_path: Path, served: ServedLLM, ran: list, **overrides: object):
     def read(args, ctx):
         return f"contents of {args.get('path')}", True
 
@@ -45,7 +45,9 @@ def engine(tmp_path: Path, served: ServedLLM, ran: list):
         return "submitted job 123", True
 
     tools = [tool("read", read), tool("hf_jobs", jobs, read_only=False)]
-    config = make_config(model_name=served.model, reasoning_effort="high", context_window=None)
+    config = make_config(
+        model_name=served.model, reasoning_effort="high", context_window=None, **overrides
+    )
     return run_engine(tmp_path / "db", served.llm.base_url, tools=tools, config=config)
 
 
@@ -162,3 +164,27 @@ async def test_switching_to_a_model_without_a_key_keeps_the_old_one(
             await eng.manager.submit("s", UserInput(text="hi"))
             done = await eng.events.wait_for("turn_complete", "s")
             assert done.data["final_response"] == "still here"
+
+
+async def test_compaction_and_research_calls_count_in_the_spend(
+    tmp_path: Path, served: ServedLLM
+) -> None:
+    """Every model call costs: the loop's, the compaction summary's, and the research
+    sub-agent's are all announced as llm_call and all folded into the thread's totals."""
+    for i in range(3):
+        served.llm.push(text(f"answer {i} " + "x" * 200))
+    served.llm.push(text("SUMMARY"))
+    async with engine(tmp_path, served, [], compaction_tail_messages=2) as eng:
+        for i in range(3):
+            await eng.manager.submit("s", UserInput(text=f"question {i}"), origin=ORIGIN)
+        await eng.events.wait_for("turn_complete", "s", count=3)
+        await eng.manager.submit("s", Compact())
+        await eng.events.wait_for("compacted", "s")
+        calls = eng.events.of("s", "llm_call")
+        assert [c.data.get("kind") for c in calls][-1] == "compaction"
+        info = await eng.manager.session_info("s")
+        assert info["llm_usage"]["calls"] == len(calls) == 4
+        if served.provider != "openai":  # priced models (the local fake is not)
+            assert info["llm_usage"]["cost_usd"] == pytest.approx(
+                sum(c.data["cost_usd"] for c in calls)
+            )
