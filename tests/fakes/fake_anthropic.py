@@ -53,6 +53,8 @@ from typing import Any, Literal
 
 from aiohttp import web
 
+from .server import FakeServer
+
 __all__ = [
     "Block",
     "FakeAnthropic",
@@ -163,11 +165,14 @@ class _Invalid(Exception):
         self.status, self.error_type = status, error_type
 
 
-class FakeAnthropic:
+class FakeAnthropic(FakeServer):
     """The Messages API on 127.0.0.1. ``base_url`` is what litellm's ``api_base`` wants."""
+
+    client_max_size = 64 * 1024**2
 
     def __init__(self, *, api_key: str = API_KEY, default: Reply | None = None,
                  responder: Callable[[Recorded], Reply | None] | None = None) -> None:  # fmt: skip
+        super().__init__()
         self.api_key = api_key
         self.default = default
         self.responder = responder
@@ -182,26 +187,14 @@ class FakeAnthropic:
         self._cache: set[str] = set()
         self._ids = itertools.count(1)
         self._cond = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
-        self.base_url = ""
 
-    async def __aenter__(self) -> FakeAnthropic:
-        app = web.Application(client_max_size=64 * 1024 * 1024)
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/messages", self._handle)
-        self._runner = web.AppRunner(
-            app, access_log=None, handler_cancellation=True, shutdown_timeout=1.0
-        )
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        host, port = self._runner.addresses[0][:2]
-        self.base_url = f"http://{host}:{port}"
-        return self
 
-    async def __aexit__(self, *exc: object) -> None:
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT`` (litellm appends ``/v1/messages``)."""
+        return self.http_url
 
     def push(self, *replies: Any) -> None:
         """Queue replies: this module's :class:`Reply`, or a :mod:`tests.fakes.fake_llm` script
