@@ -68,12 +68,6 @@ def unsigned_tool_turn(messages: list[dict[str, Any]]) -> bool:
     return False
 
 
-def strip_thinking(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The heal for thinking a provider will not take back: send none of it."""
-    return [{k: v for k, v in m.items() if k not in _THINKING_KEYS} if m.get("role") == "assistant" else m
-            for m in messages]  # fmt: skip
-
-
 def apply_markers(
     messages: list[dict[str, Any]], tools: list[dict[str, Any]] | None
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]] | None]:

@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ..config import Config
@@ -41,6 +42,7 @@ CUT_OFF_NOTE = "\n\n_(The model's reply stopped early: the connection ended befo
 EFFORT_HEALED = "effort_adjusted"
 THINKING_HEALED = "thinking_dropped"
 _RATE_LIMIT_BASE_FACTOR = 3.0
+MAX_HEALS = 6  # effort steps (max → … → off) plus one thinking-history drop, per call
 
 _litellm: Any = None
 
@@ -99,6 +101,19 @@ class _StreamEndedEarly(Exception):
         return "connection error: the stream ended before the model finished (no finish reason)"
 
 
+@dataclass
+class _Request:
+    """What the caller asked for, fixed across attempts (retries and heals change the rest)."""
+
+    messages: list[dict[str, Any]]
+    tools: list[dict[str, Any]] | None = None
+    stream: bool | None = None
+    on_chunk: OnChunk | None = None
+    max_tokens: int | None = None
+    extra: dict[str, Any] | None = None
+    cache_key: str | None = None
+
+
 class LLMClient:
     """Calls a model with streaming, retries and heals. One instance per process."""
 
@@ -118,12 +133,13 @@ class LLMClient:
         A missing key, a rejected key or an unreachable provider raises :class:`LLMError` (so a
         switch can keep the old model and say why)."""
         route = self.route(model)
-        ping = [{"role": "user", "content": "ping"}]
+        # Claude needs room for the thinking budget; other models answer "pong" in a few tokens.
+        probe = _Request([{"role": "user", "content": "ping"}], stream=False,
+                         max_tokens=None if route.provider == "anthropic" else 64)  # fmt: skip
         while True:
             effort = self.effort.level_for(route)
             try:
-                await self._once(route, ping, None, False, None, None if route.provider == "anthropic" else 64,
-                                 None, None, effort, True, [False])  # fmt: skip
+                await self._once(route, probe, effort, [False])
                 return effort
             except LLMError:
                 raise
@@ -149,6 +165,7 @@ class LLMClient:
         """One completion. Overflow and permanent errors raise :class:`LLMError` at once (the
         caller compacts or tells the person); rate limits and transient errors are retried."""
         route = self.route(model)
+        request = _Request(messages, tools, stream, on_chunk, max_tokens, extra, cache_key)
         thinking_ok = True
         attempt = 0
         heals = 0
@@ -156,13 +173,12 @@ class LLMClient:
             effort = self.effort.level_for(route) if thinking_ok else None
             streamed: list[bool] = [False]
             try:
-                return await self._once(route, messages, tools, stream, on_chunk, max_tokens, extra,
-                                        cache_key, effort, thinking_ok, streamed)  # fmt: skip
+                return await self._once(route, request, effort, streamed)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 err = classify(exc, model, route.key_env)
-            if heals < 6 and effort is not None and is_effort_rejection(err):
+            if heals < MAX_HEALS and effort is not None and is_effort_rejection(err):
                 heals += 1
                 lower = self.effort.heal(route, effort)
                 await _notify(
@@ -174,7 +190,7 @@ class LLMClient:
                     0.0,
                 )
                 continue
-            if heals < 6 and thinking_ok and is_thinking_history_rejection(err):
+            if heals < MAX_HEALS and thinking_ok and is_thinking_history_rejection(err):
                 heals += 1
                 thinking_ok = False
                 await _notify(
@@ -199,21 +215,13 @@ class LLMClient:
             await asyncio.sleep(delay)
 
     async def _once(
-        self,
-        route: routing.Route,
-        messages: list[dict[str, Any]],
-        tools: list[dict[str, Any]] | None,
-        stream: bool | None,
-        on_chunk: OnChunk | None,
-        max_tokens: int | None,
-        extra: dict[str, Any] | None,
-        cache_key: str | None,
-        effort: str | None,
-        thinking_ok: bool,
-        streamed: list[bool],
+        self, route: routing.Route, request: _Request, effort: str | None, streamed: list[bool]
     ) -> LLMResult:
+        """One attempt at ``effort`` (None: no reasoning, and no thinking sent back).
+        ``streamed[0]`` becomes True once text reached ``on_chunk`` (a retry would repeat it)."""
         litellm = get_litellm()
-        use_stream = self.config.stream if stream is None else stream
+        messages, tools, max_tokens = request.messages, request.tools, request.max_tokens
+        use_stream = self.config.stream if request.stream is None else request.stream
         if (
             effort is not None
             and route.provider == "anthropic"
@@ -221,8 +229,6 @@ class LLMClient:
         ):
             effort = None
         wire = caching.shape_messages(route, messages, thinking=effort is not None)
-        if not thinking_ok:
-            wire = caching.strip_thinking(wire)
         if caching.caches_with_markers(route):
             wire, tools = caching.apply_markers(wire, tools)
         kwargs: dict[str, Any] = {**route.kwargs, "messages": wire, "timeout": self.config.llm_timeout_s,
@@ -235,9 +241,9 @@ class LLMClient:
         if max_tokens:
             kwargs["max_tokens"] = max_tokens
         _merge(kwargs, effort_kwargs(route, effort))
-        _merge(kwargs, caching.cache_kwargs(route, cache_key))
-        if extra:
-            _merge(kwargs, extra)
+        _merge(kwargs, caching.cache_kwargs(route, request.cache_key))
+        if request.extra:
+            _merge(kwargs, request.extra)
         started = time.perf_counter()
         if use_stream:
             kwargs["stream"] = True
@@ -252,7 +258,7 @@ class LLMClient:
                 original="HTTP 422 unprocessable request (no response)",
             )
         if use_stream:
-            result, usage_obj = await _consume_stream(response, on_chunk, streamed)
+            result, usage_obj = await _consume_stream(response, request.on_chunk, streamed)
         else:
             result, usage_obj = _from_response(response)
         result.content, result.tool_calls = finalize_calls(
