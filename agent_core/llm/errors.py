@@ -18,6 +18,7 @@ TRANSIENT = "transient"
 CONTEXT_OVERFLOW = "context_overflow"
 AUTH = "auth"
 NOT_FOUND = "not_found"
+BILLING = "billing"
 BAD_REQUEST = "bad_request"
 OTHER = "other"
 
@@ -71,6 +72,15 @@ _AUTH_TEXT = (
     "missing credentials",  # the openai SDK, before sending anything, when no key was given
     "api_key client option must be set",
     "invalid credentials in authorization header",  # the HF router
+)
+# Out of credits (the HF router answers 402; providers word it in a 400/429).
+_BILLING_TEXT = ("exceeded your monthly included credits", "insufficient credit", "credit balance is too low",
+                 "payment required", "insufficient_quota")  # fmt: skip
+# The router has no host for this model (or not the one named after ':').
+_UNROUTABLE_TEXT = (
+    "not supported by provider",
+    "not supported by any provider",
+    "no provider supports",
 )
 # A model that rejects the requested reasoning effort (or thinking altogether).
 _EFFORT_TEXT = re.compile(
@@ -208,6 +218,8 @@ def classify(exc: BaseException, model: str = "", key_env: str | None = None) ->
         kind = BAD_REQUEST
     if isinstance(exc, TimeoutError | ConnectionError):
         kind = TRANSIENT
+    if getattr(exc, "status_code", None) == 402 or any(p in text.lower() for p in _BILLING_TEXT):
+        kind = BILLING  # permanent until someone adds credit: never retried
     if by_text == AUTH and kind == TRANSIENT and "missing credentials" in text.lower():
         kind = AUTH  # litellm wraps the SDK's "Missing credentials" as an internal server error
     return LLMError(
@@ -242,6 +254,16 @@ def friendly_message(kind: str, text: str, model: str = "", key_env: str | None 
         return (
             f"The model{who} was not found at the provider. Switch with `model <id>` "
             "(e.g. `model openai/gpt-4o-mini`)."
+        )
+    if kind == BILLING:
+        return (
+            f"The LLM provider refused the request{who} for lack of credit ({_short(text, 160)}). "
+            f"Add credit to the account behind {key_env or 'the API key'}, or switch with `model <id>`."
+        )
+    if any(p in text.lower() for p in _UNROUTABLE_TEXT):
+        return (
+            f"No inference provider serves model `{model}` through the Hugging Face router as "
+            "written. Drop the `:provider` suffix, or switch with `model <id>`."
         )
     if kind == BAD_REQUEST:
         return f"The LLM provider refused the request{who}: {_short(text, 240)}"

@@ -12,7 +12,7 @@ from agent_core.llm import LLMClient, LLMError
 from agent_core.llm.errors import AUTH
 from tests.engine_harness import make_config
 from tests.fakes.fake_hf_router import HF_TOKEN, FakeHFRouter
-from tests.fakes.fake_llm import call, text, tool_calls
+from tests.fakes.fake_llm import call, error, text, tool_calls
 
 KIMI = "moonshotai/Kimi-K2.6"
 PROVIDER_KEY = "sk-proj-" + "p" * 48
@@ -154,3 +154,23 @@ async def test_claude_through_the_router_gets_cache_breakpoints(router: FakeHFRo
     assert sent["model"] == model and router.rejections == []
     assert sent["messages"][0]["content"][0]["cache_control"] == {"type": "ephemeral"}
     assert sent["tools"][-1]["cache_control"] == {"type": "ephemeral"}
+
+
+async def test_out_of_credit_is_permanent_and_says_so(router: FakeHFRouter) -> None:
+    router.push(
+        error(402, "You have exceeded your monthly included credits for Inference Providers.")
+    )
+    with pytest.raises(LLMError) as caught:
+        await client().complete([{"role": "user", "content": "hi"}], model=KIMI)
+    assert caught.value.kind == "billing" and "HF_TOKEN" in caught.value.message
+    assert len(router.requests) == 1
+
+
+async def test_unroutable_model_suggests_dropping_the_provider_suffix(router: FakeHFRouter) -> None:
+    model = "moonshotai/Kimi-K2.6:nope-ai"
+    router.push(error(400, f"Model {model} is not supported by provider nope-ai."))
+    with pytest.raises(LLMError) as caught:
+        await LLMClient(make_config(model_name=model)).complete(
+            [{"role": "user", "content": "hi"}], model=model
+        )
+    assert "Drop the `:provider` suffix" in caught.value.message
