@@ -188,3 +188,24 @@ async def test_compaction_and_research_calls_count_in_the_spend(
             assert info["llm_usage"]["cost_usd"] == pytest.approx(
                 sum(c.data["cost_usd"] for c in calls)
             )
+
+
+async def test_router_model_runs_with_the_hf_token_and_nothing_else(
+    tmp_path: Path, monkeypatch
+) -> None:
+    async with serve_llm("hf_router") as served:
+        for name, value in served.env.items():
+            monkeypatch.setenv(name, value)
+        served.llm.push(tool_calls(call("read", {"path": "a"})), text("read it"))
+        async with engine(tmp_path, served, []) as eng:
+            for name in (
+                "OPENAI_API_KEY",
+                "OPENAI_API_BASE",
+                "ANTHROPIC_API_KEY",
+                "ANTHROPIC_API_BASE",
+            ):
+                monkeypatch.delenv(name, raising=False)  # run_engine set the OpenAI pair itself
+            await eng.manager.submit("s", UserInput(text="go"), origin=ORIGIN)
+            done = await eng.events.wait_for("turn_complete", "s")
+            assert done.data["final_response"] == "read it" and served.rejections == []
+    assert len(served.llm.requests) == 2 and served.llm.leaked_keys == []
