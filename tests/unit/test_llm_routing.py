@@ -177,3 +177,28 @@ def test_reasoning_content_goes_back_only_where_the_provider_requires_it(keys, m
     assert shape_messages(moonshot, msg, thinking=True)[0]["reasoning_content"] == "why"
     plain = [{"role": "assistant", "content": "x", "reasoning_content": "why"}]
     assert "reasoning_content" not in shape_messages(moonshot, plain, thinking=True)[0]
+
+
+@pytest.mark.parametrize(
+    "model",
+    ["https://evil.example/v1/model", "evil.example/model", "huggingface/https://evil.example/x",
+     "moonshotai/Kimi-K2.6@evil.example", "hosted_vllm/http://evil.example/x", "../../etc/passwd"],
+)  # fmt: skip
+def test_a_model_id_typed_in_slack_cannot_choose_where_a_key_goes(keys: None, model: str) -> None:
+    """Anyone in a thread can say `model <id>`; the id must never pick the host a key is sent to."""
+    route = routing.resolve(model, make_config())
+    if route.api_key == HF:
+        assert route.api_base == "https://router.huggingface.co/v1"
+    else:
+        assert (
+            route.api_base is None and route.api_key is None
+        )  # litellm's own per-provider settings
+
+
+async def test_text_markup_is_left_alone_when_the_model_made_real_calls() -> None:
+    from agent_core.llm.result import finalize_calls
+
+    content = 'Done. <tool_call>{"name": "hf_jobs", "arguments": {"operation": "run"}}</tool_call>'
+    real = [{"id": "c1", "name": "read", "arguments": "{}"}]
+    text, calls = finalize_calls(content, real, set())
+    assert [c["name"] for c in calls] == ["read"] and text == content
