@@ -33,7 +33,9 @@ async def post(
     payload = {"model": "claude-sonnet-4-5", "max_tokens": 2048, **body}
     async with aiohttp.ClientSession() as http:
         async with http.post(
-            f"{fake.base_url}/v1/messages", json=payload, headers=HEADERS if headers is None else headers
+            f"{fake.base_url}/v1/messages",
+            json=payload,
+            headers=HEADERS if headers is None else headers,
         ) as resp:
             return resp.status, await resp.json()
 
