@@ -41,7 +41,9 @@ def parse_tool_calls(result: LLMResult) -> list[ParsedCall]:
                 raise ValueError("arguments must be a JSON object")
         except (json.JSONDecodeError, ValueError, TypeError):
             args = None
-        parsed.append(ParsedCall(tc["id"], tc["name"], tc["arguments"], args, tc.get("error")))
+        parsed.append(
+            ParsedCall(tc["id"], tc["name"], tc["arguments"], args, error=tc.get("error"))
+        )
     return parsed
 
 
