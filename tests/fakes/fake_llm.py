@@ -430,7 +430,7 @@ class FakeLLM:
         models: tuple[str, ...] = ("fake",),
         host: str = "127.0.0.1",
         port: int = 0,
-        strict: bool = False,
+        strict: bool = True,
     ) -> None:
         self.default: Reply | None = _as_reply(default)
         self.responder: Responder | None = responder
@@ -610,7 +610,8 @@ class FakeLLM:
     def check_request(self, request: RecordedRequest) -> Reply | None:
         """A rule violation → the error reply the real service gives; ``None`` → fine.
 
-        With ``strict=True``: OpenAI's tool-message pairing (platform.openai.com "Function
+        With ``strict=True`` (the default; pass ``strict=False`` to script a malformed history on
+        purpose): OpenAI's tool-message pairing (platform.openai.com "Function
         calling": every ``tool_calls`` id answered by a ``tool`` message right after it, and no
         ``tool`` message without its call) and unknown message fields (OpenAI's schema
         validation: "Additional properties are not allowed").
