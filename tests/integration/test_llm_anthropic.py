@@ -327,3 +327,41 @@ async def test_effort_probe_names_a_missing_key(claude: FakeAnthropic, monkeypat
     with pytest.raises(LLMError) as caught:
         await client().probe_effort(MODEL)
     assert "set ANTHROPIC_API_KEY" in caught.value.message and claude.requests == []
+
+
+async def test_non_streamed_calls_keep_thinking_too(claude: FakeAnthropic) -> None:
+    """The research sub-agent and compaction call without streaming: same round-trip rules."""
+    claude.push(reply(thinking("a"), thinking("b"), tool_use("read", {"path": "x"})), reply("ok"))
+    llm = client()
+    first = await llm.complete(
+        [{"role": "user", "content": "go"}], model=MODEL, tools=TOOLS, stream=False
+    )
+    assert [b["thinking"] for b in first.thinking_blocks] == ["a", "b"]
+    assert all(b["signature"] == claude.sign(b["thinking"]) for b in first.thinking_blocks)
+    call = first.tool_calls[0]
+    calls = [
+        {
+            "id": call["id"],
+            "type": "function",
+            "function": {"name": "read", "arguments": call["arguments"]},
+        }
+    ]
+    history = [{"role": "user", "content": "go"}, first.assistant_message(calls),
+               {"role": "tool", "tool_call_id": call["id"], "content": "data"}]  # fmt: skip
+    assert (await llm.complete(history, model=MODEL, tools=TOOLS, stream=False)).content == "ok"
+    assert claude.rejections == []
+
+
+async def test_two_streamed_thinking_blocks_stay_two_signed_blocks(claude: FakeAnthropic) -> None:
+    claude.push(
+        reply(thinking("first thought, long enough to span chunks"), thinking("second"), "answer")
+    )
+    result = await client().complete([{"role": "user", "content": "go"}], model=MODEL)
+    assert [(b["thinking"], b["signature"]) for b in result.thinking_blocks] == [
+        (
+            "first thought, long enough to span chunks",
+            claude.sign("first thought, long enough to span chunks"),
+        ),
+        ("second", claude.sign("second")),
+    ]
+    assert result.content == "answer"
