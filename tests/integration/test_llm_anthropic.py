@@ -53,7 +53,7 @@ async def claude(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeAnthropic
 
 
 def client(**overrides: Any) -> LLMClient:
-    return LLMClient(make_config(model_name=MODEL, reasoning_effort="high", **overrides))
+    return LLMClient(make_config(**{"model_name": MODEL, "reasoning_effort": "high", **overrides}))
 
 
 class Notes:
@@ -365,3 +365,20 @@ async def test_two_streamed_thinking_blocks_stay_two_signed_blocks(claude: FakeA
         ("second", claude.sign("second")),
     ]
     assert result.content == "answer"
+
+
+async def test_max_effort_reaches_a_model_that_supports_it_and_steps_down_where_not(
+    claude: FakeAnthropic,
+) -> None:
+    claude.push(reply("a"), reply("b"))
+    opus = "anthropic/claude-opus-4-8"
+    await LLMClient(make_config(model_name=opus, reasoning_effort="max")).complete(
+        [{"role": "user", "content": "hi"}], model=opus
+    )
+    sent = claude.requests[0]
+    assert sent["thinking"]["type"] == "adaptive" and sent["output_config"] == {"effort": "max"}
+    await client(reasoning_effort="max").complete([{"role": "user", "content": "hi"}], model=MODEL)
+    assert claude.requests[1]["thinking"] == {
+        "type": "enabled",
+        "budget_tokens": 4096,
+    }  # sonnet-4-5: high
