@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlparse
 
@@ -182,6 +183,7 @@ def _litellm() -> Any:
     return get_litellm()
 
 
+@lru_cache(maxsize=512)
 def _known_to_litellm(provider: str, name: str) -> bool:
     try:
         info = _litellm().get_model_info(f"{provider}/{name}")
@@ -190,6 +192,7 @@ def _known_to_litellm(provider: str, name: str) -> bool:
     return info.get("litellm_provider") == provider
 
 
+@lru_cache(maxsize=512)
 def _litellm_provider(model: str) -> str | None:
     try:
         return str(_litellm().get_llm_provider(model)[1])
