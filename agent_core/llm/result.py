@@ -12,6 +12,7 @@ assistant message when its rules require it, and are never streamed to people.
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,6 +20,8 @@ from typing import Any
 from .textcalls import has_markup, parse_text_tool_calls
 
 EMPTY_NAME_PLACEHOLDER = "unnamed_tool_call"
+# Ids every provider accepts back (Anthropic's tool_use pattern); Kimi's "functions.read:0" is not.
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 EMPTY_NAME_ERROR = (
     "ERROR: this tool call had no function name, so it was NOT executed. Call one of the "
     "available tools by its exact name."
@@ -138,7 +141,7 @@ def finalize_calls(
     out: list[dict[str, str]] = []
     for i, call in enumerate(calls):
         call = dict(call)
-        if not call.get("id") or call["id"] in seen:
+        if not _SAFE_ID.match(call.get("id") or "") or call["id"] in seen:
             call["id"] = f"call_{uuid.uuid4().hex[:12]}_{i}"
         seen.add(call["id"])
         call["name"] = (call.get("name") or "").strip()

@@ -7,6 +7,7 @@ are scripted delta by delta, the way those servers emit them.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator
 
 import pytest
@@ -96,6 +97,7 @@ async def test_reused_call_ids_are_made_unique_within_a_response_and_against_his
     ), history=history)  # fmt: skip
     ids = [c["id"] for c in result.tool_calls]
     assert len(set(ids)) == 3 and "functions.read:0" not in ids and ids[1] == "dup"
+    assert all(re.fullmatch(r"[A-Za-z0-9_-]+", i) for i in ids)  # ids Claude also accepts back
     assert [json.loads(c["arguments"])["path"] for c in result.tool_calls] == ["a", "b", "c"]
 
 
