@@ -127,6 +127,21 @@ class LLMClient:
         """Where ``model`` goes; raises ``LLMError(auth)`` naming the missing key."""
         return routing.resolve(model, self.config)
 
+    async def check_model(self, model: str) -> None:
+        """What a switch to ``model`` must know first (upstream's ``/model``): its host has a key
+        and, for a hosted model with reasoning on, it answers and accepts an effort (the probe,
+        which also learns the level). Raises :class:`LLMError` for what will not fix itself —
+        a missing or rejected key, an unknown model, no credit; a transient failure lets the
+        switch go ahead (the first real call retries and heals)."""
+        route = self.route(model)
+        if route.local or self.effort.level_for(route) is None:
+            return
+        try:
+            await self.probe_effort(model)
+        except LLMError as err:
+            if not err.retryable:
+                raise
+
     async def probe_effort(self, model: str) -> str | None:
         """Upstream's probe on a model switch: a one-word call at the preferred effort, stepping
         down the cascade until the model accepts one; the result is remembered for ``model``.

@@ -192,7 +192,7 @@ class Session:
 
     async def set_model(self, model: str) -> None:
         try:
-            self.llm.route(model.strip())  # no key for the new model's host: keep the old one
+            await self.llm.check_model(model.strip())  # no key, unknown model…: keep the old one
         except LLMError as err:
             await self.emit(
                 EventType.ERROR,

@@ -209,3 +209,22 @@ async def test_router_model_runs_with_the_hf_token_and_nothing_else(
             done = await eng.events.wait_for("turn_complete", "s")
             assert done.data["final_response"] == "read it" and served.rejections == []
     assert len(served.llm.requests) == 2 and served.llm.leaked_keys == []
+
+
+async def test_a_model_switch_is_checked_first_and_a_bad_model_keeps_the_old_one(
+    tmp_path: Path, monkeypatch
+) -> None:
+    async with serve_llm("hf_router") as served:
+        for name, value in served.env.items():
+            monkeypatch.setenv(name, value)
+        served.llm.push(error(404, "The model org/missing-model does not exist."), text("pong"))
+        async with engine(tmp_path, served, []) as eng:
+            await eng.manager.submit("s", SetModel(model="org/missing-model"), origin=ORIGIN)
+            err = await eng.events.wait_for("error", "s")
+            assert err.data["error"].startswith("Still using `moonshotai/Kimi-K2.6`.")
+            assert err.data["kind"] == "not_found"
+            await eng.manager.submit("s", SetModel(model="zai-org/GLM-5.1"))
+            update = await eng.events.wait_for("session_update", "s")
+            assert update.data["model"] == "zai-org/GLM-5.1"
+    probe = served.llm.requests[1]
+    assert probe["model"] == "zai-org/GLM-5.1" and probe["reasoning_effort"] == "high"
