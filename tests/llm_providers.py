@@ -85,7 +85,17 @@ class ServedLLM:
 
 
 @asynccontextmanager
-async def serve_llm(provider: str) -> AsyncIterator[ServedLLM]:
+async def serve_llm(provider: str, monkeypatch: Any = None) -> AsyncIterator[ServedLLM]:
+    """The fake for ``provider``; with ``monkeypatch``, its ``env`` is set for the test too."""
+    async with _serve(provider) as served:
+        if monkeypatch is not None:
+            for name, value in served.env.items():
+                monkeypatch.setenv(name, value)
+        yield served
+
+
+@asynccontextmanager
+async def _serve(provider: str) -> AsyncIterator[ServedLLM]:
     if provider == "anthropic":
         script = ClaudeScript()
         async with script.fake:

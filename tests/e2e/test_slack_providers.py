@@ -27,9 +27,7 @@ async def served(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[ServedLLM]:
     await asyncio.to_thread(get_litellm)
-    async with serve_llm(request.param) as s:
-        for name, value in s.env.items():
-            monkeypatch.setenv(name, value)
+    async with serve_llm(request.param, monkeypatch) as s:
         yield s
 
 

@@ -30,9 +30,7 @@ async def served(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[ServedLLM]:
     await asyncio.to_thread(get_litellm)  # its import takes seconds: not part of any wait below
-    async with serve_llm(request.param) as s:
-        for name, value in s.env.items():
-            monkeypatch.setenv(name, value)
+    async with serve_llm(request.param, monkeypatch) as s:
         yield s
 
 
@@ -132,9 +130,7 @@ async def test_tgi_style_422_overflow_is_compacted_like_any_overflow(
     overflow = (
         "Input validation error: `inputs` tokens + `max_new_tokens` must be <= 4096. Given: 4000"
     )
-    async with serve_llm("openai") as served:
-        for name, value in served.env.items():
-            monkeypatch.setenv(name, value)
+    async with serve_llm("openai", monkeypatch) as served:
         served.llm.push(error(422, overflow), error(422, overflow), text("fits now"))
         async with engine(tmp_path, served, []) as eng:
             await eng.manager.submit("s", UserInput(text="hi"), origin=ORIGIN)
@@ -193,9 +189,7 @@ async def test_compaction_and_research_calls_count_in_the_spend(
 async def test_router_model_runs_with_the_hf_token_and_nothing_else(
     tmp_path: Path, monkeypatch
 ) -> None:
-    async with serve_llm("hf_router") as served:
-        for name, value in served.env.items():
-            monkeypatch.setenv(name, value)
+    async with serve_llm("hf_router", monkeypatch) as served:
         served.llm.push(tool_calls(call("read", {"path": "a"})), text("read it"))
         async with engine(tmp_path, served, []) as eng:
             for name in (
@@ -214,9 +208,7 @@ async def test_router_model_runs_with_the_hf_token_and_nothing_else(
 async def test_a_model_switch_is_checked_first_and_a_bad_model_keeps_the_old_one(
     tmp_path: Path, monkeypatch
 ) -> None:
-    async with serve_llm("hf_router") as served:
-        for name, value in served.env.items():
-            monkeypatch.setenv(name, value)
+    async with serve_llm("hf_router", monkeypatch) as served:
         served.llm.push(error(404, "The model org/missing-model does not exist."), text("pong"))
         async with engine(tmp_path, served, []) as eng:
             await eng.manager.submit("s", SetModel(model="org/missing-model"), origin=ORIGIN)
