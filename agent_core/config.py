@@ -79,7 +79,7 @@ class Config(_Section):
     auto_approve_destructive: bool = False
     confirm_cpu_jobs: bool = True
     approval_ttl_s: float = Field(86_400.0, ge=0)  # 0 → approvals never expire
-    reasoning_effort: Literal["minimal", "low", "medium", "high", "xhigh", "max"] | None = None
+    reasoning_effort: Literal["minimal", "low", "medium", "high", "xhigh", "max"] | None = "high"
     stream: bool = True
     llm_timeout_s: float = Field(600.0, gt=0)
     llm_max_retries: int = Field(3, ge=0, le=10)

@@ -9,10 +9,11 @@ person wrote; keys starting with ``_`` never reach the provider.
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from .config import Config
-from .llm import LLMClient, context_window, count_tokens
+from .llm import LLMClient, LLMResult, context_window, count_tokens
 
 DANGLING_RESULT = "Tool was not executed (interrupted or error)."
 OVERSIZED_PRESERVED_TOKENS = 50_000
@@ -138,7 +139,12 @@ class ContextManager:
         return tokens > self.threshold(model)
 
     async def compact(
-        self, model: str, system_prompt: str, history: list[dict[str, Any]]
+        self,
+        model: str,
+        system_prompt: str,
+        history: list[dict[str, Any]],
+        *,
+        on_summary: Callable[[LLMResult], Awaitable[None]] | None = None,
     ) -> tuple[list[dict[str, Any]], int, int]:
         """Summarise the middle; keep the first task message and the recent tail.
 
@@ -171,6 +177,8 @@ class ContextManager:
                 stream=False,
                 max_tokens=max(256, int(self.window(model) * 0.1)),
             )
+            if on_summary is not None:
+                await on_summary(summary)
             summary_msg = {
                 "role": "assistant",
                 "content": "[Summary of the earlier part of this session]\n" + summary.content,

@@ -32,6 +32,7 @@ from .events import (
     operation_from_dict,
 )
 from .llm import LLMClient
+from .llm.pricing import USER_USAGE_NAMESPACE
 from .prompts import system_prompt_renderer
 from .redact import scrub
 from .session import Session
@@ -382,4 +383,9 @@ class SessionManager:
             },
             "context_tokens": session.state.get("context_tokens"),
             "context_window": self.context.window(session.model),
+            "llm_usage": session.state.get("llm_usage") or {},
+            "requester_llm_usage": await self.store.kv_get(
+                USER_USAGE_NAMESPACE, str(session.origin.get("requester") or "")
+            )
+            or {},
         }

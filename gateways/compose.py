@@ -13,6 +13,7 @@ from typing import Any
 from agent_core.durations import format_duration
 from agent_core.events import Event
 from agent_core.jobs.report import JobFinished
+from agent_core.llm.pricing import describe_llm_usage
 from agent_core.redact import scrub
 
 from .config import Severity
@@ -84,6 +85,7 @@ def _turn_complete(data: dict[str, Any]) -> dict[str, Any]:
         "severity": "success",
         "title": "Task complete",
         "message": truncate(final, MAX_MESSAGE_CHARS) if final else "The agent finished its turn.",
+        "fields": _fields(("Model spend", describe_llm_usage(data.get("llm_usage")))),
     }
 
 
@@ -171,7 +173,7 @@ _COMPOSERS = {
 
 # What the webhook body carries from the raw event (bounded, scrubbed).
 _DATA_KEYS = {
-    "turn_complete": ("history_size",),
+    "turn_complete": ("history_size", "llm_usage"),
     "error": ("error", "kind"),
     "approval_required": ("count", "batch_id"),
     "job_finished": ("job_id", "stage", "wall_time_s", "cost_usd", "url", "flavor", "error"),

@@ -14,6 +14,7 @@ from typing import Any
 
 from agent_core.config import Config, deep_merge, default_config_dict
 from agent_core.events import Event
+from agent_core.llm import get_litellm
 from agent_core.manager import SessionManager
 from agent_core.store import Store
 from agent_core.tools.base import ToolSpec
@@ -123,6 +124,9 @@ async def run_engine(
     os.environ["OPENAI_API_BASE"] = base_url
     os.environ["OPENAI_API_KEY"] = "sk-fake-test-key"
     cfg = config or make_config()
+    # litellm's import takes seconds (more on a loaded CI box): pay it here, not inside a
+    # test's 10 s wait for an event.
+    await asyncio.to_thread(get_litellm)
     store = await Store.open(path)
     specs: list[ToolSpec] = []
     if with_builtin:

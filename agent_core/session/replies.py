@@ -24,6 +24,8 @@ class ParsedCall:
     name: str
     raw_arguments: str
     args: dict[str, Any] | None
+    error: str | None = None
+    """Set when the call must not run (e.g. it had no name): the tool result to answer with."""
 
 
 def parse_tool_calls(result: LLMResult) -> list[ParsedCall]:
@@ -39,7 +41,9 @@ def parse_tool_calls(result: LLMResult) -> list[ParsedCall]:
                 raise ValueError("arguments must be a JSON object")
         except (json.JSONDecodeError, ValueError, TypeError):
             args = None
-        parsed.append(ParsedCall(tc["id"], tc["name"], tc["arguments"], args))
+        parsed.append(
+            ParsedCall(tc["id"], tc["name"], tc["arguments"], args, error=tc.get("error"))
+        )
     return parsed
 
 
@@ -51,9 +55,9 @@ def assistant_message(
     Malformed arguments are stored as ``{}``: providers reject a request whose history holds
     invalid JSON, and the call's tool result already says it was not executed.
     """
-    message: dict[str, Any] = {"role": "assistant", "content": content}
+    tool_calls: list[dict[str, Any]] = []
     if calls:
-        message["tool_calls"] = [
+        tool_calls = [
             {
                 "id": call.id,
                 "type": "function",
@@ -64,4 +68,8 @@ def assistant_message(
             }
             for call in calls
         ]
+    # The result adds what must travel with the reply (Claude's signed thinking blocks,
+    # reasoning text); the LLM client decides per provider what is actually sent back.
+    message = result.assistant_message(tool_calls)
+    message["content"] = content
     return message

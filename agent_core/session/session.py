@@ -28,8 +28,8 @@ from ..events import (
     Undo,
     UserInput,
 )
-from ..llm import LLMClient
-from ..llm_errors import LLMError
+from ..llm import LLMClient, LLMError, LLMResult, record_llm_call
+from ..llm.pricing import record_user_usage
 from ..redact import scrub
 from ..tools.base import Services, ToolContext
 from ..tools.router import ToolRouter
@@ -90,7 +90,15 @@ class Session:
         return self.services.store
 
     async def emit(self, type_: str, data: dict[str, Any] | None = None) -> Event:
-        return await self._emit(self.id, str(type_), data or {})
+        data = data or {}
+        if type_ == EventType.LLM_CALL:
+            # Every model call is announced here (main loop, research, compaction), so this
+            # is the one place its cost joins the thread's and the requester's totals.
+            record_llm_call(self.state, self.config, data)
+            await record_user_usage(
+                self.store, self.llm.usage_lock, self.origin.get("requester"), data
+            )
+        return await self._emit(self.id, str(type_), data)
 
     def add_message(self, message: dict[str, Any]) -> None:
         self.history.append(scrub(message))
@@ -183,6 +191,14 @@ class Session:
             await run_turn(self, None)
 
     async def set_model(self, model: str) -> None:
+        try:
+            await self.llm.check_model(model.strip())  # no key, unknown model…: keep the old one
+        except LLMError as err:
+            await self.emit(
+                EventType.ERROR,
+                {"error": f"Still using `{self.model}`. {err.message}", "kind": err.kind},
+            )
+            return
         self.model = model.strip()
         await self.commit()
         await self.emit(EventType.SESSION_UPDATE, {"model": self.model})
@@ -206,11 +222,25 @@ class Session:
         await self.commit()
         await self.emit(EventType.UNDO_COMPLETE, {"removed": removed})
 
+    def summary_reporter(self) -> Callable[[LLMResult], Awaitable[None]]:
+        """Announces the compaction's own model call (it costs like any other)."""
+
+        async def report(result: LLMResult) -> None:
+            await self.emit(
+                EventType.LLM_CALL,
+                {"model": self.model, "kind": "compaction", "latency_ms": round(result.latency_ms, 1),
+                 "finish_reason": result.finish_reason, **result.llm_call_fields},
+            )  # fmt: skip
+
+        return report
+
     async def manual_compact(self) -> None:
         prompt = self.system_prompt()
         old = self.context.tokens(self.model, prompt, self.history)
         try:
-            new_history, old, new = await self.context.compact(self.model, prompt, self.history)
+            new_history, old, new = await self.context.compact(
+                self.model, prompt, self.history, on_summary=self.summary_reporter()
+            )
         except (CompactionFailed, LLMError) as exc:
             message, kind = (
                 (exc.message, exc.kind) if isinstance(exc, LLMError) else (str(exc), "compaction")

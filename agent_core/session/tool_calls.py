@@ -85,6 +85,9 @@ def _classify(
     gated: list[CallToRun] = []
     results: ToolResults = {}
     for call in parsed:
+        if call.error is not None:
+            results[call.id] = (call.error, False)
+            continue
         if call.args is None:
             results[call.id] = (malformed_result(call.name), False)
             continue
@@ -100,7 +103,7 @@ async def _announce(session: Session, parsed: list[ParsedCall], immediate: list[
     by_id = {c.id: c for c in immediate}
     for call in parsed:
         runnable = by_id.get(call.id)
-        if runnable is None and call.args is not None:
+        if runnable is None and call.args is not None and call.error is None:
             continue  # gated: announced by ``approval_required``
         data: dict[str, Any] = {
             "tool": call.name,

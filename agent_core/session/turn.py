@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..context import CompactionFailed, patch_dangling_tool_calls, wire_messages
 from ..events import EventType
-from ..llm import LLMResult
-from ..llm_errors import CONTEXT_OVERFLOW, LLMError
+from ..llm import CONTEXT_OVERFLOW, LLMError, LLMResult
 from ..tools.plan_tool import unfinished
 from . import nudges
 from .approval_batch import abandon_pending, open_batch
@@ -79,7 +78,11 @@ async def run_turn(
     await end_turn_bookkeeping(session)
     await session.emit(
         EventType.TURN_COMPLETE,
-        {"history_size": len(session.history), "final_response": final},
+        {
+            "history_size": len(session.history),
+            "final_response": final,
+            "llm_usage": session.state.get("llm_usage") or {},
+        },
     )
     return final
 
@@ -91,6 +94,12 @@ async def _loop(session: Session) -> str | None:
     guard_retries = 0
     forced_compactions = 0
     limit = session.config.max_iterations
+    try:
+        session.llm.route(session.model)  # a missing key is named now, before any work
+    except LLMError as err:
+        await session.emit(EventType.ERROR, {"error": err.message, "kind": err.kind})
+        await end_turn_bookkeeping(session)
+        return None
     while limit == -1 or iteration < limit:
         if session.interruption.requested:
             raise TurnCancelled
@@ -175,7 +184,9 @@ async def maybe_compact(session: Session, force: bool = False) -> bool:
         return True
     try:
         new_history, old, new = await session.interruption.race(
-            session.context.compact(session.model, prompt, session.history)
+            session.context.compact(
+                session.model, prompt, session.history, on_summary=session.summary_reporter()
+            )
         )
     except (CompactionFailed, LLMError) as exc:
         message = exc.message if isinstance(exc, LLMError) else str(exc)
@@ -205,6 +216,9 @@ async def call_llm(session: Session) -> LLMResult:
         await session.emit(EventType.ASSISTANT_CHUNK, {"content": delta})
 
     async def on_retry(err: LLMError, attempt: int, delay: float) -> None:
+        if not attempt:  # a heal (effort stepped down, thinking history dropped), not a retry
+            await log_line(session, f"LLM {err.message} ({err.original[:120]})")
+            return
         await log_line(
             session,
             f"LLM {err.kind.replace('_', ' ')} ({err.original[:120]}); retry {attempt} in {delay:.1f}s",
@@ -212,7 +226,12 @@ async def call_llm(session: Session) -> LLMResult:
 
     result: LLMResult = await session.interruption.race(
         session.llm.complete(
-            messages, model=session.model, tools=tools, on_chunk=on_chunk, on_retry=on_retry
+            messages,
+            model=session.model,
+            tools=tools,
+            on_chunk=on_chunk,
+            on_retry=on_retry,
+            cache_key=session.id,
         )
     )
     if session.config.stream:
@@ -221,13 +240,14 @@ async def call_llm(session: Session) -> LLMResult:
         await session.emit(EventType.ASSISTANT_MESSAGE, {"content": result.content})
     if result.usage.get("total_tokens"):
         session.state["context_tokens"] = result.usage["total_tokens"]
+    fields = result.llm_call_fields
     await session.emit(
         EventType.LLM_CALL,
         {
             "model": session.model,
             "latency_ms": round(result.latency_ms, 1),
             "finish_reason": result.finish_reason,
-            **result.usage,
+            **fields,
         },
     )
     return result

@@ -41,7 +41,7 @@ from importlib import resources
 from typing import Any
 
 from .. import policy
-from ..llm_errors import LLMError
+from ..llm import LLMError
 from ..session.guards import check_for_doom_loop
 from .base import Services, ToolContext, ToolSpec
 from .router import ToolRouter
@@ -191,7 +191,7 @@ class _Run:
                 "agent_id": self.agent_id,
                 "latency_ms": round(getattr(result, "latency_ms", 0.0), 1),
                 "finish_reason": result.finish_reason,
-                **(result.usage or {}),
+                **result.llm_call_fields,
             },
         )
         return result
@@ -291,19 +291,17 @@ async def _loop(run: _Run, ctx: ToolContext, max_iterations: int, budget: int) -
             run.messages.append({"role": "assistant", "content": result.content or ""})
             await run.log("Context budget nearly exhausted — extracting summary")
             return await run.summary(FORCE)
-        run.messages.append(
-            {
-                "role": "assistant",
-                "content": result.content or None,
-                "tool_calls": [
+        run.messages.append(  # with its thinking: Claude wants it back on tool turns
+            result.assistant_message(
+                [
                     {
                         "id": c["id"],
                         "type": "function",
                         "function": {"name": c["name"], "arguments": c.get("arguments") or ""},
                     }
                     for c in calls
-                ],
-            }
+                ]
+            )
         )
         for c in calls:  # sequential: research calls are cheap, and order aids the log
             if ctx.cancel_event.is_set():

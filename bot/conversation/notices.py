@@ -6,6 +6,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
 
+from agent_core.llm.pricing import describe_llm_usage
 from agent_core.pricing import format_usd
 from bot.conversation.progress import plan_lines
 from bot.slack.format import MAX_SECTION, Payload, code_inline, esc, to_dicts, user_ref
@@ -99,6 +100,12 @@ def status_payload(info: dict[str, Any], *, jobs: list[dict[str, Any]] | None = 
             f"• YOLO on: spent {format_usd(yolo.get('spent_usd'))} of "
             f"{format_usd(yolo.get('cap_usd'))}"
         )
+    spend = describe_llm_usage(info.get("llm_usage"))
+    if spend:
+        lines.append(f"• Model spend: {esc(spend)}")
+    everywhere = describe_llm_usage(info.get("requester_llm_usage"))
+    if everywhere and everywhere != spend:
+        lines.append(f"• Requester's model spend in all threads: {esc(everywhere)}")
     tokens, window = info.get("context_tokens"), info.get("context_window")
     if isinstance(tokens, int) and isinstance(window, int) and window:
         lines.append(f"• Context: {tokens:,} / {window:,} tokens ({100 * tokens // window}%)")

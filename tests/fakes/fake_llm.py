@@ -109,6 +109,8 @@ __all__ = [
     "echo_responder",
     "error",
     "last_user_text",
+    "openai_history_violation",
+    "raw",
     "run_forever",
     "text",
     "tool_calls",
@@ -188,6 +190,14 @@ class Reply:
     For non-streaming requests any value means "never answer"."""
     drop_after_chunks: int | None = None
     """Send this many SSE events (counted as above), then abort the TCP connection."""
+    raw_deltas: tuple[dict[str, Any], ...] | None = None
+    """Stream exactly these ``delta`` objects (wire-level quirks of open-model servers: two calls
+    sharing ``index`` 0, a name repeated in every chunk, reused ids). Build with :func:`raw`."""
+    end_clean_after_chunks: int | None = None
+    """Send this many deltas, then ``[DONE]`` with no ``finish_reason`` (a clean but early end)."""
+    reasoning: str | None = None
+    """Streamed first as ``reasoning_content`` deltas (reasoning models on vLLM/SGLang and the HF
+    router do this); returned as ``message.reasoning_content`` when not streaming."""
     gate: asyncio.Event | None = None
     """Hold the response (after ``delay``) until the test sets this event. Lets a test pin
     "the LLM call is in flight" deterministically, without sleeps."""
@@ -232,8 +242,9 @@ def text(
     drop_after_chunks: int | None = None,
     gate: asyncio.Event | None = None,
     headers: Mapping[str, str] | None = None,
+    reasoning: str | None = None,
 ) -> Reply:
-    """A plain assistant message, streamed as many content deltas."""
+    """A plain assistant message, streamed as many content deltas (after ``reasoning``)."""
     if chunks is not None and chunk_size is not None:
         raise ValueError("pass either chunks or chunk_size, not both")
     if (chunks is not None and chunks < 1) or (chunk_size is not None and chunk_size < 1):
@@ -252,6 +263,7 @@ def text(
         drop_after_chunks=drop_after_chunks,
         gate=gate,
         headers=dict(headers or {}),
+        reasoning=reasoning,
     )
 
 
@@ -270,6 +282,7 @@ def tool_calls(
     drop_after_chunks: int | None = None,
     gate: asyncio.Event | None = None,
     headers: Mapping[str, str] | None = None,
+    reasoning: str | None = None,
 ) -> Reply:
     """An assistant turn with one or more (parallel) tool calls, optionally preceded by text.
 
@@ -297,6 +310,7 @@ def tool_calls(
         drop_after_chunks=drop_after_chunks,
         gate=gate,
         headers=dict(headers or {}),
+        reasoning=reasoning,
     )
 
 
@@ -333,6 +347,11 @@ def error(
         gate=gate,
         headers=dict(headers or {}),
     )
+
+
+def raw(*deltas: dict[str, Any], finish_reason: str = "tool_calls") -> Reply:
+    """A stream of exactly these deltas, then ``finish_reason`` (streaming requests only)."""
+    return Reply(kind="tool_calls", raw_deltas=tuple(deltas), finish_reason=finish_reason)
 
 
 def delay(seconds: float, reply: Reply) -> Reply:
@@ -411,6 +430,7 @@ class FakeLLM:
         models: tuple[str, ...] = ("fake",),
         host: str = "127.0.0.1",
         port: int = 0,
+        strict: bool = True,
     ) -> None:
         self.default: Reply | None = _as_reply(default)
         self.responder: Responder | None = responder
@@ -431,6 +451,9 @@ class FakeLLM:
         self._runner: web.AppRunner | None = None
         self._base_url: str | None = None
         self._reply_seq = itertools.count(1)
+        self.strict = strict
+        self.rejections: list[str] = []
+        """Messages of the 4xx answers the fake gave for rule violations (see ``check_request``)."""
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -538,6 +561,10 @@ class FakeLLM:
         )
         self.requests.append(recorded)
         await self._notify()
+        refused = self.check_request(recorded)
+        if refused is not None:
+            self.rejections.append(refused.message)
+            return _error_response(refused)
 
         try:
             reply = await self._next_reply(recorded)
@@ -580,6 +607,19 @@ class FakeLLM:
                 request.transport.abort()
             return web.Response(status=499)  # never reaches the client
 
+    def check_request(self, request: RecordedRequest) -> Reply | None:
+        """A rule violation → the error reply the real service gives; ``None`` → fine.
+
+        With ``strict=True`` (the default; pass ``strict=False`` to script a malformed history on
+        purpose): OpenAI's tool-message pairing (platform.openai.com "Function
+        calling": every ``tool_calls`` id answered by a ``tool`` message right after it, and no
+        ``tool`` message without its call) and unknown message fields (OpenAI's schema
+        validation: "Additional properties are not allowed").
+        """
+        if not self.strict:
+            return None
+        return openai_history_violation(request.get("messages") or [])
+
     async def _next_reply(self, body: RecordedRequest) -> Reply | None:
         if self._script:
             return self._script.popleft()
@@ -607,7 +647,14 @@ class FakeLLM:
         seq = next(self._reply_seq)
         envelope = _Envelope(body, seq, include_usage)
 
-        for sent, delta in enumerate(_stream_deltas(reply, seq)):
+        deltas = (
+            list(reply.raw_deltas) if reply.raw_deltas is not None else _stream_deltas(reply, seq)
+        )
+        for sent, delta in enumerate(deltas):
+            if reply.end_clean_after_chunks is not None and sent >= reply.end_clean_after_chunks:
+                await response.write(b"data: [DONE]\n\n")  # no finish_reason: an early, clean end
+                await response.write_eof()
+                return response
             if reply.stall_after_chunks is not None and sent >= reply.stall_after_chunks:
                 await self._wait_or_close(asyncio.Event().wait())
                 raise _Abort  # fake is stopping: hang up instead of finishing the stream
@@ -627,6 +674,8 @@ class FakeLLM:
     def _completion(self, body: RecordedRequest, reply: Reply) -> dict[str, Any]:
         seq = next(self._reply_seq)
         message: dict[str, Any] = {"role": "assistant", "content": reply.content, "refusal": None}
+        if reply.reasoning:
+            message["reasoning_content"] = reply.reasoning
         if reply.calls:
             message["tool_calls"] = [
                 {
@@ -707,6 +756,11 @@ class _Envelope:
 def _stream_deltas(reply: Reply, seq: int) -> Iterator[dict[str, Any]]:
     """One ``delta`` per SSE event; the role rides on the first one (so N events = N pieces)."""
     deltas: list[dict[str, Any]] = []
+    if reply.reasoning:
+        deltas.extend(
+            {"reasoning_content": piece}
+            for piece in _split_text(replace_content(reply, reply.reasoning))
+        )
     if reply.content:
         deltas.extend({"content": piece} for piece in _split_text(reply))
 
@@ -733,6 +787,45 @@ def _stream_deltas(reply: Reply, seq: int) -> Iterator[dict[str, Any]]:
         deltas.append({"content": ""})
     deltas[0] = {"role": "assistant", **({"content": None} if reply.calls else {}), **deltas[0]}
     yield from deltas
+
+
+def replace_content(reply: Reply, content: str) -> Reply:
+    return dataclasses.replace(reply, content=content)
+
+
+_MESSAGE_FIELDS = {
+    "system": {"role", "content", "name"},
+    "user": {"role", "content", "name"},
+    "assistant": {"role", "content", "name", "tool_calls", "refusal", "audio", "function_call"},
+    "tool": {"role", "content", "tool_call_id", "name"},
+}
+
+
+def openai_history_violation(messages: list[Mapping[str, Any]]) -> Reply | None:
+    """The 400 OpenAI's chat completions gives for a malformed history, or ``None``."""
+    pending: list[str] = []
+    for i, m in enumerate(messages):
+        role = m.get("role")
+        extra = set(m) - _MESSAGE_FIELDS.get(str(role), set())
+        if extra:
+            return error(400, f"Additional properties are not allowed ({', '.join(sorted(map(repr, extra)))} "
+                         f"was unexpected) - 'messages.{i}'", param=f"messages.[{i}]")  # fmt: skip
+        if role == "tool":
+            if m.get("tool_call_id") not in pending:
+                return error(400, "Invalid parameter: messages with role 'tool' must be a response to a "
+                             "preceeding message with 'tool_calls'.", param=f"messages.[{i}].role")  # fmt: skip
+            pending.remove(m.get("tool_call_id"))
+            continue
+        if pending:
+            return _unanswered(pending)
+        pending = [tc.get("id") for tc in m.get("tool_calls") or []] if role == "assistant" else []
+    return _unanswered(pending) if pending else None
+
+
+def _unanswered(ids: list[str]) -> Reply:
+    return error(400, "An assistant message with 'tool_calls' must be followed by tool messages responding "
+                 f"to each 'tool_call_id'. The following tool_call_ids did not have response messages: "
+                 f"{', '.join(map(str, ids))}", param="messages")  # fmt: skip
 
 
 def _split_text(reply: Reply) -> list[str]:

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from agent_core.events import STOPPED_BY_SHUTDOWN, UserInput
-from agent_core.llm_errors import AUTH, CONTEXT_OVERFLOW, RATE_LIMIT, TRANSIENT, classify
+from agent_core.llm.errors import AUTH, CONTEXT_OVERFLOW, RATE_LIMIT, TRANSIENT, classify
 from tests.engine_harness import ORIGIN, make_config, run_engine, tool
 from tests.fakes.fake_llm import FakeLLM, call, error, text, tool_calls
 

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+
+from ..retry import retry_after_from_headers
 
 RATE_LIMIT = "rate_limit"
 TRANSIENT = "transient"
 CONTEXT_OVERFLOW = "context_overflow"
 AUTH = "auth"
 NOT_FOUND = "not_found"
+BILLING = "billing"
 BAD_REQUEST = "bad_request"
 OTHER = "other"
 
@@ -58,8 +60,41 @@ _OVERFLOW_TEXT = (
     "too many input tokens",
     "input is too long",
     "exceeds the context window",
+    "input validation error: `inputs` tokens",  # TGI answers overflow with HTTP 422
+    "exceeds maximum input length",
 )
-_AUTH_TEXT = ("authentication", "unauthorized", "invalid x-api-key", "invalid api key", "401")
+_AUTH_TEXT = (
+    "authentication",
+    "unauthorized",
+    "invalid x-api-key",
+    "invalid api key",
+    "401",
+    "missing credentials",  # the openai SDK, before sending anything, when no key was given
+    "api_key client option must be set",
+    "invalid credentials in authorization header",  # the HF router
+)
+# Out of credits (the HF router answers 402; providers word it in a 400/429).
+_BILLING_TEXT = ("exceeded your monthly included credits", "insufficient credit", "credit balance is too low",
+                 "payment required", "insufficient_quota")  # fmt: skip
+# The router has no host for this model (or not the one named after ':').
+_UNROUTABLE_TEXT = (
+    "not supported by provider",
+    "not supported by any provider",
+    "no provider supports",
+)
+# A model that rejects the requested reasoning effort (or thinking altogether).
+_EFFORT_TEXT = re.compile(
+    r"(effort|output_config|reasoning).{0,80}(invalid|not supported|must be one of|not a valid|"
+    r"unrecognized|unknown|only supported by|unsupported)|thinking.{0,40}(not supported|unsupported)",
+    re.IGNORECASE | re.DOTALL,
+)
+# Thinking blocks in history the provider will not take back (altered, unsigned or missing).
+_THINKING_HISTORY_TEXT = (
+    "invalid `signature` in `thinking` block",
+    "invalid `data` in `redacted_thinking` block",
+    "expected `thinking` or `redacted_thinking`",
+    "an `assistant` message in the final position cannot contain `thinking`",
+)
 
 
 @dataclass
@@ -80,29 +115,29 @@ class LLMError(Exception):
 
 
 def _retry_after_from(exc: BaseException) -> float | None:
-    """Read Retry-After (seconds or ms variants) from the provider response, if any."""
-    candidates: list[Any] = []
-    for attr in ("response", "litellm_response_headers", "headers"):
+    """The provider's Retry-After. litellm keeps the real headers on ``litellm_response_headers``
+    (``exc.response`` is a rebuilt dummy without them)."""
+    for attr in ("litellm_response_headers", "headers", "response"):
         obj = getattr(exc, attr, None)
-        if obj is None:
-            continue
         headers = getattr(obj, "headers", obj)
-        candidates.append(headers)
-    for headers in candidates:
         try:
-            getter = headers.get
-        except AttributeError:
+            found = retry_after_from_headers(headers)
+        except (TypeError, ValueError):
             continue
-        for key in ("retry-after-ms", "Retry-After-Ms", "retry-after", "Retry-After"):
-            value = getter(key)
-            if value in (None, ""):
-                continue
-            try:
-                seconds = float(value)
-            except (TypeError, ValueError):
-                continue
-            return seconds / 1000 if key.lower().endswith("-ms") else seconds
+        if found is not None:
+            return found
     return None
+
+
+def is_effort_rejection(err: LLMError) -> bool:
+    """The model refused the reasoning effort we asked for (next: a lower level)."""
+    return err.kind in (BAD_REQUEST, OTHER) and bool(_EFFORT_TEXT.search(err.original))
+
+
+def is_thinking_history_rejection(err: LLMError) -> bool:
+    """The provider will not accept the thinking blocks in history (next: strip them)."""
+    low = err.original.lower()
+    return any(p in low for p in _THINKING_HISTORY_TEXT)
 
 
 def _kind_from_class(exc: BaseException) -> str | None:
@@ -164,7 +199,7 @@ def _short(text: str, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def classify(exc: BaseException, model: str = "") -> LLMError:
+def classify(exc: BaseException, model: str = "", key_env: str | None = None) -> LLMError:
     """Turn any exception from an LLM call into an :class:`LLMError`."""
     if isinstance(exc, LLMError):
         return exc
@@ -183,23 +218,29 @@ def classify(exc: BaseException, model: str = "") -> LLMError:
         kind = BAD_REQUEST
     if isinstance(exc, TimeoutError | ConnectionError):
         kind = TRANSIENT
+    if getattr(exc, "status_code", None) == 402 or any(p in text.lower() for p in _BILLING_TEXT):
+        kind = BILLING  # permanent until someone adds credit: never retried
+    if by_text == AUTH and kind == TRANSIENT and "missing credentials" in text.lower():
+        kind = AUTH  # litellm wraps the SDK's "Missing credentials" as an internal server error
     return LLMError(
         kind=kind,
-        message=friendly_message(kind, text, model),
+        message=friendly_message(kind, text, model, key_env),
         retry_after=_retry_after_from(exc),
         original=_short(text, 1000),
     )
 
 
-def friendly_message(kind: str, text: str, model: str = "") -> str:
+def friendly_message(kind: str, text: str, model: str = "", key_env: str | None = None) -> str:
     """A message a user can act on."""
     who = f" for model `{model}`" if model else ""
     if kind == AUTH:
-        return (
-            f"The LLM provider rejected the credentials{who}. Check the API key "
-            "(HF_TOKEN for Hugging Face router models, OPENAI_API_KEY / ANTHROPIC_API_KEY for "
-            "others) and restart the bot."
+        fix = (
+            f"check the API key in {key_env}"
+            if key_env
+            else "check the API key (HF_TOKEN for Hugging Face router models, OPENAI_API_KEY / "
+            "ANTHROPIC_API_KEY for others)"
         )
+        return f"The LLM provider rejected the credentials{who}: {fix} and restart the bot."
     if kind == RATE_LIMIT:
         return f"The LLM provider kept rate-limiting requests{who}; try again in a minute."
     if kind == TRANSIENT:
@@ -214,16 +255,16 @@ def friendly_message(kind: str, text: str, model: str = "") -> str:
             f"The model{who} was not found at the provider. Switch with `model <id>` "
             "(e.g. `model openai/gpt-4o-mini`)."
         )
+    if kind == BILLING:
+        return (
+            f"The LLM provider refused the request{who} for lack of credit ({_short(text, 160)}). "
+            f"Add credit to the account behind {key_env or 'the API key'}, or switch with `model <id>`."
+        )
+    if any(p in text.lower() for p in _UNROUTABLE_TEXT):
+        return (
+            f"No inference provider serves model `{model}` through the Hugging Face router as "
+            "written. Drop the `:provider` suffix, or switch with `model <id>`."
+        )
     if kind == BAD_REQUEST:
         return f"The LLM provider refused the request{who}: {_short(text, 240)}"
     return f"The LLM call failed{who}: {_short(text, 240)}"
-
-
-def backoff_delay(
-    kind: str, attempt: int, retry_after: float | None, base: float, cap: float
-) -> float:
-    """Seconds to wait before retry ``attempt`` (1-based). Retry-After wins when given."""
-    if retry_after is not None and retry_after >= 0:
-        return min(retry_after, cap) if cap > 0 else retry_after
-    factor = 3.0 if kind == RATE_LIMIT else 1.0
-    return min(base * factor * (2 ** (attempt - 1)), cap)
