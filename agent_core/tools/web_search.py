@@ -337,9 +337,7 @@ async def probe(config: Any, timeout: float = 10.0) -> str | None:
         async with httpx.AsyncClient(timeout=timeout) as client:
             results = await choice.provider.search(client, choice.base_url, PROBE_QUERY, 3)
     except (SearchError, httpx.HTTPError, ValueError) as exc:
-        return (
-            f"web search ({name} at {choice.base_url}) does not work: {str(exc) or type(exc).__name__}"
-        )
+        return f"web search ({name} at {choice.base_url}) does not work: {str(exc) or type(exc).__name__}"
     if not results:
         return f"web search ({name} at {choice.base_url}) returned no results for a test query"
     return None

@@ -55,7 +55,9 @@ def test_auto_prefers_a_keyed_provider_and_honours_upstreams_base_url_env(monkey
     assert web_search.choose_provider(make_config()).provider.name == "tavily"
     monkeypatch.setenv("BRAVE_API_KEY", "brave-x")
     choice = web_search.choose_provider(make_config())
-    assert choice.provider.name == "brave" and choice.base_url.startswith("https://api.search.brave")
+    assert choice.provider.name == "brave" and choice.base_url.startswith(
+        "https://api.search.brave"
+    )
 
 
 def test_off_with_none_and_without_a_named_providers_key():
