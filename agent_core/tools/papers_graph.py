@@ -205,6 +205,8 @@ def _ids(value: Any, name: str) -> list[str]:
 async def recommend(args: dict[str, Any], ctx: ToolContext, limit: int) -> str:
     s2 = client_for(ctx)
     positive = _ids(args.get("positive_ids"), "positive_ids")
+    if positive and args.get("arxiv_id"):  # both given: the paper is one more positive example
+        positive.insert(0, paper_ref(args["arxiv_id"]))
     params = {"fields": _LIST_FIELDS, "limit": limit}
     if args.get("arxiv_id") and not positive:
         ref = paper_ref(args["arxiv_id"])

@@ -27,7 +27,7 @@ import re
 import time
 from collections import OrderedDict
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
@@ -53,6 +53,7 @@ _PREFIXED = re.compile(
     re.IGNORECASE,
 )
 _SHA = re.compile(r"^[0-9a-f]{40}$")
+_PAPER_HOSTS = {"arxiv.org", "huggingface.co", "hf.co", "ar5iv.labs.arxiv.org", "ar5iv.org"}
 
 
 def api_key() -> str | None:
@@ -67,8 +68,10 @@ def paper_ref(value: str) -> str:
     """A Semantic Scholar paper id from what the model passed (``2305.18290``, an arXiv URL,
     ``CorpusId:123``, ``DOI:…``, a paperId). Unknown shapes are refused, not sent."""
     raw = str(value or "").strip()
-    for prefix in ("https://arxiv.org/abs/", "https://huggingface.co/papers/", "arxiv.org/abs/"):
-        raw = raw.removeprefix(prefix)
+    url = urlsplit(raw if "://" in raw else "https://" + raw)
+    if (url.hostname or "").removeprefix("www.") in _PAPER_HOSTS:
+        # arxiv.org/abs|pdf/<id>[vN][.pdf], huggingface.co/papers/<id>: the last path segment
+        raw = url.path.rstrip("/").rsplit("/", 1)[-1].removesuffix(".pdf")
     if m := _ARXIV.match(raw):
         return f"ARXIV:{m.group(1)}"
     if (_PREFIXED.match(raw) and ".." not in raw) or _SHA.match(raw):
@@ -238,13 +241,14 @@ def _detail(resp: httpx.Response) -> str:
 
 def client_for(ctx: ToolContext) -> SemanticScholar:
     """The process client for the configured base URL (kept in ``Services.extras``)."""
-    tools = ctx.config.tools
-    base = tools.semantic_scholar_url or DEFAULT_BASE_URL
+    config = ctx.services.config
+    base = (config.tools.semantic_scholar_url if config else None) or DEFAULT_BASE_URL
+    max_wait = config.tools.semantic_scholar_max_wait_s if config else 20.0
     key = api_key()
     slot = f"semantic_scholar:{base}:{bool(key)}"
     client = ctx.services.extras.get(slot)
     if client is None or client.key != key:
-        client = SemanticScholar(base, key, max_wait_s=tools.semantic_scholar_max_wait_s)
+        client = SemanticScholar(base, key, max_wait_s=max_wait)
         ctx.services.extras[slot] = client
     return client
 

@@ -137,8 +137,25 @@ async def test_recommend_single_and_positive_negative(env, s2):
     assert ok and "unlike ARXIV:2402.01306" in text and "KTO" not in text.split("\n", 1)[1]
     method, path_qs, _ = s2.requests[-1]
     assert method == "POST" and path_qs.startswith("/recommendations/v1/papers/?")
+    text, ok = await papers(env, operation="recommend", arxiv_id="2305.18290", positive_ids="2106.09685")  # fmt: skip
+    assert ok and "Papers like ARXIV:2305.18290, ARXIV:2106.09685" in text
     text, ok = await papers(env, operation="recommend")
     assert not ok and "positive_ids" in text
+
+
+@pytest.mark.parametrize(
+    ("given", "sent"),
+    [
+        ("2305.18290", "ARXIV:2305.18290"),
+        ("arXiv:2305.18290v3", "ARXIV:2305.18290"),
+        ("https://arxiv.org/pdf/2305.18290v2.pdf", "ARXIV:2305.18290"),
+        ("https://huggingface.co/papers/2305.18290", "ARXIV:2305.18290"),
+        ("CorpusId:258959321", "CorpusId:258959321"),
+        ("DOI:10.48550/arXiv.2305.18290", "DOI:10.48550/arXiv.2305.18290"),
+    ],
+)
+def test_paper_ids_the_model_may_pass(given, sent):
+    assert semantic_scholar.paper_ref(given) == sent
 
 
 async def test_search_with_filters_uses_bulk_search(env, s2):
