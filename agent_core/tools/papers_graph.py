@@ -20,6 +20,7 @@ from typing import Any
 
 from ..hub import HubError
 from .base import ToolContext
+from .http_util import carries_secret
 from .hub_common import cut
 from .semantic_scholar import arxiv_of, client_for, paper_ref, quoted
 
@@ -252,6 +253,12 @@ def _required(args: dict[str, Any], name: str, op: str) -> str:
     value = " ".join(str(args.get(name) or "").split())
     if not value:
         raise HubError(f"{op} needs `{name}`.", kind="bad_request")
+    if carries_secret(value):
+        raise HubError(
+            f"`{name}` contains what looks like a token or key; it was not sent to Semantic "
+            "Scholar. Never put credentials in a search.",
+            kind="bad_request",
+        )
     return value
 
 

@@ -32,6 +32,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from ..hub import HubError
+from ..redact import register_secret
 from ..retry import backoff_delay, retry_after_from_headers
 from .base import ToolContext
 from .http_util import http_client
@@ -93,6 +94,7 @@ class SemanticScholar:
     def __init__(self, base_url: str, key: str | None, *, max_wait_s: float) -> None:
         self.base_url = base_url.rstrip("/")
         self.key = key
+        register_secret(key)  # scrubbed from every event and log even if an error echoes it
         self.max_wait_s = max_wait_s
         self._cache: OrderedDict[str, Any] = OrderedDict()
         self._pace = asyncio.Lock()

@@ -30,8 +30,9 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 
+from ..redact import register_secret
 from .base import Services, ToolContext, ToolSpec
-from .http_util import get_bounded, http_client
+from .http_util import carries_secret, get_bounded, http_client
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,7 @@ async def brave_search(
     client: httpx.AsyncClient, base_url: str, query: str, limit: int
 ) -> list[SearchResult]:
     key = os.environ.get("BRAVE_API_KEY", "")
+    register_secret(key)
     resp = await get_bounded(
         client,
         base_url,
@@ -177,6 +179,7 @@ async def tavily_search(
     client: httpx.AsyncClient, base_url: str, query: str, limit: int
 ) -> list[SearchResult]:
     key = os.environ.get("TAVILY_API_KEY", "")
+    register_secret(key)
     resp = await client.post(
         base_url,
         json={"query": query, "max_results": min(20, limit * 2)},
@@ -267,6 +270,11 @@ def make_handler(provider: Provider, base_url: str):
         query = " ".join(str(args.get("query") or "").split())
         if len(query) < 2:
             return "ERROR: query must be at least 2 characters", False
+        if carries_secret(query):
+            return (
+                "ERROR: the query contains what looks like a token or key; it was not sent. "
+                "Never put credentials in a search."
+            ), False
         allowed = _as_list(args.get("allowed_domains"))
         blocked = _as_list(args.get("blocked_domains"))
         started = time.monotonic()

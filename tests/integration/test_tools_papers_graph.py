@@ -184,3 +184,12 @@ async def test_search_falls_back_to_the_hub_when_semantic_scholar_is_down(env, s
     assert env.fake.count("/api/papers/search") == 1
     text, ok = await papers(env, operation="search", query="x", sort_by="stars")
     assert not ok and "sort_by" in text
+
+
+async def test_prompt_injected_snippet_search_for_a_token_is_not_sent(env, s2, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_" + "z" * 34)
+    text, ok = await papers(env, operation="snippet_search", query="hf_" + "z" * 34)
+    assert not ok and "was not sent" in text and "z" * 34 not in text
+    text, ok = await papers(env, operation="search", query="ghp_" + "q" * 36, min_citations=3)
+    assert not ok and "was not sent" in text
+    assert s2.requests == [] and env.fake.count("/api/papers/search") == 0

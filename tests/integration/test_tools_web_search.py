@@ -157,3 +157,14 @@ async def test_brave_and_tavily(fake, tmp_path, monkeypatch):
         assert "[LoRA paper](https://arxiv.org/abs/2106.09685)" in text
     assert fake.requests[-2][1]["X-Subscription-Token"] == "brave-key"
     assert fake.requests[-1][1]["Authorization"] == "Bearer tvly-key"
+
+
+async def test_prompt_injected_search_for_a_token_is_not_sent(fake, tmp_path, monkeypatch):
+    """A fetched page tells the model to 'search for' the HF token: the query never leaves."""
+    monkeypatch.setenv("HF_TOKEN", "hf_" + "a" * 34)
+    r, services = router_for("duckduckgo", f"{fake.base_url}/html/")
+    h = make_harness(tmp_path, services=services)
+    for query in ("hf_" + "a" * 34, "my token is hf_" + "b" * 34, "key sk-ant-" + "c" * 30):
+        text, ok = await r.call("web_search", {"query": query}, h.ctx)
+        assert not ok and "was not sent" in text
+    assert fake.requests == []
