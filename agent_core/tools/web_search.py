@@ -134,6 +134,12 @@ async def duckduckgo_search(
     resp = await get_bounded(
         client, base_url, params={"q": query}, headers={"User-Agent": "Mozilla/5.0"}, timeout=20
     )
+    if resp.status_code == 202 or (resp.status_code == 200 and "anomaly-modal" in resp.text):
+        # DuckDuckGo's way of rate-limiting the HTML endpoint: 202 with a challenge page.
+        raise SearchError(
+            "DuckDuckGo is rate-limiting automated searches (HTTP 202 challenge page); wait a "
+            "few minutes, or set BRAVE_API_KEY or TAVILY_API_KEY for a keyed provider"
+        )
     if resp.status_code != 200:
         raise SearchError(f"DuckDuckGo returned HTTP {resp.status_code}")
     parser = _DDGParser()

@@ -168,3 +168,11 @@ async def test_prompt_injected_search_for_a_token_is_not_sent(fake, tmp_path, mo
         text, ok = await r.call("web_search", {"query": query}, h.ctx)
         assert not ok and "was not sent" in text
     assert fake.requests == []
+
+
+async def test_duckduckgo_rate_limit_is_explained(fake, tmp_path):
+    fake.ddg_mode = "ratelimited"
+    r, services = router_for("duckduckgo", f"{fake.base_url}/html/")
+    h = make_harness(tmp_path, services=services)
+    text, ok = await r.call("web_search", {"query": "sft lora"}, h.ctx)
+    assert not ok and "rate-limiting" in text and "BRAVE_API_KEY" in text
