@@ -22,6 +22,7 @@ Paper ids: ``ARXIV:<id>`` for arXiv papers, or any id Semantic Scholar accepts (
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import time
@@ -43,6 +44,7 @@ MAX_ATTEMPTS = 3
 RETRY_BASE_S = 1.0  # first back-off after a 429/5xx (doubles, ±20 % jitter)
 CACHE_SIZE = 500
 TIMEOUT_S = 15.0
+MAX_BYTES = 5_000_000
 SEARCH_INTERVAL_S = 1.0
 OTHER_INTERVAL_S = 0.1
 _ARXIV = re.compile(r"^(?:arxiv:)?(\d{4}\.\d{4,5})(?:v\d+)?$", re.IGNORECASE)
@@ -149,16 +151,12 @@ class SemanticScholar:
         async with http_client(ctx) as client:
             for attempt in range(1, MAX_ATTEMPTS + 1):
                 await self._paced(path)
+                request = client.build_request(
+                    method, self.base_url + path, params=params, json=body, headers=headers,
+                    timeout=TIMEOUT_S,
+                )  # fmt: skip
                 try:
-                    resp = await client.request(
-                        method,
-                        self.base_url + path,
-                        params=params,
-                        json=body,
-                        headers=headers,
-                        timeout=TIMEOUT_S,
-                        follow_redirects=False,
-                    )
+                    status, resp_headers, content = await _send_bounded(client, request, what)
                 except httpx.HTTPError as exc:
                     last = HubError(
                         f"Semantic Scholar could not be reached for {what} "
@@ -167,18 +165,18 @@ class SemanticScholar:
                     )
                     retry_after = None
                 else:
-                    if resp.status_code < 300:
+                    if status < 300:
                         try:
-                            return resp.json()
+                            return json.loads(content or b"null")
                         except ValueError:
                             raise HubError(
                                 f"Semantic Scholar returned something that is not JSON for {what}.",
                                 kind="server",
                             ) from None
-                    last = self._error(resp, what)
+                    last = self._error(status, content, what)
                     if last.kind not in ("rate_limit", "server"):
                         raise last
-                    retry_after = retry_after_from_headers(resp.headers)
+                    retry_after = retry_after_from_headers(resp_headers)
                 if attempt == MAX_ATTEMPTS:
                     break
                 delay = backoff_delay(attempt, base=RETRY_BASE_S, cap=30.0, retry_after=retry_after)
@@ -189,9 +187,8 @@ class SemanticScholar:
         assert last is not None
         raise last
 
-    def _error(self, resp: httpx.Response, what: str) -> HubError:
-        status = resp.status_code
-        detail = _detail(resp)
+    def _error(self, status: int, content: bytes, what: str) -> HubError:
+        detail = _detail(content)
         if status == 429:
             hint = (
                 "the API key's rate limit was hit; wait a few seconds and retry"
@@ -231,9 +228,31 @@ class SemanticScholar:
         )
 
 
-def _detail(resp: httpx.Response) -> str:
+async def _send_bounded(
+    client: httpx.AsyncClient, request: httpx.Request, what: str
+) -> tuple[int, httpx.Headers, bytes]:
+    """Send without following redirects; ``(status, headers, decoded body)``, the body read
+    only up to ``MAX_BYTES``."""
+    resp = await client.send(request, stream=True, follow_redirects=False)
     try:
-        data = resp.json()
+        body = bytearray()
+        async for chunk in resp.aiter_bytes():
+            body += chunk
+            if len(body) > MAX_BYTES:
+                raise HubError(
+                    f"Semantic Scholar's answer for {what} exceeded {MAX_BYTES // 1_000_000} MB; "
+                    "ask for fewer results (limit).",
+                    kind="bad_request",
+                )
+    finally:
+        await resp.aclose()
+    return resp.status_code, resp.headers, bytes(body)
+
+
+def _detail(content: bytes) -> str:
+    """The service's own words from an error body (``error`` or ``message``)."""
+    try:
+        data = json.loads(content or b"null")
     except ValueError:
         return ""
     if isinstance(data, dict):

@@ -193,3 +193,19 @@ async def test_prompt_injected_snippet_search_for_a_token_is_not_sent(env, s2, m
     text, ok = await papers(env, operation="search", query="ghp_" + "q" * 36, min_citations=3)
     assert not ok and "was not sent" in text
     assert s2.requests == [] and env.fake.count("/api/papers/search") == 0
+
+
+async def test_oversized_answer_is_refused_not_buffered(env, monkeypatch):
+    monkeypatch.setattr(semantic_scholar, "MAX_BYTES", 500)
+    text, ok = await papers(env, operation="citation_graph", arxiv_id="2305.18290")
+    assert not ok and "exceeded" in text and "limit" in text
+
+
+async def test_unreachable_service_is_a_clear_error(tmp_path):
+    stopped = FakeSemanticScholar()
+    await stopped.start()
+    await stopped.stop()  # the port is closed now
+    config = make_config(tools={"semantic_scholar_url": stopped.http_url, "semantic_scholar_max_wait_s": 1.0})  # fmt: skip
+    async with jobs_env(tmp_path, start=False, config=config) as env:
+        text, ok = await papers(env, operation="recommend", arxiv_id="2305.18290")
+    assert not ok and "could not be reached" in text and "Traceback" not in text
