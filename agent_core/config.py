@@ -53,8 +53,12 @@ class ToolsConfig(_Section):
 
     bash_enabled: bool = False
     bash_timeout_s: float = Field(120.0, gt=0)
-    web_search_provider: Literal["none", "duckduckgo", "brave", "tavily"] = "none"
+    # "auto": Brave or Tavily when their key is set, else DuckDuckGo (keyless); "none": off.
+    web_search_provider: Literal["auto", "none", "duckduckgo", "brave", "tavily"] = "auto"
     web_search_base_url: str | None = None
+    # hf_papers' Semantic Scholar operations (key optional: S2_API_KEY).
+    semantic_scholar_url: str | None = None  # default https://api.semanticscholar.org
+    semantic_scholar_max_wait_s: float = Field(20.0, ge=0)  # rate-limit retry budget per call
     github_api_url: str = "https://api.github.com"
     docs_base_url: str | None = None  # defaults to the Hub endpoint
     output_cap_chars: int = Field(25_000, ge=1_000)

@@ -20,6 +20,7 @@ import sys
 from agent_core.cli import add_chat_arguments, chat, load_config_or_exit, setup_logging
 from agent_core.config import Config, ConfigError
 from agent_core.store import StoreError
+from agent_core.tools import web_search
 from bot.settings import check_slack_settings, load_slack_settings, load_tokens
 from bot.startup import BotRuntime, StartupError
 
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> None:
     command = args.command or "run"
     if command == "check":
         print(f"configuration OK (model: {config.model_name})")
+        if note := asyncio.run(web_search.probe(config)):
+            print(f"note: {note}")
         problems = check_slack_settings(config)
         if problems:
             for p in problems:

@@ -30,6 +30,7 @@ PROVIDERS: list[str] = [
     "agent_core.tools.hf_repo_git",
     "agent_core.tools.hf_papers",
     "agent_core.tools.hf_search",
+    "agent_core.tools.hf_api_search",
 ]
 
 

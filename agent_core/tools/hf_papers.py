@@ -3,8 +3,9 @@
 Operations kept from upstream: ``trending`` (daily papers), ``search``, ``paper_details``,
 ``read_paper`` (arXiv HTML parsed into sections, falling back to the Hub abstract),
 ``find_models`` / ``find_datasets`` / ``find_collections`` / ``find_all_resources`` (Hub repos
-and collections citing the paper). Upstream's Semantic Scholar operations (citation graph,
-snippet search, recommendations) need a third-party API and key and are not offered here.
+and collections citing the paper), and upstream's Semantic Scholar operations ``citation_graph``,
+``snippet_search``, ``recommend`` and the filtered ``search`` (in :mod:`papers_graph`; the key is
+optional).
 
 Every text is cut (summaries 300, abstract 1,500, section previews 280, a section 8,000
 characters; ≤10 resources per kind), so a paper never floods the context. Hub calls go through
@@ -22,12 +23,18 @@ from typing import Any
 from ..hub import HubError
 from .base import Services, ToolContext, ToolSpec
 from .hub_common import cut, fmt_date, human_count, int_arg, require_hub
+from .papers_graph import HANDLERS as GRAPH_HANDLERS
+from .papers_graph import PARAMETERS as GRAPH_PARAMETERS
+from .papers_graph import filtered_search, wants_filtered_search
 
 OPERATIONS = [
     "trending",
     "search",
     "paper_details",
     "read_paper",
+    "citation_graph",
+    "snippet_search",
+    "recommend",
     "find_models",
     "find_datasets",
     "find_collections",
@@ -48,16 +55,22 @@ PARAMETERS: dict[str, Any] = {
     "type": "object",
     "properties": {
         "operation": {"type": "string", "enum": OPERATIONS},
-        "query": {"type": "string", "description": "search: keywords."},
+        "query": {
+            "type": "string",
+            "description": "search / snippet_search: keywords (Semantic Scholar accepts "
+            "'\"exact phrase\" a | b').",
+        },
         "arxiv_id": {
             "type": "string",
-            "description": "Paper id, e.g. '2305.18290' (an arxiv/hf URL works).",
+            "description": "Paper id, e.g. '2305.18290' (an arxiv/hf URL works). recommend: "
+            "papers like this one.",
         },
         "section": {
             "type": "string",
             "description": "read_paper: section number ('3', '3.2') or title words.",
         },
         "date": {"type": "string", "description": "trending: YYYY-MM-DD (default: latest)."},
+        **GRAPH_PARAMETERS,
         "sort": {
             "type": "string",
             "enum": ["downloads", "likes", "trending"],
@@ -274,10 +287,18 @@ async def _dispatch(op: str, args: dict[str, Any], ctx: ToolContext) -> str:
         query = str(args.get("query") or "").strip()
         if not query:
             raise HubError("search needs `query`.", kind="bad_request")
+        note = ""
+        if wants_filtered_search(args):
+            try:
+                return await filtered_search(args, ctx, limit)
+            except HubError as exc:
+                if exc.kind == "bad_request":
+                    raise
+                note = f"(Filters not applied — {exc.message} Unfiltered Hub results:)\n"
         papers = await hub.call("list_papers", query=query, limit=limit, what="paper search")
         if not papers:
-            return f"No papers match {query!r}."
-        return f"Papers matching {query!r}:\n" + "\n".join(
+            return f"{note}No papers match {query!r}."
+        return f"{note}Papers matching {query!r}:\n" + "\n".join(
             f"- {_paper_line(p)}" for p in papers[:limit]
         )
     if op == "paper_details":
@@ -303,6 +324,8 @@ async def _dispatch(op: str, args: dict[str, Any], ctx: ToolContext) -> str:
         return "\n".join(lines)
     if op == "read_paper":
         return await _read_paper(args, ctx)
+    if op in GRAPH_HANDLERS:
+        return await GRAPH_HANDLERS[op](args, ctx, limit)
     if op in ("find_models", "find_datasets"):
         pid = arxiv_id(args.get("arxiv_id"))
         return "\n".join(
@@ -352,11 +375,16 @@ def tools(services: Services) -> list[ToolSpec]:
         ToolSpec(
             name="hf_papers",
             description=(
-                "ML papers via the Hugging Face papers API: trending (daily papers), search, "
-                "paper_details, read_paper (sections of the arXiv HTML; pass section='3' to read "
-                "one), and Hub resources citing a paper (find_models, find_datasets, "
-                "find_collections, find_all_resources). Use it to ground training recipes in the "
-                "literature."
+                "ML papers via the Hugging Face papers API, arXiv and Semantic Scholar: trending "
+                "(daily papers), search (add date_from/date_to/categories/min_citations/sort_by "
+                "to filter via Semantic Scholar), paper_details, read_paper (sections of the "
+                "arXiv HTML; pass section='3' to read one), citation_graph (references and "
+                "citations with influence flags, intents and contexts; direction), "
+                "snippet_search (passages from full texts), recommend (papers like arxiv_id, or "
+                "like positive_ids and unlike negative_ids), and Hub resources citing a paper "
+                "(find_models, find_datasets, find_collections, find_all_resources). Flows: "
+                "search → paper_details → citation_graph → read_paper; snippet_search → "
+                "read_paper. Use it to ground training recipes in the literature."
             ),
             parameters=PARAMETERS,
             handler=hf_papers_handler,

@@ -17,6 +17,7 @@ from urllib.parse import urljoin, urlsplit
 
 import httpx
 
+from ..redact import scrub_text
 from .base import ToolContext
 
 DEFAULT_TIMEOUT_S = 30.0
@@ -42,6 +43,15 @@ def origin(url: str) -> tuple[str, str, int]:
 def same_origin(a: str, b: str) -> bool:
     oa = origin(a)
     return oa == origin(b) and bool(oa[1])
+
+
+def carries_secret(text: str) -> bool:
+    """Whether ``text`` holds something the scrubber would redact (a token, a key).
+
+    Queries sent to third-party search services (web search, Semantic Scholar) are checked
+    with it: a prompt-injected page that asks the model to "search for" a secret would
+    otherwise leak it in a URL to someone else's server."""
+    return scrub_text(text) != text
 
 
 def hub_endpoint() -> str:

@@ -1,16 +1,20 @@
-"""``web_search``: a pluggable web search, offered to the model only when a provider is set.
+"""``web_search``: a pluggable web search, on by default with a keyless provider.
 
-``tools.web_search_provider`` picks the backend (``none`` by default → the tool is not in the
+``tools.web_search_provider`` picks the backend. ``auto`` (the default) takes Brave or Tavily
+when their key is in the environment and DuckDuckGo's keyless HTML endpoint otherwise, so a
+default install can search the web; ``none`` turns the tool off (it is then not in the
 catalogue at all, so the model never calls a search that cannot work). Built in:
 
 * ``duckduckgo`` — the HTML endpoint, no key (upstream's choice); redirect links decoded;
 * ``brave`` — Brave Search API, key in ``BRAVE_API_KEY``;
 * ``tavily`` — Tavily API, key in ``TAVILY_API_KEY``.
 
-``tools.web_search_base_url`` overrides the endpoint (a proxy, or a loopback fake in tests).
+``tools.web_search_base_url`` overrides the endpoint (a proxy, or a loopback fake in tests);
+upstream's ``CLAWD_WEB_SEARCH_BASE_URL`` is honoured for DuckDuckGo when the key is unset.
 Another backend is one :func:`register_provider` call: a coroutine
-``(client, base_url, query, limit) -> list[SearchResult]``. A provider whose key is missing is
-reported in the log at startup and the tool is not offered.
+``(client, base_url, query, limit) -> list[SearchResult]``. A named provider whose key is
+missing is reported in the log at startup and the tool is not offered; :func:`probe` is what
+``ml-intern-slack check`` runs to say whether the configured search actually answers.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 import httpx
 
+from ..redact import register_secret
 from .base import Services, ToolContext, ToolSpec
-from .http_util import get_bounded, http_client
+from .http_util import carries_secret, get_bounded, http_client
 
 log = logging.getLogger(__name__)
 
@@ -129,6 +134,12 @@ async def duckduckgo_search(
     resp = await get_bounded(
         client, base_url, params={"q": query}, headers={"User-Agent": "Mozilla/5.0"}, timeout=20
     )
+    if resp.status_code == 202 or (resp.status_code == 200 and "anomaly-modal" in resp.text):
+        # DuckDuckGo's way of rate-limiting the HTML endpoint: 202 with a challenge page.
+        raise SearchError(
+            "DuckDuckGo is rate-limiting automated searches (HTTP 202 challenge page); wait a "
+            "few minutes, or set BRAVE_API_KEY or TAVILY_API_KEY for a keyed provider"
+        )
     if resp.status_code != 200:
         raise SearchError(f"DuckDuckGo returned HTTP {resp.status_code}")
     parser = _DDGParser()
@@ -152,6 +163,7 @@ async def brave_search(
     client: httpx.AsyncClient, base_url: str, query: str, limit: int
 ) -> list[SearchResult]:
     key = os.environ.get("BRAVE_API_KEY", "")
+    register_secret(key)
     resp = await get_bounded(
         client,
         base_url,
@@ -173,6 +185,7 @@ async def tavily_search(
     client: httpx.AsyncClient, base_url: str, query: str, limit: int
 ) -> list[SearchResult]:
     key = os.environ.get("TAVILY_API_KEY", "")
+    register_secret(key)
     resp = await client.post(
         base_url,
         json={"query": query, "max_results": min(20, limit * 2)},
@@ -263,6 +276,11 @@ def make_handler(provider: Provider, base_url: str):
         query = " ".join(str(args.get("query") or "").split())
         if len(query) < 2:
             return "ERROR: query must be at least 2 characters", False
+        if carries_secret(query):
+            return (
+                "ERROR: the query contains what looks like a token or key; it was not sent. "
+                "Never put credentials in a search."
+            ), False
         allowed = _as_list(args.get("allowed_domains"))
         blocked = _as_list(args.get("blocked_domains"))
         started = time.monotonic()
@@ -289,19 +307,62 @@ def make_handler(provider: Provider, base_url: str):
     return handler
 
 
-def tools(services: Services) -> list[ToolSpec]:
-    config = services.config
-    name = config.tools.web_search_provider if config is not None else "none"
+KEYED_PREFERENCE = ("brave", "tavily")
+KEYLESS_DEFAULT = "duckduckgo"
+BASE_URL_ENV = "CLAWD_WEB_SEARCH_BASE_URL"
+PROBE_QUERY = "hugging face transformers"
+
+
+@dataclass
+class Choice:
+    """The search backend this configuration resolves to, or why there is none."""
+
+    provider: Provider | None
+    base_url: str = ""
+    reason: str = ""
+
+
+def choose_provider(config: Any) -> Choice:
+    name = config.tools.web_search_provider if config is not None else "auto"
     if not name or name == "none":
-        return []
+        return Choice(None, reason="web search is off (tools.web_search_provider: none)")
+    if name == "auto":
+        keyed = [n for n in KEYED_PREFERENCE if os.environ.get(_PROVIDERS[n].key_env or "")]
+        name = keyed[0] if keyed else KEYLESS_DEFAULT
     provider = _PROVIDERS.get(name)
     if provider is None:
-        log.warning("web_search: unknown provider %r; tool not offered", name)
-        return []
+        return Choice(None, reason=f"unknown web search provider {name!r}")
     if provider.key_env and not os.environ.get(provider.key_env):
-        log.warning("web_search: %s needs %s; tool not offered", name, provider.key_env)
+        return Choice(None, reason=f"web search provider {name} needs {provider.key_env}")
+    base_url = (config.tools.web_search_base_url if config is not None else None) or ""
+    if not base_url and name == KEYLESS_DEFAULT:
+        base_url = os.environ.get(BASE_URL_ENV, "").strip()
+    return Choice(provider, base_url or provider.default_url)
+
+
+async def probe(config: Any, timeout: float = 10.0) -> str | None:
+    """One real query through the configured search: ``None`` if it returned results, else
+    a sentence saying what does not work (for ``ml-intern-slack check``)."""
+    choice = choose_provider(config)
+    if choice.provider is None:
+        return choice.reason
+    name = choice.provider.name
+    try:
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            results = await choice.provider.search(client, choice.base_url, PROBE_QUERY, 3)
+    except (SearchError, httpx.HTTPError, ValueError) as exc:
+        return f"web search ({name} at {choice.base_url}) does not work: {str(exc) or type(exc).__name__}"
+    if not results:
+        return f"web search ({name} at {choice.base_url}) returned no results for a test query"
+    return None
+
+
+def tools(services: Services) -> list[ToolSpec]:
+    choice = choose_provider(services.config)
+    if choice.provider is None:
+        if not choice.reason.startswith("web search is off"):
+            log.warning("web_search: %s; tool not offered", choice.reason)
         return []
-    base_url = (config.tools.web_search_base_url if config else None) or provider.default_url
     return [
         ToolSpec(
             name="web_search",
@@ -310,7 +371,7 @@ def tools(services: Services) -> list[ToolSpec]:
                 f"to {MAX_RESULTS} results with links; cite them in a Sources section."
             ),
             parameters=PARAMETERS,
-            handler=make_handler(provider, base_url),
+            handler=make_handler(choice.provider, choice.base_url),
             read_only=True,
             output_cap=8_000,
             timeout_s=60.0,

@@ -64,6 +64,7 @@ from .fake_hub_common import (
 )
 from .fake_hub_content import ContentService, DocsStore, FakePaper, PaperStore, seed_default_repos
 from .fake_hub_jobs import DEFAULT_HARDWARE, FakeJob, FakeJobs, JobScript, training_log_lines
+from .fake_hub_openapi import OpenApiDocument
 from .fake_hub_repos import FakeRepo, RepoService, RepoStore
 from .server import FakeServer, serve_until_signalled
 
@@ -180,6 +181,8 @@ class FakeHub(FakeServer):
         ContentService(self, self.papers, self.docs, self.repos).register(self.router)
         self.jobs.register(self.router)
         self.router.add("GET", "/api/whoami-v2", self._whoami, "whoami")
+        self.openapi = OpenApiDocument()
+        self.router.add("GET", "/.well-known/openapi.json", self.openapi.serve, "openapi")
 
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None

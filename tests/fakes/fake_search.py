@@ -2,7 +2,7 @@
 
 * ``GET /html/?q=`` — DuckDuckGo HTML with ``a.result__a`` links wrapped as ``/l/?uddg=…``
   redirects and ``a.result__snippet`` snippets (``ddg_mode="plain"`` serves a page with only
-  generic links, exercising the fallback);
+  generic links, exercising the fallback; ``"ratelimited"`` the 202 challenge page);
 * ``GET /brave?q=&count=`` — ``{"web": {"results": [{title, url, description}]}}``, requires
   ``X-Subscription-Token``;
 * ``POST /tavily`` — ``{"results": [{title, url, content}]}``, requires a bearer token.
@@ -57,6 +57,11 @@ class FakeSearch(FakeServer):
         return await handler(request)
 
     async def _ddg(self, request: web.Request) -> web.StreamResponse:
+        if self.ddg_mode == "ratelimited":
+            # The HTML endpoint's rate limit: HTTP 202 with a challenge page (what the
+            # duckduckgo_search library reports as RatelimitException "202 Ratelimit").
+            page = '<html><body><div class="anomaly-modal__title">Unfortunately, bots use DuckDuckGo too.</div></body></html>'  # fmt: skip
+            return web.Response(text=page, status=202, content_type="text/html")
         if self.ddg_mode == "plain":
             links = "".join(f'<p><a href="{u}">{t}</a></p>' for t, u, _ in self.results)
             links += '<a href="https://duckduckgo.com/settings">Settings</a>'

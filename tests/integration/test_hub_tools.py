@@ -304,8 +304,8 @@ async def test_papers_operations(env):
     assert ok and "zephyr-7b-beta" in text and "Alignment Handbook" in text
     text, ok = await call(env, p, {"operation": "paper_details"})
     assert not ok and "arxiv_id" in text
-    text, ok = await call(env, p, {"operation": "citation_graph", "arxiv_id": "2305.18290"})
-    assert not ok and "Unknown operation" in text
+    text, ok = await call(env, p, {"operation": "follow_citations", "arxiv_id": "2305.18290"})
+    assert not ok and "Unknown operation" in text and "citation_graph" in text
 
 
 async def test_long_sections_are_cut(env):

@@ -36,7 +36,7 @@ def test_user_file_merges_over_defaults_yaml(tmp_path: Path) -> None:
     )
     cfg = load_config(f, env={}, load_env_file=False)
     assert cfg.max_iterations == 12 and cfg.jobs.on_job_finished == "resume"
-    assert cfg.tools.bash_enabled and cfg.tools.web_search_provider == "none"
+    assert cfg.tools.bash_enabled and cfg.tools.web_search_provider == "auto"
 
 
 @pytest.mark.parametrize(
