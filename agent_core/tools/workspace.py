@@ -22,31 +22,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import signal
-import tempfile
-import unicodedata
-from collections import deque
 from pathlib import Path
 from typing import Any
 
 from .. import policy
 from ..policy import ApprovalRequirement
+from ..sandbox.fileops import (
+    ANSI,
+    EDIT_MODES,
+    READ_DEFAULT_LIMIT,
+    READ_OUTPUT_BUDGET,
+    WRITE_MAX_BYTES,
+    FileOpError,
+    OutputCapture,
+    apply_edit,
+    atomic_write,
+    list_dir,
+    numbered,
+    python_warnings,
+    read_text,
+)
 from .base import Services, ToolContext, ToolSpec
 
-READ_DEFAULT_LIMIT = 2000
-READ_MAX_LINE_CHARS = 4000
-READ_OUTPUT_BUDGET = 40_000  # characters of numbered lines per read call
-WRITE_MAX_BYTES = 2_000_000
 BASH_OUTPUT_CAP = 25_000
 BASH_MAX_TIMEOUT_S = 3600.0
 BASH_KILL_GRACE_S = 2.0
 _READ_SET_KEY = "workspace_read_files"
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 
 
-class WorkspaceError(ValueError):
-    """A path or argument problem, phrased so the model can correct its call."""
+WorkspaceError = FileOpError
 
 
 # --------------------------------------------------------------------------- paths
@@ -107,66 +112,6 @@ def was_read(ctx: ToolContext, real: Path) -> bool:
 # --------------------------------------------------------------------------- file helpers
 
 
-def _atomic_write(target: Path, data: str) -> None:
-    """Write via a temp file in the same directory and ``os.replace`` it into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if target.exists():
-            with contextlib.suppress(OSError):
-                os.chmod(tmp, target.stat().st_mode & 0o7777)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
-def _read_text(target: Path) -> str:
-    data = target.read_bytes()
-    if b"\x00" in data[:8192]:
-        raise WorkspaceError(f"{target.name} is a binary file ({len(data)} bytes); not shown")
-    return data.decode("utf-8", errors="replace")
-
-
-def _list_dir(target: Path, limit: int = 200) -> str:
-    entries = sorted(target.iterdir(), key=lambda p: (not p.is_dir(), p.name))
-    lines = []
-    for p in entries[:limit]:
-        if p.is_symlink():
-            lines.append(f"{p.name}@")
-        elif p.is_dir():
-            lines.append(f"{p.name}/")
-        else:
-            lines.append(f"{p.name}  ({p.stat().st_size} bytes)")
-    more = f"\n… and {len(entries) - limit} more" if len(entries) > limit else ""
-    return "\n".join(lines) + more if lines else "(empty directory)"
-
-
-def _python_warnings(path: Path, content: str) -> list[str]:
-    """Cheap checks that catch the usual mistakes before a job burns GPU time."""
-    if path.suffix != ".py":
-        return []
-    notes: list[str] = []
-    try:
-        compile(content, str(path.name), "exec")
-    except SyntaxError as exc:
-        notes.append(f"WARNING: SyntaxError at line {exc.lineno}: {exc.msg}")
-    trains = any(
-        k in content for k in ("TrainingArguments(", "SFTConfig(", "Trainer(", "GRPOConfig(")
-    )
-    if trains and "push_to_hub" not in content:
-        notes.append(
-            "NOTE: this looks like a training script without push_to_hub; job storage is "
-            "ephemeral, so set push_to_hub=True and hub_model_id to keep the model."
-        )
-    return notes
-
-
 # --------------------------------------------------------------------------- read
 
 
@@ -197,39 +142,14 @@ async def read_handler(args: dict[str, Any], ctx: ToolContext) -> tuple[str, boo
     if not target.exists():
         return f"ERROR: {_display(ctx, target)} does not exist in the workspace", False
     if target.is_dir():
-        listing = await asyncio.to_thread(_list_dir, target)
+        listing = await asyncio.to_thread(list_dir, target)
         return f"Directory {_display(ctx, target)}:\n{listing}", True
     try:
-        text = await asyncio.to_thread(_read_text, target)
+        text = await asyncio.to_thread(read_text, target)
     except WorkspaceError as exc:
         return f"ERROR: {exc}", False
     mark_read(ctx, target)
-    lines = text.splitlines()
-    total = len(lines)
-    if total == 0:
-        return f"{_display(ctx, target)} is empty.", True
-    if offset > total:
-        return f"ERROR: offset {offset} is past the end of the file ({total} lines)", False
-    out: list[str] = []
-    used = 0
-    last = offset - 1
-    for number in range(offset, min(total, offset + limit - 1) + 1):
-        line = lines[number - 1]
-        if len(line) > READ_MAX_LINE_CHARS:
-            line = line[:READ_MAX_LINE_CHARS] + f"… [line cut, {len(line)} chars]"
-        rendered = f"{number:6d}\t{line}"
-        if out and used + len(rendered) + 1 > READ_OUTPUT_BUDGET:
-            break
-        out.append(rendered)
-        used += len(rendered) + 1
-        last = number
-    body = "\n".join(out)
-    if last < total:
-        body += (
-            f"\n\n[Showing lines {offset}-{last} of {total}. "
-            f"Call read with offset={last + 1} to continue.]"
-        )
-    return body, True
+    return numbered(text, offset, limit, _display(ctx, target))
 
 
 # --------------------------------------------------------------------------- write
@@ -264,19 +184,17 @@ async def write_handler(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bo
             "Call read on it first (or use edit) so you do not overwrite work you have not seen."
         ), False
     try:
-        await asyncio.to_thread(_atomic_write, target, content)
+        await asyncio.to_thread(atomic_write, target, content)
     except OSError as exc:
         return f"ERROR: could not write {shown}: {exc.strerror or exc}", False
     mark_read(ctx, target)
-    notes = _python_warnings(target, content)
+    notes = python_warnings(target, content)
     lines = content.count("\n") + (0 if content.endswith("\n") or not content else 1)
     msg = f"Wrote {shown} ({len(content)} chars, {lines} lines)."
     return "\n".join([msg, *notes]), True
 
 
 # --------------------------------------------------------------------------- edit
-
-EDIT_MODES = ("replace", "append_after", "prepend_before")
 
 EDIT_PARAMETERS: dict[str, Any] = {
     "type": "object",
@@ -299,79 +217,6 @@ EDIT_PARAMETERS: dict[str, Any] = {
     },
     "required": ["path", "old_str", "new_str"],
 }
-
-
-def _norm_variants() -> list[Any]:
-    return [
-        lambda s: s.rstrip(),
-        lambda s: s.strip(),
-        lambda s: unicodedata.normalize("NFKC", s).strip(),
-    ]
-
-
-def _find_spans(content: str, old: str) -> list[tuple[int, int]]:
-    """Character spans of ``old`` in ``content``: exact first, then line-wise fuzzy matches.
-
-    The fuzzy passes compare whole lines after rstrip → strip → NFKC+strip, which forgives the
-    whitespace and quote-style drift that models introduce when they retype a snippet.
-    """
-    spans: list[tuple[int, int]] = []
-    start = content.find(old)
-    while start != -1:
-        spans.append((start, start + len(old)))
-        start = content.find(old, start + max(1, len(old)))
-    if spans:
-        return spans
-    old_lines = old.strip("\n").splitlines()
-    if not old_lines:
-        return []
-    lines = content.splitlines(keepends=True)
-    offsets = [0]
-    for line in lines:
-        offsets.append(offsets[-1] + len(line))
-    n = len(old_lines)
-    for norm in _norm_variants():
-        wanted = [norm(x) for x in old_lines]
-        found = []
-        for i in range(0, len(lines) - n + 1):
-            if all(norm(lines[i + k].rstrip("\r\n")) == wanted[k] for k in range(n)):
-                end = offsets[i + n]
-                if lines[i + n - 1].endswith("\n") and not old.endswith("\n"):
-                    end -= 1
-                found.append((offsets[i], end))
-        if found:
-            return found
-    return []
-
-
-def apply_edit(content: str, old: str, new: str, mode: str, replace_all: bool) -> tuple[str, int]:
-    """Return the edited content and the number of places changed (raises WorkspaceError)."""
-    if old == "":
-        raise WorkspaceError("old_str must not be empty")
-    if mode not in EDIT_MODES:
-        raise WorkspaceError(f"mode must be one of {', '.join(EDIT_MODES)}")
-    spans = _find_spans(content, old)
-    if not spans:
-        raise WorkspaceError(
-            "old_str was not found in the file (read the file again and copy it exactly)"
-        )
-    if len(spans) > 1 and not replace_all:
-        raise WorkspaceError(
-            f"old_str matches {len(spans)} places; add surrounding lines to make it unique "
-            "or set replace_all=true"
-        )
-    out = []
-    last = 0
-    for s, e in spans:
-        matched = content[s:e]
-        piece = {"replace": new, "append_after": matched + new, "prepend_before": new + matched}[
-            mode
-        ]
-        out.append(content[last:s])
-        out.append(piece)
-        last = e
-    out.append(content[last:])
-    return "".join(out), len(spans)
 
 
 def _snippet(content: str, needle: str, context: int = 3) -> str:
@@ -403,14 +248,14 @@ async def edit_handler(args: dict[str, Any], ctx: ToolContext) -> tuple[str, boo
             False,
         )
     try:
-        content = await asyncio.to_thread(_read_text, target)
+        content = await asyncio.to_thread(read_text, target)
         updated, count = apply_edit(content, old, new, mode, bool(args.get("replace_all")))
-        await asyncio.to_thread(_atomic_write, target, updated)
+        await asyncio.to_thread(atomic_write, target, updated)
     except WorkspaceError as exc:
         return f"ERROR: {exc}", False
     except OSError as exc:
         return f"ERROR: could not edit {shown}: {exc.strerror or exc}", False
-    notes = _python_warnings(target, updated)
+    notes = python_warnings(target, updated)
     snippet = _snippet(updated, new) if new else ""
     msg = f"Edited {shown}: {count} place{'s' if count != 1 else ''} ({mode})."
     parts = [msg]
@@ -466,39 +311,6 @@ def bash_approval(args: dict[str, Any], config: Any) -> ApprovalRequirement:
     return ApprovalRequirement(True, policy.BASH, reason)
 
 
-class _Capture:
-    """Keeps the first and last ``cap`` characters of a stream, never the whole thing."""
-
-    def __init__(self, cap: int):
-        self.cap = cap
-        self.head: list[str] = []
-        self.head_len = 0
-        self.tail: deque[str] = deque()
-        self.tail_len = 0
-        self.total = 0
-
-    def feed(self, text: str) -> None:
-        self.total += len(text)
-        if self.head_len < self.cap:
-            take = text[: self.cap - self.head_len]
-            self.head.append(take)
-            self.head_len += len(take)
-            text = text[len(take) :]
-        if text:
-            self.tail.append(text)
-            self.tail_len += len(text)
-            while self.tail and self.tail_len - len(self.tail[0]) >= self.cap:
-                self.tail_len -= len(self.tail.popleft())
-
-    def render(self) -> str:
-        head = "".join(self.head)
-        tail = "".join(self.tail)[-self.cap :]
-        cut = self.total - len(head) - len(tail)
-        if cut > 0:
-            return f"{head}\n…[{cut} characters cut]…\n{tail}"
-        return head + tail
-
-
 def _kill_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
@@ -551,7 +363,7 @@ async def bash_handler(args: dict[str, Any], ctx: ToolContext) -> tuple[str, boo
             await _terminate(proc)
 
     ctx.register_cleanup(f"bash:{ctx.tool_call_id}", cleanup)
-    capture = _Capture(BASH_OUTPUT_CAP // 2)
+    capture = OutputCapture(BASH_OUTPUT_CAP // 2)
 
     async def pump() -> None:
         assert proc.stdout is not None
@@ -585,7 +397,7 @@ async def bash_handler(args: dict[str, Any], ctx: ToolContext) -> tuple[str, boo
             reader.cancel()
         waiter.cancel()
 
-    output = _ANSI.sub("", capture.render()).strip() or "(no output)"
+    output = ANSI.sub("", capture.render()).strip() or "(no output)"
     if outcome == "timeout":
         return f"{output}\n\nERROR: command timed out after {timeout:.0f}s and was killed", False
     if outcome == "interrupted":

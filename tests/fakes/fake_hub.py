@@ -66,6 +66,7 @@ from .fake_hub_common import (
 from .fake_hub_content import ContentService, DocsStore, FakePaper, PaperStore, seed_default_repos
 from .fake_hub_jobs import DEFAULT_HARDWARE, FakeJob, FakeJobs, JobScript, training_log_lines
 from .fake_hub_repos import FakeRepo, RepoService, RepoStore
+from .fake_hub_spaces import FakeSpaces
 
 log = logging.getLogger("tests.fakes.fake_hub")
 T = TypeVar("T")
@@ -175,7 +176,10 @@ class FakeHub:
             billing_required=billing_required,
         )
         self.router = Router()
-        RepoService(self, self.repos).register(self.router)
+        repo_service = RepoService(self, self.repos)
+        self.spaces = FakeSpaces(self, repo_service)
+        self.spaces.register(self.router)  # first: it wraps repo deletion to stop Space apps
+        repo_service.register(self.router)
         ContentService(self, self.papers, self.docs, self.repos).register(self.router)
         self.jobs.register(self.router)
         self.router.add("GET", "/api/whoami-v2", self._whoami, "whoami")
@@ -235,6 +239,7 @@ class FakeHub:
         """Stop serving; open log/metrics streams are closed first so shutdown is quick."""
         self.closing = True
         self.notify()
+        await self.spaces.close()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
