@@ -16,11 +16,15 @@ token configured the server refuses everything — it never runs open):
 * ``POST /api/read {path, offset?, limit?}``, ``/api/write {path, content}``,
   ``/api/edit {path, old_str, new_str, replace_all?, mode?}``, ``/api/exists {path}``.
   Writes are atomic; a file that exists must be read before it is overwritten or edited.
+* ``POST /api/upload {path, content_b64}`` places a file as-is (the bot syncing the session's
+  attachments in; no read-before-overwrite rule, since it is not the model's own edit).
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
+import binascii
 import hmac
 import json
 import os
@@ -179,6 +183,23 @@ class SandboxState:
             "output": "\n".join([f"Wrote {target} ({len(content)} chars).", *notes]),
         }
 
+    def upload(self, path: Any, content_b64: Any) -> dict[str, Any]:
+        """Place a file as-is (the session's attachments and workspace files syncing in).
+
+        Unlike ``write`` it takes bytes and skips the read-before-overwrite rule: it is the
+        bot copying the user's files, not the model overwriting its own work.
+        """
+        try:
+            data = base64.b64decode(str(content_b64), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise FileOpError("content_b64 is not valid base64") from exc
+        target = self.resolve(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:6]}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, target)
+        return {"ok": True, "output": f"Uploaded {target} ({len(data)} bytes)."}
+
     def edit(self, args: dict[str, Any]) -> dict[str, Any]:
         old, new = args.get("old_str"), args.get("new_str")
         if not isinstance(old, str) or not isinstance(new, str):
@@ -273,6 +294,8 @@ def make_handler(state: SandboxState, token: str | None) -> type[BaseHTTPRequest
                     return state.write(a.get("path"), a.get("content"))
                 case "/api/edit":
                     return state.edit(a)
+                case "/api/upload":
+                    return state.upload(a.get("path"), a.get("content_b64"))
                 case "/api/exists":
                     return {"ok": True, "exists": state.resolve(a.get("path")).exists()}
             raise FileOpError(f"unknown route {self.path}")

@@ -39,6 +39,7 @@ class Services:
     notifier: Any = None  # gateways' NotificationService (notify tool)
     mcp: Any = None  # agent_core.tools.mcp_tools.MCPManager
     http: Any = None  # a shared httpx.AsyncClient for research tools
+    sandboxes: Any = None  # agent_core.sandbox.manager.SandboxManager (sandbox tools)
     state_dir: Path | None = None
     extras: dict[str, Any] = field(default_factory=dict)
 

@@ -412,6 +412,8 @@ async def bash_handler(args: dict[str, Any], ctx: ToolContext) -> tuple[str, boo
 
 
 def tools(services: Services) -> list[ToolSpec]:
+    if services.sandboxes is not None:
+        return []  # the same tool names run in the session's sandbox (sandbox_tools)
     specs = [
         ToolSpec(
             name="read",
