@@ -22,7 +22,7 @@ from agent_core.tools import sandbox_tools, workspace
 from agent_core.tools.base import Services
 from agent_core.tools.catalog import build_tools
 from tests.fakes.fake_hub import ALICE_TOKEN, FakeHub
-from tests.fakes.tool_ctx import make_config, make_harness
+from tests.tool_harness import make_config, make_harness
 
 PKG_SETUP = """\
 from setuptools import setup
