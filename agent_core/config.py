@@ -66,6 +66,25 @@ class ToolsConfig(_Section):
     research_token_budget: int = Field(200_000, ge=10_000)
 
 
+class SandboxConfig(_Section):
+    """Where the agent runs code: a private HF Space per session, a local subprocess, or not.
+
+    ``auto`` means ``hf_space`` when an HF token is available and no sandbox otherwise (the
+    workspace file tools run on the host then, and ``bash`` follows ``tools.bash_enabled``).
+    """
+
+    backend: Literal["auto", "hf_space", "local", "off"] = "auto"
+    default_hardware: str = "cpu-basic"
+    idle_timeout_s: float = Field(3600.0, ge=0)  # 0 → never reaped while the process runs
+    space_owner: str | None = None  # namespace for sandbox Spaces (default: the token's user)
+    space_url_template: str = "https://{subdomain}.hf.space"
+    space_start_timeout_s: float = Field(600.0, gt=0)
+    local_root: str | None = None  # default: <system temp>/ml-intern-sandboxes
+    local_python: str | None = None
+    local_memory_mb: int = Field(8192, ge=256)
+    local_run_as: str = "nobody"
+
+
 class Config(_Section):
     """The engine's settings. Upstream-compatible keys keep upstream's names."""
 
@@ -95,6 +114,7 @@ class Config(_Section):
     slack: dict[str, Any] = Field(default_factory=dict)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
 
     # Upstream keys we accept for compatibility but do not use (a shared config file works).
     save_sessions: bool | None = None

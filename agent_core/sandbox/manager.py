@@ -23,7 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .client import SandboxClient
+from .client import SandboxClient, SandboxUnavailable
 from .handle import SandboxBackend, SandboxError, SandboxHandle
 
 log = logging.getLogger(__name__)
@@ -147,6 +147,23 @@ class SandboxManager:
         except SandboxError as exc:
             log.error("sandbox %s of session %s not deleted: %s", live.handle.id, session_id, exc)
         return True
+
+    async def fetch_file(self, session_id: str, path: str) -> str | None:
+        """The text of ``path`` in the session's live sandbox, or None (no sandbox / no file).
+
+        Used by ``hf_jobs`` so a script the agent wrote and tested in its sandbox can be
+        submitted by path, as upstream does.
+        """
+        live = self._live.get(session_id)
+        if live is None:
+            return None
+        try:
+            result = await live.client.call("download", {"path": path})
+        except SandboxUnavailable:
+            return None
+        if not result.ok or not result.data or "content_b64" not in result.data:
+            return None
+        return base64.b64decode(result.data["content_b64"]).decode("utf-8", errors="replace")
 
     # ----------------------------------------------------------------- workspace sync
 

@@ -17,7 +17,8 @@ token configured the server refuses everything — it never runs open):
   ``/api/edit {path, old_str, new_str, replace_all?, mode?}``, ``/api/exists {path}``.
   Writes are atomic; a file that exists must be read before it is overwritten or edited.
 * ``POST /api/upload {path, content_b64}`` places a file as-is (the bot syncing the session's
-  attachments in; no read-before-overwrite rule, since it is not the model's own edit).
+  attachments in; no read-before-overwrite rule, since it is not the model's own edit);
+  ``POST /api/download {path}`` returns a file's bytes (a sandbox script submitted as a job).
 """
 
 from __future__ import annotations
@@ -200,6 +201,16 @@ class SandboxState:
         os.replace(tmp, target)
         return {"ok": True, "output": f"Uploaded {target} ({len(data)} bytes)."}
 
+    def download(self, path: Any) -> dict[str, Any]:
+        """A file's bytes (a script the agent wrote here, submitted as an HF job)."""
+        target = self.resolve(path)
+        if not target.is_file():
+            raise FileOpError(f"{target} is not a file")
+        if target.stat().st_size > WRITE_MAX_BYTES:
+            raise FileOpError(f"{target} is over {WRITE_MAX_BYTES} bytes")
+        data = target.read_bytes()
+        return {"ok": True, "output": "", "content_b64": base64.b64encode(data).decode()}
+
     def edit(self, args: dict[str, Any]) -> dict[str, Any]:
         old, new = args.get("old_str"), args.get("new_str")
         if not isinstance(old, str) or not isinstance(new, str):
@@ -294,6 +305,8 @@ def make_handler(state: SandboxState, token: str | None) -> type[BaseHTTPRequest
                     return state.write(a.get("path"), a.get("content"))
                 case "/api/edit":
                     return state.edit(a)
+                case "/api/download":
+                    return state.download(a.get("path"))
                 case "/api/upload":
                     return state.upload(a.get("path"), a.get("content_b64"))
                 case "/api/exists":
