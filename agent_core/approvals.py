@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .events import ToolApproval
+from .redact import scrub
 from .store import Store
 
 PENDING = "pending"
@@ -113,11 +114,11 @@ class ApprovalBook:
                         c["tool_call_id"],
                         batch_id,
                         c["tool"],
-                        json.dumps(c["arguments"], sort_keys=True),
+                        json.dumps(scrub(c["arguments"]), sort_keys=True),
                         c["args_hash"],
                         c.get("approval_class"),
                         requester,
-                        c.get("reason"),
+                        scrub(c.get("reason")),
                         c.get("estimated_cost_usd"),
                         now,
                         expires,
@@ -210,8 +211,8 @@ class ApprovalBook:
                         status,
                         decided_by,
                         now,
-                        a.feedback,
-                        json.dumps(overrides),
+                        scrub(a.feedback),
+                        json.dumps(scrub(overrides)),
                         session_id,
                         a.tool_call_id,
                     ),

@@ -41,7 +41,7 @@ from .events import (
 )
 from .llm import LLMClient, LLMResult
 from .llm_errors import CONTEXT_OVERFLOW, LLMError
-from .redact import scrub
+from .redact import StreamScrubber, scrub
 from .tools.base import CleanupHook, Services, ToolContext
 from .tools.plan_tool import unfinished
 from .tools.router import ToolRouter
@@ -721,8 +721,11 @@ class Session:
         messages = wire_messages(self.system_prompt(), self.history)
         tools = self.router.openai_tools()
 
+        scrubber = StreamScrubber()  # a secret split over deltas must not reach the store
+
         async def on_chunk(delta: str) -> None:
-            await self.emit(EventType.ASSISTANT_CHUNK, {"content": delta})
+            if released := scrubber.feed(delta):
+                await self.emit(EventType.ASSISTANT_CHUNK, {"content": released})
 
         async def on_retry(err: LLMError, attempt: int, delay: float) -> None:
             await self.emit(
@@ -738,6 +741,8 @@ class Session:
                 messages, model=self.model, tools=tools, on_chunk=on_chunk, on_retry=on_retry
             )
         )
+        if rest := scrubber.flush():
+            await self.emit(EventType.ASSISTANT_CHUNK, {"content": rest})
         if self.config.stream:
             await self.emit(EventType.ASSISTANT_STREAM_END, {})
         if result.content:
