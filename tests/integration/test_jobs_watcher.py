@@ -17,7 +17,7 @@ from agent_core.jobs.schedule import polls_within
 from agent_core.tools.hf_jobs import hf_jobs_handler
 from tests.fakes.fake_hub import ALICE_TOKEN
 from tests.fakes.fake_hub_jobs import training_log_lines
-from tests.unit.hub_fixtures import SESSION, jobs_env, make_config
+from tests.hub_harness import SESSION, jobs_env, make_config
 
 GPU_RUN = {
     "operation": "run",

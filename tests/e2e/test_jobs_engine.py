@@ -17,7 +17,7 @@ from tests.engine_harness import ORIGIN, make_config, run_engine
 from tests.fakes.fake_hub import ALICE_TOKEN, FakeHub
 from tests.fakes.fake_hub_jobs import training_log_lines
 from tests.fakes.fake_llm import FakeLLM, call, last_user_text, text, tool_calls
-from tests.unit.hub_fixtures import FAST_JOBS, make_hub_client
+from tests.hub_harness import FAST_JOBS, make_hub_client
 
 GPU_RUN = {
     "operation": "run",

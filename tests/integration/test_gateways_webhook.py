@@ -12,7 +12,7 @@ from agent_core.store import Store
 from gateways import verify_signature
 from gateways.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER
 from tests.fakes.webhook_receiver import Reply, WebhookReceiver
-from tests.unit.gateway_fixtures import (
+from tests.gateway_harness import (
     JOB_FINISHED,
     ORIGIN,
     event,

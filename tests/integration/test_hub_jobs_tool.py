@@ -15,7 +15,7 @@ from agent_core.hub import HubClient, HubError
 from agent_core.tools.hf_jobs import hf_jobs_handler
 from tests.fakes.fake_hub import ALICE_READ_TOKEN, ALICE_TOKEN, INVALID_TOKEN
 from tests.fakes.fake_hub_jobs import training_log_lines
-from tests.unit.hub_fixtures import jobs_env, make_config, make_hub_client, restore_prices
+from tests.hub_harness import jobs_env, make_config, make_hub_client, restore_prices
 
 pytestmark = pytest.mark.usefixtures("restore_prices")
 _ = restore_prices

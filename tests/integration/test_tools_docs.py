@@ -18,7 +18,7 @@ from agent_core.tools.base import Services  # noqa: E402
 from agent_core.tools.http_util import get_bounded, origin, same_origin  # noqa: E402
 from agent_core.tools.router import ToolRouter  # noqa: E402
 from tests.fakes.fake_docs import FakeDocs  # noqa: E402
-from tests.fakes.tool_ctx import make_config, make_harness  # noqa: E402
+from tests.tool_harness import make_config, make_harness  # noqa: E402
 
 TOKEN = "hf_" + "a" * 34
 

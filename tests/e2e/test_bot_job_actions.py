@@ -33,8 +33,8 @@ from tests.fakes.fake_hub import ALICE_TOKEN, FakeHub
 from tests.fakes.fake_hub_jobs import training_log_lines
 from tests.fakes.fake_llm import call, text, tool_calls
 from tests.fakes.slack_limits import validate_blocks
+from tests.hub_harness import FAST_JOBS
 from tests.slack_harness import all_text, bot_env
-from tests.unit.hub_fixtures import FAST_JOBS
 
 GPU_RUN = {
     "operation": "run",

@@ -22,7 +22,7 @@ from agent_core.tools.base import Services  # noqa: E402
 from agent_core.tools.mcp_tools import MCPManager, sanitize_tool_name  # noqa: E402
 from agent_core.tools.router import ToolRouter  # noqa: E402
 from tests.fakes.mcp_server import serve_http  # noqa: E402
-from tests.fakes.tool_ctx import make_harness  # noqa: E402
+from tests.tool_harness import make_harness  # noqa: E402
 
 STDIO = {
     "command": sys.executable,

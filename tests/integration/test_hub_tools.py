@@ -12,7 +12,7 @@ from agent_core.tools import catalog, hf_datasets, hf_papers, hf_repo_files, hf_
 from agent_core.tools.base import Services
 from tests.fakes.fake_hub import BOB_TOKEN, FakeHub
 from tests.fakes.fake_hub_content import FakePaper
-from tests.unit.hub_fixtures import jobs_env, make_config, make_hub_client
+from tests.hub_harness import jobs_env, make_config, make_hub_client
 
 
 @pytest.fixture

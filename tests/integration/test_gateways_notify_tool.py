@@ -13,8 +13,8 @@ from agent_core.tools.base import Services
 from gateways import NotificationService
 from gateways.notify_tool import tools
 from tests.fakes.fake_slack import FakeSlack
-from tests.fakes.tool_ctx import make_harness
-from tests.unit.gateway_fixtures import ORIGIN, REQUESTER, messaging, outbox_rows, running_service
+from tests.gateway_harness import ORIGIN, REQUESTER, messaging, outbox_rows, running_service
+from tests.tool_harness import make_harness
 
 DESTS: dict[str, Any] = {
     "slack.ml-ops": {"provider": "slack", "channel": "C0OPS", "allow_agent_tool": True},

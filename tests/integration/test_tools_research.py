@@ -23,7 +23,7 @@ from agent_core.tools import catalog, research_tool, workspace  # noqa: E402
 from agent_core.tools.base import Services, ToolSpec  # noqa: E402
 from agent_core.tools.router import ToolRouter  # noqa: E402
 from tests.fakes.fake_llm import FakeLLM, call, error, text, tool_calls  # noqa: E402
-from tests.fakes.tool_ctx import make_harness  # noqa: E402
+from tests.tool_harness import make_harness  # noqa: E402
 
 REPORT = "## Recipe table\n| paper | result |\n|---|---|\n| LoRA (2106.09685) | +2 |"
 

@@ -16,7 +16,7 @@ from agent_core.tools import catalog, web_search  # noqa: E402
 from agent_core.tools.base import Services  # noqa: E402
 from agent_core.tools.router import ToolRouter  # noqa: E402
 from tests.fakes.fake_search import FakeSearch  # noqa: E402
-from tests.fakes.tool_ctx import make_config, make_harness  # noqa: E402
+from tests.tool_harness import make_config, make_harness  # noqa: E402
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import pytest  # noqa: E402
 from agent_core.tools import github_tools as gt  # noqa: E402
 from agent_core.tools.base import Services  # noqa: E402
 from tests.fakes.fake_github import FakeGitHub  # noqa: E402
-from tests.fakes.tool_ctx import make_config, make_harness  # noqa: E402
+from tests.tool_harness import make_config, make_harness  # noqa: E402
 
 NOTEBOOK = json.dumps(
     {

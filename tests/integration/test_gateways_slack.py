@@ -12,7 +12,7 @@ import pytest
 from agent_core.store import Store
 from gateways import format_status
 from tests.fakes.fake_slack import FakeSlack
-from tests.unit.gateway_fixtures import (
+from tests.gateway_harness import (
     APPROVAL,
     JOB_FINISHED,
     ORIGIN,
