@@ -53,6 +53,10 @@ class ToolsConfig(_Section):
 
     bash_enabled: bool = False
     bash_timeout_s: float = Field(120.0, gt=0)
+    # bash runs only inside bubblewrap (Debian's ``bubblewrap``); name or path of ``bwrap``.
+    bash_sandbox_command: str = "bwrap"
+    # Bytes a session's workspace may hold (write/edit refuse beyond it); 0 = no quota.
+    workspace_quota_bytes: int = Field(500_000_000, ge=0)
     web_search_provider: Literal["none", "duckduckgo", "brave", "tavily"] = "none"
     web_search_base_url: str | None = None
     github_api_url: str = "https://api.github.com"

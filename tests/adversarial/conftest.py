@@ -4,7 +4,9 @@ and a way to read everything a store file holds at rest."""
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -57,3 +59,16 @@ def pieces(secret: str, size: int = 10) -> list[str]:
 async def llm():
     async with FakeLLM() as fake:
         yield fake
+
+
+def _bwrap_works() -> bool:
+    bwrap = shutil.which("bwrap")
+    if bwrap is None:
+        return False
+    probe = [bwrap, "--unshare-all", "--ro-bind", "/", "/", "--proc", "/proc", "--", "true"]
+    return subprocess.run(probe, capture_output=True, timeout=30).returncode == 0
+
+
+needs_sandbox = pytest.mark.skipif(
+    not _bwrap_works(), reason="bubblewrap missing or cannot build namespaces on this host"
+)
