@@ -363,12 +363,9 @@ def _build_spec(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
 
 def _timeout(args: dict[str, Any], ctx: ToolContext) -> tuple[Any, int]:
     raw = job_timeout(args, ctx.config)
-    seconds = pricing.parse_timeout_seconds(raw)
+    seconds = pricing.job_timeout_seconds(raw)
     if seconds is None:
-        raise HubError(
-            f"timeout {raw!r} is not understood; use e.g. '45m', '3h', '1d' or seconds.",
-            kind="bad_request",
-        )
+        raise HubError(pricing.timeout_error(raw), kind="bad_request")
     return raw, seconds
 
 
@@ -616,19 +613,24 @@ async def _cancel(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
     job_id = _text_arg(args, "job_id")
     if not job_id:
         return "cancel needs job_id.", False
+    # The agent acts without approval only on what its own conversation started: another
+    # thread's job is someone else's GPU time (they have the Cancel button on its card).
     watcher = ctx.services.jobs
-    if watcher is not None and await watcher.job(job_id) is not None:
-        results = await watcher.cancel(job_id, requested_by="agent")
-        res = results[0] if results else {"ok": False, "error": "unknown job"}
-        if not res.get("ok"):
-            return f"Could not cancel job {job_id}: {res.get('error')}", False
+    known = await watcher.job(job_id) if watcher is not None else None
+    if known is None or known.get("session_id") != ctx.session_id:
         return (
-            f"Cancellation requested for job {job_id}; the thread will show it as canceled.",
-            True,
+            f"Job {job_id} was not started in this conversation, so I may not cancel it. "
+            "Whoever started it can cancel it from its thread (the job card's Cancel button).",
+            False,
         )
-    namespace = await _namespace_for(ctx, args, job_id)
-    await _hub(ctx).cancel_job(namespace, job_id)
-    return f"Cancellation requested for job {job_id}.", True
+    results = await watcher.cancel(job_id, requested_by="agent")  # type: ignore[union-attr]
+    res = results[0] if results else {"ok": False, "error": "unknown job"}
+    if not res.get("ok"):
+        return f"Could not cancel job {job_id}: {res.get('error')}", False
+    return (
+        f"Cancellation requested for job {job_id}; the thread will show it as canceled.",
+        True,
+    )
 
 
 async def _hardware(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
