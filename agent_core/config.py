@@ -78,6 +78,8 @@ class Config(_Section):
     model_name: str
     research_model: str | None = None
     max_iterations: int = Field(300, ge=-1)
+    # A person's message longer than this reaches the model as head + tail + a note.
+    max_user_message_chars: int = Field(40_000, ge=1_000)
     yolo_mode: bool = False
     yolo_cost_cap_usd: float = Field(5.0, ge=0)
     auto_approve_destructive: bool = False

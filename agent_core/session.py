@@ -39,6 +39,7 @@ from .events import (
     Undo,
     UserInput,
 )
+from .input_limits import clip_for_model
 from .llm import LLMClient, LLMResult
 from .llm_errors import CONTEXT_OVERFLOW, LLMError
 from .redact import StreamScrubber, scrub
@@ -491,7 +492,8 @@ class Session:
             return None
         if text:
             await self._abandon_pending()
-            msg: dict[str, Any] = {"role": "user", "content": text}
+            content = clip_for_model(text, self.config.max_user_message_chars)
+            msg: dict[str, Any] = {"role": "user", "content": content}
             if synthetic:
                 msg["_synthetic"] = True
             elif user:

@@ -29,7 +29,7 @@ async def test_token_split_over_stream_chunks_cannot_be_rebuilt_from_store(
     llm.push(text(answer, chunk_size=5))
     async with run_engine(tmp_path / "db", llm.base_url) as eng:
         await eng.manager.submit("s", UserInput(text="what is the key?", user="U1"), origin=ORIGIN)
-        await eng.events.wait_for("turn_complete", "s")
+        await eng.events.wait_for("turn_complete", "s", timeout=60)
         streamed = "".join(e.data["content"] for e in eng.events.of("s", "assistant_chunk"))
     assert "filler" in streamed  # the stream itself still arrives
     dump = store_dump(tmp_path / "db")
@@ -49,7 +49,7 @@ async def test_configured_secret_of_no_known_shape_split_over_chunks_is_withheld
     llm.push(text(f"debug: key={custom[::-1][::-1]} end " + "x " * 200, chunk_size=3))
     async with run_engine(tmp_path / "db", llm.base_url) as eng:
         await eng.manager.submit("s", UserInput(text="dump env", user="U1"), origin=ORIGIN)
-        await eng.events.wait_for("turn_complete", "s")
+        await eng.events.wait_for("turn_complete", "s", timeout=60)
     dump = store_dump(tmp_path / "db")
     rebuilt = stored_stream(tmp_path / "db")
     assert "debug: key=" in rebuilt
@@ -122,7 +122,7 @@ async def test_gated_call_script_with_token_is_not_stored_raw_in_approvals(
     llm.push(tool_calls(call("run_script", {"script": script}, id="call_s1")))
     async with run_engine(tmp_path / "db", llm.base_url, tools=[spec]) as eng:
         await eng.manager.submit("s", UserInput(text="push it", user="U1"), origin=ORIGIN)
-        await eng.events.wait_for("approval_required", "s")
+        await eng.events.wait_for("approval_required", "s", timeout=60)
     dump = store_dump(tmp_path / "db")
     assert "approvals" in dump and "run_script" in dump
     for piece in pieces(token):
