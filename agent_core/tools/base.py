@@ -76,12 +76,25 @@ class ToolContext:
 
 
 @dataclass
+class PreparedCall:
+    """A gated call made ready for a person: ``arguments`` with everything it would fetch later
+    pinned (content + hash instead of a URL or a file name), and ``preview``, the full
+    description of what will run that the approval card shows (None: the arguments say it)."""
+
+    arguments: dict[str, Any]
+    preview: dict[str, Any] | None = None
+
+
+@dataclass
 class ToolSpec:
     """One tool offered to the model.
 
     ``read_only`` marks tools the research sub-agent may call. ``approval`` lets a tool declare
     its own gate (MCP tools, bash); the built-in Hub tools are gated by :mod:`agent_core.policy`.
     ``key_argument`` names the argument shown in compact progress lines ("hf_jobs run a10g").
+    ``prepare`` runs before a gated call is put to a person: the engine stores and hashes the
+    arguments it returns (so the approval binds to pinned content) and puts its preview on the
+    card.
     """
 
     name: str
@@ -93,6 +106,7 @@ class ToolSpec:
     output_cap: int | None = None
     timeout_s: float | None = None
     key_argument: str | None = None
+    prepare: Callable[[dict[str, Any], ToolContext], Awaitable[PreparedCall]] | None = None
 
     def openai_schema(self) -> dict[str, Any]:
         return {

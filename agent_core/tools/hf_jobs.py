@@ -33,6 +33,7 @@ from ..jobs.records import JobRecord
 from ..jobs.schedule import is_terminal
 from ..policy import job_flavor, job_timeout, normalize_operation
 from .base import Services, ToolContext, ToolSpec
+from .job_preview import MAX_SCRIPT_BYTES, pinned_script, prepare_job_call
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +48,6 @@ DEFAULT_ENV = {
     "UV_NO_PROGRESS": "1",
 }
 TOKEN_ENV_NAMES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_HUB_TOKEN")
-MAX_SCRIPT_BYTES = 400_000
 DEFAULT_LOG_LINES = 50
 MAX_LOG_LINES = 500
 LOGS_DEADLINE_S = 8.0
@@ -293,8 +293,14 @@ async def _namespace_for(ctx: ToolContext, args: dict[str, Any], job_id: str | N
     return await hub.resolve_namespace(requested or None)
 
 
-def _resolve_script(ctx: ToolContext, script: str) -> tuple[str, bool, str]:
-    """``(source, inline, label)`` for the ``script`` argument (code, URL or workspace file)."""
+def _resolve_script(ctx: ToolContext, args: dict[str, Any]) -> tuple[str, bool, str]:
+    """``(source, inline, label)`` for the ``script`` argument: content pinned at approval time
+    (see :mod:`.job_preview`), inline code, a URL or a workspace file."""
+    script = str(args.get("script"))
+    pinned = pinned_script(args)
+    if pinned is not None:
+        source = args.get("script_source") or "inline"
+        return pinned, True, f"{source} (sha256 {args['script_sha256'][:12]})"
     if "\n" in script:
         return script, True, "inline script"
     if is_url(script):
@@ -333,7 +339,7 @@ def _build_spec(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
             kind="bad_request",
         )
     if has_script:
-        source, inline, label = _resolve_script(ctx, str(script))
+        source, inline, label = _resolve_script(ctx, args)
         cmd = uv_command(
             source,
             inline=inline,
@@ -759,5 +765,6 @@ def tools(services: Services) -> list[ToolSpec]:
             output_cap=OUTPUT_CAP,
             timeout_s=120.0,
             key_argument="operation",
+            prepare=prepare_job_call,
         )
     ]

@@ -78,8 +78,9 @@ def is_public_address(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-async def check_redirect_target(url: str, allowed: set[tuple[str, str, int]]) -> None:
-    """Refuse a redirect hop that leaves the allowed origins for a non-public address.
+async def check_url_target(url: str, allowed: set[tuple[str, str, int]]) -> None:
+    """Refuse a URL (a redirect hop, a model-named script) that leaves the allowed origins for a
+    non-public address.
 
     A redirect is chosen by the server (or whoever controls a page it serves), not by our
     configuration: followed blindly, a 302 from a public host reaches the bot's loopback
@@ -90,7 +91,7 @@ async def check_redirect_target(url: str, allowed: set[tuple[str, str, int]]) ->
     if (scheme, host, port) in allowed:
         return
     if scheme not in ("http", "https") or not host:
-        raise URLRefused(f"refusing to follow a redirect to {url!r} (not an http(s) URL)")
+        raise URLRefused(f"refusing to fetch {url!r}: not an http(s) URL")
     try:
         addresses = [ipaddress.ip_address(host.strip("[]")).compressed]
     except ValueError:
@@ -103,7 +104,7 @@ async def check_redirect_target(url: str, allowed: set[tuple[str, str, int]]) ->
         addresses = [str(info[4][0]) for info in infos]
     if not addresses or not all(is_public_address(a) for a in addresses):
         raise URLRefused(
-            f"refusing to follow a redirect to {url!r}: it points to a private, loopback or "
+            f"refusing to fetch {url!r}: it points to a private, loopback or "
             "link-local address outside the configured endpoints"
         )
 
@@ -155,7 +156,7 @@ async def get_bounded(
 
     ``credential_headers`` (e.g. ``Authorization``) are sent only on hops whose origin equals
     ``credential_origin``; a redirect to any other origin continues without them. Every
-    redirect is re-checked by :func:`check_redirect_target`: ``url``'s own origin and
+    redirect is re-checked by :func:`check_url_target`: ``url``'s own origin and
     ``trusted_origins`` (configured endpoints) may be anywhere, any other hop must be http(s)
     to a public address.
     """
@@ -163,7 +164,7 @@ async def get_bounded(
     allowed = {origin(url), *(origin(o) for o in (trusted_origins or ()))}
     for hop in range(MAX_REDIRECTS + 1):
         if hop:
-            await check_redirect_target(current, allowed)
+            await check_url_target(current, allowed)
         send = dict(headers or {})
         if credential_headers and credential_origin and same_origin(current, credential_origin):
             send.update(credential_headers)

@@ -52,7 +52,7 @@ async def test_hub_302_to_loopback_service_is_followed(hub):
 )
 async def test_redirect_to_cloud_metadata_or_private_network(hub, target):
     async with httpx.AsyncClient() as client:
-        with pytest.raises(httpx.RequestError, match="refusing to follow a redirect"):
+        with pytest.raises(httpx.RequestError, match="refusing to fetch"):
             await get_bounded(client, f"{hub.base_url}/redirect?to={quote(target)}")
 
 

@@ -42,7 +42,7 @@ async def test_hard_linked_script_is_not_submitted_by_hf_jobs(h, tmp_path):
     outside.write_text("print('private code of another user')\n")
     os.link(outside, h.ctx.workspace() / "train.py")
     with pytest.raises(HubError, match="hard link"):
-        _resolve_script(h.ctx, "train.py")
+        _resolve_script(h.ctx, {"script": "train.py"})
 
 
 @pytest.mark.parametrize("target", ["/proc/self/environ", "/proc/self/root", "/proc/1/cwd"])
