@@ -9,6 +9,7 @@ a read-set or a cache they should not share (an upstream defect we do not repeat
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -73,6 +74,11 @@ class ToolContext:
         path = root / "workspaces" / safe
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def sha256_text(text: str) -> str:
+    """The content hash a card shows next to a script or command (UTF-8, hex)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 @dataclass

@@ -29,7 +29,8 @@ from typing import Any
 
 from .. import policy
 from ..policy import ApprovalRequirement
-from .base import ToolContext, ToolSpec
+from ..redact import scrub_text
+from .base import PreparedCall, ToolContext, ToolSpec, sha256_text
 from .workspace import display_path, resolve_workspace_path
 
 BASH_OUTPUT_CAP = 25_000
@@ -291,6 +292,21 @@ async def bash_handler(args: dict[str, Any], ctx: ToolContext) -> tuple[str, boo
     return output, True
 
 
+async def prepare_bash(args: dict[str, Any], ctx: ToolContext) -> PreparedCall:
+    """The card shows the whole command (scrubbed) and its hash, and where it will run."""
+    command = str(args.get("command") or "")
+    return PreparedCall(
+        args,
+        {
+            "kind": "bash",
+            "command": scrub_text(command),
+            "command_sha256": sha256_text(command),
+            "work_dir": str(args.get("work_dir") or "."),
+            "sandbox": "bubblewrap: sees only this session's workspace and system programs",
+        },
+    )
+
+
 def bash_spec() -> ToolSpec:
     return ToolSpec(
         name="bash",
@@ -305,4 +321,5 @@ def bash_spec() -> ToolSpec:
         approval=bash_approval,
         output_cap=BASH_OUTPUT_CAP + 2_000,
         key_argument="command",
+        prepare=prepare_bash,
     )

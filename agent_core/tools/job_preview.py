@@ -12,23 +12,18 @@ shown. :func:`job_preview` is the card's description of exactly what will run.
 
 from __future__ import annotations
 
-import hashlib
 from typing import Any
 
 from .. import pricing
 from ..hub import HubError
 from ..policy import job_flavor, job_timeout, normalize_operation
 from ..redact import scrub
-from .base import PreparedCall, ToolContext
+from .base import PreparedCall, ToolContext, sha256_text
 from .http_util import URLRefused, check_url_target, get_bounded, origin, same_origin
 
 RUN_OPERATIONS = ("run", "uv", "scheduled run", "scheduled uv")
 MAX_SCRIPT_BYTES = 400_000
 TOKEN_NOTICE = "receives your HF token as the secret HF_TOKEN (write access to your repos)"
-
-
-def sha256_text(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def pinned_script(args: dict[str, Any]) -> str | None:

@@ -14,8 +14,9 @@ import base64
 
 import pytest
 
+from agent_core.tools.base import sha256_text
 from agent_core.tools.hf_jobs import hf_jobs_handler
-from agent_core.tools.job_preview import prepare_job_call, sha256_text
+from agent_core.tools.job_preview import prepare_job_call
 from tests.hub_harness import jobs_env, restore_prices
 
 pytestmark = pytest.mark.usefixtures("restore_prices")
