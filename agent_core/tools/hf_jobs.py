@@ -30,7 +30,7 @@ from .. import pricing
 from ..hub import HubClient, HubError, billing_message
 from ..jobs.metrics import collapse_installs
 from ..jobs.records import JobRecord
-from ..jobs.schedule import is_terminal
+from ..jobs.stages import decode_stage, is_terminal
 from ..policy import job_flavor, job_timeout, normalize_operation
 from .base import Services, ToolContext, ToolSpec
 from .job_preview import MAX_SCRIPT_BYTES, pinned_script, prepare_job_call
@@ -381,11 +381,6 @@ def _billing(exc: HubError, namespace: str) -> HubError:
     return exc
 
 
-def _stage(info: Any) -> str:
-    stage = getattr(getattr(info, "status", None), "stage", None)
-    return str(getattr(stage, "value", stage) or "UNKNOWN").upper()
-
-
 def _fmt_time(value: Any) -> str:
     if value is None:
         return "-"
@@ -454,7 +449,7 @@ async def _run(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
                 },
             )
         raise exc
-    stage = _stage(job)
+    stage = decode_stage(job)
     url = getattr(job, "url", None) or hub.job_url(namespace, job.id)
     record = JobRecord(
         job_id=job.id,
@@ -541,7 +536,7 @@ def _describe_job(info: Any) -> str:
     status = getattr(info, "status", None)
     lines = [
         f"Job {info.id}",
-        f"  stage: {_stage(info)}"
+        f"  stage: {decode_stage(info)}"
         + (f" — {status.message}" if getattr(status, "message", None) else ""),
         f"  hardware: {_flavor(info)}  namespace: {owner or '?'}",
         f"  image: {getattr(info, 'docker_image', None) or getattr(info, 'space_id', None) or '?'}",
@@ -587,7 +582,7 @@ async def _ps(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
     wanted = _text_arg(args, "status").upper()
     rows = []
     for job in jobs:
-        stage = _stage(job)
+        stage = decode_stage(job)
         if not show_all and not wanted and is_terminal(stage):
             continue
         if wanted and wanted not in stage:
@@ -608,7 +603,7 @@ async def _ps(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
         cmd = " ".join(getattr(job, "command", None) or [])
         desc = (what.split("/")[-1][:20] + " " + cmd[:30]).strip()
         lines.append(
-            f"| {job.id} | {_stage(job)[:12]} | {_flavor(job)} | {desc} | {_fmt_time(getattr(job, 'created_at', None))} |"
+            f"| {job.id} | {decode_stage(job)[:12]} | {_flavor(job)} | {desc} | {_fmt_time(getattr(job, 'created_at', None))} |"
         )
     if len(rows) > MAX_PS_ROWS:
         lines.append(f"… and {len(rows) - MAX_PS_ROWS} more (use status= to narrow).")

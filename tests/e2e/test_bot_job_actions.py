@@ -3,9 +3,8 @@ logs as a file, metric links), the finished message that mentions the requester,
 whole flow "mention → approval card → approve → job card → job ends → message in the thread"
 with the real gateway, the Slack emulator, the scripted LLM and the fake Hub.
 
-The renderer hooks (buttons on the card, the finished message) are applied here the way
-``bot/renderer.py`` is asked to apply them (see ``bot/render/job_actions.py``); the button
-listeners are registered on the running app with :func:`bot.listeners.job_actions.register`.
+The bot runs as production builds it (:class:`bot.startup.BotRuntime`): the renderer draws the
+buttons and posts the finished message, and the app has the button listeners registered.
 """
 
 from __future__ import annotations
@@ -14,11 +13,9 @@ import json
 
 import pytest
 
-import bot.renderer as renderer_mod
 from agent_core.tools import hf_jobs, plan_tool
 from agent_core.tools.router import ToolRouter
-from bot.listeners import job_actions as job_listeners
-from bot.render.job_actions import (
+from bot.jobs.buttons import (
     CANCEL_JOB_ACTION,
     SHOW_LOGS_ACTION,
     finished_part,
@@ -27,8 +24,7 @@ from bot.render.job_actions import (
     parse_job_action,
     with_job_actions,
 )
-from bot.render.job_card import job_payload
-from bot.renderer import Renderer
+from bot.jobs.card import job_payload
 from tests.fakes.fake_hub import ALICE_TOKEN, FakeHub
 from tests.fakes.fake_hub_jobs import training_log_lines
 from tests.fakes.fake_llm import call, text, tool_calls
@@ -108,29 +104,7 @@ def test_finished_mention(extra, needles):
 
 
 @pytest.fixture
-def hooks(monkeypatch):
-    """Apply the two renderer hooks this module asks bot/renderer.py for."""
-    original_payload = renderer_mod.job_payload
-    monkeypatch.setattr(
-        renderer_mod,
-        "job_payload",
-        lambda job, now: with_job_actions(original_payload(job, now=now), job),
-    )
-    original_event = Renderer._job_event
-
-    async def on_finished(self, rec, ev):
-        await original_event(self, rec, ev)
-        job = rec.state.jobs.get(str(ev.data.get("job_id")), ev.data)
-        await self._post_once(
-            rec, ev.seq, finished_part(str(ev.data.get("job_id"))), job_finished_mention(job)
-        )
-        return True
-
-    monkeypatch.setattr(Renderer, "_on_job_finished", on_finished)
-
-
-@pytest.fixture
-async def world(tmp_path, monkeypatch, hooks):
+async def world(tmp_path, monkeypatch):
     async with FakeHub() as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.url)  # the bot builds its HubClient from the env
         monkeypatch.setenv("HF_TOKEN", ALICE_TOKEN)
@@ -144,7 +118,6 @@ async def world(tmp_path, monkeypatch, hooks):
 
 async def start(env):
     runtime = await env.start_bot()
-    job_listeners.register(runtime.handler.app, runtime.gateway)
     assert runtime.manager.services.jobs is not None  # the watcher was attached after connect
     return runtime
 
@@ -225,7 +198,7 @@ async def test_cancel_button_is_authorized_and_confirmed(world):
 
 async def test_approver_may_cancel_and_show_logs_uploads_a_file(world):
     env, hub = world
-    env.runtime.gateway.settings.approvers.gpu_job = ["U3"]
+    env.runtime.settings.approvers.gpu_job = ["U3"]
     hub.jobs.script(manual=True, logs=[f"step={i} loss={1 / (i + 1):.3f}" for i in range(30)])
     ts, job_id = await mention_and_approve(env, user="U1")
     hub.jobs.set_stage(job_id, "RUNNING")

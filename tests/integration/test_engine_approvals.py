@@ -268,8 +268,9 @@ async def test_stop_withdraws_pending_approvals(tmp_path: Path, llm: FakeLLM) ->
     ran: list = []
     async with run_engine(tmp_path / "db", llm.base_url, tools=[jobs_tool(ran)]) as eng:
         await _request_approval(eng, llm, ran)
-        assert await eng.manager.interrupt("s") == "approvals_withdrawn"
-        await eng.events.wait_for("interrupted", "s")
+        assert await eng.manager.interrupt("s", by="U_STOP") == "approvals_withdrawn"
+        stopped = await eng.events.wait_for("interrupted", "s")
+        assert stopped.data["stopped_by"] == "U_STOP"
         assert ran == [] and len(llm.requests) == 1
         assert not await eng.manager.approvals.pending("s")
 

@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from agent_core.events import UserInput
+from agent_core.events import STOPPED_BY_SHUTDOWN, UserInput
 from agent_core.llm_errors import AUTH, CONTEXT_OVERFLOW, RATE_LIMIT, TRANSIENT, classify
 from tests.engine_harness import ORIGIN, make_config, run_engine, tool
 from tests.fakes.fake_llm import FakeLLM, call, error, text, tool_calls
@@ -120,9 +123,10 @@ async def test_interrupt_mid_stream_stops_within_a_second(tmp_path: Path, llm: F
         await eng.manager.submit("s", UserInput(text="long"), origin=ORIGIN)
         await eng.events.wait_for("assistant_chunk", "s", count=2)
         t0 = time.monotonic()
-        assert await eng.manager.interrupt("s") == "interrupted"
-        await eng.events.wait_for("interrupted", "s", timeout=2)
+        assert await eng.manager.interrupt("s", by="U_STOP") == "interrupted"
+        stopped = await eng.events.wait_for("interrupted", "s", timeout=2)
         assert time.monotonic() - t0 < 1.0
+        assert stopped.data["stopped_by"] == "U_STOP"
         await llm.wait_for_disconnects(1)
         assert not eng.events.of("s", "turn_complete")
         llm.push(text("next turn works"))
@@ -131,7 +135,12 @@ async def test_interrupt_mid_stream_stops_within_a_second(tmp_path: Path, llm: F
         assert done.data["final_response"] == "next turn works"
 
 
-async def test_interrupt_mid_tool_cancels_and_runs_cleanup(tmp_path: Path, llm: FakeLLM) -> None:
+@asynccontextmanager
+async def _stuck_in_a_tool(
+    tmp_path: Path, llm: FakeLLM
+) -> AsyncIterator[tuple[Any, asyncio.Event]]:
+    """An engine whose turn is inside a tool that never returns; yields (engine, cleaned):
+    ``cleaned`` is set by the cleanup hook the tool registered."""
     started = asyncio.Event()
     cleaned = asyncio.Event()
 
@@ -147,6 +156,11 @@ async def test_interrupt_mid_tool_cancels_and_runs_cleanup(tmp_path: Path, llm: 
     async with run_engine(tmp_path / "db", llm.base_url, tools=[tool("forever", forever)]) as eng:
         await eng.manager.submit("s", UserInput(text="run"), origin=ORIGIN)
         await asyncio.wait_for(started.wait(), 5)
+        yield eng, cleaned
+
+
+async def test_interrupt_mid_tool_cancels_and_runs_cleanup(tmp_path: Path, llm: FakeLLM) -> None:
+    async with _stuck_in_a_tool(tmp_path, llm) as (eng, cleaned):
         t0 = time.monotonic()
         await eng.manager.interrupt("s")
         await eng.events.wait_for("interrupted", "s", timeout=2)
@@ -155,6 +169,18 @@ async def test_interrupt_mid_tool_cancels_and_runs_cleanup(tmp_path: Path, llm: 
         assert eng.events.of("s", "tool_state_change")[0].data["state"] == "cancelled"
         history = await eng.store.load_messages("s")
         assert history[-1]["role"] == "tool" and "not executed" in history[-1]["content"]
+        assert eng.events.of("s", "interrupted")[0].data["stopped_by"] is None
+
+
+async def test_closing_the_engine_interrupts_a_running_turn_as_shutdown(
+    tmp_path: Path, llm: FakeLLM
+) -> None:
+    async with _stuck_in_a_tool(tmp_path, llm) as (eng, cleaned):
+        await eng.manager.close(grace_s=0.05)
+        stopped = await eng.events.wait_for("interrupted", "s", timeout=5)
+        assert stopped.data["stopped_by"] == STOPPED_BY_SHUTDOWN
+        assert cleaned.is_set()
+        assert not eng.events.of("s", "turn_complete")
 
 
 async def test_secrets_are_redacted_from_events_and_history(tmp_path: Path, llm: FakeLLM) -> None:
