@@ -63,6 +63,22 @@ class ClaimResult:
     batch_complete: bool = False
     already_decided_by: str | None = None
     already_status: str | None = None
+    expired: bool = False
+
+
+def _expired(expires_at: float | None, batch_id: str | None) -> ClaimResult:
+    """The refusal for a click after the card's deadline (the sweep may not have run yet)."""
+    when = time.strftime("%H:%M:%S UTC", time.gmtime(expires_at or 0))
+    return ClaimResult(
+        False,
+        f"this approval request expired at {when}; nothing was run",
+        batch_id=batch_id,
+        expired=True,
+    )
+
+
+def _is_past(expires_at: float | None) -> bool:
+    return expires_at is not None and expires_at <= time.time()
 
 
 def _already_decided(status: str | None, by: str | None, batch_id: str | None) -> ClaimResult:
@@ -194,6 +210,8 @@ class ApprovalBook:
                 return ClaimResult(False, "this approval card belongs to an earlier request")
             if call.status != PENDING:
                 return _already_decided(call.status, call.decided_by, call.batch_id)
+            if status_override is None and _is_past(call.expires_at):
+                return _expired(call.expires_at, call.batch_id)
             if a.args_hash and a.args_hash != call.args_hash:
                 return ClaimResult(
                     False,
@@ -233,11 +251,13 @@ class ApprovalBook:
                     (status_override or REJECTED, decided_by, now, session_id, target_batch),
                 )
             )
-        # Re-check inside one transaction: the first writer wins, the second sees no pending.
+        # Re-check inside one transaction: the first writer wins, the second sees no pending,
+        # and a click that lands after the deadline is refused even if the sweep is late.
         async with self.store.atomic() as db:
             for a in approvals:
                 async with db.execute(
-                    "SELECT status, decided_by FROM approvals WHERE session_id=? AND tool_call_id=?",
+                    "SELECT status, decided_by, expires_at FROM approvals"
+                    " WHERE session_id=? AND tool_call_id=?",
                     (session_id, a.tool_call_id),
                 ) as cur:
                     row = await cur.fetchone()
@@ -245,6 +265,8 @@ class ApprovalBook:
                     by = row["decided_by"] if row else None
                     st = row["status"] if row else None
                     return _already_decided(st, by, target_batch)
+                if status_override is None and _is_past(row["expires_at"]):
+                    return _expired(row["expires_at"], target_batch)
             for sql, params in statements:
                 await db.execute(sql, params)
         remaining = await self.store.fetchone(
