@@ -8,6 +8,13 @@ import os
 import re
 from typing import Any
 
+# A secret-named key and its separator (``HF_TOKEN=``, ``"api_key": ``, ``password: ``).
+_KEY = (
+    r"(?i)\b([A-Z0-9_]*(?:TOKEN(?!S)|API_KEY|SECRET|PASSWORD|ACCESS_KEY_ID)[A-Z0-9_]*)"
+    r"([\"']?\s*[=:]\s*)"
+)
+_KEY_NEEDLES = ("token", "api_key", "secret", "password", "access_key_id")
+
 # (needles, pattern, replacement): a pattern only runs when one of its needles occurs in the
 # lower-cased text, so the common case — text with no secret in it — costs a few substring
 # scans instead of a dozen regex passes.
@@ -51,10 +58,19 @@ _PATTERNS: list[tuple[tuple[str, ...], re.Pattern[str], str]] = [
         r"\1:[REDACTED]@",
     ),
     (
-        ("token", "api_key", "secret", "password", "access_key_id"),
+        # ``TOKEN = "literal"``: a quoted literal assigned to a secret-named key is a secret.
+        _KEY_NEEDLES,
+        re.compile(_KEY + r"""(["'])(?![\[\$<{])[^"'\s]{6,}\3"""),
+        r"\1\2\3[REDACTED]\3",
+    ),
+    (
+        # ``TOKEN=value`` unquoted: a secret-looking value (a digit in it, or 20+ characters),
+        # never code (``token = os.environ["HF_TOKEN"]``, ``api_key=get_key()``): scrubbing
+        # those mangled scripts the approver read and the job then ran.
+        _KEY_NEEDLES,
         re.compile(
-            r"(?i)\b([A-Z0-9_]*(?:TOKEN|API_KEY|SECRET|PASSWORD|ACCESS_KEY_ID)[A-Z0-9_]*)"
-            r"(\s*[=:]\s*)(?![\[\$<{])([\"']?)[^\s\"',;}]{6,}\3"
+            _KEY + r"(?![\[\$<{\"'])(?=[^\s\"',;}()\[\]]*\d|[^\s\"',;}()\[\]]{20})"
+            r"[^\s\"',;}()\[\]]{6,}(?![(\[.\w])"
         ),
         r"\1\2[REDACTED]",
     ),

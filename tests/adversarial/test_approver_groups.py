@@ -14,7 +14,6 @@ from bot.access import Access
 from bot.settings import SlackSettings
 from tests.fakes.fake_slack import FakeSlack
 
-
 SHORT_TTL_PASSED = 31.0  # past bot.access.DECISION_MAX_AGE_S (30 s), far inside the 300 s cache
 
 

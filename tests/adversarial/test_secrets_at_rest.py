@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from agent_core.events import UserInput
+from agent_core.events import ToolApproval, UserInput
 from agent_core.policy import ApprovalRequirement
 from agent_core.redact import scrub, scrub_text
 from tests.adversarial.conftest import PLANTED, pieces, store_dump, stored_stream
@@ -128,3 +128,42 @@ async def test_gated_call_script_with_token_is_not_stored_raw_in_approvals(
     assert "approvals" in dump and "run_script" in dump
     for piece in pieces(token):
         assert piece not in dump
+
+
+async def test_scrubbing_mangles_the_approved_script_that_then_runs(
+    tmp_path: Path, llm: FakeLLM
+) -> None:
+    """Approval arguments are scrubbed at rest, so the scrubber must leave code alone: reading
+    a token from the environment is what a script should do, and it is not a secret."""
+    ran: list[dict] = []
+    spec = tool(
+        "run_script",
+        lambda args, ctx: (ran.append(args) or "ok", True),
+        params={"type": "object", "properties": {"script": {"type": "string"}}},
+        read_only=False,
+        approval=lambda args, cfg: ApprovalRequirement(True, "bash", "run it"),
+    )
+    script = (
+        "import os\n"
+        'token = os.environ["HF_TOKEN"]\n'
+        'api_key = os.getenv("WANDB_API_KEY")\n'
+        "trainer.push_to_hub(token=hf_token_var, max_new_tokens=1000000)\n"
+    )
+    llm.push(tool_calls(call("run_script", {"script": script})), text("done"))
+    async with run_engine(tmp_path / "db", llm.base_url, tools=[spec]) as eng:
+        await eng.manager.submit("s", UserInput(text="run", user="U1"), origin=ORIGIN)
+        card = await eng.events.wait_for("approval_required", "s", timeout=60)
+        entry = card.data["tools"][0]
+        assert entry["arguments"]["script"] == script  # the card shows it unmangled
+        res = await eng.manager.resolve_approvals(
+            "s",
+            [
+                ToolApproval(
+                    tool_call_id=entry["tool_call_id"], approved=True, args_hash=entry["args_hash"]
+                )
+            ],
+            decided_by="U1",
+        )
+        assert res.ok
+        await eng.events.wait_for("turn_complete", "s", timeout=60)
+    assert ran and ran[0]["script"] == script
