@@ -59,6 +59,8 @@ async def open_batch(session: Session, gated: list[CallToRun]) -> None:
         calls.append(record)
         # What the approver is shown: the stored record plus what the card warns about.
         entry = {**record, "billable": req.billable, "destructive": req.destructive}
+        if call.preview is not None:
+            entry["preview"] = call.preview  # exactly what will run (pinned by ToolSpec.prepare)
         if req.blocked_reason:
             entry["auto_approval_blocked"] = True
             entry["block_reason"] = req.blocked_reason

@@ -17,7 +17,7 @@ from typing import Any
 from .. import pricing
 from ..hub import HubError
 from ..policy import job_flavor, job_timeout, normalize_operation
-from ..redact import scrub
+from ..redact import scrub, scrub_text
 from .base import PreparedCall, ToolContext, sha256_text
 from .http_util import URLRefused, check_url_target, get_bounded, origin, same_origin
 
@@ -92,6 +92,9 @@ async def pin_script(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         except (ValueError, OSError) as exc:
             raise HubError(f"script: {exc}", kind="bad_request") from exc
         source = f"workspace:{script}"
+    # Pinned as stored: approval arguments are scrubbed at rest, so a literal secret in the
+    # script is replaced before hashing (the card, the store and the job then agree).
+    content = scrub_text(content)
     if len(content.encode("utf-8")) > MAX_SCRIPT_BYTES:
         raise HubError(f"script '{script}' is over {MAX_SCRIPT_BYTES:,} bytes", kind="bad_request")
     return {

@@ -111,3 +111,57 @@ async def test_card_hides_env_values_args_long_command_and_token(tmp_path):
         )
         assert prepared.preview["script_args"] == ["--push", "acme/prod"]
         assert prepared.preview["script"] == V1
+
+
+# ----------------------------------------------------------------------------- through the engine
+
+
+async def test_url_script_swapped_between_card_and_click_via_engine(tmp_path, monkeypatch):
+    """The whole path: the model names a URL script, the engine pins it before the card, the
+    card carries the content and its sha256, the owner swaps the file, the click runs V1."""
+    from agent_core.events import ToolApproval, UserInput
+    from agent_core.jobs import JobWatcher
+    from agent_core.tools import hf_jobs
+    from tests.engine_harness import ORIGIN, make_config, run_engine
+    from tests.fakes.fake_hub import ALICE_TOKEN, FakeHub
+    from tests.fakes.fake_llm import FakeLLM, call, text, tool_calls
+    from tests.hub_harness import FAST_JOBS, make_hub_client
+
+    async with FakeHub() as fake, FakeLLM() as llm:
+        monkeypatch.setenv("HF_TOKEN", ALICE_TOKEN)
+        repo = fake.repos.add("alice/recipes", files={"train.py": V1})
+        url = f"{fake.url}/alice/recipes/resolve/main/train.py"
+        run = {"operation": "run", "script": url, "hardware_flavor": "a10g-small", "timeout": "1h"}
+        cfg = make_config(jobs=dict(FAST_JOBS))
+        async with run_engine(
+            tmp_path / "db", llm.base_url, tools=hf_jobs.tools(None), config=cfg
+        ) as eng:
+            watcher = JobWatcher.for_manager(eng.manager, make_hub_client(fake))
+            await watcher.start()
+            llm.push(tool_calls(call("hf_jobs", run)), text("Submitted."))
+            await eng.manager.submit("s", UserInput(text="train", user="U_REQ"), origin=ORIGIN)
+            card = await eng.events.wait_for("approval_required", "s", timeout=60)
+            entry = card.data["tools"][0]
+            assert entry["preview"]["script"] == V1
+            assert entry["preview"]["script_sha256"] == sha256_text(V1)
+            assert entry["preview"]["script_source"] == url
+            assert "HF token" in entry["preview"]["token_notice"]
+            repo.add_commit(
+                ("branch", "main"), {**repo.files_at("main"), "train.py": V2.encode()}, title="x"
+            )
+            res = await eng.manager.resolve_approvals(
+                "s",
+                [
+                    ToolApproval(
+                        tool_call_id=entry["tool_call_id"],
+                        approved=True,
+                        args_hash=entry["args_hash"],
+                    )
+                ],
+                decided_by="U_REQ",
+            )
+            assert res.ok
+            await eng.events.wait_for("turn_complete", "s", timeout=60)
+            jobs = fake.jobs.all()
+            assert len(jobs) == 1 and submitted_script(jobs[0]) == V1
+            await watcher.close()
