@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .. import policy
 from ..approvals import ABANDONED, APPROVED, DECIDED_BY_STOP, EXPIRED, REJECTED, PendingCall
 from ..events import EventType, ExecApproval
+from ..tools.base import sha256_text
 from .interruption import TurnCancelled
 from .tool_calls import CallToRun, ToolResults, run_calls
 
@@ -135,6 +136,9 @@ def apply_overrides(call: PendingCall) -> dict[str, Any]:
     args = dict(call.arguments)
     if call.overrides.get("edited_script") and "script" in args:
         args["script"] = call.overrides["edited_script"]
+        if args.get("script_sha256"):  # re-pin: the approver's own text is what was shown
+            args["script_sha256"] = sha256_text(args["script"])
+            args["script_source"] = "edited on the approval card"
     elif call.overrides.get("edited_script") and call.tool == "bash":
         args["command"] = call.overrides["edited_script"]
     if call.overrides.get("namespace"):
