@@ -85,10 +85,17 @@ async def chat(args: argparse.Namespace, config: Config) -> int:
     """Run ``args.prompt`` in a terminal session; the exit code is 1 if the turn failed."""
     from .events import ToolApproval, UserInput
     from .manager import SessionManager
+    from .sandbox.setup import build_sandbox_manager
     from .store import Store
+    from .tools.base import Services
 
+    try:
+        sandboxes = build_sandbox_manager(config)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     store = await Store.open()
-    manager = SessionManager(store, config)
+    manager = SessionManager(store, config, services=Services(sandboxes=sandboxes))
     done = asyncio.Event()
     pending: asyncio.Queue[Any] = asyncio.Queue()
     outcome = {"code": 0}

@@ -33,7 +33,10 @@ class _Section(BaseModel):
 class JobsConfig(_Section):
     """How submitted Hugging Face jobs are followed."""
 
-    on_job_finished: Literal["notify", "resume"] = "notify"
+    # resume: the agent is woken with the outcome (stage, metrics, cost, log tail) so it can
+    # evaluate and report, or diagnose and propose a fix; notify: people are pinged, that's all.
+    on_job_finished: Literal["notify", "resume"] = "resume"
+    resume_log_lines: int = Field(200, ge=1, le=1000)
     default_timeout: str = "30m"
     default_flavor: str = "cpu-basic"
     poll_initial_s: float = Field(2.0, gt=0)
@@ -53,6 +56,10 @@ class ToolsConfig(_Section):
 
     bash_enabled: bool = False
     bash_timeout_s: float = Field(120.0, gt=0)
+    # bash runs only inside bubblewrap (Debian's ``bubblewrap``); name or path of ``bwrap``.
+    bash_sandbox_command: str = "bwrap"
+    # Bytes a session's workspace may hold (write/edit refuse beyond it); 0 = no quota.
+    workspace_quota_bytes: int = Field(500_000_000, ge=0)
     # "auto": Brave or Tavily when their key is set, else DuckDuckGo (keyless); "none": off.
     web_search_provider: Literal["auto", "none", "duckduckgo", "brave", "tavily"] = "auto"
     web_search_base_url: str | None = None
@@ -70,6 +77,25 @@ class ToolsConfig(_Section):
     research_token_budget: int = Field(200_000, ge=10_000)
 
 
+class SandboxConfig(_Section):
+    """Where the agent runs code: a private HF Space per session, a local subprocess, or not.
+
+    ``auto`` means ``hf_space`` when an HF token is available and no sandbox otherwise (the
+    workspace file tools run on the host then, and ``bash`` follows ``tools.bash_enabled``).
+    """
+
+    backend: Literal["auto", "hf_space", "local", "off"] = "auto"
+    default_hardware: str = "cpu-basic"
+    idle_timeout_s: float = Field(3600.0, ge=0)  # 0 → never reaped while the process runs
+    space_owner: str | None = None  # namespace for sandbox Spaces (default: the token's user)
+    space_url_template: str = "https://{subdomain}.hf.space"
+    space_start_timeout_s: float = Field(600.0, gt=0)
+    local_root: str | None = None  # default: <system temp>/ml-intern-sandboxes
+    local_python: str | None = None
+    local_memory_mb: int = Field(8192, ge=256)
+    local_run_as: str = "nobody"
+
+
 class Config(_Section):
     """The engine's settings. Upstream-compatible keys keep upstream's names."""
 
@@ -78,6 +104,8 @@ class Config(_Section):
     model_name: str
     research_model: str | None = None
     max_iterations: int = Field(300, ge=-1)
+    # A person's message longer than this reaches the model as head + tail + a note.
+    max_user_message_chars: int = Field(40_000, ge=1_000)
     yolo_mode: bool = False
     yolo_cost_cap_usd: float = Field(5.0, ge=0)
     auto_approve_destructive: bool = False
@@ -99,6 +127,7 @@ class Config(_Section):
     slack: dict[str, Any] = Field(default_factory=dict)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
+    sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
 
     # Upstream keys we accept for compatibility but do not use (a shared config file works).
     save_sessions: bool | None = None

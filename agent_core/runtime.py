@@ -77,12 +77,28 @@ async def _attach_jobs(manager: SessionManager, extras: EngineExtras) -> None:
     extras.started.append(("jobs", watcher))
 
 
+async def attach_sandboxes(manager: SessionManager, extras: EngineExtras) -> None:
+    """Sweep sandboxes a previous process left running; delete every sandbox on close."""
+    sandboxes = manager.services.sandboxes
+    if sandboxes is None:
+        return
+    try:
+        gone = await sandboxes.start()
+    except Exception as exc:
+        extras.failures["sandboxes"] = str(exc)
+        log.exception("the sandbox manager could not start")
+        return
+    if gone:
+        log.info("deleted %d sandbox(es) left by a previous run", len(gone))
+    extras.started.append(("sandboxes", sandboxes))
+
+
 async def attach_engine_services(
     manager: SessionManager, *, jobs: bool = True, mcp: bool = True
 ) -> EngineExtras:
-    """Start the Hub client + job watcher and the MCP servers, concurrently."""
+    """Start the Hub client + job watcher, the MCP servers and the sandboxes, concurrently."""
     extras = EngineExtras()
-    tasks = []
+    tasks = [attach_sandboxes(manager, extras)]
     if jobs:
         tasks.append(_attach_jobs(manager, extras))
     if mcp:

@@ -27,6 +27,7 @@ from agent_core.config import Config
 from agent_core.manager import SessionManager
 from agent_core.redact import register_secret
 from agent_core.runtime import EngineExtras, attach_engine_services
+from agent_core.sandbox.setup import build_sandbox_manager
 from agent_core.store import Store
 from agent_core.tools.base import Services
 from agent_core.tools.catalog import PROVIDERS, build_router
@@ -114,6 +115,11 @@ class BotRuntime:
     async def _start(self, store: Store, started: float) -> None:
         settings, tokens = self.settings, self.tokens
         self.services.store, self.services.config = store, self.config
+        if self.services.sandboxes is None:
+            try:
+                self.services.sandboxes = build_sandbox_manager(self.config)
+            except ValueError as exc:
+                raise StartupError(str(exc)) from None
         notifier = self._notifier(store)
         router = self._router or build_router(
             self.services, [*PROVIDERS, *([NOTIFY_TOOL_PROVIDER] if notifier else [])]

@@ -285,7 +285,8 @@ class JobPoller:
                         await self.hub.job_log_tail(
                             rec.namespace,
                             rec.job_id,
-                            self.cfg.log_tail_lines,
+                            # the final tail feeds the agent's diagnosis: read more of it
+                            max(self.cfg.log_tail_lines, self.cfg.resume_log_lines),
                             deadline_s=FINAL_TAIL_DEADLINE_S,
                             idle_s=min(1.0, self.cfg.log_tail_idle_s * 2),
                         )

@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..context import CompactionFailed, patch_dangling_tool_calls, wire_messages
 from ..events import EventType
+from ..input_limits import clip_for_model
 from ..llm import CONTEXT_OVERFLOW, LLMError, LLMResult
+from ..redact import StreamScrubber
 from ..tools.plan_tool import unfinished
 from . import nudges
 from .approval_batch import abandon_pending, open_batch
@@ -38,7 +40,8 @@ async def accept_input(session: Session, text: str, *, user: str | None, synthet
         await session.commit()
         return False
     await abandon_pending(session)
-    msg: dict[str, Any] = {"role": "user", "content": text}
+    content = clip_for_model(text, session.config.max_user_message_chars)
+    msg: dict[str, Any] = {"role": "user", "content": content}
     if synthetic:
         msg["_synthetic"] = True
     elif user:
@@ -212,8 +215,11 @@ async def call_llm(session: Session) -> LLMResult:
     messages = wire_messages(session.system_prompt(), session.history)
     tools = session.router.openai_tools()
 
+    scrubber = StreamScrubber()  # a secret split over deltas must not reach the store
+
     async def on_chunk(delta: str) -> None:
-        await session.emit(EventType.ASSISTANT_CHUNK, {"content": delta})
+        if released := scrubber.feed(delta):
+            await session.emit(EventType.ASSISTANT_CHUNK, {"content": released})
 
     async def on_retry(err: LLMError, attempt: int, delay: float) -> None:
         if not attempt:  # a heal (effort stepped down, thinking history dropped), not a retry
@@ -234,6 +240,8 @@ async def call_llm(session: Session) -> LLMResult:
             cache_key=session.id,
         )
     )
+    if rest := scrubber.flush():
+        await session.emit(EventType.ASSISTANT_CHUNK, {"content": rest})
     if session.config.stream:
         await session.emit(EventType.ASSISTANT_STREAM_END, {})
     if result.content:

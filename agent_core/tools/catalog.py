@@ -19,6 +19,7 @@ log = logging.getLogger(__name__)
 PROVIDERS: list[str] = [
     "agent_core.tools.plan_tool",
     "agent_core.tools.workspace",
+    "agent_core.tools.sandbox_tools",
     "agent_core.tools.docs_tools",
     "agent_core.tools.github_tools",
     "agent_core.tools.web_search",

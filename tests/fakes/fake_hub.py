@@ -66,6 +66,7 @@ from .fake_hub_content import ContentService, DocsStore, FakePaper, PaperStore, 
 from .fake_hub_jobs import DEFAULT_HARDWARE, FakeJob, FakeJobs, JobScript, training_log_lines
 from .fake_hub_openapi import OpenApiDocument
 from .fake_hub_repos import FakeRepo, RepoService, RepoStore
+from .fake_hub_spaces import FakeSpaces
 from .server import FakeServer, serve_until_signalled
 
 log = logging.getLogger("tests.fakes.fake_hub")
@@ -177,7 +178,10 @@ class FakeHub(FakeServer):
             billing_required=billing_required,
         )
         self.router = Router()
-        RepoService(self, self.repos).register(self.router)
+        repo_service = RepoService(self, self.repos)
+        self.spaces = FakeSpaces(self, repo_service)
+        self.spaces.register(self.router)  # first: it wraps repo deletion to stop Space apps
+        repo_service.register(self.router)
         ContentService(self, self.papers, self.docs, self.repos).register(self.router)
         self.jobs.register(self.router)
         self.router.add("GET", "/api/whoami-v2", self._whoami, "whoami")
@@ -226,6 +230,7 @@ class FakeHub(FakeServer):
         """Open log/metrics streams are closed first so shutdown is quick."""
         self.closing = True
         self.notify()
+        await self.spaces.close()
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
