@@ -182,6 +182,18 @@ def is_url(text: str) -> bool:
     return bool(re.match(r"^https?://\S+$", text.strip()))
 
 
+def looks_like_path(text: str) -> bool:
+    """Upstream's rule for a ``script`` that names a file rather than being code: it starts
+    with ``/``, ``./`` or ``../``, or it is a single ``.py`` name; never a URL or multi-line.
+    Anything else (``print(1)``) is inline code."""
+    t = text.strip()
+    if not t or "\n" in t or is_url(t):
+        return False
+    return t.startswith(("/", "./", "../")) or (
+        t.endswith(".py") and not any(c.isspace() for c in t)
+    )
+
+
 def uv_command(
     script: str,
     *,
@@ -301,7 +313,7 @@ def _resolve_script(ctx: ToolContext, args: dict[str, Any]) -> tuple[str, bool, 
     if pinned is not None:
         source = args.get("script_source") or "inline"
         return pinned, True, f"{source} (sha256 {args['script_sha256'][:12]})"
-    if "\n" in script:
+    if not looks_like_path(script) and not is_url(script):
         return script, True, "inline script"
     if is_url(script):
         return script, False, script

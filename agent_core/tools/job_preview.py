@@ -78,10 +78,10 @@ async def pin_script(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         return args
     if args.get("script_sha256") and args["script_sha256"] == sha256_text(script):
         return args  # already pinned (a call prepared before a restart)
-    from .hf_jobs import is_url  # hf_jobs builds on this module
+    from .hf_jobs import is_url, looks_like_path  # hf_jobs builds on this module
     from .workspace import read_workspace_text, resolve_workspace_path
 
-    if "\n" in script:
+    if not looks_like_path(script) and not is_url(script):
         content, source = script, "inline"
     elif is_url(script):
         content, source = await _fetch_script(ctx, script.strip()), script.strip()
