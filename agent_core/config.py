@@ -77,6 +77,9 @@ class Config(_Section):
 
     model_name: str
     research_model: str | None = None
+    # ``model <id>`` may switch only to ids matching these patterns (empty: the configured
+    # model's provider); see agent_core.model_allowlist.
+    allowed_models: list[str] = Field(default_factory=list)
     max_iterations: int = Field(300, ge=-1)
     # A person's message longer than this reaches the model as head + tail + a note.
     max_user_message_chars: int = Field(40_000, ge=1_000)

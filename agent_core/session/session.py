@@ -30,6 +30,7 @@ from ..events import (
 )
 from ..llm import LLMClient
 from ..llm_errors import LLMError
+from ..model_allowlist import model_refusal
 from ..redact import scrub
 from ..tools.base import Services, ToolContext
 from ..tools.router import ToolRouter
@@ -183,6 +184,12 @@ class Session:
             await run_turn(self, None)
 
     async def set_model(self, model: str) -> None:
+        refusal = model_refusal(model, self.config)
+        if refusal is not None:
+            await self.emit(
+                EventType.ERROR, {"error": f"Model not changed: {refusal}.", "kind": "model"}
+            )
+            return
         self.model = model.strip()
         await self.commit()
         await self.emit(EventType.SESSION_UPDATE, {"model": self.model})

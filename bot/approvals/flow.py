@@ -19,6 +19,7 @@ from slack_sdk.models.views import View
 from agent_core.approvals import PENDING, PendingCall
 from agent_core.events import ToolApproval
 from agent_core.redact import scrub
+from bot.access import click_in_place
 from bot.approvals.card import (
     APPROVE,
     APPROVE_ALL,
@@ -98,6 +99,11 @@ class ApprovalFlow:
         sid, batch_id = str(value.get("s") or ""), str(value.get("b") or "")
         if not sid or not batch_id:
             await self._tell(respond, "This button is malformed; nothing was done.")
+            return
+        if not click_in_place(body, sid):
+            await self._tell(
+                respond, "This button belongs to another conversation; nothing was done."
+            )
             return
         if kind in (APPROVE_ALL, REJECT_ALL):
             calls = [c for c in await self.approvals.batch(sid, batch_id) if c.status == PENDING]
