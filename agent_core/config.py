@@ -85,6 +85,10 @@ class Config(_Section):
     max_user_message_chars: int = Field(40_000, ge=1_000)
     yolo_mode: bool = False
     yolo_cost_cap_usd: float = Field(5.0, ge=0)
+    # Auto-approved spend per requester / per workspace per UTC day, across threads
+    # (agent_core.spend_ledger); None = no such cap.
+    yolo_user_daily_cap_usd: float | None = Field(20.0, ge=0)
+    yolo_workspace_daily_cap_usd: float | None = Field(None, ge=0)
     auto_approve_destructive: bool = False
     confirm_cpu_jobs: bool = True
     approval_ttl_s: float = Field(86_400.0, ge=0)  # 0 → approvals never expire
