@@ -70,6 +70,15 @@ class ToolsConfig(_Section):
     research_token_budget: int = Field(200_000, ge=10_000)
 
 
+class RetentionConfig(_Section):
+    """How long the store keeps things (days); see agent_core.store.retention."""
+
+    chunk_days: float = Field(2.0, gt=0)
+    event_days: float = Field(30.0, gt=0)
+    session_days: float = Field(90.0, gt=0)
+    every_h: float = Field(24.0, ge=0)  # automatic pruning interval; 0 = only on demand
+
+
 class Config(_Section):
     """The engine's settings. Upstream-compatible keys keep upstream's names."""
 
@@ -108,6 +117,7 @@ class Config(_Section):
     slack: dict[str, Any] = Field(default_factory=dict)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     # Upstream keys we accept for compatibility but do not use (a shared config file works).
     save_sessions: bool | None = None

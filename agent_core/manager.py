@@ -36,6 +36,7 @@ from .prompts import system_prompt_renderer
 from .redact import scrub
 from .session import Session
 from .store import Store
+from .store.retention import Pruner
 from .tools.base import Services
 from .tools.catalog import build_router
 from .tools.router import ToolRouter
@@ -85,6 +86,7 @@ class SessionManager:
         self._running: dict[str, Session] = {}
         self._closing = False
         self.sweeper = ApprovalSweeper(self.approvals, store, self.submit)
+        self.pruner = Pruner(store, config.retention)
         self.max_loaded = max_loaded
 
     # ------------------------------------------------------------------ listeners / events
@@ -129,11 +131,13 @@ class SessionManager:
         for session_id in await self.store.sessions_with_queued_ops():
             self._kick(session_id)
         self.sweeper.start()
+        self.pruner.start()
 
     async def close(self, grace_s: float = 10.0) -> None:
         """Take no new work; let running operations finish for ``grace_s``, then interrupt."""
         self._closing = True
         await self.sweeper.close()
+        await self.pruner.close()
         workers = list(self._workers.values())
         if workers:
             _done, pending = await asyncio.wait(workers, timeout=grace_s)
