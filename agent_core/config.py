@@ -90,6 +90,8 @@ class Config(_Section):
     # model's provider); see agent_core.model_allowlist.
     allowed_models: list[str] = Field(default_factory=list)
     max_iterations: int = Field(300, ge=-1)
+    # How many threads one person may have working at once (a new one waits its turn).
+    max_active_sessions_per_user: int = Field(3, ge=1)
     # A person's message longer than this reaches the model as head + tail + a note.
     max_user_message_chars: int = Field(40_000, ge=1_000)
     yolo_mode: bool = False

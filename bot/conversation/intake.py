@@ -67,6 +67,8 @@ class Intake:
             await self.replies.post(msg.channel, msg.root_ts, notices.help_payload())
             return
         sid = msg.ref.session_id
+        if await self._over_session_limit(msg, sid):
+            return
         # One message at a time per thread from ack to the engine's queue, so messages sent
         # in quick succession reach the session in the order Slack delivered them. The
         # feedback reaction comes first, before waiting for an earlier message's intake.
@@ -88,6 +90,21 @@ class Intake:
             entry[1] -= 1
             if entry[1] == 0 and self._locks.get(sid) is entry:
                 del self._locks[sid]
+
+    async def _over_session_limit(self, msg: Incoming, sid: str) -> bool:
+        """A new thread from someone who already has the maximum working: refuse politely
+        (follow-ups in their existing threads are never refused)."""
+        limit = self.manager.config.max_active_sessions_per_user
+        if await self.manager.exists(sid) or self.manager.active_sessions(msg.user) < limit:
+            return False
+        await self.replies.ephemeral(
+            msg.channel,
+            msg.user,
+            f"You already have {limit} conversation{'s' if limit != 1 else ''} working; "
+            "send this again when one has finished (or `stop` one).",
+            msg.thread_ts,
+        )
+        return True
 
     async def _submit(self, msg: Incoming, text: str, sid: str, queued: bool) -> None:
         exists = await self.manager.exists(sid)  # again: an earlier message may have made it
