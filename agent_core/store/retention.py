@@ -27,9 +27,19 @@ log = logging.getLogger(__name__)
 DAY_S = 86_400.0
 
 
+OTHER_LAYERS = ("jobs", "slack_ledger", "slack_threads", "slack_seen_events", "outbox")
+
+
 async def _tables(store: Any) -> set[str]:
-    rows = await store.fetchall("SELECT name FROM sqlite_master WHERE type='table'")
-    return {r[0] for r in rows}
+    """Which other layers' tables this store has (a portable probe, no catalog query)."""
+    present = set()
+    for table in OTHER_LAYERS:
+        try:
+            await store.fetchone(f"SELECT 1 FROM {table} LIMIT 1")
+        except Exception:  # that layer never created its table here
+            continue
+        present.add(table)
+    return present
 
 
 async def prune(store: Any, retention: Any, now: float | None = None) -> dict[str, int]:
