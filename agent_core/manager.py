@@ -301,14 +301,15 @@ class SessionManager:
             return "approvals_withdrawn"
         return "idle"
 
-    def active_sessions(self, requester: str | None) -> int:
-        """How many sessions started by ``requester`` are working right now (the per-person
-        bound on concurrent sessions is checked against this before a new one starts)."""
-        return sum(
+    def at_session_limit(self, requester: str | None) -> bool:
+        """True when ``requester`` already has ``max_active_sessions_per_user`` sessions working
+        (a gateway refuses to start another one for them)."""
+        working = sum(
             1
             for session in self._running.values()
             if requester and session.origin.get("requester") == requester
         )
+        return working >= self.config.max_active_sessions_per_user
 
     def is_busy(self, session_id: str) -> bool:
         return session_id in self._running

@@ -102,7 +102,7 @@ class ApprovalFlow:
             await tell_clicker(respond, "This button is malformed; nothing was done.")
             return
         if not click_in_place(body, sid):
-            await self._tell(
+            await tell_clicker(
                 respond, "This button belongs to another conversation; nothing was done."
             )
             return
@@ -165,7 +165,7 @@ class ApprovalFlow:
             await self._open(body, reject_view(meta, calls), respond)
         elif kind == EDIT:
             if not _editable(calls[0]):  # a forged click: the card offers no Edit here
-                await self._tell(respond, NOT_EDITABLE)
+                await tell_clicker(respond, NOT_EDITABLE)
                 return
             meta.update({"c": value.get("c"), "h": value.get("h")})
             await self._open(body, edit_view(meta, calls[0]), respond)

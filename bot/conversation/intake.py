@@ -124,14 +124,13 @@ class Intake:
     async def _over_session_limit(self, msg: Incoming, sid: str) -> bool:
         """A new thread from someone who already has the maximum working: refuse politely
         (follow-ups in their existing threads are never refused)."""
-        limit = self.manager.config.max_active_sessions_per_user
-        if await self.manager.exists(sid) or self.manager.active_sessions(msg.user) < limit:
+        if not self.manager.at_session_limit(msg.user) or await self.manager.exists(sid):
             return False
         await self.replies.ephemeral(
             msg.channel,
             msg.user,
-            f"You already have {limit} conversation{'s' if limit != 1 else ''} working; "
-            "send this again when one has finished (or `stop` one).",
+            "You already have the most conversations working at once that this workspace "
+            "allows; send this again when one has finished (or `stop` one).",
             msg.thread_ts,
         )
         return True
