@@ -96,6 +96,15 @@ class SandboxConfig(_Section):
     local_run_as: str = "nobody"
 
 
+class RetentionConfig(_Section):
+    """How long the store keeps things (days); see agent_core.store.retention."""
+
+    chunk_days: float = Field(2.0, gt=0)
+    event_days: float = Field(30.0, gt=0)
+    session_days: float = Field(90.0, gt=0)
+    every_h: float = Field(24.0, ge=0)  # automatic pruning interval; 0 = only on demand
+
+
 class Config(_Section):
     """The engine's settings. Upstream-compatible keys keep upstream's names."""
 
@@ -103,11 +112,20 @@ class Config(_Section):
 
     model_name: str
     research_model: str | None = None
+    # ``model <id>`` may switch only to ids matching these patterns (empty: the configured
+    # model's provider); see agent_core.model_allowlist.
+    allowed_models: list[str] = Field(default_factory=list)
     max_iterations: int = Field(300, ge=-1)
+    # How many threads one person may have working at once (a new one waits its turn).
+    max_active_sessions_per_user: int = Field(3, ge=1)
     # A person's message longer than this reaches the model as head + tail + a note.
     max_user_message_chars: int = Field(40_000, ge=1_000)
     yolo_mode: bool = False
     yolo_cost_cap_usd: float = Field(5.0, ge=0)
+    # Auto-approved spend per requester / per workspace per UTC day, across threads
+    # (agent_core.spend_ledger); None = no such cap.
+    yolo_user_daily_cap_usd: float | None = Field(20.0, ge=0)
+    yolo_workspace_daily_cap_usd: float | None = Field(None, ge=0)
     auto_approve_destructive: bool = False
     confirm_cpu_jobs: bool = True
     approval_ttl_s: float = Field(86_400.0, ge=0)  # 0 → approvals never expire
@@ -128,6 +146,7 @@ class Config(_Section):
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
+    retention: RetentionConfig = Field(default_factory=RetentionConfig)
 
     # Upstream keys we accept for compatibility but do not use (a shared config file works).
     save_sessions: bool | None = None

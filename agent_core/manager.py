@@ -37,6 +37,7 @@ from .prompts import system_prompt_renderer
 from .redact import scrub
 from .session import Session
 from .store import Store
+from .store.retention import Pruner
 from .tools.base import Services
 from .tools.catalog import build_router
 from .tools.router import ToolRouter
@@ -86,6 +87,7 @@ class SessionManager:
         self._running: dict[str, Session] = {}
         self._closing = False
         self.sweeper = ApprovalSweeper(self.approvals, store, self.submit)
+        self.pruner = Pruner(store, config.retention)
         self.max_loaded = max_loaded
 
     # ------------------------------------------------------------------ listeners / events
@@ -130,11 +132,13 @@ class SessionManager:
         for session_id in await self.store.sessions_with_queued_ops():
             self._kick(session_id)
         self.sweeper.start()
+        self.pruner.start()
 
     async def close(self, grace_s: float = 10.0) -> None:
         """Take no new work; let running operations finish for ``grace_s``, then interrupt."""
         self._closing = True
         await self.sweeper.close()
+        await self.pruner.close()
         workers = list(self._workers.values())
         if workers:
             _done, pending = await asyncio.wait(workers, timeout=grace_s)
@@ -297,6 +301,16 @@ class SessionManager:
             )
             return "approvals_withdrawn"
         return "idle"
+
+    def at_session_limit(self, requester: str | None) -> bool:
+        """True when ``requester`` already has ``max_active_sessions_per_user`` sessions working
+        (a gateway refuses to start another one for them)."""
+        working = sum(
+            1
+            for session in self._running.values()
+            if requester and session.origin.get("requester") == requester
+        )
+        return working >= self.config.max_active_sessions_per_user
 
     def is_busy(self, session_id: str) -> bool:
         return session_id in self._running

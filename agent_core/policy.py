@@ -169,8 +169,13 @@ def decide(
     session_state: dict[str, Any],
     tool_call_id: str,
     spec: ToolSpec | None = None,
+    spent_today: tuple[float, float] | None = None,
 ) -> ApprovalRequirement | None:
-    """Base rules, then the YOLO layer. Reserves budget for auto-approved billable calls."""
+    """Base rules, then the YOLO layer. Reserves budget for auto-approved billable calls.
+
+    ``spent_today``: what YOLO already approved today for this requester and for the whole
+    workspace (:mod:`agent_core.spend_ledger`), checked against the daily caps.
+    """
     req = base_requirement(tool, args, config, spec)
     if req is None or not yolo_enabled(session_state, config):
         return req
@@ -191,10 +196,31 @@ def decide(
                 f"remaining YOLO budget {pricing.format_usd(remaining)}"
             )
             return req
+        daily = _daily_cap_exceeded(req.estimated_cost_usd, spent_today, config)
+        if daily:
+            req.blocked_reason = daily
+            return req
         yolo_state(session_state, config)["reserved"][tool_call_id] = req.estimated_cost_usd
     req.required = False
     req.auto_approved = True
     return req
+
+
+def _daily_cap_exceeded(
+    cost: float, spent_today: tuple[float, float] | None, config: Config
+) -> str | None:
+    user_spent, workspace_spent = spent_today or (0.0, 0.0)
+    for who, cap, spent in (
+        ("your", config.yolo_user_daily_cap_usd, user_spent),
+        ("the workspace's", config.yolo_workspace_daily_cap_usd, workspace_spent),
+    ):
+        if cap is not None and spent + cost > cap:
+            return (
+                f"estimated cost {pricing.format_usd(cost)} would take {who} auto-approved "
+                f"spend today to {pricing.format_usd(spent + cost)}, over the daily cap "
+                f"{pricing.format_usd(cap)}"
+            )
+    return None
 
 
 def settle_reservation(

@@ -32,6 +32,20 @@ from bot.slack.format import user_ref
 log = logging.getLogger(__name__)
 
 REFUSALS_KV = "slack_refusals"
+
+# The one table of who may use a state-changing thread control: the person must be allowed to
+# decide every approval class listed (the session's requester is, unless configured
+# otherwise). ``yolo`` auto-approves every class that is not always-ask, so turning it on
+# needs the right to approve the strictest of them (``gpu_job: []`` = requester only).
+CONTROL_CLASSES: dict[str, tuple[str, ...]] = {
+    "stop": ("default",),
+    "undo": ("default",),
+    "compact": ("default",),
+    "model": ("default",),
+    "yolo_off": ("default",),
+    "yolo_on": ("gpu_job", "cpu_job", "repo_write", "repo_destructive", "mcp"),
+    "cancel_jobs": ("gpu_job",),
+}
 DECISION_MAX_AGE_S = 30.0
 
 
@@ -74,6 +88,17 @@ class Access:
     ) -> bool:
         max_age = min(self.settings.usergroup_cache_s, DECISION_MAX_AGE_S)
         return await self._in_any(user, self.deciders(approval_class, requester), max_age)
+
+    async def may_control(self, user: str, control: str, *, requester: str | None) -> bool:
+        """May ``user`` use this thread control (see :data:`CONTROL_CLASSES`)?"""
+        for approval_class in CONTROL_CLASSES[control]:
+            if not await self.may_decide(user, requester=requester, approval_class=approval_class):
+                return False
+        return True
+
+    def describe_controllers(self, control: str, requester: str | None) -> str:
+        """Who may use ``control``, for the refusal (the strictest class's deciders)."""
+        return self.describe_deciders(CONTROL_CLASSES[control][0], requester)
 
     def describe_deciders(self, approval_class: str | None, requester: str | None) -> str:
         refs = []
@@ -118,6 +143,18 @@ class Access:
             return frozenset()
         self._groups[group] = (now, members)
         return members
+
+
+def click_in_place(body: dict[str, Any], session_id: str) -> bool:
+    """A button acts only on the session of the thread it was clicked in: a value copied into
+    a button elsewhere (another channel, another thread) must not reach this session."""
+    from bot.slack.keys import parse_session_key
+
+    ref = parse_session_key(session_id)
+    container = body.get("container") or {}
+    channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    thread = container.get("thread_ts") or container.get("message_ts")
+    return ref is not None and channel == ref.channel and thread == ref.thread_ts
 
 
 class Refusals:

@@ -3,6 +3,7 @@
     ml-intern-slack                     # run the bot (Socket Mode)
     ml-intern-slack check               # validate configuration and exit
     ml-intern-slack chat "prompt" [--yes|--no] [--session ID]
+    ml-intern-slack prune               # apply the store retention rules now
 
 Running the bot reads SLACK_BOT_TOKEN, SLACK_APP_TOKEN and SLACK_API_BASE_URL (default
 https://slack.com/api/), validates the ``slack`` config section, runs until SIGINT/SIGTERM,
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 
@@ -34,6 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("run", help="run the Slack bot (the default)")
     sub.add_parser("check", help="validate the configuration and exit")
     add_chat_arguments(sub.add_parser("chat", help="run one prompt in a terminal session"))
+    sub.add_parser("prune", help="apply the store retention rules now and exit")
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     config = load_config_or_exit()
@@ -50,7 +53,23 @@ def main(argv: list[str] | None = None) -> None:
         return
     if command == "chat":
         raise SystemExit(asyncio.run(chat(args, config)))
+    if command == "prune":
+        raise SystemExit(asyncio.run(prune_store(config)))
     raise SystemExit(run_bot(config))
+
+
+async def prune_store(config: Config) -> int:
+    """``ml-intern-slack prune``: the retention rules once, with what each deleted."""
+    from agent_core.store import Store
+    from agent_core.store.retention import prune
+
+    store = await Store.open(os.environ.get("ML_INTERN_DB") or None)
+    try:
+        counts = await prune(store, config.retention)
+    finally:
+        await store.close()
+    print("pruned: " + ", ".join(f"{k}={v}" for k, v in counts.items()))
+    return 0
 
 
 def run_bot(config: Config) -> int:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .. import policy
 from ..approvals import ABANDONED, APPROVED, DECIDED_BY_STOP, EXPIRED, REJECTED, PendingCall
 from ..events import EventType, ExecApproval
+from ..spend_ledger import ledger_for
 from ..tools.base import sha256_text
 from .interruption import TurnCancelled
 from .tool_calls import CallToRun, ToolResults, run_calls
@@ -80,8 +81,26 @@ async def open_batch(session: Session, gated: list[CallToRun]) -> None:
             "remaining_budget_usd": policy.remaining_budget(session.state, config)
             if policy.yolo_enabled(session.state, config)
             else None,
+            "spend_today": await _spend_today(session, requester),
         },
     )
+
+
+async def _spend_today(session: Session, requester: str | None) -> dict[str, Any] | None:
+    """Auto-approved spend today against the daily caps, for the card (None: no caps)."""
+    config = session.config
+    ledger = ledger_for(session.services)
+    if ledger is None or (
+        config.yolo_user_daily_cap_usd is None and config.yolo_workspace_daily_cap_usd is None
+    ):
+        return None
+    spent = await ledger.today(requester)
+    return {
+        "user_usd": spent.user_usd,
+        "user_cap_usd": config.yolo_user_daily_cap_usd,
+        "workspace_usd": spent.workspace_usd,
+        "workspace_cap_usd": config.yolo_workspace_daily_cap_usd,
+    }
 
 
 def _answered_ids(session: Session) -> set[Any]:

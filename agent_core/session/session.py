@@ -30,6 +30,7 @@ from ..events import (
 )
 from ..llm import LLMClient, LLMError, LLMResult, record_llm_call
 from ..llm.pricing import record_user_usage
+from ..model_allowlist import model_refusal
 from ..redact import scrub
 from ..tools.base import Services, ToolContext
 from ..tools.router import ToolRouter
@@ -191,6 +192,12 @@ class Session:
             await run_turn(self, None)
 
     async def set_model(self, model: str) -> None:
+        refusal = model_refusal(model, self.config)
+        if refusal is not None:
+            await self.emit(
+                EventType.ERROR, {"error": f"Model not changed: {refusal}.", "kind": "model"}
+            )
+            return
         try:
             await self.llm.check_model(model.strip())  # no key, unknown model…: keep the old one
         except LLMError as err:

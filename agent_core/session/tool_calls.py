@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from .. import policy
 from ..events import EventType
 from ..llm import LLMResult
+from ..spend_ledger import ledger_for
 from .guards import malformed_result
 from .interruption import TurnCancelled
 from .replies import ParsedCall, assistant_message, parse_tool_calls
@@ -78,13 +79,17 @@ async def run_calls(session: Session, calls: list[tuple[str, str, dict[str, Any]
     return out
 
 
-def _classify(
+async def _classify(
     session: Session, parsed: list[ParsedCall]
 ) -> tuple[list[CallToRun], list[CallToRun], ToolResults]:
-    """Split into (run now, needs a person) and the results of malformed calls."""
+    """Split into (run now, needs a person) and the results of malformed calls. An
+    auto-approved billable call is booked in the day's spend ledger at once (released again
+    by :func:`_settle` if it fails), so concurrent threads see it."""
     immediate: list[CallToRun] = []
     gated: list[CallToRun] = []
     results: ToolResults = {}
+    ledger = ledger_for(session.services)
+    requester = session.origin.get("requester")
     for call in parsed:
         if call.error is not None:
             results[call.id] = (call.error, False)
@@ -93,7 +98,18 @@ def _classify(
             results[call.id] = (malformed_result(call.name), False)
             continue
         spec = session.router.get(call.name)
-        req = policy.decide(call.name, call.args, session.config, session.state, call.id, spec)
+        spent = await ledger.today(requester) if ledger is not None else None
+        req = policy.decide(
+            call.name,
+            call.args,
+            session.config,
+            session.state,
+            call.id,
+            spec,
+            spent_today=(spent.user_usd, spent.workspace_usd) if spent else None,
+        )
+        if ledger is not None and req is not None and req.auto_approved and req.billable:
+            await ledger.add(requester, req.estimated_cost_usd or 0.0)
         target = gated if req is not None and req.required else immediate
         target.append(CallToRun(call.id, call.name, call.args, req))
     return immediate, gated, results
@@ -154,7 +170,7 @@ async def run_tool_calls(session: Session, result: LLMResult) -> list[CallToRun]
     parsed = parse_tool_calls(result)
     session.add_message(assistant_message(result, result.content or None, parsed))
     await session.commit()
-    immediate, gated, results = _classify(session, parsed)
+    immediate, gated, results = await _classify(session, parsed)
     gated = await _prepare(session, gated, results)
     await _announce(session, parsed, immediate, results)
     cancelled = False
@@ -162,6 +178,7 @@ async def run_tool_calls(session: Session, result: LLMResult) -> list[CallToRun]
         results.update(await run_calls(session, [(c.id, c.name, c.args) for c in immediate]))
     except TurnCancelled:
         cancelled = True
+    ledger = ledger_for(session.services)
     for call in immediate:
         req = call.requirement
         if req is not None and req.auto_approved and req.billable:
@@ -169,6 +186,8 @@ async def run_tool_calls(session: Session, result: LLMResult) -> list[CallToRun]
             policy.settle_reservation(
                 session.state, session.config, call.id, req.estimated_cost_usd if ok else None
             )
+            if not ok and ledger is not None:  # nothing was spent: release the day's booking
+                await ledger.add(session.origin.get("requester"), -(req.estimated_cost_usd or 0))
     answered = [call for call in parsed if call.id in results]
     for call in answered:
         session.add_message(

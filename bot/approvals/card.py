@@ -367,6 +367,17 @@ def approval_card(
         budget = request.get("remaining_budget_usd")
         if budget is not None:
             footer.append(f"YOLO budget left {format_usd(budget)}")
+        spend = request.get("spend_today") or {}
+        if spend.get("user_cap_usd") is not None:
+            footer.append(
+                f"auto-approved today {format_usd(spend.get('user_usd'))} of "
+                f"{format_usd(spend['user_cap_usd'])} (per person)"
+            )
+        if spend.get("workspace_cap_usd") is not None:
+            footer.append(
+                f"workspace {format_usd(spend.get('workspace_usd'))} of "
+                f"{format_usd(spend['workspace_cap_usd'])}"
+            )
     if footer:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=" · ".join(footer))]))
     text = title.replace("*", "")

@@ -19,6 +19,7 @@ from slack_sdk.models.views import View
 from agent_core.approvals import PENDING, PendingCall
 from agent_core.events import ToolApproval
 from agent_core.redact import scrub
+from bot.access import click_in_place
 from bot.approvals.card import (
     APPROVE,
     APPROVE_ALL,
@@ -100,6 +101,11 @@ class ApprovalFlow:
         if not sid or not batch_id:
             await tell_clicker(respond, "This button is malformed; nothing was done.")
             return
+        if not click_in_place(body, sid):
+            await tell_clicker(
+                respond, "This button belongs to another conversation; nothing was done."
+            )
+            return
         if kind in (APPROVE_ALL, REJECT_ALL):
             calls = [c for c in await self.approvals.batch(sid, batch_id) if c.status == PENDING]
             if not calls:
@@ -159,7 +165,7 @@ class ApprovalFlow:
             await self._open(body, reject_view(meta, calls), respond)
         elif kind == EDIT:
             if not _editable(calls[0]):  # a forged click: the card offers no Edit here
-                await self._tell(respond, NOT_EDITABLE)
+                await tell_clicker(respond, NOT_EDITABLE)
                 return
             meta.update({"c": value.get("c"), "h": value.get("h")})
             await self._open(body, edit_view(meta, calls[0]), respond)

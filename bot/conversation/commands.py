@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from agent_core.events import Compact, SetModel, SetYolo, Undo
+from bot.access import click_in_place
 from bot.conversation import notices
 from bot.conversation.incoming import Incoming
 from bot.slack.format import parse_button_value
@@ -40,6 +41,17 @@ _SIMPLE = {
     "help": "help",
     "cancel jobs": "cancel_jobs",
     "cancel job": "cancel_jobs",
+}
+
+
+_WHAT = {
+    "stop": "stop this thread's work",
+    "undo": "undo in this thread",
+    "compact": "compact this thread",
+    "model": "change this thread's model",
+    "yolo_on": "turn on YOLO mode here",
+    "yolo_off": "change YOLO mode here",
+    "cancel_jobs": "cancel this thread's jobs",
 }
 
 
@@ -103,12 +115,17 @@ class Commands:
                 msg.thread_ts,
             )
             return
-        if cmd.name == "stop":
-            await self.stop(sid, msg.user, channel=msg.channel, thread_ts=msg.root_ts)
-        elif cmd.name == "status":
+        if cmd.name == "status":  # the only command that changes nothing
             info = await self.manager.session_info(sid)
             payload = notices.status_payload(info, jobs=await self._jobs(sid))
             await self.replies.post(msg.channel, msg.root_ts, payload)
+            return
+        control = "yolo_on" if cmd.name == "yolo" and cmd.enabled else cmd.name
+        control = "yolo_off" if control == "yolo" else control
+        if not await self._may(msg, control, _WHAT[control]):
+            return
+        if cmd.name == "stop":
+            await self.stop(sid, msg.user, channel=msg.channel, thread_ts=msg.root_ts)
         elif cmd.name == "compact":
             await self._queue_op(msg, Compact())
         elif cmd.name == "undo":
@@ -116,21 +133,21 @@ class Commands:
         elif cmd.name == "model":
             await self._queue_op(msg, SetModel(model=cmd.model or ""))
         elif cmd.name == "yolo":
-            if await self._may(msg, "default", "change YOLO mode here"):
-                await self._queue_op(msg, SetYolo(enabled=bool(cmd.enabled), cap_usd=cmd.cap_usd))
+            await self._queue_op(msg, SetYolo(enabled=bool(cmd.enabled), cap_usd=cmd.cap_usd))
         elif cmd.name == "cancel_jobs":
-            if await self._may(msg, "gpu_job", "cancel this thread's jobs"):
-                await self._cancel_jobs(sid, msg)
+            await self._cancel_jobs(sid, msg)
 
-    async def _may(self, msg: Incoming, approval_class: str, what: str) -> bool:
-        """Spending (YOLO) and cancelling jobs: the requester or the class's approvers."""
-        row = await self.store.get_session(msg.ref.session_id)
-        requester = (row or {}).get("origin", {}).get("requester")
-        if await self.access.may_decide(
-            msg.user, requester=requester, approval_class=approval_class
-        ):
+    async def _requester(self, session_id: str) -> str | None:
+        row = await self.store.get_session(session_id)
+        return (row or {}).get("origin", {}).get("requester")
+
+    async def _may(self, msg: Incoming, control: str, what: str) -> bool:
+        """Every state-changing control: the requester or the approvers its classes name
+        (:data:`bot.access.CONTROL_CLASSES`); anyone else gets an ephemeral refusal."""
+        requester = await self._requester(msg.ref.session_id)
+        if await self.access.may_control(msg.user, control, requester=requester):
             return True
-        who = self.access.describe_deciders(approval_class, requester)
+        who = self.access.describe_controllers(control, requester)
         await self.replies.ephemeral(
             msg.channel, msg.user, f"Only {who} can {what}.", msg.thread_ts
         )
@@ -163,6 +180,15 @@ class Commands:
         user = (body.get("user") or {}).get("id") or ""
         channel = (body.get("container") or {}).get("channel_id") or ""
         if not sid:
+            return
+        refusal = None
+        if not click_in_place(body, sid):
+            refusal = "This Stop button belongs to another conversation; nothing was stopped."
+        elif not await self.access.may_control(user, "stop", requester=await self._requester(sid)):
+            who = self.access.describe_controllers("stop", await self._requester(sid))
+            refusal = f"Only {who} can {_WHAT['stop']}."
+        if refusal is not None:
+            await respond(text=refusal, response_type="ephemeral", replace_original=False)
             return
         await self.stop(sid, user, channel=channel, thread_ts=None, respond=respond)
 

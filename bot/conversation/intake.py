@@ -90,6 +90,8 @@ class Intake:
             await self.replies.post(msg.channel, msg.root_ts, notices.help_payload())
             return
         sid = msg.ref.session_id
+        if await self._over_session_limit(msg, sid):
+            return
         # One message at a time per thread from ack to the engine's queue, so messages sent
         # in quick succession reach the session in the order Slack delivered them. The
         # feedback reaction comes first, before waiting for an earlier message's intake.
@@ -118,6 +120,20 @@ class Intake:
             entry[1] -= 1
             if entry[1] == 0 and self._locks.get(sid) is entry:
                 del self._locks[sid]
+
+    async def _over_session_limit(self, msg: Incoming, sid: str) -> bool:
+        """A new thread from someone who already has the maximum working: refuse politely
+        (follow-ups in their existing threads are never refused)."""
+        if not self.manager.at_session_limit(msg.user) or await self.manager.exists(sid):
+            return False
+        await self.replies.ephemeral(
+            msg.channel,
+            msg.user,
+            "You already have the most conversations working at once that this workspace "
+            "allows; send this again when one has finished (or `stop` one).",
+            msg.thread_ts,
+        )
+        return True
 
     async def _submit(self, msg: Incoming, sid: str, queued: bool) -> None:
         exists = await self.manager.exists(sid)  # again: an earlier message may have made it

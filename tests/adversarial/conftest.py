@@ -55,6 +55,24 @@ def pieces(secret: str, size: int = 10) -> list[str]:
     return [body[i : i + size] for i in range(len(body) - size + 1)]
 
 
+GPU_RUN = {
+    "operation": "run",
+    "script": "print(1)",
+    "hardware_flavor": "a10g-large",
+    "timeout": "2h",
+}
+
+
+def recording_jobs_tool(ran: list):
+    """An ``hf_jobs`` stand-in that records each call's arguments (the engine's policy gates
+    ``run`` on a GPU flavor, prices a10g-large at $2/h)."""
+    from tests.engine_harness import tool
+
+    return tool(
+        "hf_jobs", lambda args, ctx: (ran.append(args) or "submitted", True), read_only=False
+    )
+
+
 @pytest.fixture
 async def llm():
     async with FakeLLM() as fake:

@@ -12,22 +12,10 @@ import time
 from pathlib import Path
 
 from agent_core.events import ToolApproval, UserInput
-from tests.adversarial.conftest import FakeLLM
-from tests.engine_harness import ORIGIN, make_config, run_engine, tool
+from tests.adversarial.conftest import GPU_RUN, FakeLLM
+from tests.adversarial.conftest import recording_jobs_tool as jobs_tool
+from tests.engine_harness import ORIGIN, make_config, run_engine
 from tests.fakes.fake_llm import call, text, tool_calls
-
-GPU_RUN = {
-    "operation": "run",
-    "script": "print(1)",
-    "hardware_flavor": "a10g-large",
-    "timeout": "2h",
-}
-
-
-def jobs_tool(ran: list):
-    return tool(
-        "hf_jobs", lambda args, ctx: (ran.append(args) or "submitted", True), read_only=False
-    )
 
 
 async def test_approval_clicked_after_expiry_before_sweep_is_accepted(

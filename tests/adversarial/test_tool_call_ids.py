@@ -11,30 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from agent_core.events import ToolApproval, UserInput
-from tests.adversarial.conftest import FakeLLM
-from tests.engine_harness import ORIGIN, run_engine, tool
+from tests.adversarial.conftest import GPU_RUN, FakeLLM, recording_jobs_tool
+from tests.engine_harness import ORIGIN, run_engine
 from tests.fakes.fake_llm import call, text, tool_calls
 
-RUN_A = {
-    "operation": "run",
-    "script": "print('a')",
-    "hardware_flavor": "a10g-large",
-    "timeout": "2h",
-}
-RUN_B = {
-    "operation": "run",
-    "script": "print('b')",
-    "hardware_flavor": "a10g-large",
-    "timeout": "1h",
-}
-
-
-def jobs_tool(ran: list):
-    return tool(
-        "hf_jobs",
-        lambda args, ctx: (ran.append(args["script"]) or "submitted", True),
-        read_only=False,
-    )
+RUN_A = {**GPU_RUN, "script": "print('a')"}
+RUN_B = {**GPU_RUN, "script": "print('b')", "timeout": "1h"}
 
 
 async def approve_card(eng, event) -> None:
@@ -59,7 +41,7 @@ async def test_reused_provider_tool_call_id_wedges_session(tmp_path: Path, llm: 
         text("Both jobs submitted."),
         text("Still here."),
     )
-    async with run_engine(tmp_path / "db", llm.base_url, tools=[jobs_tool(ran)]) as eng:
+    async with run_engine(tmp_path / "db", llm.base_url, tools=[recording_jobs_tool(ran)]) as eng:
         await eng.manager.submit("s", UserInput(text="run a then b", user="U_REQ"), origin=ORIGIN)
         first = await eng.events.wait_for("approval_required", "s", timeout=60)
         await approve_card(eng, first)
@@ -69,7 +51,7 @@ async def test_reused_provider_tool_call_id_wedges_session(tmp_path: Path, llm: 
         await approve_card(eng, second)
         done = await eng.events.wait_for("turn_complete", "s", timeout=60)
         assert done.data["final_response"] == "Both jobs submitted."
-        assert ran == ["print('a')", "print('b')"]
+        assert [r["script"] for r in ran] == ["print('a')", "print('b')"]
         # the session is not wedged: the next message gets an answer, not "Waiting for…"
         await eng.manager.submit("s", UserInput(text="status?", user="U_REQ"), origin=ORIGIN)
         later = await eng.events.wait_for("turn_complete", "s", count=2, timeout=60)
@@ -85,7 +67,7 @@ async def test_two_calls_with_one_id_in_one_reply(tmp_path: Path, llm: FakeLLM) 
         tool_calls(call("hf_jobs", RUN_A, id="call_x"), call("hf_jobs", RUN_B, id="call_x")),
         text("done"),
     )
-    async with run_engine(tmp_path / "db", llm.base_url, tools=[jobs_tool(ran)]) as eng:
+    async with run_engine(tmp_path / "db", llm.base_url, tools=[recording_jobs_tool(ran)]) as eng:
         await eng.manager.submit("s", UserInput(text="two at once", user="U_REQ"), origin=ORIGIN)
         card = await eng.events.wait_for("approval_required", "s", timeout=60)
         entries = card.data["tools"]
@@ -102,4 +84,4 @@ async def test_two_calls_with_one_id_in_one_reply(tmp_path: Path, llm: FakeLLM) 
         )
         assert res.ok
         await eng.events.wait_for("turn_complete", "s", timeout=60)
-        assert sorted(ran) == ["print('a')", "print('b')"]
+        assert sorted(r["script"] for r in ran) == ["print('a')", "print('b')"]

@@ -21,10 +21,12 @@ async def test_stop_button_mid_turn(tmp_path) -> None:
         progress = await env.wait_reply(
             "C1", ts, lambda m: "slow" in all_text(m) and "ml_stop" in all_text(m)
         )
-        ack = await env.slack.click_button("C1", progress.ts, "ml_stop", user="U2")
+        ack = await env.slack.click_button(
+            "C1", progress.ts, "ml_stop", user="U1"
+        )  # the requester (others may not stop it)
         assert ack.latency_s < 1.0
         await env.slack.wait_for(
-            lambda: "Stopped by <@U2>" in all_text(env.slack.get_message("C1", progress.ts))
+            lambda: "Stopped by <@U1>" in all_text(env.slack.get_message("C1", progress.ts))
         )
         await env.settle()
         final = env.slack.get_message("C1", progress.ts)

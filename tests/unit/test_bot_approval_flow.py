@@ -149,7 +149,12 @@ def click(user: str, action: dict[str, Any]) -> dict[str, Any]:
         "type": "block_actions",
         "user": {"id": user, "team_id": "T1"},
         "trigger_id": "13345224609.738474920.8088930838d88f008e0",
-        "container": {"type": "message", "message_ts": CARD_TS, "channel_id": "C1"},
+        "container": {
+            "type": "message",
+            "message_ts": CARD_TS,
+            "channel_id": "C1",
+            "thread_ts": SID.rsplit(":", 1)[1],  # the card sits in the session's thread
+        },
         "channel": {"id": "C1"},
         "actions": [action],
     }

@@ -126,14 +126,31 @@ class _Replies:
         self.reactions.append((ts, name))
 
 
+class _Store:
+    """Sessions' origins, as the thread controls read them (the requester is U1)."""
+
+    async def get_session(self, sid: str) -> dict[str, Any]:
+        return {"origin": {"requester": "U1"}}
+
+
+class _Access:
+    """The control policy reduced to its default: only the requester."""
+
+    async def may_control(self, user: str, control: str, *, requester: str | None) -> bool:
+        return user == requester
+
+    def describe_controllers(self, control: str, requester: str | None) -> str:
+        return f"<@{requester}>"
+
+
 def _commands(manager: _Manager, replies: _Replies, jobs: Any = None) -> Commands:
     warmup = LlmWarmup()
     warmup.ready.set()
     return Commands(
         settings=parse_slack_settings({}),
         manager=manager,  # type: ignore[arg-type]
-        store=None,  # type: ignore[arg-type]  # only read for YOLO / cancel authorisation
-        access=None,  # type: ignore[arg-type]
+        store=_Store(),  # type: ignore[arg-type]
+        access=_Access(),  # type: ignore[arg-type]
         replies=replies,  # type: ignore[arg-type]
         warmup=warmup,
         services=Services(jobs=jobs),
@@ -157,10 +174,11 @@ async def test_the_stop_button_with_nothing_running_answers_privately() -> None:
     async def respond(**kwargs: Any) -> None:
         said.append(kwargs)
 
-    body = {"user": {"id": "U2"}, "container": {"channel_id": "C1"}}
+    container = {"channel_id": "C1", "message_ts": "1.5", "thread_ts": "1.0"}
+    body = {"user": {"id": "U1"}, "container": container}
     action = {"action_id": "ml_stop", "value": '{"s":"slack:T1:C1:1.0"}'}
     await _commands(manager, replies).on_stop_click(body, action, respond)
-    assert manager.interrupts == [("slack:T1:C1:1.0", "U2")]
+    assert manager.interrupts == [("slack:T1:C1:1.0", "U1")]
     assert said == [
         {
             "text": "Nothing is running in this thread.",

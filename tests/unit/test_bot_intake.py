@@ -36,6 +36,9 @@ class Manager:
     def is_busy(self, sid: str) -> bool:
         return self.busy
 
+    def at_session_limit(self, requester: str | None) -> bool:
+        return False
+
     async def queued_count(self, sid: str) -> int:
         return 0
 

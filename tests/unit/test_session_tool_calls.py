@@ -89,10 +89,16 @@ def _reply() -> LLMResult:
     )
 
 
+def engine_ids(session) -> list[str]:
+    """The ids the engine gave the calls of the first reply (providers' ids are not used)."""
+    return [tc["id"] for tc in session.history[0]["tool_calls"]]
+
+
 async def test_what_may_run_runs_and_what_needs_a_person_waits(engine) -> None:
     session, recorder, ran = engine
     gated = await run_tool_calls(session, _reply())
-    assert [c.id for c in gated] == ["c2"] and gated[0].requirement is not None
+    c1, c2, c3 = engine_ids(session)  # the engine's own ids, in the reply's order
+    assert [c.id for c in gated] == [c2] and gated[0].requirement is not None
     assert ran == [{"echo": {"x": 1}}]  # not the gated call, not the malformed one
     reply, *results = session.history
     assert reply["content"] == "Let me do three things."
@@ -101,34 +107,35 @@ async def test_what_may_run_runs_and_what_needs_a_person_waits(engine) -> None:
         '{"to": "prod"}',
         "{}",
     ]
-    assert [(m["tool_call_id"], m["role"]) for m in results] == [("c1", "tool"), ("c3", "tool")]
+    assert [(m["tool_call_id"], m["role"]) for m in results] == [(c1, "tool"), (c3, "tool")]
     assert "malformed JSON" in results[1]["content"]
-    assert [d["tool_call_id"] for d in recorder.of("tool_call")] == ["c1", "c3"]
+    assert [d["tool_call_id"] for d in recorder.of("tool_call")] == [c1, c3]
     outputs = {d["tool_call_id"]: d["success"] for d in recorder.of("tool_output")}
-    assert outputs == {"c1": True, "c3": False}
-    assert recorder.stored_when_announced == {"c1": True, "c3": True}
+    assert outputs == {c1: True, c3: False}
+    assert recorder.stored_when_announced == {c1: True, c3: True}
 
 
 async def test_a_decided_batch_runs_the_approved_call_and_asks_to_continue(engine) -> None:
     session, recorder, ran = engine
     gated = await run_tool_calls(session, _reply())
+    c1, c2, c3 = engine_ids(session)  # the engine's own ids, in the reply's order
     await open_batch(session, gated)
     [asked] = recorder.of("approval_required")
     entry = asked["tools"][0]
-    assert asked["requester"] == ORIGIN["requester"] and entry["tool_call_id"] == "c2"
+    assert asked["requester"] == ORIGIN["requester"] and entry["tool_call_id"] == c2
     assert session.state["pending_batch"] == asked["batch_id"]
-    decision = ToolApproval(tool_call_id="c2", approved=True, args_hash=entry["args_hash"])
+    decision = ToolApproval(tool_call_id=c2, approved=True, args_hash=entry["args_hash"])
     op = ExecApproval(approvals=[decision], decided_by="U_BOSS", batch_id=asked["batch_id"])
     assert await execute_approvals(session, op) is True  # the turn continues
     assert ran[-1] == {"deploy": {"to": "prod"}}
     assert session.state["pending_batch"] is None
     assert session.history[-1] == {
         "role": "tool",
-        "tool_call_id": "c2",
+        "tool_call_id": c2,
         "name": "deploy",
         "content": "deployed",
     }
-    assert recorder.stored_when_announced["c2"] is True
+    assert recorder.stored_when_announced[c2] is True
     [resolved] = recorder.of("approval_resolved")
     assert resolved["decisions"][0]["decided_by"] == "U_BOSS"
     assert await execute_approvals(session, op) is False  # a replay runs nothing twice
