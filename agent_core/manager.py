@@ -33,6 +33,7 @@ from .events import (
 )
 from .llm import LLMClient
 from .prompts import system_prompt_renderer
+from .prompts.session_context import IdentitySource
 from .redact import scrub
 from .session import Session
 from .store import Store
@@ -78,7 +79,13 @@ class SessionManager:
         self.router = router or build_router(self.services)
         self.context = ContextManager(config, self.llm)
         self.approvals = ApprovalBook(store)
-        self._system_prompt = system_prompt_renderer(config.system_prompt_file)
+        self.identity = IdentitySource(lambda: self.services.hub)
+        self._system_prompt = system_prompt_renderer(
+            config.system_prompt_file,
+            timezone=config.timezone,
+            identity=self.identity,
+            on_job_finished=config.jobs.on_job_finished,
+        )
         self._listeners: list[Listener] = []
         self._loaded: OrderedDict[str, Session] = OrderedDict()
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -132,6 +139,7 @@ class SessionManager:
         """Take no new work; let running operations finish for ``grace_s``, then interrupt."""
         self._closing = True
         await self.sweeper.close()
+        await self.identity.aclose()
         workers = list(self._workers.values())
         if workers:
             _done, pending = await asyncio.wait(workers, timeout=grace_s)
