@@ -136,7 +136,9 @@ class Config(_Section):
         try:
             ZoneInfo(v.strip())
         except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown timezone {v!r} (use an IANA name like 'Europe/Paris')") from None
+            raise ValueError(
+                f"unknown timezone {v!r} (use an IANA name like 'Europe/Paris')"
+            ) from None
         return v.strip()
 
     @field_validator("model_name")
