@@ -33,6 +33,7 @@ from ..jobs.records import JobRecord
 from ..jobs.stages import decode_stage, is_terminal
 from ..policy import job_flavor, job_timeout, normalize_operation
 from .base import Services, ToolContext, ToolSpec
+from .trackio_dashboard import plan_dashboard, seed_dashboard
 
 log = logging.getLogger(__name__)
 
@@ -358,7 +359,14 @@ def _build_spec(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
             "The command contains the HF token; remove it — the job gets it as $HF_TOKEN.",
             kind="bad_request",
         )
-    return {"image": image, "command": cmd, "env": env, "label": label, "dropped_env": dropped}
+    return {
+        "image": image,
+        "command": cmd,
+        "env": env,
+        "label": label,
+        "dropped_env": dropped,
+        "source": source if has_script and inline else None,  # for the Trackio check
+    }
 
 
 def _timeout(args: dict[str, Any], ctx: ToolContext) -> tuple[Any, int]:
@@ -420,6 +428,20 @@ def _submission(
     }
 
 
+async def _trackio_dashboard(
+    hub: HubClient, args: dict[str, Any], spec: dict[str, Any], namespace: str
+) -> dict[str, str]:
+    """Point a Trackio-reporting run at a seeded dashboard Space; its link for the job card."""
+    dashboard = plan_dashboard(args, spec.get("source"), namespace)
+    if dashboard is None:
+        return {}
+    spec["env"].setdefault("TRACKIO_SPACE_ID", dashboard.space_id)
+    if dashboard.project:
+        spec["env"].setdefault("TRACKIO_PROJECT", dashboard.project)
+    url = await seed_dashboard(hub, dashboard.space_id)
+    return {"trackio": url} if url else {}
+
+
 async def _run(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
     hub = _hub(ctx)
     spec = _build_spec(ctx, args)
@@ -427,6 +449,7 @@ async def _run(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
     raw_timeout, timeout_s = _timeout(args, ctx)
     namespace = await hub.resolve_namespace(_text_arg(args, "namespace") or None)
     estimate = pricing.estimate_job_cost(flavor, timeout_s)
+    links = await _trackio_dashboard(hub, args, spec, namespace)
     try:
         job = await hub.call(
             "run_job",
@@ -464,6 +487,7 @@ async def _run(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
             "requester": (ctx.origin or {}).get("requester") or (ctx.origin or {}).get("user"),
             "label": spec["label"],
             "image": spec["image"],
+            "links": links,
         },
     )
     watcher = ctx.services.jobs
@@ -487,6 +511,8 @@ async def _run(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
         f"Estimated max cost: {pricing.format_usd(estimate)}",
         f"Status: {stage}",
     ]
+    if links.get("trackio"):
+        lines.append(f"Trackio dashboard: {links['trackio']} (give this link in your summary)")
     if spec["dropped_env"]:
         lines.append(
             f"Ignored env entries {', '.join(spec['dropped_env'])}: the token is injected as the secret HF_TOKEN."

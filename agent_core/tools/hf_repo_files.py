@@ -14,6 +14,7 @@ from typing import Any
 
 from ..hub import HubError, status_error
 from .base import Services, ToolContext, ToolSpec
+from .hub_artifacts import is_card_upload, with_provenance
 from .hub_common import human_size, int_arg, repo_id_arg, repo_type_arg, repo_url, require_hub
 
 MAX_LIST = 200
@@ -188,6 +189,15 @@ async def _upload(
         payload = real.read_bytes()
     else:
         payload = str(content).encode("utf-8")
+    if is_card_upload(path, repo_type):
+        # Provenance survives a card rewrite: tag and section are merged into the new text.
+        payload = with_provenance(
+            payload.decode("utf-8", errors="replace"),
+            repo_id=repo_id,
+            repo_type=repo_type,
+            origin=ctx.origin,
+            session_id=ctx.session_id,
+        ).encode("utf-8")
     info = await hub.call(
         "upload_file",
         path_or_fileobj=payload,
