@@ -34,7 +34,10 @@ class _Section(BaseModel):
 class JobsConfig(_Section):
     """How submitted Hugging Face jobs are followed."""
 
-    on_job_finished: Literal["notify", "resume"] = "notify"
+    # resume: the agent is woken with the outcome (stage, metrics, cost, log tail) so it can
+    # evaluate and report, or diagnose and propose a fix; notify: people are pinged, that's all.
+    on_job_finished: Literal["notify", "resume"] = "resume"
+    resume_log_lines: int = Field(200, ge=1, le=1000)
     default_timeout: str = "30m"
     default_flavor: str = "cpu-basic"
     poll_initial_s: float = Field(2.0, gt=0)

@@ -14,6 +14,7 @@ from typing import Any
 
 from agent_core.config import Config, deep_merge, default_config_dict
 from agent_core.events import Event
+from agent_core.llm import get_litellm
 from agent_core.manager import SessionManager
 from agent_core.store import Store
 from agent_core.tools.base import ToolSpec
@@ -125,6 +126,9 @@ async def run_engine(
     os.environ["OPENAI_API_BASE"] = base_url
     os.environ["OPENAI_API_KEY"] = "sk-fake-test-key"
     cfg = config or make_config()
+    # Import litellm before any test clock starts: on a loaded 2-core machine the first
+    # import takes 10+ s, which would otherwise eat the first event wait of the run.
+    await asyncio.to_thread(get_litellm)
     store = await Store.open(path)
     specs: list[ToolSpec] = []
     if with_builtin:

@@ -38,6 +38,9 @@ FAST_JOBS: dict[str, Any] = {
     "log_tail_deadline_s": 0.5,
     "stall_warning_s": 60.0,
     "max_concurrent_polls": 8,
+    # These tests script the model for the submitting turn only; tests of the agent being
+    # woken by a finished job ask for "resume" (the product default) explicitly.
+    "on_job_finished": "notify",
 }
 
 

@@ -47,7 +47,6 @@ class Watch:
     emitted: bool = False
     restored: bool = False
     not_found: int = 0
-    errors: int = 0
     started_wall: float | None = None
     last_new_log: float = 0.0
     log: LogReader = field(default_factory=LogReader)
@@ -136,7 +135,6 @@ class JobPoller:
                     )
                     return
             else:
-                w.errors += 1
                 log.warning("inspect of job %s failed: %s", rec.job_id, exc.message)
             self.backoff(w)
             return
@@ -287,7 +285,8 @@ class JobPoller:
                         await self.hub.job_log_tail(
                             rec.namespace,
                             rec.job_id,
-                            self.cfg.log_tail_lines,
+                            # the final tail feeds the agent's diagnosis: read more of it
+                            max(self.cfg.log_tail_lines, self.cfg.resume_log_lines),
                             deadline_s=FINAL_TAIL_DEADLINE_S,
                             idle_s=min(1.0, self.cfg.log_tail_idle_s * 2),
                         )

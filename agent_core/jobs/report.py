@@ -17,8 +17,10 @@ from ..durations import format_duration
 from ..pricing import format_usd
 from .stages import Outcome, normalize_stage, outcome_of
 
-NOTE_TAIL_LINES = 8
-NOTE_MAX_CHARS = 2_000
+# The agent diagnoses a failure from the log: give it the last ~200 lines, bounded in size.
+NOTE_TAIL_LINES = 200
+NOTE_MAX_CHARS = 16_000
+NOTE_ERROR_CHARS = 1_000
 MAX_ERROR_CHARS = 1_000
 
 
@@ -111,25 +113,43 @@ class JobFinished:
         return list(self.metrics.items())[:count]
 
 
-def finished_note(report: JobFinished) -> str:
-    """The system note that resumes the agent after a job ends (short, no secrets)."""
-    parts = [
+def finished_note(report: JobFinished, tail_lines: int = NOTE_TAIL_LINES) -> str:
+    """The system note that resumes the agent after a job ends (no secrets).
+
+    It carries what a person would look at to judge the run — stage, time, cost, metrics and
+    the last ``tail_lines`` log lines — so the agent can evaluate and push, or diagnose a
+    failure and propose a fix (which still needs approval). Bounded: when too long, the
+    *oldest* log lines go first, since the error is at the end.
+    """
+    head = [
         f"[SYSTEM: HF job {report.job_id} on {report.flavor} finished with stage "
         f"{report.stage} after {format_duration(report.wall_time_s) or 'unknown'} "
         f"(cost ≈ {format_usd(report.cost_usd)}). URL: {report.url}."
     ]
     if report.error:
-        parts.append(f"Error: {report.error[:300]}")
+        head.append(f"Error: {report.error[:NOTE_ERROR_CHARS]}")
     if report.canceled_by:
-        parts.append(f"It was cancelled by {report.canceled_by}.")
+        head.append(f"It was cancelled by {report.canceled_by}.")
     if report.metrics:
-        parts.append("Last metrics: " + ", ".join(f"{k}={v}" for k, v in report.metric_pairs(8)))
-    tail = report.last_lines(NOTE_TAIL_LINES)
-    if tail:
-        parts.append("Last log lines:\n" + "\n".join(tail))
-    parts.append(
+        head.append("Last metrics: " + ", ".join(f"{k}={v}" for k, v in report.metric_pairs(12)))
+    foot = (
         "Follow up as planned (check the outputs, evaluate, push or report the result to the "
-        "user); if it failed, explain why and propose a fix instead of resubmitting blindly.]"
+        "user); if it failed, explain why from the log and propose a fix instead of "
+        "resubmitting blindly.]"
     )
-    text = "\n".join(parts)
-    return text if len(text) <= NOTE_MAX_CHARS else text[: NOTE_MAX_CHARS - 2] + "…]"
+    tail = report.last_lines(tail_lines)
+    budget = NOTE_MAX_CHARS - sum(len(p) + 1 for p in head) - len(foot) - 64
+    kept: list[str] = []
+    for line in reversed(tail):
+        if budget - len(line) - 1 < 0:
+            break
+        kept.append(line)
+        budget -= len(line) + 1
+    kept.reverse()
+    parts = list(head)
+    if kept:
+        skipped = len(tail) - len(kept)
+        label = f"Last {len(kept)} log lines" + (f" ({skipped} earlier cut)" if skipped else "")
+        parts.append(f"{label}:\n" + "\n".join(kept))
+    parts.append(foot)
+    return "\n".join(parts)

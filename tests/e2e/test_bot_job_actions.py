@@ -18,13 +18,12 @@ from agent_core.tools.router import ToolRouter
 from bot.jobs.buttons import (
     CANCEL_JOB_ACTION,
     SHOW_LOGS_ACTION,
-    finished_part,
     job_actions_block,
-    job_finished_mention,
     parse_job_action,
     with_job_actions,
 )
 from bot.jobs.card import job_payload
+from bot.jobs.finished import finished_part, job_finished_mention
 from tests.fakes.fake_hub import ALICE_TOKEN, FakeHub
 from tests.fakes.fake_hub_jobs import training_log_lines
 from tests.fakes.fake_llm import call, text, tool_calls

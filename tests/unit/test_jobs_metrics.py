@@ -170,13 +170,23 @@ def test_finished_note_is_short_and_actionable():
                 "url": "http://hub/jobs/alice/j1",
                 "error": "Job failed with exit code: 1",
                 "metrics": {"loss": 0.5},
-                "log_tail": [f"line {i}" for i in range(50)],
+                "log_tail": [f"line {i}" for i in range(300)],
             }
         )
     )
     assert "j1" in note and "ERROR" in note and "12m 34s" in note and "$0.21" in note
-    assert "exit code: 1" in note and "line 49" in note and "line 30" not in note
-    assert len(note) <= 2000
+    # the last 200 lines, so the agent can diagnose; older ones left out
+    assert "exit code: 1" in note and "line 299" in note and "line 100\n" in note
+    assert "line 99\n" not in note and "Last 200 log lines" in note
+
+
+def test_finished_note_stays_bounded_keeping_the_end_of_the_log():
+    long_lines = [f"{i:04d} " + "x" * 400 for i in range(200)]
+    note = finished_note(
+        JobFinished.from_data({"job_id": "j", "stage": "ERROR", "log_tail": long_lines})
+    )
+    assert len(note) <= 16_000
+    assert long_lines[-1] in note and long_lines[0] not in note and "earlier cut" in note
 
 
 # --------------------------------------------------------------------------- command building
