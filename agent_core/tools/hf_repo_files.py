@@ -15,7 +15,15 @@ from typing import Any
 from ..hub import HubError, status_error
 from .base import Services, ToolContext, ToolSpec
 from .hub_artifacts import is_card_upload, with_provenance
-from .hub_common import human_size, int_arg, repo_id_arg, repo_type_arg, repo_url, require_hub
+from .hub_common import (
+    get_repo_file,
+    human_size,
+    int_arg,
+    repo_id_arg,
+    repo_type_arg,
+    repo_url,
+    require_hub,
+)
 
 MAX_LIST = 200
 DEFAULT_READ_CHARS = 30_000
@@ -97,30 +105,20 @@ async def _list(
 async def _read(
     args: dict[str, Any], ctx: ToolContext, repo_id: str, repo_type: str
 ) -> tuple[str, bool]:
-    from huggingface_hub import hf_hub_url
-
-    from .http_util import get_bounded
-
     hub = require_hub(ctx)
     path = str(args.get("path") or "").strip().lstrip("/")
     if not path:
         return "read needs `path` (a file in the repo; use list to find it).", False
     offset = int_arg(args, "offset", 0, 0, MAX_FETCH_BYTES)
     limit = int_arg(args, "max_chars", DEFAULT_READ_CHARS, 1, MAX_READ_CHARS)
-    url = hf_hub_url(
-        repo_id,
-        path,
-        repo_type=repo_type,
-        revision=args.get("revision") or None,
-        endpoint=hub.endpoint,
-    )
     want = min(MAX_FETCH_BYTES, (offset + limit) * 4 + 1)
     try:
-        resp = await get_bounded(
-            hub.http,
-            url,
-            credential_headers=hub.auth_headers(),
-            credential_origin=hub.endpoint,
+        resp = await get_repo_file(
+            hub,
+            repo_id,
+            path,
+            repo_type=repo_type,
+            revision=args.get("revision") or None,
             max_bytes=want,
         )
     except Exception as exc:

@@ -31,9 +31,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from huggingface_hub import CommitOperationAdd, hf_hub_url
+from huggingface_hub import CommitOperationAdd
 
-from .http_util import get_bounded
+from .hub_common import get_repo_file
 
 log = logging.getLogger(__name__)
 
@@ -93,14 +93,7 @@ def _readme(space_id: str) -> str:
 
 async def _existing_app(hub: Any, space_id: str) -> str | None:
     """``app.py`` of the Space, or None when it has none."""
-    url = hf_hub_url(space_id, "app.py", repo_type="space", endpoint=hub.endpoint)
-    resp = await get_bounded(
-        hub.http,
-        url,
-        credential_headers=hub.auth_headers(),
-        credential_origin=hub.endpoint,
-        max_bytes=APP_MAX_BYTES,
-    )
+    resp = await get_repo_file(hub, space_id, "app.py", repo_type="space", max_bytes=APP_MAX_BYTES)
     if resp.status_code == 404:
         return None
     if resp.status_code >= 400:
