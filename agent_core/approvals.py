@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .events import ToolApproval
+from .redact import scrub
 from .store import Store
 
 PENDING = "pending"
@@ -62,6 +63,22 @@ class ClaimResult:
     batch_complete: bool = False
     already_decided_by: str | None = None
     already_status: str | None = None
+    expired: bool = False
+
+
+def _expired(expires_at: float | None, batch_id: str | None) -> ClaimResult:
+    """The refusal for a click after the card's deadline (the sweep may not have run yet)."""
+    when = time.strftime("%H:%M:%S UTC", time.gmtime(expires_at or 0))
+    return ClaimResult(
+        False,
+        f"this approval request expired at {when}; nothing was run",
+        batch_id=batch_id,
+        expired=True,
+    )
+
+
+def _is_past(expires_at: float | None) -> bool:
+    return expires_at is not None and expires_at <= time.time()
 
 
 def _already_decided(status: str | None, by: str | None, batch_id: str | None) -> ClaimResult:
@@ -118,7 +135,7 @@ class ApprovalBook:
         await self.store.transaction(
             [
                 (
-                    "INSERT OR REPLACE INTO approvals (session_id, tool_call_id, batch_id, tool,"
+                    "INSERT INTO approvals (session_id, tool_call_id, batch_id, tool,"
                     " arguments, args_hash, approval_class, status, requester, reason,"
                     " estimated_cost_usd, created_at, expires_at)"
                     " VALUES (?,?,?,?,?,?,?,'pending',?,?,?,?,?)",
@@ -127,11 +144,11 @@ class ApprovalBook:
                         c["tool_call_id"],
                         batch_id,
                         c["tool"],
-                        json.dumps(c["arguments"], sort_keys=True),
+                        json.dumps(scrub(c["arguments"]), sort_keys=True),
                         c["args_hash"],
                         c.get("approval_class"),
                         requester,
-                        c.get("reason"),
+                        scrub(c.get("reason")),
                         c.get("estimated_cost_usd"),
                         now,
                         expires,
@@ -193,6 +210,8 @@ class ApprovalBook:
                 return ClaimResult(False, "this approval card belongs to an earlier request")
             if call.status != PENDING:
                 return _already_decided(call.status, call.decided_by, call.batch_id)
+            if status_override is None and _is_past(call.expires_at):
+                return _expired(call.expires_at, call.batch_id)
             if a.args_hash and a.args_hash != call.args_hash:
                 return ClaimResult(
                     False,
@@ -217,8 +236,8 @@ class ApprovalBook:
                         status,
                         decided_by,
                         now,
-                        a.feedback,
-                        json.dumps(overrides),
+                        scrub(a.feedback),
+                        json.dumps(scrub(overrides)),
                         session_id,
                         a.tool_call_id,
                     ),
@@ -232,11 +251,13 @@ class ApprovalBook:
                     (status_override or REJECTED, decided_by, now, session_id, target_batch),
                 )
             )
-        # Re-check inside one transaction: the first writer wins, the second sees no pending.
+        # Re-check inside one transaction: the first writer wins, the second sees no pending,
+        # and a click that lands after the deadline is refused even if the sweep is late.
         async with self.store.atomic() as db:
             for a in approvals:
                 async with db.execute(
-                    "SELECT status, decided_by FROM approvals WHERE session_id=? AND tool_call_id=?",
+                    "SELECT status, decided_by, expires_at FROM approvals"
+                    " WHERE session_id=? AND tool_call_id=?",
                     (session_id, a.tool_call_id),
                 ) as cur:
                     row = await cur.fetchone()
@@ -244,6 +265,8 @@ class ApprovalBook:
                     by = row["decided_by"] if row else None
                     st = row["status"] if row else None
                     return _already_decided(st, by, target_batch)
+                if status_override is None and _is_past(row["expires_at"]):
+                    return _expired(row["expires_at"], target_batch)
             for sql, params in statements:
                 await db.execute(sql, params)
         remaining = await self.store.fetchone(

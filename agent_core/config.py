@@ -57,6 +57,10 @@ class ToolsConfig(_Section):
 
     bash_enabled: bool = False
     bash_timeout_s: float = Field(120.0, gt=0)
+    # bash runs only inside bubblewrap (Debian's ``bubblewrap``); name or path of ``bwrap``.
+    bash_sandbox_command: str = "bwrap"
+    # Bytes a session's workspace may hold (write/edit refuse beyond it); 0 = no quota.
+    workspace_quota_bytes: int = Field(500_000_000, ge=0)
     web_search_provider: Literal["none", "duckduckgo", "brave", "tavily"] = "none"
     web_search_base_url: str | None = None
     github_api_url: str = "https://api.github.com"
@@ -97,6 +101,8 @@ class Config(_Section):
     model_name: str
     research_model: str | None = None
     max_iterations: int = Field(300, ge=-1)
+    # A person's message longer than this reaches the model as head + tail + a note.
+    max_user_message_chars: int = Field(40_000, ge=1_000)
     yolo_mode: bool = False
     yolo_cost_cap_usd: float = Field(5.0, ge=0)
     auto_approve_destructive: bool = False

@@ -105,6 +105,8 @@ class SessionManager:
     async def emit(self, session_id: str, type_: str, data: dict[str, Any]) -> Event:
         """Scrub, persist, then deliver an event. Usable by tools, the job watcher, gateways."""
         event = await self.store.append_event(session_id, str(type_), scrub(data))
+        if event.type == EventType.APPROVAL_REQUIRED:
+            self.sweeper.wake()  # its deadline may be sooner than the sweep's next tick
         for listener in list(self._listeners):
             try:
                 await listener(event)
@@ -353,6 +355,8 @@ class SessionManager:
             batch_id=batch_id,
             status_override=status_override,
         )
+        if result.expired:
+            self.sweeper.wake()  # close the batch and rewrite its card now, not at the next tick
         if result.ok and result.batch_complete and result.batch_id:
             await self.submit(
                 session_id,

@@ -35,6 +35,13 @@ _REPO_GIT_GATED = {
     "merge_pr": REPO_DESTRUCTIVE,
     "create_repo": REPO_WRITE,
     "update_repo": REPO_WRITE,
+    # Visible writes in someone's repo: a PR, a comment, a status change, a new ref.
+    "create_branch": REPO_WRITE,
+    "create_tag": REPO_WRITE,
+    "create_pr": REPO_WRITE,
+    "close_pr": REPO_WRITE,
+    "comment_pr": REPO_WRITE,
+    "change_pr_status": REPO_WRITE,
 }
 _NEVER_AUTO = {SCHEDULED_JOB, BASH}
 
@@ -79,6 +86,10 @@ def base_requirement(
     """The upstream rule table. None → no approval needed."""
     op = normalize_operation(args)
     if tool == "hf_jobs":
+        if op in ("run", "uv", "scheduled run", "scheduled uv") and (
+            pricing.job_timeout_seconds(job_timeout(args, config)) is None
+        ):
+            return None  # hf_jobs refuses it before any Hub call: nothing to approve or price
         if op.startswith("scheduled "):
             if op in ("scheduled ps", "scheduled inspect"):
                 return None

@@ -7,6 +7,7 @@ every session, so sharing them is safe and saves a request per estimate.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from typing import Any
@@ -71,18 +72,44 @@ def parse_timeout_hours(timeout: str | int | float | None) -> float | None:
     return value if value > 0 else None
 
 
+MIN_JOB_TIMEOUT_S = 300
+
+
 def parse_timeout_seconds(timeout: str | int | float | None) -> int | None:
+    """Whole seconds (rounded up), or None if unparsable."""
     hours = parse_timeout_hours(timeout)
-    return None if hours is None else int(round(hours * 3600))
+    return None if hours is None else math.ceil(round(hours * 3600, 6))
+
+
+def job_timeout_seconds(timeout: str | int | float | None) -> int | None:
+    """The one rule for a job's timeout: the exact whole seconds that are priced *and*
+    submitted, or None when it is unparsable or under :data:`MIN_JOB_TIMEOUT_S`.
+
+    Why a minimum: ``"0.4"`` (seconds) priced at a cent was auto-approved, then submitted as
+    0, which huggingface_hub drops, so the Hub's default (hours) applied to an 8×H200.
+    """
+    seconds = parse_timeout_seconds(timeout)
+    if seconds is None or seconds < MIN_JOB_TIMEOUT_S:
+        return None
+    return seconds
+
+
+def timeout_error(timeout: object) -> str:
+    """What to tell the model about a timeout :func:`job_timeout_seconds` refused."""
+    return (
+        f"timeout {timeout!r} is not understood or is under the {MIN_JOB_TIMEOUT_S // 60}-minute "
+        "minimum; use e.g. '45m', '3h', '1d' or a number of seconds (>= 300)."
+    )
 
 
 def estimate_job_cost(flavor: str, timeout: str | int | float | None) -> float | None:
-    """Worst-case cost of a job: price × timeout. None when either is unknown."""
+    """Worst-case cost of a job: price × the timeout that will be submitted. None when either
+    is unknown (or the timeout is refused by :func:`job_timeout_seconds`)."""
     price = price_per_hour(flavor)
-    hours = parse_timeout_hours(timeout)
-    if price is None or hours is None:
+    seconds = job_timeout_seconds(timeout)
+    if price is None or seconds is None:
         return None
-    return round(price * hours, 4)
+    return round(price * seconds / 3600, 4)
 
 
 def format_usd(value: float | None) -> str:

@@ -8,6 +8,13 @@ import os
 import re
 from typing import Any
 
+# A secret-named key and its separator (``HF_TOKEN=``, ``"api_key": ``, ``password: ``).
+_KEY = (
+    r"(?i)\b([A-Z0-9_]*(?:TOKEN(?!S)|API_KEY|SECRET|PASSWORD|ACCESS_KEY_ID)[A-Z0-9_]*)"
+    r"([\"']?\s*[=:]\s*)"
+)
+_KEY_NEEDLES = ("token", "api_key", "secret", "password", "access_key_id")
+
 # (needles, pattern, replacement): a pattern only runs when one of its needles occurs in the
 # lower-cased text, so the common case — text with no secret in it — costs a few substring
 # scans instead of a dozen regex passes.
@@ -35,10 +42,35 @@ _PATTERNS: list[tuple[tuple[str, ...], re.Pattern[str], str]] = [
     ),
     (("bearer",), re.compile(r"(?i)\bbearer\s+[A-Za-z0-9_\-.=]{20,}"), "Bearer [REDACTED]"),
     (
-        ("token", "api_key", "secret", "password", "access_key_id"),
+        # GitHub's ``Authorization: token …``, Basic/Digest credentials, a bare header value.
+        ("authorization",),
         re.compile(
-            r"(?i)\b([A-Z0-9_]*(?:TOKEN|API_KEY|SECRET|PASSWORD|ACCESS_KEY_ID)[A-Z0-9_]*)"
-            r"(\s*[=:]\s*)(?![\[\$<{])([\"']?)[^\s\"',;}]{6,}\3"
+            r"(?i)\b((?:proxy-)?authorization[\"']?\s*[:=]\s*[\"']?)"
+            r"((?:token|basic|digest|bearer)\s+)?(?!(?:token|basic|digest|bearer)\s|\[REDACTED)"
+            r"[^\s\"',;}]{6,}"
+        ),
+        r"\1\2[REDACTED]",
+    ),
+    (
+        # A password in URL userinfo: ``https://user:secret@host/…`` keeps the user, not the secret.
+        ("://",),
+        re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^\s:/@\[\]]+):(?!\[REDACTED\])[^\s@/]+@"),
+        r"\1:[REDACTED]@",
+    ),
+    (
+        # ``TOKEN = "literal"``: a quoted literal assigned to a secret-named key is a secret.
+        _KEY_NEEDLES,
+        re.compile(_KEY + r"""(["'])(?![\[\$<{])[^"'\s]{6,}\3"""),
+        r"\1\2\3[REDACTED]\3",
+    ),
+    (
+        # ``TOKEN=value`` unquoted: a secret-looking value (a digit in it, or 20+ characters),
+        # never code (``token = os.environ["HF_TOKEN"]``, ``api_key=get_key()``): scrubbing
+        # those mangled scripts the approver read and the job then ran.
+        _KEY_NEEDLES,
+        re.compile(
+            _KEY + r"(?![\[\$<{\"'])(?=[^\s\"',;}()\[\]]*\d|[^\s\"',;}()\[\]]{20})"
+            r"[^\s\"',;}()\[\]]{6,}(?![(\[.\w])"
         ),
         r"\1\2[REDACTED]",
     ),
@@ -96,14 +128,98 @@ def scrub_text(text: str) -> str:
     return text
 
 
+# A mapping key that names a secret: its string value is withheld whatever its shape
+# (``{"WANDB_API_KEY": "0123abcd"}`` in a job's env, a ``password`` field in a tool's arguments).
+_SECRET_KEY = re.compile(r"(?i)(?:^|[_-])(?:token|api_?key|secret|password|passwd|access_key_id)$")
+_PLACEHOLDER = ("$", "[", "<", "{")
+
+
+def _scrub_item(key: Any, value: Any) -> tuple[Any, Any]:
+    if (
+        isinstance(key, str)
+        and isinstance(value, str)
+        and len(value) >= 6
+        and not value.startswith(_PLACEHOLDER)
+        and _SECRET_KEY.search(key)
+    ):
+        return scrub_text(key), "[REDACTED]"
+    return (scrub_text(key) if isinstance(key, str) else key), scrub(value)
+
+
 def scrub(value: Any) -> Any:
-    """Recursively scrub strings in dicts/lists/tuples; other values pass through untouched."""
+    """Recursively scrub strings in dicts (keys too)/lists/tuples; other values pass through."""
     if isinstance(value, str):
         return scrub_text(value)
     if isinstance(value, dict):
-        return {k: scrub(v) for k, v in value.items()}
+        return dict(_scrub_item(k, v) for k, v in value.items())
     if isinstance(value, list):
         return [scrub(v) for v in value]
     if isinstance(value, tuple):
         return tuple(scrub(v) for v in value)
     return value
+
+
+class StreamScrubber:
+    """Scrubs a text that arrives in pieces (LLM deltas) so no secret survives the split.
+
+    Scrubbing each delta alone lets a token cut over two deltas through in halves, and the
+    halves, stored as separate events, rebuild it. This holds back the last
+    :attr:`HOLD_WORDS` whitespace-separated words (every secret shape is at most three words:
+    ``Authorization: token X``, ``KEY = value``, ``Bearer X``, one run for the rest) and releases
+    a prefix ending on whitespace only if scrubbing it alone gives the same text as scrubbing it
+    together with what follows, so no match can straddle the cut. A configured secret with
+    whitespace in it makes the held tail at least that long. Releases are coalesced to at least
+    :attr:`MIN_RELEASE` characters. ``feed`` returns the scrubbed text that is now final
+    (possibly ``""``); ``flush`` the rest.
+    """
+
+    HOLD_WORDS = 3
+    # Release at least this much at a time: a row per 4-character provider delta made five
+    # answers 2,500 events; a Slack message is not edited faster than about once a second.
+    MIN_RELEASE = 120
+
+    def __init__(self) -> None:
+        self._pending = ""
+
+    def feed(self, delta: str) -> str:
+        self._pending += delta
+        text = self._pending
+        cut = _word_boundary_before(text, self.HOLD_WORDS)
+        spaced = [len(v) for v in _literals() if any(c.isspace() for c in v)]
+        if spaced:
+            cut = min(cut, _space_end_at_or_before(text, len(text) - max(spaced) - 1))
+        if cut < self.MIN_RELEASE:
+            return ""
+        whole = scrub_text(text)
+        while cut > 0:
+            head = scrub_text(text[:cut])
+            if head + scrub_text(text[cut:]) == whole:
+                self._pending = text[cut:]
+                return head
+            cut = _space_end_at_or_before(text, cut - 1)
+        return ""
+
+    def flush(self) -> str:
+        out, self._pending = scrub_text(self._pending), ""
+        return out
+
+
+def _space_end_at_or_before(text: str, limit: int) -> int:
+    """The largest ``i <= limit`` with ``text[i - 1]`` whitespace, or 0."""
+    for i in range(min(limit, len(text)), 0, -1):
+        if text[i - 1].isspace():
+            return i
+    return 0
+
+
+def _word_boundary_before(text: str, words: int) -> int:
+    """Where the last ``words`` whitespace-separated words (and the text after them) begin."""
+    cut = len(text)
+    for _ in range(words):
+        # skip trailing whitespace, then the word itself
+        while cut > 0 and text[cut - 1].isspace():
+            cut -= 1
+        cut = _space_end_at_or_before(text, cut)
+        if cut <= 0:
+            return 0
+    return cut

@@ -7,7 +7,10 @@
   (:class:`Refusals`), not one per message.
 * Deciding an approval follows the policy in :mod:`bot.settings`: the requester (unless
   ``requester_may_approve`` is false) and the approvers configured for the call's class.
-  User groups (``S…``) are expanded with ``usergroups.users.list``, cached briefly.
+  User groups (``S…``) are expanded with ``usergroups.users.list``, cached briefly; for a
+  decision the membership is re-read when older than :data:`DECISION_MAX_AGE_S`, and a group
+  that cannot be read counts as empty (fail closed: someone removed from an approver group
+  must not keep approving because Slack's API was unavailable).
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from bot.slack.format import user_ref
 log = logging.getLogger(__name__)
 
 REFUSALS_KV = "slack_refusals"
+DECISION_MAX_AGE_S = 30.0
 
 
 class Access:
@@ -68,7 +72,8 @@ class Access:
     async def may_decide(
         self, user: str, *, requester: str | None, approval_class: str | None
     ) -> bool:
-        return await self._in_any(user, self.deciders(approval_class, requester))
+        max_age = min(self.settings.usergroup_cache_s, DECISION_MAX_AGE_S)
+        return await self._in_any(user, self.deciders(approval_class, requester), max_age)
 
     def describe_deciders(self, approval_class: str | None, requester: str | None) -> str:
         refs = []
@@ -79,7 +84,7 @@ class Access:
         return ", ".join(refs[:-1]) + (" or " if len(refs) > 1 else "") + refs[-1]
 
     # ------------------------------------------------------------------ helpers
-    async def _in_any(self, user: str, ids: Iterable[str]) -> bool:
+    async def _in_any(self, user: str, ids: Iterable[str], max_age: float | None = None) -> bool:
         groups = []
         for who in ids:
             if who == user:
@@ -87,21 +92,30 @@ class Access:
             if who.startswith("S"):
                 groups.append(who)
         for group in groups:
-            if user in await self._members(group):
+            if user in await self._members(group, max_age):
                 return True
         return False
 
-    async def _members(self, group: str) -> frozenset[str]:
+    async def _members(self, group: str, max_age: float | None = None) -> frozenset[str]:
+        """The group's members, from a cache younger than ``max_age`` (default: the configured
+        cache time). A failed read is not cached and counts as no members (fail closed)."""
         cached = self._groups.get(group)
         now = self.clock()
-        if cached and now - cached[0] < self.settings.usergroup_cache_s:
+        limit = self.settings.usergroup_cache_s if max_age is None else max_age
+        if cached and now - cached[0] < limit:
             return cached[1]
         try:
             resp = await self.client.usergroups_users_list(usergroup=group)
             members = frozenset(resp.get("users") or [])
-        except SlackApiError as exc:
-            log.warning("cannot list user group %s: %s", group, exc.response.get("error"))
-            members = cached[1] if cached else frozenset()
+        except Exception as exc:  # any failure (API error, 5xx, timeout) fails closed
+            error = exc.response.get("error") if isinstance(exc, SlackApiError) else repr(exc)
+            log.warning(
+                "cannot list user group %s (%s): its members may not decide until it can be read",
+                group,
+                error,
+            )
+            self._groups.pop(group, None)
+            return frozenset()
         self._groups[group] = (now, members)
         return members
 

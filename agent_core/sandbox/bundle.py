@@ -44,6 +44,7 @@ def server_package() -> dict[str, bytes]:
         f"{PACKAGE}/__init__.py": b'"""ml-intern sandbox server."""\n',
         f"{PACKAGE}/server.py": (_HERE / "server.py").read_bytes(),
         f"{PACKAGE}/fileops.py": (_HERE / "fileops.py").read_bytes(),
+        f"{PACKAGE}/text_edit.py": (_HERE / "text_edit.py").read_bytes(),
     }
 
 

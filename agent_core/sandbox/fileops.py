@@ -13,22 +13,22 @@ import contextlib
 import os
 import re
 import tempfile
-import unicodedata
 from collections import deque
 from pathlib import Path
-from typing import Any
+
+from .text_edit import EDIT_MODES, WorkspaceError, apply_edit
+
+__all__ = ["EDIT_MODES", "apply_edit"]  # re-exported: the server imports the edit rule from here
 
 READ_DEFAULT_LIMIT = 2000
 READ_MAX_LINE_CHARS = 4000
 READ_OUTPUT_BUDGET = 40_000  # characters of numbered lines per read call
 WRITE_MAX_BYTES = 2_000_000
 OUTPUT_CAP = 25_000
-EDIT_MODES = ("replace", "append_after", "prepend_before")
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
 
 
-class FileOpError(ValueError):
-    """A path or argument problem, phrased so the model can correct its call."""
+FileOpError = WorkspaceError  # the sandbox is the agent's workspace too
 
 
 def atomic_write(target: Path, data: str) -> None:
@@ -119,79 +119,6 @@ def numbered(text: str, offset: int, limit: int, shown: str) -> tuple[str, bool]
             f"Call read with offset={last + 1} to continue.]"
         )
     return body, True
-
-
-def _norm_variants() -> list[Any]:
-    return [
-        lambda s: s.rstrip(),
-        lambda s: s.strip(),
-        lambda s: unicodedata.normalize("NFKC", s).strip(),
-    ]
-
-
-def find_spans(content: str, old: str) -> list[tuple[int, int]]:
-    """Character spans of ``old`` in ``content``: exact first, then line-wise fuzzy matches.
-
-    The fuzzy passes compare whole lines after rstrip → strip → NFKC+strip, which forgives the
-    whitespace and quote-style drift that models introduce when they retype a snippet.
-    """
-    spans: list[tuple[int, int]] = []
-    start = content.find(old)
-    while start != -1:
-        spans.append((start, start + len(old)))
-        start = content.find(old, start + max(1, len(old)))
-    if spans:
-        return spans
-    old_lines = old.strip("\n").splitlines()
-    if not old_lines:
-        return []
-    lines = content.splitlines(keepends=True)
-    offsets = [0]
-    for line in lines:
-        offsets.append(offsets[-1] + len(line))
-    n = len(old_lines)
-    for norm in _norm_variants():
-        wanted = [norm(x) for x in old_lines]
-        found = []
-        for i in range(0, len(lines) - n + 1):
-            if all(norm(lines[i + k].rstrip("\r\n")) == wanted[k] for k in range(n)):
-                end = offsets[i + n]
-                if lines[i + n - 1].endswith("\n") and not old.endswith("\n"):
-                    end -= 1
-                found.append((offsets[i], end))
-        if found:
-            return found
-    return []
-
-
-def apply_edit(content: str, old: str, new: str, mode: str, replace_all: bool) -> tuple[str, int]:
-    """Return the edited content and the number of places changed (raises FileOpError)."""
-    if old == "":
-        raise FileOpError("old_str must not be empty")
-    if mode not in EDIT_MODES:
-        raise FileOpError(f"mode must be one of {', '.join(EDIT_MODES)}")
-    spans = find_spans(content, old)
-    if not spans:
-        raise FileOpError(
-            "old_str was not found in the file (read the file again and copy it exactly)"
-        )
-    if len(spans) > 1 and not replace_all:
-        raise FileOpError(
-            f"old_str matches {len(spans)} places; add surrounding lines to make it unique "
-            "or set replace_all=true"
-        )
-    out = []
-    last = 0
-    for s, e in spans:
-        matched = content[s:e]
-        piece = {"replace": new, "append_after": matched + new, "prepend_before": new + matched}[
-            mode
-        ]
-        out.append(content[last:s])
-        out.append(piece)
-        last = e
-    out.append(content[last:])
-    return "".join(out), len(spans)
 
 
 class OutputCapture:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from .. import policy
 from ..approvals import ABANDONED, APPROVED, DECIDED_BY_STOP, EXPIRED, REJECTED, PendingCall
 from ..events import EventType, ExecApproval
+from ..tools.base import sha256_text
 from .interruption import TurnCancelled
 from .tool_calls import CallToRun, ToolResults, run_calls
 
@@ -59,6 +60,8 @@ async def open_batch(session: Session, gated: list[CallToRun]) -> None:
         calls.append(record)
         # What the approver is shown: the stored record plus what the card warns about.
         entry = {**record, "billable": req.billable, "destructive": req.destructive}
+        if call.preview is not None:
+            entry["preview"] = call.preview  # exactly what will run (pinned by ToolSpec.prepare)
         if req.blocked_reason:
             entry["auto_approval_blocked"] = True
             entry["block_reason"] = req.blocked_reason
@@ -133,6 +136,9 @@ def apply_overrides(call: PendingCall) -> dict[str, Any]:
     args = dict(call.arguments)
     if call.overrides.get("edited_script") and "script" in args:
         args["script"] = call.overrides["edited_script"]
+        if args.get("script_sha256"):  # re-pin: the approver's own text is what was shown
+            args["script_sha256"] = sha256_text(args["script"])
+            args["script_source"] = "edited on the approval card"
     elif call.overrides.get("edited_script") and call.tool == "bash":
         args["command"] = call.overrides["edited_script"]
     if call.overrides.get("namespace"):

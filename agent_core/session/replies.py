@@ -18,20 +18,35 @@ from ..llm import LLMResult
 
 @dataclass
 class ParsedCall:
-    """One tool call of a reply. ``args`` is None when the model sent malformed JSON."""
+    """One tool call of a reply. ``args`` is None when the model sent malformed JSON.
+
+    ``id`` is the engine's own; ``provider_id`` is what the model sent (kept for logs only).
+    """
 
     id: str
     name: str
     raw_arguments: str
     args: dict[str, Any] | None
+    provider_id: str | None = None
+
+
+def new_call_id() -> str:
+    """A tool-call id the engine owns: unique per call, whatever the provider sent."""
+    return f"call_{uuid.uuid4().hex[:20]}"
 
 
 def parse_tool_calls(result: LLMResult) -> list[ParsedCall]:
-    """Give every call an id and decode its arguments (a JSON object, or None when malformed)."""
+    """Give every call an engine-owned id and decode its arguments (a JSON object, or None
+    when malformed).
+
+    The provider's id is the model's choice: a reused one overwrote a pending approval and
+    wedged the session. The engine's id is what history, approvals and events carry; the
+    provider accepts any id in the history it is sent back, as long as results match calls.
+    """
     parsed: list[ParsedCall] = []
-    for i, tc in enumerate(result.tool_calls):
-        if not tc.get("id"):
-            tc["id"] = f"call_{uuid.uuid4().hex[:12]}_{i}"
+    for tc in result.tool_calls:
+        provider_id = tc.get("id") or None
+        tc["id"] = new_call_id()
         args: dict[str, Any] | None
         try:
             args = json.loads(tc["arguments"]) if tc["arguments"].strip() else {}
@@ -39,7 +54,7 @@ def parse_tool_calls(result: LLMResult) -> list[ParsedCall]:
                 raise ValueError("arguments must be a JSON object")
         except (json.JSONDecodeError, ValueError, TypeError):
             args = None
-        parsed.append(ParsedCall(tc["id"], tc["name"], tc["arguments"], args))
+        parsed.append(ParsedCall(tc["id"], tc["name"], tc["arguments"], args, provider_id))
     return parsed
 
 

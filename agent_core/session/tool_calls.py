@@ -33,6 +33,7 @@ class CallToRun:
     name: str
     args: dict[str, Any]
     requirement: policy.ApprovalRequirement | None
+    preview: dict[str, Any] | None = None  # what the card shows (ToolSpec.prepare)
 
     @property
     def auto_approved(self) -> bool:
@@ -95,12 +96,37 @@ def _classify(
     return immediate, gated, results
 
 
-async def _announce(session: Session, parsed: list[ParsedCall], immediate: list[CallToRun]) -> None:
-    """``tool_call`` for every call that is not waiting for a person (malformed ones too)."""
+async def _prepare(
+    session: Session, gated: list[CallToRun], results: ToolResults
+) -> list[CallToRun]:
+    """Pin what each gated call would fetch later and describe it for the card, before anyone
+    is asked (``ToolSpec.prepare``). A call that cannot be prepared (its script URL is refused,
+    its file is gone) fails now, without a card; its error goes in ``results``."""
+    ready: list[CallToRun] = []
+    for call in gated:
+        spec = session.router.get(call.name)
+        if spec is None or spec.prepare is None:
+            ready.append(call)
+            continue
+        try:
+            prepared = await spec.prepare(call.args, session.tool_context(call.id))
+        except Exception as exc:  # a tool's error, phrased for the model
+            results[call.id] = (f"ERROR: {getattr(exc, 'message', None) or exc}", False)
+            continue
+        call.args, call.preview = prepared.arguments, prepared.preview
+        ready.append(call)
+    return ready
+
+
+async def _announce(
+    session: Session, parsed: list[ParsedCall], immediate: list[CallToRun], results: ToolResults
+) -> None:
+    """``tool_call`` for every call that is not waiting for a person (malformed ones and those
+    that could not be prepared too)."""
     by_id = {c.id: c for c in immediate}
     for call in parsed:
         runnable = by_id.get(call.id)
-        if runnable is None and call.args is not None:
+        if runnable is None and call.args is not None and call.id not in results:
             continue  # gated: announced by ``approval_required``
         data: dict[str, Any] = {
             "tool": call.name,
@@ -126,7 +152,8 @@ async def run_tool_calls(session: Session, result: LLMResult) -> list[CallToRun]
     session.add_message(assistant_message(result, result.content or None, parsed))
     await session.commit()
     immediate, gated, results = _classify(session, parsed)
-    await _announce(session, parsed, immediate)
+    gated = await _prepare(session, gated, results)
+    await _announce(session, parsed, immediate, results)
     cancelled = False
     try:
         results.update(await run_calls(session, [(c.id, c.name, c.args) for c in immediate]))

@@ -12,8 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..context import CompactionFailed, patch_dangling_tool_calls, wire_messages
 from ..events import EventType
+from ..input_limits import clip_for_model
 from ..llm import LLMResult
 from ..llm_errors import CONTEXT_OVERFLOW, LLMError
+from ..redact import StreamScrubber
 from ..tools.plan_tool import unfinished
 from . import nudges
 from .approval_batch import abandon_pending, open_batch
@@ -39,7 +41,8 @@ async def accept_input(session: Session, text: str, *, user: str | None, synthet
         await session.commit()
         return False
     await abandon_pending(session)
-    msg: dict[str, Any] = {"role": "user", "content": text}
+    content = clip_for_model(text, session.config.max_user_message_chars)
+    msg: dict[str, Any] = {"role": "user", "content": content}
     if synthetic:
         msg["_synthetic"] = True
     elif user:
@@ -201,8 +204,11 @@ async def call_llm(session: Session) -> LLMResult:
     messages = wire_messages(session.system_prompt(), session.history)
     tools = session.router.openai_tools()
 
+    scrubber = StreamScrubber()  # a secret split over deltas must not reach the store
+
     async def on_chunk(delta: str) -> None:
-        await session.emit(EventType.ASSISTANT_CHUNK, {"content": delta})
+        if released := scrubber.feed(delta):
+            await session.emit(EventType.ASSISTANT_CHUNK, {"content": released})
 
     async def on_retry(err: LLMError, attempt: int, delay: float) -> None:
         await log_line(
@@ -215,6 +221,8 @@ async def call_llm(session: Session) -> LLMResult:
             messages, model=session.model, tools=tools, on_chunk=on_chunk, on_retry=on_retry
         )
     )
+    if rest := scrubber.flush():
+        await session.emit(EventType.ASSISTANT_CHUNK, {"content": rest})
     if session.config.stream:
         await session.emit(EventType.ASSISTANT_STREAM_END, {})
     if result.content:

@@ -9,6 +9,7 @@ a read-set or a cache they should not share (an upstream defect we do not repeat
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,21 @@ class ToolContext:
         return path
 
 
+def sha256_text(text: str) -> str:
+    """The content hash a card shows next to a script or command (UTF-8, hex)."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class PreparedCall:
+    """A gated call made ready for a person: ``arguments`` with everything it would fetch later
+    pinned (content + hash instead of a URL or a file name), and ``preview``, the full
+    description of what will run that the approval card shows (None: the arguments say it)."""
+
+    arguments: dict[str, Any]
+    preview: dict[str, Any] | None = None
+
+
 @dataclass
 class ToolSpec:
     """One tool offered to the model.
@@ -83,6 +99,9 @@ class ToolSpec:
     ``read_only`` marks tools the research sub-agent may call. ``approval`` lets a tool declare
     its own gate (MCP tools, bash); the built-in Hub tools are gated by :mod:`agent_core.policy`.
     ``key_argument`` names the argument shown in compact progress lines ("hf_jobs run a10g").
+    ``prepare`` runs before a gated call is put to a person: the engine stores and hashes the
+    arguments it returns (so the approval binds to pinned content) and puts its preview on the
+    card.
     """
 
     name: str
@@ -94,6 +113,7 @@ class ToolSpec:
     output_cap: int | None = None
     timeout_s: float | None = None
     key_argument: str | None = None
+    prepare: Callable[[dict[str, Any], ToolContext], Awaitable[PreparedCall]] | None = None
 
     def openai_schema(self) -> dict[str, Any]:
         return {

@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 import httpx
 
@@ -59,6 +59,10 @@ class GitHubClient:
 
     async def get(self, path: str, params: dict[str, Any] | None = None, *, raw: bool = False,
                   max_bytes: int = FILE_MAX_BYTES) -> BoundedResponse:  # fmt: skip
+        # The one chokepoint: a dot segment would let the URL normaliser climb out of the
+        # endpoint the tool meant (``contents/../../user`` → ``/user``, with the token).
+        if any(seg in (".", "..") for seg in unquote(path.split("?", 1)[0]).split("/")):
+            raise GitHubError(f"refusing a GitHub API path with '.' or '..' segments: {path}")
         url = f"{self.api_url}{path}"
         headers = {
             "Accept": "application/vnd.github.raw" if raw else "application/vnd.github+json",
@@ -132,14 +136,36 @@ def check(resp: BoundedResponse, what: str) -> None:
     raise GitHubError(f"GitHub API error {resp.status_code} for {what}: {message}".strip())
 
 
+_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
+
+def check_name(value: str, what: str = "owner") -> str:
+    """A GitHub owner or repository name: letters, digits, ``_.-``, never ``.``/``..``."""
+    if not _NAME.fullmatch(value) or value in (".", ".."):
+        raise GitHubError(f"{what} '{value}' is not a GitHub name (letters, digits, '-', '_', '.')")
+    return value
+
+
 def split_repo(repo: str, org: str | None = None) -> tuple[str, str]:
     repo = repo.strip().removeprefix("https://github.com/").strip("/")
     if "/" in repo:
         owner, name = repo.split("/", 1)
-        return owner, name.removesuffix(".git")
+        return check_name(owner), check_name(name.removesuffix(".git"), "repository")
     if not org:
         raise GitHubError("repo must look like 'owner/name'")
-    return org.strip(), repo
+    return check_name(org.strip()), check_name(repo, "repository")
+
+
+def repo_file_path(path: str) -> str:
+    """A path inside a repository, URL-encoded per segment; '.'/'..' segments are refused so
+    the request stays under ``/repos/{owner}/{repo}/contents/``."""
+    segments = [seg for seg in path.replace("\\", "/").split("/") if seg]
+    if not segments or any(seg in (".", "..") for seg in segments):
+        raise GitHubError(
+            f"path '{path}' must be a file or directory inside the repository "
+            "(no '.' or '..' segments)"
+        )
+    return "/".join(quote(seg, safe="") for seg in segments)
 
 
 def _q(part: str) -> str:
@@ -309,7 +335,9 @@ _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
 
 async def list_repos_handler(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
     owner = str(args.get("owner") or "").strip()
-    if not owner or "/" in owner:
+    try:
+        check_name(owner)
+    except GitHubError:
         return "ERROR: owner must be an organization or user name (no slash)", False
     owner_type = str(args.get("owner_type") or "org")
     sort = str(args.get("sort") or "stars")
@@ -413,9 +441,12 @@ async def read_file_handler(args: dict[str, Any], ctx: ToolContext) -> tuple[str
     path = str(args.get("path") or "").strip().strip("/")
     if not path:
         return "ERROR: path is required", False
+    try:
+        api_path = f"/repos/{_q(owner)}/{_q(name)}/contents/{repo_file_path(path)}"
+    except GitHubError as exc:
+        return f"ERROR: {exc}", False
     ref = str(args.get("ref") or "").strip()
     params = {"ref": ref} if ref else None
-    api_path = f"/repos/{_q(owner)}/{_q(name)}/contents/{quote(path)}"
     async with http_client(ctx) as client:
         gh = GitHubClient(client, api_url(ctx), github_token())
         try:

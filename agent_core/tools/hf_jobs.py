@@ -33,6 +33,7 @@ from ..jobs.records import JobRecord
 from ..jobs.stages import decode_stage, is_terminal
 from ..policy import job_flavor, job_timeout, normalize_operation
 from .base import Services, ToolContext, ToolSpec
+from .job_preview import MAX_SCRIPT_BYTES, pinned_script, prepare_job_call
 from .trackio_dashboard import plan_dashboard, seed_dashboard
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,6 @@ DEFAULT_ENV = {
     "UV_NO_PROGRESS": "1",
 }
 TOKEN_ENV_NAMES = ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "HUGGINGFACE_HUB_TOKEN")
-MAX_SCRIPT_BYTES = 400_000
 DEFAULT_LOG_LINES = 50
 MAX_LOG_LINES = 500
 LOGS_DEADLINE_S = 8.0
@@ -294,8 +294,14 @@ async def _namespace_for(ctx: ToolContext, args: dict[str, Any], job_id: str | N
     return await hub.resolve_namespace(requested or None)
 
 
-def _resolve_script(ctx: ToolContext, script: str) -> tuple[str, bool, str]:
-    """``(source, inline, label)`` for the ``script`` argument (code, URL or workspace file)."""
+def _resolve_script(ctx: ToolContext, args: dict[str, Any]) -> tuple[str, bool, str]:
+    """``(source, inline, label)`` for the ``script`` argument: content pinned at approval time
+    (see :mod:`.job_preview`), inline code, a URL or a workspace file."""
+    script = str(args.get("script"))
+    pinned = pinned_script(args)
+    if pinned is not None:
+        source = args.get("script_source") or "inline"
+        return pinned, True, f"{source} (sha256 {args['script_sha256'][:12]})"
     if "\n" in script:
         return script, True, "inline script"
     if is_url(script):
@@ -334,7 +340,7 @@ def _build_spec(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
             kind="bad_request",
         )
     if has_script:
-        source, inline, label = _resolve_script(ctx, str(script))
+        source, inline, label = _resolve_script(ctx, args)
         cmd = uv_command(
             source,
             inline=inline,
@@ -371,12 +377,9 @@ def _build_spec(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
 
 def _timeout(args: dict[str, Any], ctx: ToolContext) -> tuple[Any, int]:
     raw = job_timeout(args, ctx.config)
-    seconds = pricing.parse_timeout_seconds(raw)
+    seconds = pricing.job_timeout_seconds(raw)
     if seconds is None:
-        raise HubError(
-            f"timeout {raw!r} is not understood; use e.g. '45m', '3h', '1d' or seconds.",
-            kind="bad_request",
-        )
+        raise HubError(pricing.timeout_error(raw), kind="bad_request")
     return raw, seconds
 
 
@@ -637,19 +640,24 @@ async def _cancel(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
     job_id = _text_arg(args, "job_id")
     if not job_id:
         return "cancel needs job_id.", False
+    # The agent acts without approval only on what its own conversation started: another
+    # thread's job is someone else's GPU time (they have the Cancel button on its card).
     watcher = ctx.services.jobs
-    if watcher is not None and await watcher.job(job_id) is not None:
-        results = await watcher.cancel(job_id, requested_by="agent")
-        res = results[0] if results else {"ok": False, "error": "unknown job"}
-        if not res.get("ok"):
-            return f"Could not cancel job {job_id}: {res.get('error')}", False
+    known = await watcher.job(job_id) if watcher is not None else None
+    if known is None or known.get("session_id") != ctx.session_id:
         return (
-            f"Cancellation requested for job {job_id}; the thread will show it as canceled.",
-            True,
+            f"Job {job_id} was not started in this conversation, so I may not cancel it. "
+            "Whoever started it can cancel it from its thread (the job card's Cancel button).",
+            False,
         )
-    namespace = await _namespace_for(ctx, args, job_id)
-    await _hub(ctx).cancel_job(namespace, job_id)
-    return f"Cancellation requested for job {job_id}.", True
+    results = await watcher.cancel(job_id, requested_by="agent")  # type: ignore[union-attr]
+    res = results[0] if results else {"ok": False, "error": "unknown job"}
+    if not res.get("ok"):
+        return f"Could not cancel job {job_id}: {res.get('error')}", False
+    return (
+        f"Cancellation requested for job {job_id}; the thread will show it as canceled.",
+        True,
+    )
 
 
 async def _hardware(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
@@ -778,5 +786,6 @@ def tools(services: Services) -> list[ToolSpec]:
             output_cap=OUTPUT_CAP,
             timeout_s=120.0,
             key_argument="operation",
+            prepare=prepare_job_call,
         )
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..hub import HubError
+from ..policy import normalize_operation
 from .base import Services, ToolContext, ToolSpec
 from .hub_artifacts import tag_new_repo
 from .hub_common import cut, fmt_date, repo_id_arg, repo_type_arg, repo_url, require_hub
@@ -291,7 +292,7 @@ async def _dispatch(
 
 
 async def hf_repo_git_handler(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
-    op = str(args.get("operation") or "").strip().lower()
+    op = normalize_operation(args)  # the same reading as the approval policy
     try:
         repo_id = repo_id_arg(args)
         repo_type = repo_type_arg(args)

@@ -8,7 +8,10 @@ origin the credential belongs to, and which stops reading after ``max_bytes``.
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import os
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -63,6 +66,49 @@ def hf_token() -> str | None:
         return None
 
 
+class URLRefused(httpx.RequestError):
+    """A redirect pointed somewhere the research tools must never go."""
+
+
+def is_public_address(address: str) -> bool:
+    """False for loopback, private, link-local (cloud metadata), reserved or multicast."""
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not ip.is_multicast
+
+
+async def check_url_target(url: str, allowed: set[tuple[str, str, int]]) -> None:
+    """Refuse a URL (a redirect hop, a model-named script) that leaves the allowed origins for a
+    non-public address.
+
+    A redirect is chosen by the server (or whoever controls a page it serves), not by our
+    configuration: followed blindly, a 302 from a public host reaches the bot's loopback
+    services or the cloud metadata endpoint. Hostnames are resolved and every address must be
+    public (a name that resolves to 127.0.0.1 is loopback too).
+    """
+    scheme, host, port = origin(url)
+    if (scheme, host, port) in allowed:
+        return
+    if scheme not in ("http", "https") or not host:
+        raise URLRefused(f"refusing to fetch {url!r}: not an http(s) URL")
+    try:
+        addresses = [ipaddress.ip_address(host.strip("[]")).compressed]
+    except ValueError:
+        try:
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
+        except OSError as exc:
+            raise URLRefused(f"cannot resolve redirect target {host!r}: {exc}") from exc
+        addresses = [str(info[4][0]) for info in infos]
+    if not addresses or not all(is_public_address(a) for a in addresses):
+        raise URLRefused(
+            f"refusing to fetch {url!r}: it points to a private, loopback or "
+            "link-local address outside the configured endpoints"
+        )
+
+
 @asynccontextmanager
 async def http_client(ctx: ToolContext | None) -> AsyncIterator[httpx.AsyncClient]:
     """The process-wide client from ``Services.http`` if there is one, else a short-lived one."""
@@ -104,14 +150,21 @@ async def get_bounded(
     params: dict[str, Any] | None = None,
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float | None = None,
+    trusted_origins: tuple[str, ...] = (),
 ) -> BoundedResponse:
     """GET ``url``, following up to 5 redirects by hand, reading at most ``max_bytes``.
 
     ``credential_headers`` (e.g. ``Authorization``) are sent only on hops whose origin equals
-    ``credential_origin``; a redirect to any other origin continues without them.
+    ``credential_origin``; a redirect to any other origin continues without them. Every
+    redirect is re-checked by :func:`check_url_target`: ``url``'s own origin and
+    ``trusted_origins`` (configured endpoints) may be anywhere, any other hop must be http(s)
+    to a public address.
     """
     current = url
-    for _ in range(MAX_REDIRECTS + 1):
+    allowed = {origin(url), *(origin(o) for o in (trusted_origins or ()))}
+    for hop in range(MAX_REDIRECTS + 1):
+        if hop:
+            await check_url_target(current, allowed)
         send = dict(headers or {})
         if credential_headers and credential_origin and same_origin(current, credential_origin):
             send.update(credential_headers)

@@ -1,20 +1,21 @@
-"""Workspace tools ``read``, ``write``, ``edit`` and ``bash``, confined to one directory per session.
+"""Workspace tools ``read``, ``write`` and ``edit``, confined to one directory per session.
 
 Upstream ran these on the host with no gate at all, synchronously, and tracked "files read" in a
 module global shared by every session. Here:
 
 * every path goes through :func:`resolve_workspace_path`, which resolves symlinks and ``..``
   *before* checking containment, so neither ``../../etc/passwd`` nor a symlink planted inside
-  the workspace can reach outside it;
+  the workspace can reach outside it; a file with more than one hard link (which may be the
+  same inode as a file outside), a FIFO or device, and anything under ``/proc`` are refused,
+  and files are opened with ``O_NOFOLLOW`` so a link swapped in after the check is not followed;
+* a session's workspace has a quota (``tools.workspace_quota_bytes``) and no write or edit may
+  make a file larger than the write cap;
 * the read-before-edit set lives in ``ctx.session_state`` (per session);
-* file I/O runs in a worker thread and writes are atomic (temp file + ``os.replace``);
-* ``bash`` is offered only when ``config.tools.bash_enabled`` is true, every command needs a
-  person's approval (class ``bash``, the command on the card), it runs in its own process group
-  with a minimal environment (no HF/Slack/LLM secrets), and the whole group is killed on timeout,
-  on interrupt (``ctx.cancel_event``) and on task cancellation.
+* file I/O runs in a worker thread and writes are atomic (temp file + ``os.replace``).
 
-Scripts written here can be submitted to ``hf_jobs`` by path: the jobs tool calls
-:func:`resolve_workspace_path` and reads the file itself.
+``bash`` lives in :mod:`.bash_tool` (sandboxed, approval-gated). Scripts written here can be
+submitted to ``hf_jobs`` by path: the jobs tool calls :func:`resolve_workspace_path` and
+:func:`read_workspace_text`.
 """
 
 from __future__ import annotations
@@ -22,36 +23,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import signal
+import stat
+import tempfile
 from pathlib import Path
 from typing import Any
 
-from .. import policy
-from ..policy import ApprovalRequirement
 from ..sandbox.fileops import (
-    ANSI,
-    EDIT_MODES,
     READ_DEFAULT_LIMIT,
     READ_OUTPUT_BUDGET,
     WRITE_MAX_BYTES,
-    FileOpError,
-    OutputCapture,
-    apply_edit,
-    atomic_write,
     list_dir,
     numbered,
     python_warnings,
-    read_text,
 )
+from ..sandbox.text_edit import EDIT_MODES, WorkspaceError, apply_edit, snippet
 from .base import Services, ToolContext, ToolSpec
 
-BASH_OUTPUT_CAP = 25_000
-BASH_MAX_TIMEOUT_S = 3600.0
-BASH_KILL_GRACE_S = 2.0
 _READ_SET_KEY = "workspace_read_files"
-
-
-WorkspaceError = FileOpError
 
 
 # --------------------------------------------------------------------------- paths
@@ -77,16 +65,52 @@ def resolve_workspace_path(ctx: ToolContext, path: str | os.PathLike[str]) -> Pa
     candidate = Path(raw)
     if not candidate.is_absolute():
         candidate = root / candidate
-    real = Path(os.path.realpath(candidate))
+    try:
+        real = Path(os.path.realpath(candidate))
+    except OSError as exc:  # e.g. a link into /proc that the kernel will not resolve
+        raise WorkspaceError(f"path '{raw}' cannot be resolved: {exc.strerror or exc}") from exc
     if real != root and root not in real.parents:
         raise WorkspaceError(
             f"path '{raw}' resolves outside this session's workspace ({root}); "
             "use a path relative to the workspace (symlinks and '..' may not leave it)"
         )
+    if real.parts[:2] == ("/", "proc"):
+        raise WorkspaceError(f"path '{raw}' is under /proc, which workspace tools never read")
+    _refuse_foreign_inode(raw, real)
     return real
 
 
-def _display(ctx: ToolContext, real: Path) -> str:
+def _refuse_foreign_inode(raw: str, real: Path) -> None:
+    """A hard link shares its inode with a file that may live outside the workspace, and a FIFO
+    or device is not a file: neither is something the workspace tools may touch."""
+    try:
+        info = os.lstat(real)
+    except OSError:
+        return  # does not exist (yet): a new file
+    if stat.S_ISREG(info.st_mode) and info.st_nlink > 1:
+        raise WorkspaceError(
+            f"'{raw}' is a hard link ({info.st_nlink} names for one file); workspace tools "
+            "refuse hard links because the other name may be outside the workspace"
+        )
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
+        raise WorkspaceError(f"'{raw}' is not a regular file or directory")
+
+
+def read_workspace_text(target: Path) -> str:
+    """Read a resolved workspace file without following a link swapped in since the check."""
+    fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+            raise WorkspaceError(f"{target.name} is not a plain file of this workspace")
+        data = fh.read()
+    if b"\x00" in data[:8192]:
+        raise WorkspaceError(f"{target.name} is a binary file ({len(data)} bytes); not shown")
+    return data.decode("utf-8", errors="replace")
+
+
+def display_path(ctx: ToolContext, real: Path) -> str:
+    """``real`` as the model should name it: relative to the workspace root."""
     root = Path(os.path.realpath(ctx.workspace()))
     rel = real.relative_to(root).as_posix() if real != root else "."
     return rel
@@ -110,6 +134,52 @@ def was_read(ctx: ToolContext, real: Path) -> bool:
 
 
 # --------------------------------------------------------------------------- file helpers
+
+
+def _atomic_write(target: Path, data: str) -> None:
+    """Write via a temp file in the same directory and ``os.replace`` it into place."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if target.exists():
+            with contextlib.suppress(OSError):
+                os.chmod(tmp, target.stat().st_mode & 0o7777)
+        os.replace(tmp, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def workspace_usage(root: Path, *, skip: Path | None = None) -> int:
+    """Bytes used by the files under ``root`` (without following links), except ``skip``."""
+    total = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            path = os.path.join(dirpath, name)
+            if skip is not None and path == str(skip):
+                continue
+            with contextlib.suppress(OSError):
+                total += os.lstat(path).st_size
+    return total
+
+
+def _check_quota(ctx: ToolContext, target: Path, new_size: int) -> None:
+    """Refuse a write that would take this session's workspace over its quota."""
+    quota = ctx.config.tools.workspace_quota_bytes if ctx.services.config else None
+    if not quota:
+        return
+    root = Path(os.path.realpath(ctx.workspace()))
+    used = workspace_usage(root, skip=target)
+    if used + new_size > quota:
+        raise WorkspaceError(
+            f"this would take the session workspace to {used + new_size} bytes, over its "
+            f"quota of {quota} bytes; delete files you no longer need (nothing was written)"
+        )
 
 
 # --------------------------------------------------------------------------- read
@@ -140,16 +210,16 @@ async def read_handler(args: dict[str, Any], ctx: ToolContext) -> tuple[str, boo
     except (ValueError, TypeError) as exc:
         return f"ERROR: {exc}", False
     if not target.exists():
-        return f"ERROR: {_display(ctx, target)} does not exist in the workspace", False
+        return f"ERROR: {display_path(ctx, target)} does not exist in the workspace", False
     if target.is_dir():
         listing = await asyncio.to_thread(list_dir, target)
-        return f"Directory {_display(ctx, target)}:\n{listing}", True
+        return f"Directory {display_path(ctx, target)}:\n{listing}", True
     try:
-        text = await asyncio.to_thread(read_text, target)
+        text = await asyncio.to_thread(read_workspace_text, target)
     except WorkspaceError as exc:
         return f"ERROR: {exc}", False
     mark_read(ctx, target)
-    return numbered(text, offset, limit, _display(ctx, target))
+    return numbered(text, offset, limit, display_path(ctx, target))
 
 
 # --------------------------------------------------------------------------- write
@@ -175,7 +245,7 @@ async def write_handler(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bo
         target = resolve_workspace_path(ctx, args.get("path") or "")
     except ValueError as exc:
         return f"ERROR: {exc}", False
-    shown = _display(ctx, target)
+    shown = display_path(ctx, target)
     if target.is_dir():
         return f"ERROR: {shown} is a directory", False
     if target.exists() and not was_read(ctx, target):
@@ -184,7 +254,10 @@ async def write_handler(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bo
             "Call read on it first (or use edit) so you do not overwrite work you have not seen."
         ), False
     try:
-        await asyncio.to_thread(atomic_write, target, content)
+        await asyncio.to_thread(_check_quota, ctx, target, len(content.encode("utf-8")))
+        await asyncio.to_thread(_atomic_write, target, content)
+    except WorkspaceError as exc:
+        return f"ERROR: {exc}", False
     except OSError as exc:
         return f"ERROR: could not write {shown}: {exc.strerror or exc}", False
     mark_read(ctx, target)
@@ -219,17 +292,6 @@ EDIT_PARAMETERS: dict[str, Any] = {
 }
 
 
-def _snippet(content: str, needle: str, context: int = 3) -> str:
-    idx = content.find(needle) if needle else -1
-    lines = content.splitlines()
-    if idx == -1:
-        return ""
-    first = content.count("\n", 0, idx)
-    last = first + needle.count("\n")
-    lo, hi = max(0, first - context), min(len(lines), last + context + 1)
-    return "\n".join(f"{i + 1:6d}\t{lines[i]}" for i in range(lo, hi))
-
-
 async def edit_handler(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
     old, new = args.get("old_str"), args.get("new_str")
     if not isinstance(old, str) or not isinstance(new, str):
@@ -239,7 +301,7 @@ async def edit_handler(args: dict[str, Any], ctx: ToolContext) -> tuple[str, boo
         target = resolve_workspace_path(ctx, args.get("path") or "")
     except ValueError as exc:
         return f"ERROR: {exc}", False
-    shown = _display(ctx, target)
+    shown = display_path(ctx, target)
     if not target.is_file():
         return f"ERROR: {shown} does not exist (use write to create it)", False
     if not was_read(ctx, target):
@@ -248,164 +310,27 @@ async def edit_handler(args: dict[str, Any], ctx: ToolContext) -> tuple[str, boo
             False,
         )
     try:
-        content = await asyncio.to_thread(read_text, target)
+        content = await asyncio.to_thread(read_workspace_text, target)
         updated, count = apply_edit(content, old, new, mode, bool(args.get("replace_all")))
-        await asyncio.to_thread(atomic_write, target, updated)
+        size = len(updated.encode("utf-8"))
+        if size > WRITE_MAX_BYTES:
+            raise WorkspaceError(
+                f"the edit would make {shown} {size} bytes, over the {WRITE_MAX_BYTES}-byte "
+                "file limit; nothing was changed"
+            )
+        await asyncio.to_thread(_check_quota, ctx, target, size)
+        await asyncio.to_thread(_atomic_write, target, updated)
     except WorkspaceError as exc:
         return f"ERROR: {exc}", False
     except OSError as exc:
         return f"ERROR: could not edit {shown}: {exc.strerror or exc}", False
     notes = python_warnings(target, updated)
-    snippet = _snippet(updated, new) if new else ""
+    shown_lines = snippet(updated, new) if new else ""
     msg = f"Edited {shown}: {count} place{'s' if count != 1 else ''} ({mode})."
     parts = [msg]
-    if snippet:
-        parts.append(snippet)
+    if shown_lines:
+        parts.append(shown_lines)
     return "\n".join(parts + notes), True
-
-
-# --------------------------------------------------------------------------- bash
-
-BASH_PARAMETERS: dict[str, Any] = {
-    "type": "object",
-    "properties": {
-        "command": {"type": "string", "description": "Shell command to run in the workspace."},
-        "description": {
-            "type": "string",
-            "description": "What the command is for (shown on the approval card).",
-        },
-        "work_dir": {
-            "type": "string",
-            "description": "Directory relative to the workspace. Default '.'.",
-        },
-        "timeout": {"type": "integer", "description": "Seconds before the command is killed."},
-    },
-    "required": ["command"],
-}
-
-_ENV_PASSTHROUGH = ("PATH", "LANG", "LC_ALL", "TZ")
-
-
-def bash_environment(workspace: Path) -> dict[str, str]:
-    """A minimal environment: never the process's tokens (HF, Slack, LLM keys, GitHub)."""
-    env = {k: os.environ[k] for k in _ENV_PASSTHROUGH if os.environ.get(k)}
-    env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env.setdefault("LANG", "C.UTF-8")
-    env.update(
-        {
-            "HOME": str(workspace),
-            "TMPDIR": str(workspace / ".tmp"),
-            "PYTHONUNBUFFERED": "1",
-            "TERM": "dumb",
-            "NO_COLOR": "1",
-        }
-    )
-    return env
-
-
-def bash_approval(args: dict[str, Any], config: Any) -> ApprovalRequirement:
-    """Every command asks a person, with the command itself as the reason shown on the card."""
-    command = str(args.get("command") or "").strip()
-    desc = str(args.get("description") or "").strip()
-    reason = f"run shell command: {command}" + (f" ({desc})" if desc else "")
-    return ApprovalRequirement(True, policy.BASH, reason)
-
-
-def _kill_group(pgid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pgid, sig)
-
-
-async def _terminate(proc: asyncio.subprocess.Process) -> None:
-    """TERM the whole process group, then KILL it if anything is still there after a grace."""
-    pgid = proc.pid  # start_new_session=True → the shell leads its own group
-    _kill_group(pgid, signal.SIGTERM)
-    try:
-        await asyncio.wait_for(proc.wait(), BASH_KILL_GRACE_S)
-    except TimeoutError:
-        pass
-    _kill_group(pgid, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError):
-        await proc.wait()
-
-
-async def bash_handler(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
-    command = args.get("command")
-    if not isinstance(command, str) or not command.strip():
-        return "ERROR: 'command' must be a non-empty string", False
-    try:
-        cwd = resolve_workspace_path(ctx, args.get("work_dir") or ".")
-    except ValueError as exc:
-        return f"ERROR: {exc}", False
-    if not cwd.is_dir():
-        return f"ERROR: work_dir {_display(ctx, cwd)} is not a directory", False
-    default_timeout = ctx.config.tools.bash_timeout_s if ctx.services.config else 120.0
-    try:
-        timeout = float(args.get("timeout") or default_timeout)
-    except (TypeError, ValueError):
-        return "ERROR: timeout must be a number of seconds", False
-    timeout = min(max(timeout, 1.0), BASH_MAX_TIMEOUT_S)
-    workspace = Path(os.path.realpath(ctx.workspace()))
-    (workspace / ".tmp").mkdir(exist_ok=True)
-
-    proc = await asyncio.create_subprocess_shell(
-        command,
-        cwd=str(cwd),
-        env=bash_environment(workspace),
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.STDOUT,
-        start_new_session=True,
-    )
-
-    async def cleanup() -> None:
-        if proc.returncode is None:
-            await _terminate(proc)
-
-    ctx.register_cleanup(f"bash:{ctx.tool_call_id}", cleanup)
-    capture = OutputCapture(BASH_OUTPUT_CAP // 2)
-
-    async def pump() -> None:
-        assert proc.stdout is not None
-        while chunk := await proc.stdout.read(65536):
-            capture.feed(chunk.decode("utf-8", errors="replace"))
-
-    reader = asyncio.create_task(pump())
-    waiter = asyncio.create_task(proc.wait())
-    cancelled = asyncio.create_task(ctx.cancel_event.wait())
-    outcome = "done"
-    try:
-        done, _ = await asyncio.wait(
-            {waiter, cancelled}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
-        )
-        if waiter not in done:
-            outcome = "interrupted" if cancelled in done else "timeout"
-            await _terminate(proc)
-        # The shell may exit while a background child still holds the pipe: bound the drain.
-        try:
-            await asyncio.wait_for(asyncio.shield(reader), 5.0)
-        except TimeoutError:
-            _kill_group(proc.pid, signal.SIGKILL)
-            reader.cancel()
-    finally:
-        cancelled.cancel()
-        if proc.returncode is None:  # task cancelled (turn interrupted) or an error above
-            await _terminate(proc)
-        # Nothing the command started may outlive it (long work belongs in hf_jobs).
-        _kill_group(proc.pid, signal.SIGKILL)
-        if not reader.done():
-            reader.cancel()
-        waiter.cancel()
-
-    output = ANSI.sub("", capture.render()).strip() or "(no output)"
-    if outcome == "timeout":
-        return f"{output}\n\nERROR: command timed out after {timeout:.0f}s and was killed", False
-    if outcome == "interrupted":
-        return f"{output}\n\nERROR: interrupted; the command was killed", False
-    code = proc.returncode
-    if code != 0:
-        return f"{output}\n\nERROR: exit code {code}", False
-    return output, True
 
 
 # --------------------------------------------------------------------------- provider
@@ -454,20 +379,7 @@ def tools(services: Services) -> list[ToolSpec]:
     ]
     config = services.config
     if config is not None and config.tools.bash_enabled:
-        specs.append(
-            ToolSpec(
-                name="bash",
-                description=(
-                    "Run a shell command in your workspace (each command needs approval). "
-                    "No secrets are in its environment. Output is capped; long-running work "
-                    "belongs in hf_jobs, not here."
-                ),
-                parameters=BASH_PARAMETERS,
-                handler=bash_handler,
-                read_only=False,
-                approval=bash_approval,
-                output_cap=BASH_OUTPUT_CAP + 2_000,
-                key_argument="command",
-            )
-        )
+        from .bash_tool import bash_spec  # bash_tool builds on this module
+
+        specs.append(bash_spec())
     return specs

@@ -8,6 +8,7 @@ batch, call and argument hash: a click needs no in-memory state to be honoured.
 
 from __future__ import annotations
 
+import shlex
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +42,7 @@ APPROVE_ALL = "approve_all"
 REJECT_ALL = "reject_all"
 MAX_DETAILED_CALLS = 8
 EDITABLE_SCRIPT_MAX = 3_000  # plain_text_input's max_length
+COMMAND_FIELD_MAX = 600
 
 _STATUS_TEXT = {
     "approved": ":white_check_mark: Approved",
@@ -91,18 +93,69 @@ def can_edit_script(call: dict[str, Any]) -> bool:
     )
 
 
-def needs_script_file(call: dict[str, Any], preview_lines: int) -> bool:
-    """True when the card shows only part of the script (the rest goes up as a file)."""
+def full_text_of(call: dict[str, Any]) -> str | None:
+    """What runs, whole: the script, the bash command, or a Docker command line."""
     script = script_of(call)
-    if script is None:
+    if script is not None:
+        return script
+    preview = call.get("preview") if isinstance(call.get("preview"), dict) else {}
+    command = preview.get("command")
+    if isinstance(command, list) and command:
+        return shlex.join(map(str, command))
+    return None
+
+
+def needs_script_file(call: dict[str, Any], preview_lines: int) -> bool:
+    """True when the card shows only part of what runs (the whole goes up as a file)."""
+    text = full_text_of(call)
+    if text is None:
         return False
-    return len(script.splitlines()) > preview_lines or len(script) > 2_000
+    if script_of(call) is None:  # a Docker command: shown in a field
+        return len(text) > COMMAND_FIELD_MAX
+    return len(text.splitlines()) > preview_lines or len(text) > 2_000
+
+
+def _preview_fields(preview: dict[str, Any]) -> list[str]:
+    """The card's fields from the engine's preview: everything that will run, nothing cut
+    silently (what does not fit is attached as a file and says so)."""
+    out = [f"*Hardware*\n{code_inline(preview.get('flavor') or '?', 40)}"]
+    if preview.get("timeout_s"):
+        out.append(
+            f"*Timeout*\n{code_inline(preview.get('timeout'), 40)} ({preview['timeout_s']} s)"
+        )
+    out.append(f"*Image*\n{code_inline(preview.get('image') or '?', 80)}")
+    for key, label in (("schedule", "Schedule"), ("python", "Python")):
+        if preview.get(key):
+            out.append(f"*{label}*\n{code_inline(preview[key], 60)}")
+    if preview.get("dependencies"):
+        out.append(f"*Dependencies*\n{code_inline(', '.join(preview['dependencies']), 300)}")
+    if preview.get("script_args"):
+        out.append(f"*Script args*\n{code_inline(shlex.join(preview['script_args']), 600)}")
+    command = full_text_of({"preview": preview})
+    if command is not None:
+        shown = (
+            code_inline(command, COMMAND_FIELD_MAX)
+            if len(command) <= COMMAND_FIELD_MAX
+            else "_too long for the card: attached in full below_"
+        )
+        out.append(f"*Command* (sha256 `{preview.get('command_sha256', '')[:16]}…`)\n{shown}")
+    env = preview.get("env") or {}
+    if env:
+        pairs = "\n".join(f"{k}={v}" for k, v in sorted(env.items()))
+        out.append(f"*Env*\n```{esc(pairs)[:1200]}```")
+    secrets = ", ".join(preview.get("secrets") or [])
+    if preview.get("token_notice"):
+        out.append(f"*Secrets*\n{esc(secrets)} — :key: {esc(preview['token_notice'])}")
+    return out
 
 
 def _fields(call: dict[str, Any]) -> list[str]:
     args = call.get("arguments") if isinstance(call.get("arguments"), dict) else {}
+    preview = call.get("preview") if isinstance(call.get("preview"), dict) else None
     out: list[str] = []
-    if call.get("tool") == "hf_jobs":
+    if preview is not None and preview.get("kind") == "hf_job":
+        out = _preview_fields(preview)
+    elif call.get("tool") == "hf_jobs":
         flavor = args.get("hardware_flavor") or args.get("flavor") or args.get("hardware")
         if flavor:
             out.append(f"*Hardware*\n{code_inline(flavor, 40)}")
@@ -150,6 +203,13 @@ def _script_preview(call: dict[str, Any], preview_lines: int) -> str | None:
         text += (
             f"\n_First {min(preview_lines, len(lines))} of {len(lines)} lines — "
             "the full script is attached below the card._"
+        )
+    preview = call.get("preview") if isinstance(call.get("preview"), dict) else {}
+    digest = preview.get("script_sha256") or preview.get("command_sha256")
+    if digest:
+        source = preview.get("script_source")
+        text += (
+            f"\n_sha256 `{digest}`" + (f" · from {esc(str(source))[:200]}" if source else "") + "_"
         )
     return text[:MAX_SECTION]
 

@@ -18,12 +18,15 @@ from slack_sdk.models.views import View
 
 from agent_core.approvals import PENDING, PendingCall
 from agent_core.events import ToolApproval
+from agent_core.redact import scrub
 from bot.approvals.card import (
     APPROVE,
     APPROVE_ALL,
     EDIT,
+    EDITABLE_SCRIPT_MAX,
     REJECT,
     REJECT_ALL,
+    can_edit_script,
     parse_action_id,
     script_of,
 )
@@ -45,6 +48,17 @@ if TYPE_CHECKING:
     from bot.llm_warmup import LlmWarmup
 
 log = logging.getLogger(__name__)
+
+
+NOT_EDITABLE = (
+    f"This script can't be edited in Slack (only scripts up to {EDITABLE_SCRIPT_MAX:,} "
+    "characters can); approve it as shown or reject it with a reason."
+)
+
+
+def _editable(call: PendingCall) -> bool:
+    """The same rule the card uses to offer *Edit script…* (a whole script, never a cut one)."""
+    return can_edit_script({"tool": call.tool, "arguments": call.arguments})
 
 
 class CardRedraws(Protocol):
@@ -144,6 +158,9 @@ class ApprovalFlow:
             meta.update({"c": value.get("c"), "h": value.get("h"), "all": kind == REJECT_ALL})
             await self._open(body, reject_view(meta, calls), respond)
         elif kind == EDIT:
+            if not _editable(calls[0]):  # a forged click: the card offers no Edit here
+                await self._tell(respond, NOT_EDITABLE)
+                return
             meta.update({"c": value.get("c"), "h": value.get("h")})
             await self._open(body, edit_view(meta, calls[0]), respond)
         else:
@@ -220,6 +237,10 @@ class ApprovalFlow:
         call = await self.approvals.get(sid, str(meta.get("c") or ""))
         calls = [call] if call is not None else []
         error = await self._authorise_submit(user, calls, sid, batch_id, meta.get("c"))
+        if error is None and call is not None and not _editable(call):
+            error = NOT_EDITABLE
+        if error is None and len(edited or "") > EDITABLE_SCRIPT_MAX:
+            error = f"The script may be at most {EDITABLE_SCRIPT_MAX:,} characters here."
         if error is None and not (edited or "").strip():
             error = "The script cannot be empty; use Reject to refuse the call."
         if error is None and call is not None:
@@ -277,8 +298,10 @@ class ApprovalFlow:
         return self._already(call) if call is not None else "This request was already decided."
 
     async def _open(self, body: dict[str, Any], view: View, respond: Any) -> None:
+        # Modals do not go through the sender: scrub them here (a script may hold a token).
+        clean = scrub(view.to_dict())
         try:
-            await self.client.views_open(trigger_id=body.get("trigger_id"), view=view)
+            await self.client.views_open(trigger_id=body.get("trigger_id"), view=clean)
         except SlackApiError as exc:
             log.warning("views.open failed: %s", exc.response.get("error"))
             await tell_clicker(

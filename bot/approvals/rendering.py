@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bot.approvals.card import needs_script_file, script_of
+from bot.approvals.card import full_text_of, needs_script_file, script_of
 from bot.approvals.current_card import current_card, find_request
 from bot.conversation.turns import end_turn, ensure_progress
 from bot.renderer.output import settle
@@ -53,9 +53,11 @@ async def on_approval_required(ctx: RenderContext, rec: ThreadRecord, ev: Event)
     rec.state.cards[batch_id] = {"seq": ev.seq, "ts": ts}
     await ctx.threads.save(rec)  # clicks may arrive now; the card must be findable
     for call in ev.data.get("tools") or []:
-        script = script_of(call)
+        script = full_text_of(call)
         if script and needs_script_file(call, ctx.settings.script_preview_lines):
-            name = "script.py" if call.get("tool") == "hf_jobs" else "command.sh"
+            name = (
+                "script.py" if script_of(call) and call.get("tool") == "hf_jobs" else "command.sh"
+            )
             await ctx.out.upload_once(
                 rec,
                 ev.seq,

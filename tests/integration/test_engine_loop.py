@@ -31,7 +31,9 @@ async def test_plain_turn_streams_and_completes(tmp_path: Path, llm: FakeLLM) ->
         assert done.data["final_response"] == "Hello! I can help with that."
         types = eng.events.types("s")
         assert types[0] == "processing"
-        assert types.count("assistant_chunk") >= 5
+        # a short answer arrives as one chunk: redact.StreamScrubber coalesces and holds the
+        # last words until they cannot be part of a secret
+        assert types.count("assistant_chunk") >= 1
         assert "assistant_stream_end" in types and "assistant_message" in types
         seqs = [e.seq for e in eng.events.of("s")]
         assert seqs == list(range(1, len(seqs) + 1))

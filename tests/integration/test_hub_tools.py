@@ -269,7 +269,8 @@ async def test_git_lifecycle(env):
         ("hf_repo_files", "read", None),
         ("hf_repo_git", "merge_pr", policy.REPO_DESTRUCTIVE),
         ("hf_repo_git", "create_repo", policy.REPO_WRITE),
-        ("hf_repo_git", "create_pr", None),
+        ("hf_repo_git", "create_pr", policy.REPO_WRITE),
+        ("hf_repo_git", "list_prs", None),
     ],
 )
 def test_repo_tool_approval_classes(tool, op, klass):

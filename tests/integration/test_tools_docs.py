@@ -146,6 +146,7 @@ async def test_redirect_off_hub_drops_token(hub):
             f"{hub.base_url}/redirect?to={target}",
             credential_headers={"Authorization": f"Bearer {TOKEN}"},
             credential_origin=hub.base_url,
+            trusted_origins=(other.base_url,),  # loopback: allowed only as a configured endpoint
         )
         assert resp.status_code == 200 and "TRL" in resp.text
         assert hub.authorized_paths()[0].startswith("/redirect")

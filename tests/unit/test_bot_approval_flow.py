@@ -83,7 +83,7 @@ class Client:
         self.opened: list[dict[str, Any]] = []
 
     async def views_open(self, *, trigger_id: str, view: Any) -> dict[str, Any]:
-        self.opened.append(view.to_dict())
+        self.opened.append(view if isinstance(view, dict) else view.to_dict())
         return {"ok": True}
 
 

@@ -202,7 +202,11 @@ def test_approval_table() -> None:
     assert sched.approval_class == "scheduled_job"
     assert decide("hf_repo_files", {"operation": "read"}, cfg, st, "1") is None
     assert decide("hf_repo_files", {"operation": "delete"}, cfg, st, "1").destructive
-    assert decide("hf_repo_git", {"operation": "create_pr"}, cfg, st, "1") is None
+    assert (
+        decide("hf_repo_git", {"operation": "create_pr"}, cfg, st, "1").approval_class
+        == "repo_write"
+    )
+    assert decide("hf_repo_git", {"operation": "list_prs"}, cfg, st, "1") is None
     assert (
         decide("hf_repo_git", {"operation": "merge_pr"}, cfg, st, "1").approval_class
         == "repo_destructive"

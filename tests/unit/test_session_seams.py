@@ -132,7 +132,8 @@ def test_parse_tool_calls_gives_ids_and_rejects_non_objects() -> None:
     parsed = parse_tool_calls(result)
     assert [p.args for p in parsed] == [{"x": 1}, None, {}, None]
     ids = [p.id for p in parsed]
-    assert ids[1] == "k" and all(ids) and len(set(ids)) == 4
+    assert all(ids) and len(set(ids)) == 4 and "k" not in ids  # engine-owned ids
+    assert [p.provider_id for p in parsed] == [None, "k", None, None]
     assert [tc["id"] for tc in result.tool_calls] == ids  # the result is tagged too
 
 
