@@ -34,7 +34,7 @@ from ..jobs.stages import decode_stage, is_terminal
 from ..policy import job_flavor, job_timeout, normalize_operation
 from .base import Services, ToolContext, ToolSpec
 from .job_preview import MAX_SCRIPT_BYTES, pinned_script, prepare_job_call
-from .trackio_dashboard import plan_dashboard, seed_dashboard
+from .trackio_dashboard import plan_dashboard, seed_dashboard, trackio_env
 
 log = logging.getLogger(__name__)
 
@@ -353,13 +353,8 @@ def _build_spec(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
         cmd = command
         image = _text_arg(args, "image") or DOCKER_IMAGE
         label = " ".join(command)[:80]
-    extra: dict[str, str] = {}
-    if _text_arg(args, "trackio_space_id"):
-        extra["TRACKIO_SPACE_ID"] = _text_arg(args, "trackio_space_id")
-    if _text_arg(args, "trackio_project"):
-        extra["TRACKIO_PROJECT"] = _text_arg(args, "trackio_project")
     user_env = args.get("env") if isinstance(args.get("env"), dict) else None
-    env, dropped = job_env(user_env, hub.token, extra)
+    env, dropped = job_env(user_env, hub.token, trackio_env(args))
     if hub.token and any(hub.token in part for part in cmd):
         raise HubError(
             "The command contains the HF token; remove it — the job gets it as $HF_TOKEN.",

@@ -33,7 +33,7 @@ from typing import Any
 
 from huggingface_hub import CommitOperationAdd
 
-from .hub_common import get_repo_file
+from .hub_common import get_repo_file, require_hub
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,12 @@ _SPACE_ID = re.compile(r"^[A-Za-z0-9][\w.-]{0,95}/[A-Za-z0-9][\w.-]{0,95}$")
 APP_PY = "import trackio\n\ntrackio.show()\n"
 REQUIREMENTS = "trackio\n"
 APP_MAX_BYTES = 64_000
+
+
+def trackio_env(args: dict[str, Any]) -> dict[str, str]:
+    """The Trackio variables a job gets from ``hf_jobs``'s ``trackio_*`` arguments."""
+    names = (("trackio_space_id", "TRACKIO_SPACE_ID"), ("trackio_project", "TRACKIO_PROJECT"))
+    return {env: str(args[arg]).strip() for arg, env in names if str(args.get(arg) or "").strip()}
 
 
 def reports_to_trackio(source: str | None) -> bool:
@@ -74,6 +80,28 @@ def plan_dashboard(
     if reports_to_trackio(script_source):
         return Dashboard(new_space_id(namespace), project, chosen_for_the_job=True)
     return None
+
+
+async def pin_dashboard(args: dict[str, Any], ctx: Any) -> dict[str, Any]:
+    """Before the approval card: choose the dashboard Space of a Trackio-reporting run, so the
+    card shows the ``TRACKIO_SPACE_ID`` the job will get and the approved arguments carry it.
+
+    ``args`` are already pinned (the script is its content). Without a namespace (the Hub cannot
+    be asked right now) nothing is pinned and :func:`plan_dashboard` chooses at run time.
+    """
+    script = args.get("script") if isinstance(args.get("script"), str) else None
+    if args.get("trackio_space_id") or not reports_to_trackio(
+        script if script and "\n" in script else None
+    ):
+        return args
+    try:
+        namespace = await require_hub(ctx).resolve_namespace(
+            str(args.get("namespace") or "").strip() or None
+        )
+    except Exception as exc:
+        log.debug("no namespace for the Trackio Space yet: %s", exc)
+        return args
+    return {**args, "trackio_space_id": new_space_id(namespace)}
 
 
 def _readme(space_id: str) -> str:

@@ -170,3 +170,27 @@ async def test_card_rewrite_keeps_metadata_and_one_provenance_section(tmp_path):
             slack_ctx(env),
         )
         assert ok and env.fake.repos.get("alice/card").files_at("main")["notes.md"] == b"x"
+
+
+async def test_approval_card_shows_the_dashboard_the_job_will_get(tmp_path):
+    """The Space is chosen before the card (prepare), so the approved arguments, the card's env
+    and the submitted job agree on one TRACKIO_SPACE_ID."""
+    from agent_core.tools.job_preview import prepare_job_call
+
+    async with jobs_env(tmp_path) as env:
+        ctx = env.ctx()
+        (ctx.workspace() / "train.py").write_text(SFT)
+        prepared = await prepare_job_call(
+            {"operation": "run", "script": "train.py", "hardware_flavor": "a10g-small"}, ctx
+        )
+        space_id = prepared.arguments["trackio_space_id"]
+        assert space_id.startswith("alice/ml-intern-")
+        assert prepared.preview["env"]["TRACKIO_SPACE_ID"] == space_id
+        text, ok = await hf_jobs_handler(prepared.arguments, ctx)
+        assert ok, text
+        assert env.fake.jobs.get(job_id_of(text)).environment["TRACKIO_SPACE_ID"] == space_id
+        assert env.fake.repos.get(space_id, "space") is not None
+        # A run without Trackio is prepared unchanged.
+        plain = await prepare_job_call({"operation": "run", "script": "print(1)\n"}, ctx)
+        assert "trackio_space_id" not in plain.arguments
+        assert "TRACKIO_SPACE_ID" not in plain.preview["env"]
