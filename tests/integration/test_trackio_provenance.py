@@ -13,6 +13,8 @@ from agent_core.tools.hf_jobs import hf_jobs_handler
 from agent_core.tools.hf_repo_files import hf_repo_files_handler
 from agent_core.tools.hf_repo_git import hf_repo_git_handler
 from agent_core.tools.hub_artifacts import BEGIN, TAG
+from bot.jobs.buttons import with_job_actions
+from bot.jobs.card import job_payload, merge_job
 from tests.hub_harness import jobs_env
 
 SFT = """\
@@ -58,6 +60,14 @@ async def test_trackio_script_gets_a_seeded_dashboard_and_a_card_link(tmp_path):
         assert f"Trackio dashboard: {url}" in text
         record = await env.watcher.job(job.id)
         assert record is not None and record["links"] == {"trackio": url}
+        # The job card shows the dashboard from its first render (job_started).
+        started = env.recorder.of("job_started")[0].data
+        assert started["links"] == {"trackio": url}
+        card = with_job_actions(
+            job_payload(merge_job({}, "job_started", started, 0.0), now=0.0), started
+        )
+        buttons = [e for b in card.blocks if b.get("type") == "actions" for e in b["elements"]]
+        assert any(e.get("url") == url for e in buttons)
 
 
 async def test_requested_space_and_project_are_used_and_not_clobbered(tmp_path):
