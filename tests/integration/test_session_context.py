@@ -75,3 +75,28 @@ def test_timezone_config_is_validated_and_defaults_to_host():
         Config.model_validate({"model_name": "m", "timezone": "Mars/Olympus_Mons"})
     zone, name = resolve_timezone(None)
     assert name and datetime(2025, 1, 1, tzinfo=UTC).astimezone(zone).tzinfo is not None
+
+
+async def test_the_manager_puts_the_hub_account_and_team_timezone_in_sessions(tmp_path):
+    """Wiring: the Hub client the host attaches after the manager was built is the one whose
+    cached identity the sessions' prompt names; the configured timezone dates it."""
+    from agent_core.manager import SessionManager
+    from agent_core.store import Store
+    from agent_core.tools.router import ToolRouter
+    from tests.engine_harness import ORIGIN, make_config
+
+    store = await Store.open(tmp_path / "engine.db")
+    await store.create_session("s", ORIGIN, "openai/fake", {"turn_count": 0})
+    async with FakeHub() as fake:
+        manager = SessionManager(store, make_config(timezone="Asia/Tokyo"), router=ToolRouter([]))
+        session = await manager.get_session("s")
+        assert "Hugging Face account" not in session.system_prompt()  # no Hub client yet
+        client = HubClient(endpoint=fake.url, token=ALICE_TOKEN)
+        manager.services.hub = client  # as runtime.attach_jobs does
+        await client.whoami()
+        prompt = session.system_prompt()
+        assert "Hugging Face account: `alice` (orgs: `acme-ml`)" in prompt
+        assert "timezone Asia/Tokyo (UTC+09:00)" in prompt
+        await manager.close()
+        await client.aclose()
+    await store.close()
