@@ -87,12 +87,21 @@ async def pin_script(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
     elif is_url(script):
         content, source = await _fetch_script(ctx, script.strip()), script.strip()
     else:
-        try:
-            path = resolve_workspace_path(ctx, script)
-            content = read_workspace_text(path)
-        except (ValueError, OSError) as exc:
-            raise HubError(f"script: {exc}", kind="bad_request") from exc
-        source = f"workspace:{script}"
+        sandboxes = ctx.services.sandboxes
+        in_sandbox = (
+            await sandboxes.fetch_file(ctx.session_id, script.strip())
+            if sandboxes is not None and sandboxes.active(ctx.session_id) is not None
+            else None
+        )
+        if in_sandbox is not None:  # the script the agent wrote and tested in its sandbox
+            content, source = in_sandbox, f"sandbox:{script.strip()}"
+        else:
+            try:
+                path = resolve_workspace_path(ctx, script)
+                content = read_workspace_text(path)
+            except (ValueError, OSError) as exc:
+                raise HubError(f"script: {exc}", kind="bad_request") from exc
+            source = f"workspace:{script}"
     # Pinned as stored: approval arguments are scrubbed at rest, so a literal secret in the
     # script is replaced before hashing (the card, the store and the job then agree).
     content = scrub_text(content)
