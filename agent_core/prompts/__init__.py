@@ -97,6 +97,11 @@ def render_tool_list(tool_names: list[str]) -> str:
         lines.append(
             "- (No shell here: run code as an `hf_jobs` job; use the workspace tools to write it.)"
         )
+    elif "sandbox_create" not in names:
+        lines.append(
+            "- (No sandbox here: `bash`, `read`, `write` and `edit` work in your workspace on the "
+            "bot's host — no GPU, so GPU preflight runs as a short GPU job instead.)"
+        )
     if "web_search" not in names:
         lines.append(
             "- (No general web search is configured; use the docs, papers and GitHub tools.)"

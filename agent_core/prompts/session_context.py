@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -63,7 +64,8 @@ class SessionContext:
 
 
 def resolve_timezone(name: str | None) -> tuple[tzinfo, str]:
-    """The team's timezone: the configured IANA name, else the host's local zone, else UTC.
+    """The team's timezone: the configured IANA name, else the host's (``TZ``, else its local
+    offset), else UTC.
 
     A name that does not exist was already refused by the config validator; here an unknown
     name (a host without tzdata) falls back to UTC rather than breaking every prompt.
@@ -74,6 +76,12 @@ def resolve_timezone(name: str | None) -> tuple[tzinfo, str]:
         except (ZoneInfoNotFoundError, ValueError):
             log.warning("unknown timezone %r; using UTC", name)
             return UTC, "UTC"
+    env_name = os.environ.get("TZ", "").strip().lstrip(":")
+    if env_name:
+        try:
+            return ZoneInfo(env_name), env_name
+        except (ZoneInfoNotFoundError, ValueError):
+            pass  # a POSIX TZ string, not an IANA name: fall through to the local offset
     local = datetime.now().astimezone().tzinfo
     key = getattr(local, "key", None) or (local.tzname(None) if local else None)
     return (local or UTC), (key or "UTC")

@@ -179,3 +179,27 @@ def test_session_context_section_names_account_and_timezone():
 def test_renderer_falls_back_when_template_is_gone(tmp_path):
     render = system_prompt_renderer(tmp_path / "gone.md")
     assert render(["a"]).startswith("You are ML Intern")
+
+
+@pytest.mark.parametrize(
+    ("tools", "note"),
+    [
+        (["hf_jobs"], "No shell here"),
+        (["bash", "read"], "No sandbox here"),
+        (["sandbox_create", "bash", "read"], None),
+    ],
+)
+def test_tool_notes_say_where_code_runs(tools: list[str], note: str | None):
+    text = render_system_prompt(tools, NOW)
+    notes = [n for n in ("No shell here", "No sandbox here") if n in text]
+    assert notes == ([note] if note else [])
+
+
+def test_host_timezone_comes_from_tz(monkeypatch):
+    from agent_core.prompts.session_context import resolve_timezone
+
+    monkeypatch.setenv("TZ", "America/New_York")
+    assert resolve_timezone(None)[1] == "America/New_York"
+    monkeypatch.setenv("TZ", "EST5EDT,M3.2.0,M11.1.0x")  # not an IANA name: local offset used
+    assert resolve_timezone(None)[1]
+    assert resolve_timezone("Asia/Tokyo")[1] == "Asia/Tokyo"  # config wins
