@@ -78,21 +78,28 @@ def with_provenance(
     session_id: str,
     now: datetime | None = None,
 ) -> str:
-    """``readme`` with the ``ml-intern`` tag in its front matter and one provenance section."""
+    """``readme`` with the ``ml-intern`` tag in its front matter and one provenance section.
+
+    A card whose front matter is not valid YAML keeps it byte for byte (we do not "repair" the
+    author's metadata by dropping it); only the section is added, without the tag.
+    """
+    section = provenance_section(repo_id, repo_type, origin, session_id, now or datetime.now(UTC))
     text = readme or ""
     if not text.lstrip().startswith("---"):
         text = "---\n{}\n---\n" + text  # no front matter yet: start an empty one
-    card = RepoCard(text, ignore_metadata_errors=True)
+    try:
+        card = RepoCard(text, ignore_metadata_errors=True)
+    except Exception as exc:  # broken YAML front matter
+        log.warning(
+            "card of %s has unreadable metadata (%s); adding the section only", repo_id, exc
+        )
+        return f"{_BLOCK.sub('', readme).rstrip()}\n\n{section}"
     tags = card.data.get("tags") or []
     tags = [tags] if isinstance(tags, str) else list(tags)
     if TAG not in tags:
         tags.append(TAG)
     card.data.tags = tags
-    body = _BLOCK.sub("", card.text or "").rstrip()
-    if not body:
-        name = repo_id.split("/")[-1]
-        body = f"# {name}"
-    section = provenance_section(repo_id, repo_type, origin, session_id, now or datetime.now(UTC))
+    body = _BLOCK.sub("", card.text or "").rstrip() or f"# {repo_id.split('/')[-1]}"
     return f"---\n{card.data.to_yaml()}\n---\n\n{body}\n\n{section}"
 
 

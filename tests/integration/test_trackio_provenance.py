@@ -204,3 +204,17 @@ async def test_approval_card_shows_the_dashboard_the_job_will_get(tmp_path):
         plain = await prepare_job_call({"operation": "run", "script": "print(1)\n"}, ctx)
         assert "trackio_space_id" not in plain.arguments
         assert "TRACKIO_SPACE_ID" not in plain.preview["env"]
+
+
+def test_card_with_broken_metadata_keeps_it_and_gets_the_section():
+    from agent_core.tools.hub_artifacts import with_provenance
+
+    broken = "---\nlicense: [mit\nbase_model: x\n---\n# Mine\n"
+    out = with_provenance(
+        broken, repo_id="alice/m", repo_type="model", origin=ORIGIN, session_id="s"
+    )
+    assert out.startswith(broken.rstrip()) and out.count(BEGIN) == 1
+    again = with_provenance(
+        out, repo_id="alice/m", repo_type="model", origin=ORIGIN, session_id="s"
+    )
+    assert again.count(BEGIN) == 1
