@@ -14,7 +14,7 @@ from typing import Any
 
 from ..hub import HubError, status_error
 from .base import Services, ToolContext, ToolSpec
-from .hub_artifacts import is_card_upload, with_provenance
+from .hub_artifacts import add_to_collection, is_card_upload, with_provenance
 from .hub_common import (
     get_repo_file,
     human_size,
@@ -212,6 +212,8 @@ async def _upload(
         or getattr(info, "commit_url", None)
         or repo_url(hub.endpoint, repo_id, repo_type)
     )
+    if is_card_upload(path, repo_type):
+        await add_to_collection(hub, repo_id, repo_type, ctx)
     kind = "Pull request opened" if getattr(info, "pr_url", None) else "Committed"
     return f"Uploaded {path} ({human_size(len(payload))}) to {repo_id}. {kind}: {url}", True
 

@@ -13,13 +13,17 @@ left alone (sandbox and dashboard Spaces are not artifacts). The front matter is
 written with ``huggingface_hub.RepoCard``, so existing metadata (license, base_model, …) is
 kept as is.
 
-Not done (upstream has them): the per-session private *collection* of artifacts, and tagging
-repos that a training script creates itself with ``push_to_hub`` (upstream injects a
-``sitecustomize.py`` into jobs that monkey-patches ``HfApi``).
+Every tagged repo is also added to a private collection per session and namespace,
+``ml-intern-artifacts-<YYYY-MM-DD>-<8 hex of the session id>`` (upstream's name, ≤59 characters),
+so a thread's outputs can be found together; its slug is kept in the session state.
+
+Not done (upstream has it): tagging repos that a training script creates itself with
+``push_to_hub`` (upstream injects a ``sitecustomize.py`` into jobs that monkey-patches ``HfApi``).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 from datetime import UTC, datetime
@@ -33,6 +37,8 @@ TAG = "ml-intern"
 ARTIFACT_TYPES = ("model", "dataset")
 BEGIN = "<!-- ml-intern:provenance -->"
 END = "<!-- /ml-intern:provenance -->"
+COLLECTION_TITLE_MAX = 59
+STATE_KEY = "artifact_collections"  # session state: namespace -> collection slug
 _BLOCK = re.compile(re.escape(BEGIN) + r".*?" + re.escape(END) + r"\n?", re.S)
 
 
@@ -103,6 +109,38 @@ def with_provenance(
     return f"---\n{card.data.to_yaml()}\n---\n\n{body}\n\n{section}"
 
 
+def collection_title(session_id: str, now: datetime) -> str:
+    digest = hashlib.sha256(session_id.encode("utf-8")).hexdigest()[:8]
+    return f"ml-intern-artifacts-{now:%Y-%m-%d}-{digest}"[:COLLECTION_TITLE_MAX]
+
+
+async def add_to_collection(hub: Any, repo_id: str, repo_type: str, ctx: Any) -> str | None:
+    """Put the artifact in this session's private collection (created on first use); its slug,
+    or None. Failures are logged: the artifact itself is already published."""
+    namespace = repo_id.split("/")[0]
+    known: dict[str, str] = ctx.session_state.setdefault(STATE_KEY, {})
+    what = f"the artifact collection of {namespace}"
+    try:
+        slug = known.get(namespace)
+        if not slug:
+            title = collection_title(ctx.session_id, datetime.now(UTC))
+            collection = await hub.call(
+                "create_collection",
+                title=title,
+                namespace=namespace,
+                private=True,
+                exists_ok=True,
+                description="Models and datasets ML Intern published in one Slack thread.",
+                what=what,
+            )
+            slug = known[namespace] = collection.slug
+        await hub.call("add_collection_item", slug, repo_id, repo_type, exists_ok=True, what=what)
+    except Exception:
+        log.warning("could not add %s to its artifact collection", repo_id, exc_info=True)
+        return None
+    return slug
+
+
 def is_card_upload(path: str, repo_type: str) -> bool:
     return repo_type in ARTIFACT_TYPES and path.strip("/").lower() == "readme.md"
 
@@ -131,4 +169,5 @@ async def tag_new_repo(hub: Any, repo_id: str, repo_type: str, ctx: Any) -> bool
     except Exception:
         log.warning("could not write the provenance card of %s", repo_id, exc_info=True)
         return False
+    await add_to_collection(hub, repo_id, repo_type, ctx)
     return True

@@ -142,6 +142,17 @@ async def test_created_model_and_dataset_carry_provenance(tmp_path):
             readme = repo.files_at("main")["README.md"].decode()
             assert TAG in front_matter(readme)["tags"]
             assert "the Slack thread `1717000000.000100` in channel `C0ML`" in readme
+        # Both are in one private collection of this session (found again after a "restart":
+        # each call above had a fresh session state, so the second one met the 409 path).
+        colls = [c for c in env.fake.papers.collections if c["owner"]["name"] == "alice"]
+        assert len(colls) == 1 and colls[0]["private"]
+        assert colls[0]["title"].startswith("ml-intern-artifacts-") and len(colls[0]["title"]) <= 59
+        assert [(i["type"], i["id"]) for i in colls[0]["items"]] == [
+            ("model", "alice/out-model"),
+            ("dataset", "alice/out-dataset"),
+        ]
+        anonymous = await env.hub.http.get(f"{env.fake.url}/api/collections?owner=alice")
+        assert anonymous.json() == []  # private: not listed for others
         # Spaces are not artifacts.
         text, ok = await hf_repo_git_handler(
             {
