@@ -18,6 +18,7 @@ import re
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -140,6 +141,7 @@ class Config(_Section):
     compaction_tail_messages: int = Field(5, ge=1)
     hf_router_url: str = "https://router.huggingface.co/v1"
     system_prompt_file: str | None = None
+    timezone: str | None = None  # IANA name for the prompt's date; default: the host's
     mcpServers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     messaging: dict[str, Any] = Field(default_factory=dict)
     slack: dict[str, Any] = Field(default_factory=dict)
@@ -157,6 +159,19 @@ class Config(_Section):
     heartbeat_interval_s: int | None = None
     tool_runtime: str | None = None
     auto_file_upload: bool | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, v: str | None) -> str | None:
+        if v is None or not v.strip():
+            return None
+        try:
+            ZoneInfo(v.strip())
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown timezone {v!r} (use an IANA name like 'Europe/Paris')"
+            ) from None
+        return v.strip()
 
     @field_validator("model_name")
     @classmethod

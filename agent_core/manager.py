@@ -34,6 +34,7 @@ from .events import (
 from .llm import LLMClient
 from .llm.pricing import USER_USAGE_NAMESPACE
 from .prompts import system_prompt_renderer
+from .prompts.session_context import IdentitySource
 from .redact import scrub
 from .session import Session
 from .store import Store
@@ -80,7 +81,13 @@ class SessionManager:
         self.router = router or build_router(self.services)
         self.context = ContextManager(config, self.llm)
         self.approvals = ApprovalBook(store)
-        self._system_prompt = system_prompt_renderer(config.system_prompt_file)
+        self.identity = IdentitySource(lambda: self.services.hub)
+        self._system_prompt = system_prompt_renderer(
+            config.system_prompt_file,
+            timezone=config.timezone,
+            identity=self.identity,
+            on_job_finished=config.jobs.on_job_finished,
+        )
         self._listeners: list[Listener] = []
         self._loaded: OrderedDict[str, Session] = OrderedDict()
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -139,6 +146,7 @@ class SessionManager:
         self._closing = True
         await self.sweeper.close()
         await self.pruner.close()
+        await self.identity.aclose()
         workers = list(self._workers.values())
         if workers:
             _done, pending = await asyncio.wait(workers, timeout=grace_s)

@@ -153,6 +153,10 @@ class HubClient:
             raise translate_error(exc, what, self.endpoint) from exc
 
     # ------------------------------------------------------------------ identity
+    def cached_identity(self) -> Identity | None:
+        """The last whoami answer, however old, without a request (None before the first)."""
+        return self._identity
+
     async def whoami(self, refresh: bool = False) -> Identity:
         """The token's identity, cached for ``whoami_ttl_s`` (one request per hour at most)."""
         async with self._identity_lock:

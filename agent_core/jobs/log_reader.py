@@ -34,11 +34,17 @@ class LogReader:
             last_ts=info.get("last_log_ts"),
             tail=list(info.get("log_tail") or []),
             metrics=dict(info.get("metrics") or {}),
+            links=dict(info.get("links") or {}),  # seeded at submission (Trackio) or read
         )
 
     def persisted(self) -> dict[str, Any]:
         """What a restart needs back (merged into the job record's ``info``)."""
-        return {"metrics": self.metrics, "log_tail": self.tail, "last_log_ts": self.last_ts}
+        return {
+            "metrics": self.metrics,
+            "log_tail": self.tail,
+            "last_log_ts": self.last_ts,
+            "links": self.links,
+        }
 
     def read(self, tail: LogTail) -> list[str]:
         """Take in a fresh tail; returns its new lines (metrics and links already updated)."""

@@ -188,6 +188,7 @@ class JobWatcher:
                 "requester": stored.requester,
                 "label": stored.info.get("label"),
                 "stage": stored.stage,
+                "links": dict(stored.info.get("links") or {}),  # e.g. a seeded Trackio Space
             },
         )
         if stored.job_id not in self._watched and not stored.finished_emitted:

@@ -3,7 +3,11 @@
 The template is plain Markdown with a few ``{placeholders}``. Substitution is by exact token,
 not ``str.format``, so the prompt can show code, JSON and ``{role, content}`` literally:
 
-* ``{date}`` — today's date (UTC), e.g. ``2025-06-01 (Sunday)``;
+* ``{date}`` — today's date in the team's timezone, e.g. ``2025-06-01 (Sunday)``;
+* ``{session_context}`` — date, timezone and the HF account/orgs (see :mod:`.session_context`);
+  appended as a final section when a custom template lacks it;
+* ``{job_outcomes}`` — how the agent learns a job's outcome (woken, or told on the next message),
+  from ``jobs.on_job_finished``;
 * ``{tool_list}`` — one bullet per tool with a one-line hint (unknown tools, e.g. MCP tools,
   are listed by name), plus notes on what is *not* available (no ``bash`` → run code in jobs);
 * ``{tool_names}`` — the bare comma-separated names;
@@ -23,11 +27,13 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from .session_context import SessionContext, session_context
+
 TOOL_HINTS: dict[str, str] = {
     "research": "delegate a literature/code survey to a read-only sub-agent; returns a recipe report",
     "explore_hf_docs": "search or list Hugging Face docs pages of one library",
     "fetch_hf_docs": "read one Hugging Face docs page (paged with offset)",
-    "hf_papers": "search papers, read sections, follow citations, find linked datasets/models",
+    "hf_papers": "search papers, read sections, find the models/datasets that cite a paper",
     "web_search": "search the web; cite sources",
     "github_find_examples": "find example scripts/notebooks in a GitHub repo by keyword",
     "github_list_repos": "list an org's or user's repositories",
@@ -46,7 +52,18 @@ TOOL_HINTS: dict[str, str] = {
 
 log = logging.getLogger(__name__)
 
-_TOKENS = re.compile(r"\{(?:date|tool_list|tool_names|extra)\}")
+_TOKENS = re.compile(r"\{(?:date|tool_list|tool_names|extra|session_context|job_outcomes)\}")
+
+JOB_OUTCOMES = {
+    "resume": (
+        "you are woken with its outcome (final stage, the end of its log, metrics and cost) "
+        "when it finishes"
+    ),
+    "notify": (
+        "the thread is told when it finishes, and you see that outcome the next time someone "
+        "writes here — then read the job's logs before you report on it"
+    ),
+}
 
 
 @lru_cache(maxsize=8)
@@ -56,18 +73,34 @@ def _load(path: str | None) -> str:
     return resources.files(__name__).joinpath("system_prompt.md").read_text(encoding="utf-8")
 
 
+def _hint(name: str) -> str | None:
+    hint = TOOL_HINTS.get(name)
+    if name == "hf_papers":
+        # Promise only what the tool offers: the Semantic Scholar operations are optional.
+        from ..tools.hf_papers import OPERATIONS
+
+        extra = [op for op in ("citation_graph", "snippet_search", "recommend") if op in OPERATIONS]
+        if extra:
+            hint = f"{hint}; follow citations and related work ({', '.join(extra)})"
+    if hint is None and "__" in name:
+        hint = f"tool from the '{name.split('__', 1)[0]}' MCP server"
+    return hint
+
+
 def render_tool_list(tool_names: list[str]) -> str:
     lines = []
     for name in tool_names:
-        hint = TOOL_HINTS.get(name)
-        if hint is None and "__" in name:
-            server = name.split("__", 1)[0]
-            hint = f"tool from the '{server}' MCP server"
+        hint = _hint(name)
         lines.append(f"- `{name}`" + (f": {hint}" if hint else ""))
     names = set(tool_names)
     if "bash" not in names:
         lines.append(
             "- (No shell here: run code as an `hf_jobs` job; use the workspace tools to write it.)"
+        )
+    elif "sandbox_create" not in names:
+        lines.append(
+            "- (No sandbox here: `bash`, `read`, `write` and `edit` work in your workspace on the "
+            "bot's host — no GPU, so GPU preflight runs as a short GPU job instead.)"
         )
     if "web_search" not in names:
         lines.append(
@@ -81,15 +114,24 @@ def render_system_prompt(
     now: datetime | None = None,
     extra: str = "",
     template_path: str | Path | None = None,
+    *,
+    context: SessionContext | None = None,
+    on_job_finished: str = "notify",
 ) -> str:
-    """The system prompt for a session with these tools, as of ``now`` (UTC)."""
-    now = (now or datetime.now(UTC)).astimezone(UTC)
+    """The system prompt for a session with these tools, as of ``now`` (UTC) — or of
+    ``context`` (its date, timezone and HF account), which wins when given."""
+    if context is None:
+        context = SessionContext(now=(now or datetime.now(UTC)).astimezone(UTC), timezone="UTC")
     text = _load(str(template_path) if template_path else None)
+    if "{session_context}" not in text:
+        text = text.rstrip() + "\n\n# Session context\n{session_context}\n"
     values = {
-        "{date}": now.strftime("%Y-%m-%d (%A)"),
+        "{date}": context.date,
         "{tool_list}": render_tool_list(list(tool_names)),
         "{tool_names}": ", ".join(tool_names),
         "{extra}": extra.strip(),
+        "{session_context}": context.render(),
+        "{job_outcomes}": JOB_OUTCOMES.get(on_job_finished, JOB_OUTCOMES["notify"]),
     }
     # One pass, so a value that happens to contain "{date}" is not substituted again.
     text = _TOKENS.sub(lambda m: values[m.group(0)], text)
@@ -106,9 +148,17 @@ def fallback_system_prompt(tool_names: list[str], now: datetime | None = None) -
     )
 
 
-def system_prompt_renderer(template_path: str | Path | None = None) -> Callable[[list[str]], str]:
+def system_prompt_renderer(
+    template_path: str | Path | None = None,
+    *,
+    timezone: str | None = None,
+    identity: Callable[[], tuple[str | None, tuple[str, ...]]] | None = None,
+    on_job_finished: str = "notify",
+) -> Callable[[list[str]], str]:
     """What a session calls for its system prompt: the shipped template, or the deployment's
-    ``system_prompt_file`` (``template_path``).
+    ``system_prompt_file`` (``template_path``), with the session context (``timezone``: the
+    team's IANA zone, default the host's; ``identity``: the cached HF account, see
+    :class:`.session_context.IdentitySource`).
 
     Rendered for every LLM call (tools and the date change). A template that fails to render
     (the deployment's file was removed or is unreadable) must not stop every turn: the
@@ -118,7 +168,13 @@ def system_prompt_renderer(template_path: str | Path | None = None) -> Callable[
     def render(tool_names: list[str]) -> str:
         now = datetime.now(UTC)
         try:
-            return render_system_prompt(tool_names, now, template_path=template_path)
+            ctx = session_context(timezone, identity, now)
+            return render_system_prompt(
+                tool_names,
+                template_path=template_path,
+                context=ctx,
+                on_job_finished=on_job_finished,
+            )
         except Exception:
             log.warning("system prompt rendering failed; using the fallback", exc_info=True)
             return fallback_system_prompt(tool_names, now)

@@ -34,6 +34,7 @@ from ..jobs.stages import decode_stage, is_terminal
 from ..policy import job_flavor, job_timeout, normalize_operation
 from .base import Services, ToolContext, ToolSpec
 from .job_preview import MAX_SCRIPT_BYTES, pinned_script, prepare_job_call
+from .trackio_dashboard import plan_dashboard, seed_dashboard, trackio_env
 
 log = logging.getLogger(__name__)
 
@@ -364,19 +365,21 @@ def _build_spec(ctx: ToolContext, args: dict[str, Any]) -> dict[str, Any]:
         cmd = command
         image = _text_arg(args, "image") or DOCKER_IMAGE
         label = " ".join(command)[:80]
-    extra: dict[str, str] = {}
-    if _text_arg(args, "trackio_space_id"):
-        extra["TRACKIO_SPACE_ID"] = _text_arg(args, "trackio_space_id")
-    if _text_arg(args, "trackio_project"):
-        extra["TRACKIO_PROJECT"] = _text_arg(args, "trackio_project")
     user_env = args.get("env") if isinstance(args.get("env"), dict) else None
-    env, dropped = job_env(user_env, hub.token, extra)
+    env, dropped = job_env(user_env, hub.token, trackio_env(args))
     if hub.token and any(hub.token in part for part in cmd):
         raise HubError(
             "The command contains the HF token; remove it — the job gets it as $HF_TOKEN.",
             kind="bad_request",
         )
-    return {"image": image, "command": cmd, "env": env, "label": label, "dropped_env": dropped}
+    return {
+        "image": image,
+        "command": cmd,
+        "env": env,
+        "label": label,
+        "dropped_env": dropped,
+        "source": source if has_script and inline else None,  # for the Trackio check
+    }
 
 
 def _timeout(args: dict[str, Any], ctx: ToolContext) -> tuple[Any, int]:
@@ -435,6 +438,20 @@ def _submission(
     }
 
 
+async def _trackio_dashboard(
+    hub: HubClient, args: dict[str, Any], spec: dict[str, Any], namespace: str
+) -> dict[str, str]:
+    """Point a Trackio-reporting run at a seeded dashboard Space; its link for the job card."""
+    dashboard = plan_dashboard(args, spec.get("source"), namespace)
+    if dashboard is None:
+        return {}
+    spec["env"].setdefault("TRACKIO_SPACE_ID", dashboard.space_id)
+    if dashboard.project:
+        spec["env"].setdefault("TRACKIO_PROJECT", dashboard.project)
+    url = await seed_dashboard(hub, dashboard.space_id)
+    return {"trackio": url} if url else {}
+
+
 async def _run(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
     hub = _hub(ctx)
     spec = _build_spec(ctx, args)
@@ -442,6 +459,7 @@ async def _run(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
     raw_timeout, timeout_s = _timeout(args, ctx)
     namespace = await hub.resolve_namespace(_text_arg(args, "namespace") or None)
     estimate = pricing.estimate_job_cost(flavor, timeout_s)
+    links = await _trackio_dashboard(hub, args, spec, namespace)
     try:
         job = await hub.call(
             "run_job",
@@ -479,6 +497,7 @@ async def _run(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
             "requester": (ctx.origin or {}).get("requester") or (ctx.origin or {}).get("user"),
             "label": spec["label"],
             "image": spec["image"],
+            "links": links,
         },
     )
     watcher = ctx.services.jobs
@@ -502,6 +521,8 @@ async def _run(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
         f"Estimated max cost: {pricing.format_usd(estimate)}",
         f"Status: {stage}",
     ]
+    if links.get("trackio"):
+        lines.append(f"Trackio dashboard: {links['trackio']} (give this link in your summary)")
     if spec["dropped_env"]:
         lines.append(
             f"Ignored env entries {', '.join(spec['dropped_env'])}: the token is injected as the secret HF_TOKEN."

@@ -14,7 +14,16 @@ from typing import Any
 
 from ..hub import HubError, status_error
 from .base import Services, ToolContext, ToolSpec
-from .hub_common import human_size, int_arg, repo_id_arg, repo_type_arg, repo_url, require_hub
+from .hub_artifacts import add_to_collection, is_card_upload, with_provenance
+from .hub_common import (
+    get_repo_file,
+    human_size,
+    int_arg,
+    repo_id_arg,
+    repo_type_arg,
+    repo_url,
+    require_hub,
+)
 
 MAX_LIST = 200
 DEFAULT_READ_CHARS = 30_000
@@ -96,30 +105,20 @@ async def _list(
 async def _read(
     args: dict[str, Any], ctx: ToolContext, repo_id: str, repo_type: str
 ) -> tuple[str, bool]:
-    from huggingface_hub import hf_hub_url
-
-    from .http_util import get_bounded
-
     hub = require_hub(ctx)
     path = str(args.get("path") or "").strip().lstrip("/")
     if not path:
         return "read needs `path` (a file in the repo; use list to find it).", False
     offset = int_arg(args, "offset", 0, 0, MAX_FETCH_BYTES)
     limit = int_arg(args, "max_chars", DEFAULT_READ_CHARS, 1, MAX_READ_CHARS)
-    url = hf_hub_url(
-        repo_id,
-        path,
-        repo_type=repo_type,
-        revision=args.get("revision") or None,
-        endpoint=hub.endpoint,
-    )
     want = min(MAX_FETCH_BYTES, (offset + limit) * 4 + 1)
     try:
-        resp = await get_bounded(
-            hub.http,
-            url,
-            credential_headers=hub.auth_headers(),
-            credential_origin=hub.endpoint,
+        resp = await get_repo_file(
+            hub,
+            repo_id,
+            path,
+            repo_type=repo_type,
+            revision=args.get("revision") or None,
             max_bytes=want,
         )
     except Exception as exc:
@@ -188,6 +187,15 @@ async def _upload(
         payload = real.read_bytes()
     else:
         payload = str(content).encode("utf-8")
+    if is_card_upload(path, repo_type):
+        # Provenance survives a card rewrite: tag and section are merged into the new text.
+        payload = with_provenance(
+            payload.decode("utf-8", errors="replace"),
+            repo_id=repo_id,
+            repo_type=repo_type,
+            origin=ctx.origin,
+            session_id=ctx.session_id,
+        ).encode("utf-8")
     info = await hub.call(
         "upload_file",
         path_or_fileobj=payload,
@@ -204,6 +212,8 @@ async def _upload(
         or getattr(info, "commit_url", None)
         or repo_url(hub.endpoint, repo_id, repo_type)
     )
+    if is_card_upload(path, repo_type):
+        await add_to_collection(hub, repo_id, repo_type, ctx)
     kind = "Pull request opened" if getattr(info, "pr_url", None) else "Committed"
     return f"Uploaded {path} ({human_size(len(payload))}) to {repo_id}. {kind}: {url}", True
 

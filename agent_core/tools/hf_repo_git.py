@@ -13,6 +13,7 @@ from typing import Any
 from ..hub import HubError
 from ..policy import normalize_operation
 from .base import Services, ToolContext, ToolSpec
+from .hub_artifacts import tag_new_repo
 from .hub_common import cut, fmt_date, repo_id_arg, repo_type_arg, repo_url, require_hub
 
 MAX_PRS = 20
@@ -262,7 +263,10 @@ async def _dispatch(
             space_sdk=sdk,
             exist_ok=False,
         )
-        return f"Created {'private' if private else 'public'} {repo_type} repo {repo_id}: {url}"
+        text = f"Created {'private' if private else 'public'} {repo_type} repo {repo_id}: {url}"
+        if await tag_new_repo(hub, repo_id, repo_type, ctx):
+            text += " (README.md: tagged `ml-intern`, with a provenance section naming this thread)"
+        return text
     if op == "update_repo":
         gated = args.get("gated")
         if isinstance(gated, str):

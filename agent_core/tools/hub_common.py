@@ -87,3 +87,28 @@ def int_arg(args: dict[str, Any], name: str, default: int, lo: int, hi: int) -> 
     except (TypeError, ValueError):
         value = default
     return max(lo, min(hi, value))
+
+
+async def get_repo_file(
+    hub: HubClient,
+    repo_id: str,
+    path: str,
+    *,
+    repo_type: str,
+    max_bytes: int,
+    revision: str | None = None,
+) -> Any:
+    """GET one file of a repo from the resolve endpoint, reading at most ``max_bytes``; the
+    token goes to the Hub only (a redirect to a CDN continues without it)."""
+    from huggingface_hub import hf_hub_url
+
+    from .http_util import get_bounded
+
+    url = hf_hub_url(repo_id, path, repo_type=repo_type, revision=revision, endpoint=hub.endpoint)
+    return await get_bounded(
+        hub.http,
+        url,
+        credential_headers=hub.auth_headers(),
+        credential_origin=hub.endpoint,
+        max_bytes=max_bytes,
+    )

@@ -20,6 +20,7 @@ from ..policy import job_flavor, job_timeout, normalize_operation
 from ..redact import scrub, scrub_text
 from .base import PreparedCall, ToolContext, sha256_text
 from .http_util import URLRefused, check_url_target, get_bounded, origin, same_origin
+from .trackio_dashboard import pin_dashboard, trackio_env
 
 RUN_OPERATIONS = ("run", "uv", "scheduled run", "scheduled uv")
 MAX_SCRIPT_BYTES = 400_000
@@ -114,6 +115,11 @@ async def pin_script(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
     }
 
 
+def _user_env(args: dict[str, Any]) -> dict[str, str]:
+    env = args.get("env")
+    return {str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {}
+
+
 def job_preview(args: dict[str, Any], config: Any) -> dict[str, Any]:
     """Everything the card must show about a run: nothing that will run is left out.
 
@@ -135,9 +141,7 @@ def job_preview(args: dict[str, Any], config: Any) -> dict[str, Any]:
         "timeout": str(raw_timeout),
         "timeout_s": seconds,
         "estimated_cost_usd": pricing.estimate_job_cost(flavor, raw_timeout),
-        "env": scrub({str(k): str(v) for k, v in (args.get("env") or {}).items()})
-        if isinstance(args.get("env"), dict)
-        else {},
+        "env": scrub({**_user_env(args), **trackio_env(args)}),  # as hf_jobs.job_env merges
         "secrets": ["HF_TOKEN"],
         "token_notice": TOKEN_NOTICE,
     }
@@ -164,4 +168,6 @@ async def prepare_job_call(args: dict[str, Any], ctx: ToolContext) -> PreparedCa
     if normalize_operation(args) not in RUN_OPERATIONS:
         return PreparedCall(args, None)
     pinned = await pin_script(args, ctx)
+    if normalize_operation(args) in ("run", "uv"):
+        pinned = await pin_dashboard(pinned, ctx)
     return PreparedCall(pinned, job_preview(pinned, ctx.config))

@@ -81,6 +81,8 @@ def tools(services: Services) -> list[ToolSpec]:
             ),
             parameters=PARAMETERS,
             handler=plan_handler,
-            read_only=True,
+            # Not read-only: it replaces the session's plan. Marked read-only it was offered to
+            # the research sub-agent, which could overwrite the main agent's plan.
+            read_only=False,
         )
     ]

@@ -20,6 +20,10 @@ What is different from upstream, and why:
   ``tools.research_token_budget`` (default 200k): at 85 % the model is nudged to wrap up, at
   95 % it must summarise now (one tool-less call). The nudge says what it means (upstream's
   said "75 %" at a 170k/190k threshold).
+* **Malformed calls are answered, not echoed.** Arguments that are not a JSON object get the
+  main loop's one short "malformed JSON … NOT executed" result and are stored as ``{}`` in the
+  sub-agent's history (upstream's behaviour; ours used to send the raw text back). Unknown tool
+  names are cut to 64 characters in the refusal.
 * Tool outputs are clipped to 8,000 chars (4,800 head + 3,200 tail); the repetition guard
   (:mod:`agent_core.session.guards`) runs on the sub-agent's own messages and fires once per streak.
 * The model is ``research_model`` from config (a cheaper model) or the session's model.
@@ -42,7 +46,8 @@ from typing import Any
 
 from .. import policy
 from ..llm import LLMError
-from ..session.guards import check_for_doom_loop
+from ..session.guards import check_for_doom_loop, malformed_result
+from ..session.replies import ParsedCall, assistant_message, parse_tool_calls
 from .base import Services, ToolContext, ToolSpec
 from .router import ToolRouter
 
@@ -73,6 +78,7 @@ PARAMETERS: dict[str, Any] = {
 }
 
 NOT_AVAILABLE = "Tool '{name}' is not available to the research agent (read-only)."
+NAME_CHARS = 64
 NUDGE = (
     "[SYSTEM: CONTEXT BUDGET] You have used about 85% of your research context budget. Stop "
     "exploring: make at most one or two more essential calls, then write the final report."
@@ -106,6 +112,11 @@ def clip(text: str) -> str:
     if len(text) <= CLIP_CHARS:
         return text
     return text[:CLIP_HEAD] + "\n...(truncated)...\n" + text[-CLIP_TAIL:]
+
+
+def bounded_name(name: str) -> str:
+    """A tool name the model made up, cut so an answer never replays a long string."""
+    return name if len(name) <= NAME_CHARS else name[:NAME_CHARS] + "…"
 
 
 def allowed_for_research(spec: ToolSpec) -> bool:
@@ -209,19 +220,21 @@ class _Run:
         await self.log("Research complete.")
         return text, True
 
-    async def run_tool(self, call: dict[str, str], index: int) -> str:
-        name = call.get("name") or ""
+    async def run_tool(self, call: ParsedCall, index: int) -> str:
+        name = call.name
         spec = self.router.get(name)
         if spec is None:
-            await self.log(f"✗ {name} refused (not read-only)")
-            return NOT_AVAILABLE.format(name=name)
-        raw = call.get("arguments") or ""
-        try:
-            args = json.loads(raw) if raw.strip() else {}
-            if not isinstance(args, dict):
-                raise ValueError("arguments must be a JSON object")
-        except (ValueError, TypeError) as exc:
-            return f"Invalid tool arguments for '{name}': {exc}. Send a JSON object."
+            shown = bounded_name(name)
+            await self.log(f"✗ {shown} refused (not read-only)")
+            return NOT_AVAILABLE.format(name=shown)
+        if call.error is not None:  # e.g. a call the model did not name: answered, not run
+            await self.log(f"✗ {bounded_name(name)} not run")
+            return call.error
+        if call.args is None:
+            # The main loop's one answer for malformed JSON: short, and never the raw text back.
+            await self.log(f"✗ {name} malformed arguments")
+            return malformed_result(name)
+        args = call.args
         config = self.ctx.services.config
         if config is not None and policy.base_requirement(name, args, config, spec) is not None:
             await self.log(f"✗ {name} refused (needs approval)")
@@ -277,10 +290,7 @@ async def _loop(run: _Run, ctx: ToolContext, max_iterations: int, budget: int) -
             return f"Research agent LLM error: {exc}", False
         used = _tokens_of(result.usage or {}, run.messages)
         await run.log(f"tokens:{used}")
-        calls = [c for c in result.tool_calls or [] if c.get("name")]
-        for i, c in enumerate(calls):
-            if not c.get("id"):
-                c["id"] = f"{run.agent_id}_{run.tool_count + i}"
+        calls = [c for c in parse_tool_calls(result) if c.name or c.error is not None]
         if not calls:
             run.messages.append({"role": "assistant", "content": result.content or ""})
             text = (result.content or "").strip()
@@ -291,24 +301,15 @@ async def _loop(run: _Run, ctx: ToolContext, max_iterations: int, budget: int) -
             run.messages.append({"role": "assistant", "content": result.content or ""})
             await run.log("Context budget nearly exhausted — extracting summary")
             return await run.summary(FORCE)
-        run.messages.append(  # with its thinking: Claude wants it back on tool turns
-            result.assistant_message(
-                [
-                    {
-                        "id": c["id"],
-                        "type": "function",
-                        "function": {"name": c["name"], "arguments": c.get("arguments") or ""},
-                    }
-                    for c in calls
-                ]
-            )
-        )
+        # Malformed arguments go back as "{}" (providers reject invalid JSON in the history,
+        # and a hostile or runaway argument string must not be replayed on every step).
+        run.messages.append(assistant_message(result, result.content or None, calls))
         for c in calls:  # sequential: research calls are cheap, and order aids the log
             if ctx.cancel_event.is_set():
                 return "Research interrupted.", False
             output = await run.run_tool(c, run.tool_count)
             run.tool_count += 1
-            run.messages.append({"role": "tool", "tool_call_id": c["id"], "content": output})
+            run.messages.append({"role": "tool", "tool_call_id": c.id, "content": output})
         await run.log(f"tools:{run.tool_count}")
         found = check_for_doom_loop(run.messages)
         if found is not None and found[0] != run.doom_fired:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from .fake_hub_common import HubError, object_id
+from .fake_hub_common import HubError, object_id, read_json
 from .fake_hub_repos import RepoStore
 
 if TYPE_CHECKING:
@@ -763,6 +763,9 @@ def paper_markdown(paper: FakePaper) -> str:
     return "\n".join(out)
 
 
+COLLECTION_TITLE_MAX = 59  # upstream cuts its artifact collection titles to this
+
+
 class PaperStore:
     """Papers and collections on the fake Hub (``hub.papers``)."""
 
@@ -817,6 +820,12 @@ def _collection(
         "isUpvotedByUser": False,
         "shareUrl": f"https://hf.co/collections/{slug}",
     }
+
+
+def _one(coll: dict[str, Any]) -> dict[str, Any]:
+    """A single collection as the Hub answers it: with the owner's ``position`` (the list
+    endpoint leaves it out; huggingface_hub's list_collections fills it from the index)."""
+    return {**coll, "position": 0}
 
 
 def default_collections() -> list[dict[str, Any]]:
@@ -1032,6 +1041,11 @@ class ContentService:
         add("GET", "/api/papers/{paper_id}", self.paper, "papers.info")
         add("GET", "/papers/{paper_id}.md", self.paper_md, "papers.markdown")
         add("GET", "/api/collections", self.collections, "collections.list")
+        # Creation and items: the paths and bodies of HfApi.create_collection /
+        # add_collection_item / get_collection (huggingface_hub 1.33, hf_api.py).
+        add("POST", "/api/collections", self.create_collection, "collections.create")
+        add("GET", "/api/collections/{ns}/{slug}", self.get_collection, "collections.get")
+        add("POST", "/api/collections/{ns}/{slug}/items", self.add_item, "collections.add_item")
         add("GET", "/arxiv-html/{paper_id}", self.arxiv, "arxiv.html")
         add("GET", "/ar5iv-html/{paper_id}", self.arxiv, "arxiv.html")
         add("GET", "/docs/{endpoint}", self.docs_index, "docs.index")
@@ -1079,9 +1093,68 @@ class ContentService:
             text=paper_markdown(self._paper(p["paper_id"])), content_type="text/markdown"
         )
 
+    def _visible(self, request: web.Request, coll: dict[str, Any]) -> bool:
+        """Private collections are seen by their owner (user or member of the org) only."""
+        if not coll.get("private"):
+            return True
+        auth = self.hub.authenticate(request)
+        return auth is not None and coll["owner"]["name"] in auth.user.namespaces
+
+    def _find(self, request: web.Request, slug: str) -> dict[str, Any]:
+        for coll in self.papers.collections:
+            if coll["slug"] == slug and self._visible(request, coll):
+                return coll
+        raise HubError(404, "Collection not found")
+
+    async def create_collection(self, request: web.Request, p: dict[str, str]) -> web.Response:
+        auth = self.hub.require_auth(request, write=True)
+        body = await read_json(request, {})
+        title = str(body.get("title") or "").strip()
+        namespace = str(body.get("namespace") or "")
+        if not title:
+            raise HubError(400, "title is required")
+        if len(title) > COLLECTION_TITLE_MAX:
+            raise HubError(400, f"title must be at most {COLLECTION_TITLE_MAX} characters")
+        if namespace not in auth.user.namespaces:
+            raise HubError(403, f"You don't have the rights to create a collection in {namespace}")
+        for coll in self.papers.collections:
+            if coll["owner"]["name"] == namespace and coll["title"] == title:
+                raise HubError(
+                    409, "Collection already exists", body={"error": "exists", "slug": coll["slug"]}
+                )
+        coll = _collection(title, namespace, [], str(body.get("description") or ""), 0)
+        coll["private"] = bool(body.get("private"))
+        self.papers.collections.append(coll)
+        return web.json_response(_one(coll))
+
+    async def get_collection(self, request: web.Request, p: dict[str, str]) -> web.Response:
+        return web.json_response(_one(self._find(request, f"{p['ns']}/{p['slug']}")))
+
+    async def add_item(self, request: web.Request, p: dict[str, str]) -> web.Response:
+        auth = self.hub.require_auth(request, write=True)
+        coll = self._find(request, f"{p['ns']}/{p['slug']}")
+        if coll["owner"]["name"] not in auth.user.namespaces:
+            raise HubError(403, "You don't have the rights to edit this collection")
+        item = (await read_json(request, {})).get("item") or {}
+        kind, ident = str(item.get("type") or ""), str(item.get("id") or "")
+        if kind not in ("model", "dataset", "space", "paper", "collection") or not ident:
+            raise HubError(400, "item must have a valid type and id")
+        if any(i["type"] == kind and i["id"] == ident for i in coll["items"]):
+            raise HubError(409, "Item already in the collection")
+        position = len(coll["items"])
+        coll["items"].append(
+            {
+                "_id": object_id_for(f"{coll['slug']}:{position}", 3),
+                "id": ident,
+                "type": kind,
+                "position": position,
+            }
+        )
+        return web.json_response(_one(coll))
+
     async def collections(self, request: web.Request, p: dict[str, str]) -> web.Response:
         q = request.rel_url.query
-        items = list(self.papers.collections)
+        items = [c for c in self.papers.collections if self._visible(request, c)]
         wanted: list[tuple[str, str]] = []
         if paper := q.get("paper"):
             wanted.append(("paper", paper))

@@ -96,7 +96,12 @@ async def test_context_overflow_that_persists_ends_with_one_error(
 
 
 async def test_compaction_on_small_window_keeps_task_and_tail(tmp_path: Path, llm: FakeLLM) -> None:
-    cfg = make_config(context_window=2000, compaction_tail_messages=2)
+    # A short prompt of our own: the shipped playbook alone is larger than this tiny window.
+    prompt = tmp_path / "prompt.md"
+    prompt.write_text("You are a test agent. Tools: {tool_names}.", encoding="utf-8")
+    cfg = make_config(
+        context_window=2000, compaction_tail_messages=2, system_prompt_file=str(prompt)
+    )
     big = "word " * 300
 
     def responder(body):

@@ -168,7 +168,9 @@ async def test_upload_content_and_workspace_file_then_delete(env):
     )
     assert ok and "Pull request opened" in text
     files = env.fake.repos.get("alice/card").files_at("main")
-    assert files["README.md"] == b"# Card\n" and "scripts/train.py" not in files
+    # A model card gets the provenance tag and section (tests/integration/test_trackio_provenance)
+    assert files["README.md"].split(b"\n---\n\n", 1)[1].startswith(b"# Card\n")
+    assert "scripts/train.py" not in files
     text, ok = await call(
         env,
         hf_repo_files.hf_repo_files_handler,

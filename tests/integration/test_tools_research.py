@@ -19,6 +19,7 @@ import pytest  # noqa: E402
 from agent_core.config import Config  # noqa: E402
 from agent_core.llm import LLMClient  # noqa: E402
 from agent_core.policy import ApprovalRequirement  # noqa: E402
+from agent_core.session.guards import malformed_result  # noqa: E402
 from agent_core.tools import catalog, research_tool, workspace  # noqa: E402
 from agent_core.tools.base import Services, ToolSpec  # noqa: E402
 from agent_core.tools.router import ToolRouter  # noqa: E402
@@ -214,7 +215,7 @@ async def test_llm_error_and_bad_input(tmp_path, llm):
     llm.push(tool_calls(call("read", raw_arguments='{"path": ')), text("fine"))
     out, ok = await research_tool.research_handler({"task": "t"}, h.ctx)
     assert ok
-    assert tool_msgs(llm.requests[-1])[0]["content"].startswith("Invalid tool arguments for 'read'")
+    assert tool_msgs(llm.requests[-1])[0]["content"] == malformed_result("read")
 
 
 async def test_no_llm_configured(tmp_path):

@@ -98,7 +98,9 @@ async def test_the_session_renders_the_deployments_prompt_file(
     config = make_config(system_prompt_file=str(template))
     manager = SessionManager(store, config, router=ToolRouter([]))
     session = await manager.get_session("s")
-    assert session.system_prompt() == "Team prompt for .\n"
+    prompt = session.system_prompt()
+    # The session context (date, timezone, HF account) is appended to a template without it.
+    assert prompt.startswith("Team prompt for .\n\n# Session context\n- Date: ")
 
 
 # ---------------------------------------------------------------------------------- sweeper

@@ -281,7 +281,9 @@ def test_system_prompt_file_replaces_the_shipped_prompt(tmp_path: Path) -> None:
     render = system_prompt_renderer(
         make_config(system_prompt_file=str(template)).system_prompt_file
     )
-    assert render(["read", "write"]) == "Team prompt. Tools: read, write.\n"
+    text = render(["read", "write"])
+    assert text.startswith("Team prompt. Tools: read, write.\n\n# Session context\n")
+    assert "ML Intern" not in text  # the shipped playbook is replaced, not merged
 
 
 def test_an_unreadable_prompt_file_falls_back_instead_of_failing_every_turn(
