@@ -29,6 +29,16 @@ log = logging.getLogger(__name__)
 
 KEY_HEADER = "X-Playground-Key"
 STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
+# The page runs only its own scripts, talks only to its own origin, and cannot be framed.
+PAGE_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' http: https: data:; style-src 'self'; "
+        "script-src 'self'; connect-src 'self'; frame-ancestors 'none'"
+    ),
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 def static_text(name: str) -> str:
@@ -95,7 +105,7 @@ class PageRoutes:
         return web.Response(
             text=static_text("index.html"),
             content_type="text/html",
-            headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer"},
+            headers=PAGE_HEADERS,
         )
 
     async def static(self, request: web.Request) -> web.Response:
@@ -107,7 +117,7 @@ class PageRoutes:
             text = static_text(name)
         except FileNotFoundError:
             raise web.HTTPNotFound() from None
-        return web.Response(text=text, content_type=STATIC_TYPES[suffix])
+        return web.Response(text=text, content_type=STATIC_TYPES[suffix], headers=PAGE_HEADERS)
 
     async def state(self, request: web.Request) -> web.Response:
         self._check(request)

@@ -62,6 +62,7 @@ class SocketModeHub:
             }
         )
         self.connected.set()
+        self.ws.bot_connected = True
         self.ws.publish({"type": "bot_connection", "connected": True})
         try:
             async for frame in sock:
@@ -73,6 +74,7 @@ class SocketModeHub:
             self._sockets.remove(sock)
             if not self._sockets:
                 self.connected.clear()
+                self.ws.bot_connected = False
                 self.ws.publish({"type": "bot_connection", "connected": False})
         return sock
 

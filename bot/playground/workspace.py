@@ -15,7 +15,6 @@ import asyncio
 import itertools
 import mimetypes
 import time
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -148,10 +147,10 @@ class Workspace:
         self.views: dict[str, OpenView] = {}
         self.statuses: dict[tuple[str, str], str] = {}
         self.notices: list[dict[str, Any]] = []  # what the page shows about modes (real/sim)
+        self.bot_connected = False  # set by the Socket Mode side; shown on the page
         self._subscribers: set[asyncio.Queue[dict[str, Any]]] = set()
         self._ids = itertools.count(1)
         self._last_ts_us = 0
-        self.changed = asyncio.Condition()
 
     # ------------------------------------------------------------------ identities
     def next_id(self, prefix: str) -> str:
@@ -283,11 +282,6 @@ class Workspace:
                 queue.put_nowait(event)
             except asyncio.QueueFull:  # a stalled page: drop it; it reloads on reconnect
                 self._subscribers.discard(queue)
-        asyncio.get_running_loop().create_task(self._notify())
-
-    async def _notify(self) -> None:
-        async with self.changed:
-            self.changed.notify_all()
 
     def publish_message(self, msg: Message) -> None:
         self.publish({"type": "message", "message": self.message_json(msg)})
@@ -380,8 +374,6 @@ class Workspace:
             "ephemerals": [self.ephemeral_json(e) for e in self.ephemerals],
             "views": [self.view_json(v) for v in self.views.values() if v.is_open],
             "notices": list(self.notices),
+            "bot_connected": self.bot_connected,
         }
 
-
-def mentioned_users(text: str, people: Iterable[str]) -> list[str]:
-    return [p for p in people if f"<@{p}>" in text]
