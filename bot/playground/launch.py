@@ -153,9 +153,8 @@ class Playground:
             os.environ["HF_TOKEN"] = sim_hub.TOKEN
             os.environ.pop("HUGGING_FACE_HUB_TOKEN", None)
 
-    async def start(self) -> str:
-        from ..runtime import BotRuntime
-
+    async def serve(self) -> None:
+        """Bind the server (workspace, page, simulations) without starting the bot."""
         self._runner = web.AppRunner(self._app(), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.port)
@@ -163,6 +162,11 @@ class Playground:
         self.port = self._runner.addresses[0][1]
         self.ws.base_url = self.base_url
         self.ws.notices = self.modes.notices(self.config.model_name)
+
+    async def start(self) -> str:
+        from ..runtime import BotRuntime
+
+        await self.serve()
         self._point_environment()
         self._reset_store()
         tokens = Tokens(

@@ -376,4 +376,3 @@ class Workspace:
             "notices": list(self.notices),
             "bot_connected": self.bot_connected,
         }
-

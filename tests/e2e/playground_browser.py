@@ -151,7 +151,9 @@ def artifacts_on_failure(test: Callable[..., Any]) -> Callable[..., Any]:
         except BaseException:
             page = kwargs.get("page")
             if page is not None:
-                out = Path(os.environ.get("PLAYGROUND_ARTIFACTS", ROOT / "test-artifacts" / "playground"))
+                out = Path(
+                    os.environ.get("PLAYGROUND_ARTIFACTS", ROOT / "test-artifacts" / "playground")
+                )
                 out.mkdir(parents=True, exist_ok=True)
                 page.driver.save_screenshot(str(out / f"{test.__name__}.png"))
                 (out / f"{test.__name__}.html").write_text(page.driver.page_source)
@@ -208,7 +210,13 @@ class Page:
         from selenium.webdriver.support.ui import Select
 
         Select(self.css("#acting-user")[0]).select_by_visible_text(label)
-        self.wait(lambda: label in self.js("return document.querySelector('#acting-user').selectedOptions[0].text"), f"acting as {label}")
+        self.wait(
+            lambda: (
+                label
+                in self.js("return document.querySelector('#acting-user').selectedOptions[0].text")
+            ),
+            f"acting as {label}",
+        )
 
     def go(self, conversation_label: str) -> None:
         button = self.wait(
@@ -216,7 +224,13 @@ class Page:
             f"the {conversation_label} conversation",
         )
         button.click()
-        self.wait(lambda: conversation_label.strip("# ") in self.css("#channel-header")[0].text or "direct message" in self.css("#channel-header")[0].text, "the channel to open")
+        self.wait(
+            lambda: (
+                conversation_label.strip("# ") in self.css("#channel-header")[0].text
+                or "direct message" in self.css("#channel-header")[0].text
+            ),
+            "the channel to open",
+        )
 
     # ------------------------------------------------------------------ composing
     def attach(self, path: Path, *, reply: bool = False) -> None:
@@ -267,7 +281,9 @@ class Page:
         """Click a Block Kit button by its label (found and clicked in one step)."""
 
         def click() -> bool:
-            button = next((b for b in self.css(f"{where} .block-button") if b.text.strip() == label), None)
+            button = next(
+                (b for b in self.css(f"{where} .block-button") if b.text.strip() == label), None
+            )
             if button is None or not button.is_enabled():
                 return False
             button.click()

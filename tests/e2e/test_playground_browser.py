@@ -126,7 +126,10 @@ def test_slash_command_help_is_ephemeral_to_the_caller(page: Page) -> None:
     help_msg = page.message("Only visible to you")
     assert "ml-intern" in help_msg
     page.act_as("Bob (approver)")
-    page.wait(lambda: not any("Only visible to you" in m.text for m in page.css("#messages .msg")), "Alice's ephemeral to be hidden from Bob")
+    page.wait(
+        lambda: not any("Only visible to you" in m.text for m in page.css("#messages .msg")),
+        "Alice's ephemeral to be hidden from Bob",
+    )
 
 
 @artifacts_on_failure
