@@ -195,8 +195,17 @@ class Page:
     def js(self, script: str, *args: Any) -> Any:
         return self.driver.execute_script(script, *args)
 
-    def shot(self, name: str) -> None:
+    def shot(self, name: str, focus: str | None = None) -> None:
+        """Save a walkthrough screenshot (only when asked to); ``focus``: scroll the thread
+        message containing this text to the top first."""
         if self.shots:
+            if focus:
+                self.js(
+                    "const m = [...document.querySelectorAll('#thread-messages .msg')]"
+                    ".find(m => m.textContent.includes(arguments[0]));"
+                    "if (m) m.scrollIntoView({block: 'start'});",
+                    focus,
+                )
             Path(self.shots).mkdir(parents=True, exist_ok=True)
             self.driver.save_screenshot(str(Path(self.shots) / f"{name}.png"))
 

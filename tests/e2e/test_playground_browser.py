@@ -60,7 +60,7 @@ def test_walkthrough_request_approval_job_card_and_finished_notification(page: P
     assert "t4-small" in card_text and "$" in card_text  # hardware and cost on the card
     page.message("Research a recipe", "#thread-messages")  # the plan, in the progress message
     assert page.statuses_seen(), "the assistant status line was never shown"
-    page.shot("02-approval-card")
+    page.shot("02-approval-card", focus="Approval needed")
 
     page.act_as("Carol (bystander)")
     page.click_button("Approve")
@@ -80,8 +80,8 @@ def test_walkthrough_request_approval_job_card_and_finished_notification(page: P
     finished = page.message("your job", "#thread-messages")
     assert "completed" in finished and "eval_accuracy" in finished
     card = page.message("Job", "#thread-messages")
-    assert "completed" in card  # the job card was edited in place
-    page.shot("05-training-done")
+    assert "completed" in card and "(edited)" in card  # the job card was updated in place
+    page.shot("05-training-done", focus="Job")
 
 
 @artifacts_on_failure
