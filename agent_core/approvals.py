@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .events import ToolApproval
@@ -22,6 +22,10 @@ APPROVED = "approved"
 REJECTED = "rejected"
 ABANDONED = "abandoned"
 EXPIRED = "expired"
+
+# ``decided_by`` of decisions no person made: a batch withdrawn by a stop, an expiry sweep.
+DECIDED_BY_STOP = "stop"
+DECIDED_BY_SYSTEM = "system"
 
 
 @dataclass
@@ -58,7 +62,6 @@ class ClaimResult:
     batch_complete: bool = False
     already_decided_by: str | None = None
     already_status: str | None = None
-    claimed: list[str] = field(default_factory=list)
 
 
 def _row_to_call(r: Any) -> PendingCall:
@@ -253,7 +256,6 @@ class ApprovalBook:
             True,
             batch_id=target_batch,
             batch_complete=bool(remaining is not None and remaining[0] == 0),
-            claimed=ids,
         )
 
     async def abandon_pending(self, session_id: str) -> list[PendingCall]:
@@ -276,9 +278,9 @@ class ApprovalBook:
         )
         if rows:
             await self.store.execute(
-                "UPDATE approvals SET status='expired', decided_by='system', decided_at=?"
+                "UPDATE approvals SET status=?, decided_by=?, decided_at=?"
                 " WHERE status='pending' AND expires_at IS NOT NULL AND expires_at<=?",
-                (now, now),
+                (EXPIRED, DECIDED_BY_SYSTEM, now, now),
             )
         return [(r["session_id"], r["batch_id"]) for r in rows]
 

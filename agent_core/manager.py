@@ -17,13 +17,23 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from .approvals import ApprovalBook, ClaimResult
+from . import policy
+from .approvals import DECIDED_BY_STOP, DECIDED_BY_SYSTEM, ApprovalBook, ClaimResult
 from .config import Config
 from .context import ContextManager
-from .events import Event, EventType, ExecApproval, Operation, ToolApproval, operation_from_dict
+from .events import (
+    STOPPED_BY_SHUTDOWN,
+    Event,
+    EventType,
+    ExecApproval,
+    Operation,
+    ToolApproval,
+    operation_from_dict,
+)
 from .llm import LLMClient
+from .prompts import fallback_system_prompt, render_system_prompt
 from .redact import scrub
-from .session import Session, default_system_prompt
+from .session import Session
 from .store import Store
 from .tools.base import Services
 from .tools.catalog import build_router
@@ -42,18 +52,21 @@ class ManagerClosed(RuntimeError):
     """The manager is shutting down and takes no new work."""
 
 
-def _load_system_prompt_renderer(config: Config) -> Callable[[list[str]], str]:
-    try:
-        from .prompts import render_system_prompt
-    except Exception:  # the prompt module is optional for the engine to run
-        return default_system_prompt
+def system_prompt_renderer(config: Config) -> Callable[[list[str]], str]:
+    """The session's system prompt: the shipped template, or ``system_prompt_file``.
+
+    Rendered for every LLM call (tools and the date change). A template that fails to render
+    (a deployment's file was removed or is unreadable) must not stop every turn: the built-in
+    short prompt is used and the failure logged.
+    """
 
     def render(tool_names: list[str]) -> str:
+        now = datetime.now(UTC)
         try:
-            return render_system_prompt(tool_names, datetime.now(UTC))
+            return render_system_prompt(tool_names, now, template_path=config.system_prompt_file)
         except Exception:
             log.warning("system prompt rendering failed; using the fallback", exc_info=True)
-            return default_system_prompt(tool_names)
+            return fallback_system_prompt(tool_names, now)
 
     return render
 
@@ -82,7 +95,7 @@ class SessionManager:
         self.router = router or build_router(self.services)
         self.context = ContextManager(config, self.llm)
         self.approvals = ApprovalBook(store)
-        self._system_prompt = _load_system_prompt_renderer(config)
+        self._system_prompt = system_prompt_renderer(config)
         self._listeners: list[Listener] = []
         self._loaded: OrderedDict[str, Session] = OrderedDict()
         self._workers: dict[str, asyncio.Task[None]] = {}
@@ -150,12 +163,14 @@ class SessionManager:
             )
             if queued:
                 continue
-            stopped = any(c.decided_by in ("stop", "system") for c in calls)
+            stopped = any(c.decided_by in (DECIDED_BY_STOP, DECIDED_BY_SYSTEM) for c in calls)
             await self.submit(
                 session_id,
                 ExecApproval(
                     approvals=[],
-                    decided_by="stop" if any(c.decided_by == "stop" for c in calls) else None,
+                    decided_by=DECIDED_BY_STOP
+                    if any(c.decided_by == DECIDED_BY_STOP for c in calls)
+                    else None,
                     batch_id=batch_id,
                     resume=not stopped,
                 ),
@@ -171,7 +186,7 @@ class SessionManager:
             _done, pending = await asyncio.wait(workers, timeout=grace_s)
             if pending:
                 for session in list(self._running.values()):
-                    session.interrupt()
+                    session.interrupt(STOPPED_BY_SHUTDOWN)
                 await asyncio.wait(pending, timeout=5)
                 for task in pending:
                     task.cancel()
@@ -302,13 +317,14 @@ class SessionManager:
         except Exception:
             return False
 
-    async def interrupt(self, session_id: str) -> str:
-        """Stop the running turn. With none running, a pending approval batch is withdrawn.
+    async def interrupt(self, session_id: str, *, by: str | None = None) -> str:
+        """Stop the running turn on behalf of ``by`` (a gateway user id), reported as
+        ``interrupted.stopped_by``. With no turn running, a pending approval batch is withdrawn.
 
         Returns "interrupted", "approvals_withdrawn" or "idle".
         """
         session = self._running.get(session_id)
-        if session is not None and session.interrupt():
+        if session is not None and session.interrupt(by):
             return "interrupted"
         pending = await self.approvals.pending(session_id)
         if pending:
@@ -320,9 +336,10 @@ class SessionManager:
                     )
                     for c in pending
                 ],
-                decided_by="stop",
+                decided_by=DECIDED_BY_STOP,
                 complete_batch=True,
                 resume=False,
+                stopped_by=by,
             )
             return "approvals_withdrawn"
         return "idle"
@@ -347,8 +364,12 @@ class SessionManager:
         batch_id: str | None = None,
         resume: bool = True,
         status_override: str | None = None,
+        stopped_by: str | None = None,
     ) -> ClaimResult:
-        """Record decisions at once (first wins); run the batch when it is fully decided."""
+        """Record decisions at once (first wins); run the batch when it is fully decided.
+
+        ``stopped_by``: with ``decided_by="stop"``, who withdrew the batch (``interrupted.stopped_by``).
+        """
         result = await self.approvals.claim(
             session_id,
             approvals,
@@ -365,6 +386,7 @@ class SessionManager:
                     decided_by=decided_by,
                     batch_id=result.batch_id,
                     resume=resume,
+                    stopped_by=stopped_by,
                 ),
             )
         return result
@@ -376,7 +398,10 @@ class SessionManager:
                     await self.submit(
                         session_id,
                         ExecApproval(
-                            approvals=[], decided_by="system", batch_id=batch_id, resume=False
+                            approvals=[],
+                            decided_by=DECIDED_BY_SYSTEM,
+                            batch_id=batch_id,
+                            resume=False,
                         ),
                     )
                 nxt = await self.approvals.next_expiry()
@@ -400,9 +425,6 @@ class SessionManager:
     async def session_info(self, session_id: str) -> dict[str, Any]:
         """What `status` shows: model, activity, queue, approvals, plan, budget, context."""
         session = await self.get_session(session_id)
-        from . import policy
-
-        yolo = policy.yolo_state(session.state, self.config)
         pending = await self.approvals.pending(session_id)
         return {
             "session_id": session_id,
@@ -413,10 +435,9 @@ class SessionManager:
             "plan": session.state.get("plan") or [],
             "pending_approvals": [c.to_dict() for c in pending],
             "yolo": {
+                **policy.yolo_summary(session.state, self.config),
+                # effective switch: the config's yolo_mode turns it on for every session
                 "enabled": policy.yolo_enabled(session.state, self.config),
-                "cap_usd": yolo["cap_usd"],
-                "spent_usd": yolo["spent_usd"],
-                "remaining_usd": policy.remaining_budget(session.state, self.config),
             },
             "context_tokens": session.state.get("context_tokens"),
             "context_window": self.context.window(session.model),

@@ -1,6 +1,6 @@
 """Watched jobs in the store: what was submitted, where it stands, whether its end was reported.
 
-The ``jobs`` table (declared in :mod:`agent_core.store`) has a few indexed columns and an
+The ``jobs`` table (declared and migrated here, :data:`JOBS_SCHEMA`) has a few indexed columns and an
 ``info`` JSON column for everything else (timeout, estimate, YOLO reservation, requester,
 latest metrics and log tail, the finished payload, bookkeeping flags). Keeping the extras in
 JSON means the watcher can grow without a schema migration.
@@ -13,11 +13,33 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..store import Store
+from ..store import Schema, Store
+from ..store import dumps as _dumps
 
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+JOBS_SCHEMA = Schema(
+    "jobs",
+    (
+        # v1 — adopts the table older builds created with the engine's own v1.
+        """
+        CREATE TABLE IF NOT EXISTS jobs (
+            job_id        TEXT PRIMARY KEY,
+            session_id    TEXT NOT NULL,
+            namespace     TEXT NOT NULL,
+            tool_call_id  TEXT,
+            flavor        TEXT,
+            url           TEXT,
+            origin        TEXT NOT NULL DEFAULT '{}',
+            stage         TEXT NOT NULL DEFAULT 'SCHEDULING',
+            info          TEXT NOT NULL DEFAULT '{}',
+            submitted_at  REAL NOT NULL,
+            finished_at   REAL,
+            finished_emitted INTEGER NOT NULL DEFAULT 0,
+            updated_at    REAL NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS jobs_open ON jobs (finished_emitted, session_id);
+        """,
+    ),
+)
 
 
 @dataclass
@@ -83,6 +105,7 @@ class JobStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        store.require(JOBS_SCHEMA)
 
     async def insert(self, rec: JobRecord) -> None:
         """Record a submitted job. Idempotent: a second insert of the same id is ignored."""
@@ -163,9 +186,5 @@ class JobStore:
         a restart, so a persisted ``job_finished`` *is* the report — this check is what makes
         the report exactly-once across a crash between emitting and marking.
         """
-        row = await self.store.fetchone(
-            "SELECT 1 FROM events WHERE session_id=? AND type='job_finished' "
-            "AND json_extract(data, '$.job_id')=? LIMIT 1",
-            (session_id, job_id),
-        )
-        return row is not None
+        event = await self.store.find_event(session_id, "job_finished", job_id=job_id)
+        return event is not None

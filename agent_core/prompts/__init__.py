@@ -90,3 +90,13 @@ def render_system_prompt(
     # One pass, so a value that happens to contain "{date}" is not substituted again.
     text = _TOKENS.sub(lambda m: values[m.group(0)], text)
     return text.rstrip() + "\n"
+
+
+def fallback_system_prompt(tool_names: list[str], now: datetime | None = None) -> str:
+    """A short built-in prompt for when the template cannot be rendered (a deployment's
+    ``system_prompt_file`` was removed): the agent keeps working, with less guidance."""
+    day = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%d")
+    return (
+        "You are ML Intern, an ML-engineering agent working with a team in Slack. Be concise. "
+        f"Tools: {', '.join(tool_names)}. Today is {day}."
+    )

@@ -7,7 +7,7 @@ import json
 from gateways.compose import compose, compose_agent_message, error_fingerprint, format_duration
 from gateways.render import render_slack, render_webhook, to_mrkdwn
 from gateways.signing import sign, verify_signature
-from tests.unit.gateway_fixtures import APPROVAL, JOB_FINISHED, ORIGIN, event
+from tests.gateway_harness import APPROVAL, JOB_FINISHED, ORIGIN, event
 
 PERMALINK = "https://fake-team.slack.com/archives/C0ORIGIN/p1700000000000100"
 
