@@ -4,6 +4,7 @@ terminal.
     ml-intern-slack                     # run the bot (Socket Mode)
     ml-intern-slack check               # validate configuration and exit
     ml-intern-slack chat "prompt" [--yes|--no] [--session ID]
+    ml-intern-slack playground [--port N] [--no-browser]   # try it with no Slack workspace
 
 Running the bot reads SLACK_BOT_TOKEN, SLACK_APP_TOKEN and SLACK_API_BASE_URL (default
 https://slack.com/api/), validates the ``slack`` config section, runs until SIGINT/SIGTERM,
@@ -15,13 +16,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 
 from agent_core.cli import add_chat_arguments, chat, load_config_or_exit, setup_logging
 from agent_core.config import Config, ConfigError
 from agent_core.store import StoreError
-from bot.settings import check_slack_settings, load_slack_settings, load_tokens
+from bot.playground.cli import NO_TOKENS_HINT
+from bot.playground.cli import add_arguments as add_playground_arguments
+from bot.playground.cli import run as run_playground
+from bot.settings import MANIFEST_HINT, check_slack_settings, load_slack_settings, load_tokens
 from bot.startup import BotRuntime, StartupError
 
 log = logging.getLogger(__name__)
@@ -34,6 +39,9 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("run", help="run the Slack bot (the default)")
     sub.add_parser("check", help="validate the configuration and exit")
     add_chat_arguments(sub.add_parser("chat", help="run one prompt in a terminal session"))
+    add_playground_arguments(
+        sub.add_parser("playground", help="a local Slack-like workspace in your browser")
+    )
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     config = load_config_or_exit()
@@ -48,11 +56,17 @@ def main(argv: list[str] | None = None) -> None:
         return
     if command == "chat":
         raise SystemExit(asyncio.run(chat(args, config)))
+    if command == "playground":
+        raise SystemExit(run_playground(args, config))
     raise SystemExit(run_bot(config))
 
 
 def run_bot(config: Config) -> int:
     """Run the bot until a signal; the process exit code."""
+    if not any(os.environ.get(v, "").strip() for v in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")):
+        print(f"ml-intern-slack: {NO_TOKENS_HINT}", file=sys.stderr)
+        print(f"  (to run it in Slack: {MANIFEST_HINT})", file=sys.stderr)
+        return 2
     try:
         settings = load_slack_settings(config)
         tokens = load_tokens()

@@ -1,16 +1,15 @@
-"""The ``playground`` command: parse options, start, print the URL, open the browser, run
-until Ctrl-C / SIGTERM, stop cleanly."""
+"""``ml-intern-slack playground``: start, print the URL (and open the browser), run until
+Ctrl-C / SIGTERM, stop cleanly — the same start → signal → stop loop as the bot itself."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import signal
 import sys
 import webbrowser
+from collections.abc import Awaitable, Callable
 
-from agent_core.config import Config, ConfigError, load_config
+from agent_core.config import Config, ConfigError
 
 from .launch import Playground, default_store_path
 
@@ -37,36 +36,34 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--store",
-        help=f"the bot's store for the playground (default {default_store_path()}; reset at each start)",
+        help=f"the bot's store for the playground (default {default_store_path()}; "
+        "recreated at each start)",
     )
 
 
-async def serve(playground: Playground, *, open_browser: bool) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
-    try:
-        url = await playground.start()
-        print(f"ml-intern playground: {url}", flush=True)
+def _announcer(open_browser: bool) -> Callable[[Playground], Awaitable[None]]:
+    async def announce(playground: Playground) -> None:
+        print(f"ml-intern playground: {playground.url}", flush=True)
         for notice in playground.ws.notices:
             print(f"  {notice['text']}", flush=True)
         print("  Ctrl-C to stop.", flush=True)
         if open_browser:
-            await asyncio.to_thread(webbrowser.open, url)
-        await stop.wait()
-    finally:
-        await playground.stop()
-    return 0
+            await asyncio.to_thread(webbrowser.open, playground.url)
+
+    return announce
 
 
 def run(args: argparse.Namespace, config: Config) -> int:
+    """The process exit code (2: bad options or the playground could not start)."""
+    from ..cli import _serve  # the bot's own start → wait for a signal → stop loop
+
+    problem = None
     if not 0 <= args.port <= 65535:
-        print("ml-intern-slack playground: --port must be 0-65535", file=sys.stderr)
-        return 2
-    if args.job_seconds < 1 or args.job_seconds > 3600:
-        print("ml-intern-slack playground: --job-seconds must be 1-3600", file=sys.stderr)
+        problem = "--port must be 0-65535"
+    elif not 1 <= args.job_seconds <= 3600:
+        problem = "--job-seconds must be 1-3600"
+    if problem:
+        print(f"ml-intern-slack playground: {problem}", file=sys.stderr)
         return 2
     playground = Playground(
         config,
@@ -74,33 +71,26 @@ def run(args: argparse.Namespace, config: Config) -> int:
         simulation=args.simulation,
         job_seconds=args.job_seconds,
         store_path=args.store,
+        on_ready=_announcer(not args.no_browser),
     )
     try:
-        return asyncio.run(serve(playground, open_browser=not args.no_browser))
-    except OSError as exc:
+        return asyncio.run(_serve(playground))  # type: ignore[arg-type]
+    except (OSError, ConfigError) as exc:
         print(f"ml-intern-slack playground: cannot start: {exc}", file=sys.stderr)
-        return 2
     except TimeoutError:
         print("ml-intern-slack playground: the bot did not connect in time", file=sys.stderr)
-        return 2
     except KeyboardInterrupt:
         return 130
+    return 2
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="ml-intern-slack playground", description=__doc__.split("\n")[0]
-    )
+    """``python -m bot.playground`` (the same as ``ml-intern-slack playground``)."""
+    from agent_core.cli import load_config_or_exit, setup_logging
+
+    parser = argparse.ArgumentParser(prog="ml-intern-slack playground", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     add_arguments(parser)
     args = parser.parse_args(argv)
-    import logging
-
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    try:
-        config = load_config()
-    except ConfigError as exc:
-        print(f"ml-intern-slack: invalid configuration: {exc}", file=sys.stderr)
-        raise SystemExit(2) from None
-    raise SystemExit(run(args, config))
+    setup_logging(args.verbose)
+    raise SystemExit(run(args, load_config_or_exit()))

@@ -19,6 +19,7 @@ import asyncio
 import logging
 import os
 import secrets
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +101,7 @@ class Playground:
         simulation: bool = False,
         job_seconds: float = 20.0,
         store_path: str | os.PathLike[str] | None = None,
+        on_ready: Callable[[Playground], Awaitable[None]] | None = None,
     ) -> None:
         if host not in ("127.0.0.1", "localhost", "::1"):
             raise ValueError("the playground serves loopback only (it has no login)")
@@ -119,6 +121,7 @@ class Playground:
         self.hub = SimHub(schedule_s=job_seconds * 0.15, line_s=line_s, steps=steps)
         self._runner: web.AppRunner | None = None
         self.runtime: Any = None
+        self._on_ready = on_ready
         seed(self.ws)
 
     @property
@@ -164,7 +167,7 @@ class Playground:
         self.ws.notices = self.modes.notices(self.config.model_name)
 
     async def start(self) -> str:
-        from ..runtime import BotRuntime
+        from ..startup import BotRuntime
 
         await self.serve()
         self._point_environment()
@@ -176,6 +179,8 @@ class Playground:
         self.runtime = BotRuntime(self.config, settings, tokens, store_path=self.store_path)
         await self.runtime.start()
         await asyncio.wait_for(self.socket.connected.wait(), CONNECT_TIMEOUT_S)
+        if self._on_ready is not None:
+            await self._on_ready(self)
         return self.url
 
     def _reset_store(self) -> None:

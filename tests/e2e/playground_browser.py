@@ -1,7 +1,7 @@
 """Drive ``ml-intern-slack playground`` in headless Chromium (Debian's ``chromium`` and
 ``chromium-driver``; nothing is downloaded).
 
-The playground runs as its own process — the real command, ``python -m bot.playground`` —
+The playground runs as its own process — the real command, ``ml-intern-slack playground`` —
 with ``--simulation`` (the scripted demo model and the simulated Hub) so the tests need no
 key and never leave 127.0.0.1. Every wait is on a condition in the page, never a sleep.
 
@@ -64,7 +64,8 @@ def require_browser() -> None:
 
 
 class PlaygroundProcess:
-    """``python -m bot.playground --no-browser --simulation`` in a temp state dir."""
+    """``ml-intern-slack playground --no-browser --simulation`` (as ``python -m bot``, the
+    console script's own entry) in a temp state dir."""
 
     def __init__(self, tmp: Path, job_seconds: float = 4.0) -> None:
         env = {
@@ -82,7 +83,7 @@ class PlaygroundProcess:
         self.log_path = tmp / "playground.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot.playground", "--no-browser", "--simulation",
+            [sys.executable, "-m", "bot", "playground", "--no-browser", "--simulation",
              "--job-seconds", str(job_seconds)],
             cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=self._log, text=True,
         )  # fmt: skip

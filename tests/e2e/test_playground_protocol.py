@@ -225,3 +225,25 @@ def test_modes_follow_the_keys_that_are_set() -> None:
     assert (forced.model_real, forced.hub_real) == (False, False)
     texts = " ".join(n["text"] for n in forced.notices("m"))
     assert texts.count("SIMULATION") == 2
+
+
+# ---------------------------------------------------------------------- the command
+def test_without_slack_tokens_the_bot_points_to_the_playground(monkeypatch, capsys) -> None:
+    from bot.cli import main
+
+    monkeypatch.delenv("SLACK_BOT_TOKEN", raising=False)
+    monkeypatch.delenv("SLACK_APP_TOKEN", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        main([])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "no Slack tokens: run `ml-intern-slack playground` to try it locally" in err
+
+
+def test_playground_refuses_bad_options(capsys) -> None:
+    from bot.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["playground", "--no-browser", "--port", "70000"])
+    assert exit_.value.code == 2
+    assert "--port must be 0-65535" in capsys.readouterr().err
