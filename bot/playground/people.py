@@ -36,15 +36,13 @@ _MENTION = re.compile(r"<@([UW][A-Z0-9]+)>")
 
 def rich_text(text: str) -> list[dict[str, Any]]:
     """The ``rich_text`` block Slack's client attaches to what a person types."""
-    elements: list[dict[str, Any]] = []
-    pos = 0
-    for match in _MENTION.finditer(text):
-        if match.start() > pos:
-            elements.append({"type": "text", "text": text[pos : match.start()]})
-        elements.append({"type": "user", "user_id": match.group(1)})
-        pos = match.end()
-    if pos < len(text):
-        elements.append({"type": "text", "text": text[pos:]})
+    # re.split with a group alternates text, user id, text, user id, …
+    parts = _MENTION.split(text)
+    elements = [
+        {"type": "user", "user_id": part} if i % 2 else {"type": "text", "text": part}
+        for i, part in enumerate(parts)
+        if part
+    ]
     section = {"type": "rich_text_section", "elements": elements}
     return [{"type": "rich_text", "block_id": secrets.token_hex(3), "elements": [section]}]
 
@@ -309,16 +307,11 @@ class People:
             source.edited_ts = self.ws.next_ts()
             self.ws.publish_message(source)
         elif body.get("response_type") == "in_channel":
-            self.ws.add_message(
-                Message(
-                    channel=ctx["channel"],
-                    ts=self.ws.next_ts(),
-                    user=BOT_USER_ID,
-                    bot_id=BOT_ID,
-                    text=str(text or ""),
-                    blocks=blocks,
-                    thread_ts=body.get("thread_ts") or ctx.get("thread_ts"),
-                )
+            self.ws.add_bot_message(
+                ctx["channel"],
+                str(text or ""),
+                blocks=blocks,
+                thread_ts=body.get("thread_ts") or ctx.get("thread_ts"),
             )
         else:
             self.ws.add_ephemeral(

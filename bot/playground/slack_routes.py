@@ -93,12 +93,12 @@ class SlackRoutes:
         args.pop("token", None)
         if not token:
             return answer({"ok": False, "error": "not_authed"})
-        expected = self.app_token if method == "apps.connections.open" else self.bot_token
-        if token != expected:
-            wrong_type = token in (self.app_token, self.bot_token)
-            return answer(
-                {"ok": False, "error": "not_allowed_token_type" if wrong_type else "invalid_auth"}
-            )
+        # Only Socket Mode's connections.open takes the app token; everything else the bot's.
+        kind = {self.bot_token: "bot", self.app_token: "app"}.get(token)
+        needed = "app" if method == "apps.connections.open" else "bot"
+        if kind != needed:
+            error = "invalid_auth" if kind is None else "not_allowed_token_type"
+            return answer({"ok": False, "error": error})
         try:
             result = handler(args)
         except ApiError as exc:

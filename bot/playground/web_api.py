@@ -138,17 +138,12 @@ class WebApi:
     def post_message(self, args: dict[str, Any]) -> dict[str, Any]:
         conv = self.ws.conversation(args.get("channel"))
         check_content(args.get("text"), args.get("blocks"))
-        msg = self.ws.add_message(
-            Message(
-                channel=conv.id,
-                ts=self.ws.next_ts(),
-                user=BOT_USER_ID,
-                bot_id=BOT_ID,
-                text=str(args.get("text") or ""),
-                blocks=args.get("blocks"),
-                thread_ts=self.ws.thread_root(conv.id, args.get("thread_ts")),
-                metadata=args.get("metadata") if isinstance(args.get("metadata"), dict) else None,
-            )
+        msg = self.ws.add_bot_message(
+            conv.id,
+            str(args.get("text") or ""),
+            blocks=args.get("blocks"),
+            thread_ts=self.ws.thread_root(conv.id, args.get("thread_ts")),
+            metadata=args.get("metadata") if isinstance(args.get("metadata"), dict) else None,
         )
         return {"channel": conv.id, "ts": msg.ts, "message": self.ws.message_json(msg)}
 
@@ -217,16 +212,11 @@ class WebApi:
             raise ApiError("invalid_arguments", "thread_ts is required: streams are replies")
         if not conv.is_im and not args.get("recipient_user_id"):
             raise ApiError("missing_recipient_user_id")
-        msg = self.ws.add_message(
-            Message(
-                channel=conv.id,
-                ts=self.ws.next_ts(),
-                user=BOT_USER_ID,
-                bot_id=BOT_ID,
-                text=self._stream_text(args),
-                thread_ts=self.ws.thread_root(conv.id, args["thread_ts"]),
-                streaming=True,
-            )
+        msg = self.ws.add_bot_message(
+            conv.id,
+            self._stream_text(args),
+            thread_ts=self.ws.thread_root(conv.id, args["thread_ts"]),
+            streaming=True,
         )
         return {"channel": conv.id, "ts": msg.ts}
 
@@ -382,16 +372,11 @@ class WebApi:
             check_content(comment, None, required=False)
             for f in picked:
                 f.shared = True
-            self.ws.add_message(
-                Message(
-                    channel=conv.id,
-                    ts=self.ws.next_ts(),
-                    user=BOT_USER_ID,
-                    bot_id=BOT_ID,
-                    text=comment,
-                    thread_ts=self.ws.thread_root(conv.id, args.get("thread_ts")),
-                    files=[f.id for f in picked],
-                )
+            self.ws.add_bot_message(
+                conv.id,
+                comment,
+                thread_ts=self.ws.thread_root(conv.id, args.get("thread_ts")),
+                files=[f.id for f in picked],
             )
         return {"files": [{"id": f.id, "title": f.title} for f in picked]}
 

@@ -230,6 +230,32 @@ class Workspace:
             self.publish_message(self.find(msg.channel, msg.thread_ts))  # reply count
         return msg
 
+    def add_bot_message(
+        self,
+        channel: str,
+        text: str,
+        *,
+        thread_ts: str | None = None,
+        blocks: list[dict[str, Any]] | None = None,
+        files: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        streaming: bool = False,
+    ) -> Message:
+        """A message from the app (posted, streamed, uploaded or sent through respond())."""
+        msg = Message(
+            channel=channel,
+            ts=self.next_ts(),
+            user=BOT_USER_ID,
+            bot_id=BOT_ID,
+            text=text,
+            blocks=blocks,
+            thread_ts=thread_ts,
+            files=files or [],
+            metadata=metadata,
+            streaming=streaming,
+        )
+        return self.add_message(msg)
+
     def remove_message(self, msg: Message) -> None:
         self.messages[msg.channel].remove(msg)
         self.publish({"type": "message_deleted", "channel": msg.channel, "ts": msg.ts})

@@ -267,13 +267,15 @@ class Page:
     def click_in_message(self, text: str, selector: str, where: str = "#messages") -> None:
         """Click ``selector`` inside the message containing ``text`` (found and clicked at
         once: live updates redraw messages)."""
+        from selenium.webdriver.common.action_chains import ActionChains
         from selenium.webdriver.common.by import By
 
         def click() -> bool:
             for m in self.css(f"{where} .msg"):
                 if text in m.text:
                     targets = m.find_elements(By.CSS_SELECTOR, selector)
-                    if targets:
+                    if targets:  # hover first: some controls show on hover, as in Slack
+                        ActionChains(self.driver).move_to_element(m).perform()
                         targets[0].click()
                         return True
             return False

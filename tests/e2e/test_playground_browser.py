@@ -59,6 +59,7 @@ def test_walkthrough_request_approval_job_card_and_finished_notification(page: P
     assert "Approval needed" in card_text
     assert "t4-small" in card_text and "$" in card_text  # hardware and cost on the card
     page.message("Research a recipe", "#thread-messages")  # the plan, in the progress message
+    page.message("Full script for hf_jobs", "#thread-messages")  # the bot's upload
     assert page.statuses_seen(), "the assistant status line was never shown"
     page.shot("02-approval-card", focus="Approval needed")
 
@@ -148,3 +149,106 @@ def test_html_in_messages_is_shown_as_text_not_run(page: Page) -> None:
     assert "<img src=x" in page.message("not bold</b>")
     assert page.js("return window.__pwned === undefined")
     assert not page.css("#messages .msg img[src='x']")
+
+
+# Shapes after the examples in Slack's Block Kit reference (docs.slack.dev/reference/block-kit/
+# blocks: header, divider, image, section with fields and a button accessory, context,
+# actions with primary/danger buttons, and the markdown block).
+BLOCKS = [
+    {"type": "header", "text": {"type": "plain_text", "text": "Budget Performance"}},
+    {"type": "divider"},
+    {
+        "type": "image",
+        "image_url": "http://127.0.0.1:9/curve.png",
+        "alt_text": "loss curve",
+        "title": {"type": "plain_text", "text": "Loss"},
+    },
+    {
+        "type": "section",
+        "text": {
+            "type": "mrkdwn",
+            "text": "*bold* _it_ ~gone~ <https://hf.co|the Hub> <@U0ALICE> <javascript:alert(1)|click>",
+        },
+        "fields": [
+            {"type": "mrkdwn", "text": "*Hardware*\n`t4-small`"},
+            {"type": "mrkdwn", "text": "*Cost*\n$0.40/h"},
+        ],
+        "accessory": {
+            "type": "button",
+            "text": {"type": "plain_text", "text": "Open"},
+            "action_id": "open",
+        },
+    },
+    {"type": "context", "elements": [{"type": "mrkdwn", "text": ":white_check_mark: done"}]},
+    {
+        "type": "actions",
+        "elements": [
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": "Approve"},
+                "style": "primary",
+                "action_id": "a",
+            },
+            {
+                "type": "button",
+                "text": {"type": "plain_text", "text": "Reject"},
+                "style": "danger",
+                "action_id": "r",
+            },
+        ],
+    },
+    {
+        "type": "markdown",
+        "text": "## Results\n| model | acc |\n|---|---|\n| bert | **0.93** |\n```\nloss 0.1\n```",
+    },
+]
+
+
+@artifacts_on_failure
+def test_block_kit_is_drawn_as_slack_draws_it(page: Page) -> None:
+    page.js(
+        "const d = document.createElement('div'); d.id = 'bk';"
+        "d.innerHTML = BlockKit.renderBlocks(arguments[0], {userName: u => u === 'U0ALICE' ? 'alice' : u, channelName: c => c});"
+        "document.body.prepend(d);",
+        BLOCKS,
+    )
+    assert page.css("#bk .blk-header")[0].text == "Budget Performance"
+    assert page.css("#bk hr.blk-divider")
+    assert page.css("#bk .blk-image img")[0].get_attribute("alt") == "loss curve"
+    assert [f.text for f in page.css("#bk .fields > div")] == [
+        "Hardware\nt4-small",
+        "Cost\n$0.40/h",
+    ]
+    section = page.css("#bk .blk-section")[0]
+    assert section.find_element("css selector", "b").text == "bold"
+    assert section.find_element("css selector", "s").text == "gone"
+    assert section.find_element("css selector", "a").get_attribute("href") == "https://hf.co/"
+    assert "@alice" in section.text
+    assert len(section.find_elements("css selector", "a")) == 1  # javascript: is never a link
+    assert page.css("#bk .accessory .btn")[0].text == "Open"
+    assert "✅" in page.css("#bk .blk-context")[0].text
+    assert page.css("#bk .btn-primary")[0].text == "Approve"
+    assert page.css("#bk .btn-danger")[0].text == "Reject"
+    assert [c.text for c in page.css("#bk .md-table td")] == ["bert", "0.93"]
+    assert page.css("#bk .blk-markdown pre.code")[0].text == "loss 0.1"
+    page.js("document.getElementById('bk').remove()")
+
+
+@artifacts_on_failure
+def test_people_add_and_remove_reactions(page: Page) -> None:
+    page.send("reactions welcome here")
+    page.message("reactions welcome here")
+    page.click_in_message("reactions welcome here", "[data-react-add]")
+    alert = page.wait(lambda: page.driver.switch_to.alert, "the reaction prompt")
+    alert.send_keys("tada")
+    alert.accept()
+    page.wait(
+        lambda: any(
+            "🎉 1" in m.text and m.find_elements("css selector", ".reaction.mine")
+            for m in page.css("#messages .msg")
+            if "reactions welcome here" in m.text
+        ),
+        "Alice's 🎉",
+    )
+    page.click_in_message("reactions welcome here", '[data-react="tada"]')
+    page.wait(lambda: "🎉" not in page.message("reactions welcome here"), "the 🎉 to be removed")

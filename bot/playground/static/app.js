@@ -17,6 +17,18 @@ const S = {
   channel: "C0MLTEAM", thread: null, pending: { composer: [], reply: [] }, connected: false,
 };
 const $ = (id) => document.getElementById(id);
+
+// The channel's composer and the thread's reply box are the same control.
+for (const form of document.querySelectorAll("form.composer")) {
+  const p = form.dataset.prefix;
+  form.innerHTML = `<div class="attached" id="${p}-files"></div>
+    <textarea id="${p}-text" rows="2" placeholder="${form.dataset.placeholder}"></textarea>
+    <div class="composer-bar">
+      <label class="attach">📎 Attach<input type="file" id="${p}-file" hidden></label>
+      <button type="button" class="mention-btn" data-target="${p}-text">@ml-intern</button>
+      <button type="submit" class="send" id="${p}-send">${form.dataset.send}</button>
+    </div>`;
+}
 const mkey = (c, ts) => `${c}/${ts}`;
 
 const ctx = {
