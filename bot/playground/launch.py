@@ -70,7 +70,11 @@ def playground_config(base: Config, modes: Modes, *, job_seconds: float) -> Conf
     when the Hub is simulated, and the demo model when the model is."""
     data = base.model_dump(by_alias=True)
     slack = dict(data.get("slack") or {})
-    approvers = dict(slack.get("approvers") or {})
+    # Bob approves every class: the default list and any class list the user's config sets.
+    approvers = {
+        name: sorted({*ids, APPROVER}) if isinstance(ids, list) else ids
+        for name, ids in dict(slack.get("approvers") or {}).items()
+    }
     approvers["default"] = sorted({*approvers.get("default", []), APPROVER})
     slack.update(approvers=approvers, allowed_channels=[], allowed_users=[])
     slack.setdefault("progress_delay_s", 0.5)

@@ -84,6 +84,12 @@ def test_walkthrough_request_approval_job_card_and_finished_notification(page: P
     assert "completed" in card and "(edited)" in card  # the job card was updated in place
     page.shot("05-training-done", focus="Job")
 
+    page.click_button("Show logs")  # the bot uploads the job's log as a file in the thread
+    page.message("Logs of job", "#thread-messages")
+    page.click_in_message("Logs of job", ".file-toggle", "#thread-messages")
+    page.message("Pushed playground-sim/distilbert-imdb", "#thread-messages")
+    page.shot("09-job-logs", focus="Logs of job")
+
 
 @artifacts_on_failure
 def test_reject_modal_and_edit_script_modal(page: Page) -> None:

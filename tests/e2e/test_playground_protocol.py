@@ -247,3 +247,17 @@ def test_playground_refuses_bad_options(capsys) -> None:
         main(["playground", "--no-browser", "--port", "70000"])
     assert exit_.value.code == 2
     assert "--port must be 0-65535" in capsys.readouterr().err
+
+
+def test_playground_approver_decides_every_class_the_config_names() -> None:
+    from bot.playground.launch import APPROVER, playground_config
+
+    base = make_config(
+        slack={"approvers": {"gpu_job": ["U0OTHER"]}, "allowed_channels": ["C0REAL"]}
+    )
+    config = playground_config(base, detect_modes({}), job_seconds=10)
+    approvers = config.slack["approvers"]
+    assert APPROVER in approvers["gpu_job"] and "U0OTHER" in approvers["gpu_job"]
+    assert APPROVER in approvers["default"]
+    assert config.slack["allowed_channels"] == []  # a real workspace's ids mean nothing here
+    assert config.model_name == "openai/ml-intern-demo"
