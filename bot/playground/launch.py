@@ -157,6 +157,10 @@ class Playground:
             os.environ["OPENAI_API_KEY"] = demo_model.API_KEY
         if not self.modes.hub_real:
             os.environ["HF_ENDPOINT"] = f"{self.base_url}{sim_hub.PREFIX}"
+            # Nothing of the real Hub's infrastructure is reached while the Hub is simulated.
+            os.environ["HF_DATASETS_SERVER_URL"] = (
+                f"{self.base_url}{sim_hub.PREFIX}/datasets-server"
+            )
             os.environ["HF_TOKEN"] = sim_hub.TOKEN
             os.environ.pop("HUGGING_FACE_HUB_TOKEN", None)
 

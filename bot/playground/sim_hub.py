@@ -13,7 +13,8 @@ for ``exit 1``) — so nothing runs in the background and a cancel is just a tim
 Routes (under ``/sim-hub``, the ``HF_ENDPOINT``): ``GET /api/whoami-v2``,
 ``GET /api/jobs/hardware``, ``POST|GET /api/jobs/{ns}``, ``GET /api/jobs/{ns}/{id}``,
 ``GET /api/jobs/{ns}/{id}/logs`` (SSE), ``GET /api/jobs/{ns}/{id}/metrics`` (SSE),
-``POST /api/jobs/{ns}/{id}/cancel``, and a human page at ``/jobs/{ns}/{id}``.
+``POST /api/jobs/{ns}/{id}/cancel``, and a human page at ``/jobs/{ns}/{id}``. Anything else
+(search, repos, the datasets-server, also pointed here) answers 404 saying what is simulated.
 """
 
 from __future__ import annotations
@@ -160,6 +161,18 @@ class SimHub:
         r.add_get(f"{p}/api/jobs/{{ns}}/{{id}}/metrics", self.metrics)
         r.add_post(f"{p}/api/jobs/{{ns}}/{{id}}/cancel", self.cancel)
         r.add_get(f"{p}/jobs/{{ns}}/{{id}}", self.job_page)
+        r.add_route("*", f"{p}/{{rest:.*}}", self.not_simulated)
+
+    async def not_simulated(self, request: web.Request) -> web.Response:
+        """Everything else (model and dataset search, repos, the datasets-server): say so,
+        in the Hub's error shape, instead of a bare 404 the model would misread."""
+        message = (
+            "The playground's simulated Hub serves only whoami and Jobs; set HF_TOKEN "
+            "(and restart the playground) to use the real Hugging Face Hub."
+        )
+        return web.json_response(
+            {"error": message}, status=404, headers={"X-Error-Message": message}
+        )
 
     # ------------------------------------------------------------------ guards
     @staticmethod

@@ -132,6 +132,9 @@ def test_slash_command_help_is_ephemeral_to_the_caller(page: Page) -> None:
     page.send("/ml-intern help")
     help_msg = page.message("Only visible to you")
     assert "ml-intern" in help_msg
+    page.send("/ml-intern what can you do")  # with a request: a new thread, Alice asking
+    page.open_thread("asked: what can you do")
+    page.message("demo model", "#thread-messages")
     page.act_as("Bob (approver)")
     page.wait(
         lambda: not any("Only visible to you" in m.text for m in page.css("#messages .msg")),

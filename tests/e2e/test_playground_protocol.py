@@ -176,6 +176,8 @@ async def test_simulated_hub_refuses_other_tokens_and_other_namespaces(pg: Playg
         assert job["status"]["stage"] == "SCHEDULING" and job["owner"]["name"] == NAMESPACE
         async with http.get(f"{pg.base_url}/sim-hub/jobs/{NAMESPACE}/{job['id']}") as r:
             assert "SIMULATION" in await r.text()  # the job page never looks real
+        async with http.get(f"{hub}/models?search=bert", headers=ok) as r:
+            assert r.status == 404 and "set HF_TOKEN" in (await r.json())["error"]
 
 
 def test_simulated_job_life_is_a_function_of_time() -> None:
