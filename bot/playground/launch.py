@@ -16,12 +16,13 @@ store, and never replays threads that no longer exist.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import os
 import secrets
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from aiohttp import web
 
@@ -45,6 +46,10 @@ log = logging.getLogger(__name__)
 REQUESTER, APPROVER, BYSTANDER = "U0ALICE", "U0BOB", "U0CAROL"
 MAIN_CHANNEL = "C0MLTEAM"
 CONNECT_TIMEOUT_S = 30.0
+
+
+class StoreInUse(OSError):
+    """Another running playground holds this store."""
 
 
 def default_store_path() -> Path:
@@ -126,6 +131,7 @@ class Playground:
         self._runner: web.AppRunner | None = None
         self.runtime: Any = None
         self._on_ready = on_ready
+        self._lock: IO[str] | None = None
         seed(self.ws)
 
     @property
@@ -192,7 +198,18 @@ class Playground:
         return self.url
 
     def _reset_store(self) -> None:
+        """Take the store's lock (two playgrounds must not share one file), then start empty."""
         self.store_path.parent.mkdir(parents=True, exist_ok=True)
+        lock = open(f"{self.store_path}.lock", "a+")  # noqa: SIM115 - held until stop()
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            raise StoreInUse(
+                f"another playground is using {self.store_path}; stop it, or give this one "
+                "its own store with --store PATH"
+            ) from None
+        self._lock = lock
         for suffix in ("", "-wal", "-shm"):
             Path(f"{self.store_path}{suffix}").unlink(missing_ok=True)
 
@@ -204,3 +221,6 @@ class Playground:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        if self._lock is not None:
+            self._lock.close()  # releases the flock
+            self._lock = None

@@ -263,3 +263,20 @@ def test_playground_approver_decides_every_class_the_config_names() -> None:
     assert APPROVER in approvers["default"]
     assert config.slack["allowed_channels"] == []  # a real workspace's ids mean nothing here
     assert config.model_name == "openai/ml-intern-demo"
+
+
+async def test_two_playgrounds_never_share_a_store(tmp_path) -> None:
+    from bot.playground.launch import StoreInUse
+
+    first = Playground(make_config(), simulation=True, store_path=tmp_path / "pg.db")
+    second = Playground(make_config(), simulation=True, store_path=tmp_path / "pg.db")
+    first._reset_store()
+    try:
+        (tmp_path / "pg.db").write_text("the first playground's data")
+        with pytest.raises(StoreInUse, match="--store"):
+            second._reset_store()
+        assert (tmp_path / "pg.db").read_text() == "the first playground's data"
+    finally:
+        await first.stop()
+    second._reset_store()  # free again once the first stopped
+    await second.stop()

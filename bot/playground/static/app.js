@@ -218,6 +218,7 @@ function renderList(container, items, stickBottom) {
 function render() {
   document.getElementById("bot-state").className = `bot-state ${S.connected ? "online" : "offline"}`;
   $("bot-state").textContent = S.connected ? "connected" : "offline";
+  document.title = S.notices.some((n) => n.kind === "simulation") ? "ml-intern playground — SIMULATION" : "ml-intern playground";
   $("notices").innerHTML = S.notices.map((n) => `<div class="notice notice-${esc(n.kind)}" data-part="${esc(n.part)}">${esc(n.text)}</div>`).join("");
   // acting user
   const sel = $("acting-user");
