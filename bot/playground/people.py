@@ -129,7 +129,10 @@ class People:
         msg = self.ws.find(self.ws.conversation(channel).id, ts)
         users = msg.reactions.setdefault(name, [])
         added = person.id not in users
-        users.append(person.id) if added else users.remove(person.id)
+        if added:
+            users.append(person.id)
+        else:
+            users.remove(person.id)
         self.ws.publish_message(msg)
         event = {
             "type": "reaction_added" if added else "reaction_removed",

@@ -146,13 +146,16 @@ function filesHtml(files) {
   }).join("");
 }
 
+const PICKER = ["thumbsup", "eyes", "tada", "heart", "rocket", "white_check_mark", "x", "fire"];
+
 function reactionsHtml(m) {
   const rs = (m.reactions || []).map((r) => {
     const mine = r.users.includes(S.acting) ? " mine" : "";
     const who = r.users.map((u) => ctx.userName(u)).join(", ");
     return `<button class="reaction${mine}" data-react="${esc(r.name)}" title="${esc(who)}">${EMOJI[r.name] || ":" + esc(r.name) + ":"} ${r.count}</button>`;
   }).join("");
-  return `<div class="reactions">${rs}<button class="reaction add" data-react-add="1" title="Add reaction">☺+</button></div>`;
+  return `<div class="reactions">${rs}<button class="reaction add" data-react-add="1" title="Add reaction">☺+</button>
+    <span class="picker" hidden>${PICKER.map((n) => `<button class="reaction pick" data-react="${n}" title=":${n}:">${EMOJI[n]}</button>`).join("")}</span></div>`;
 }
 
 function messageHtml(m, { inThread }) {
@@ -369,8 +372,8 @@ document.addEventListener("click", async (e) => {
   }
   if (t.dataset.react && msg) { await call("react", { user: S.acting, channel: msg.dataset.channel, ts: msg.dataset.ts, name: t.dataset.react }); return; }
   if (t.dataset.reactAdd && msg) {
-    const name = prompt("Reaction (emoji name, e.g. thumbsup, eyes, tada):", "thumbsup");
-    if (name) await call("react", { user: S.acting, channel: msg.dataset.channel, ts: msg.dataset.ts, name: name.replace(/:/g, "").trim() });
+    const picker = t.parentElement.querySelector(".picker");
+    picker.hidden = !picker.hidden;
     return;
   }
   const modal = t.closest(".modal");
