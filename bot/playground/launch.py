@@ -39,7 +39,7 @@ from .sim_hub import SimHub
 from .slack_routes import SlackRoutes
 from .socket_mode import SocketModeHub
 from .web_api import WebApi
-from .workspace import Person, Workspace
+from .workspace import BOT_NAME, BOT_USER_ID, Person, Workspace
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,6 @@ def default_store_path() -> Path:
 
 def seed(ws: Workspace) -> None:
     """The people and channels a first visit needs to try every approval rule."""
-    from .workspace import BOT_NAME, BOT_USER_ID
-
     ws.add_person(Person(BOT_USER_ID, BOT_NAME, "ml-intern", "bot", is_bot=True))
     ws.add_person(Person(REQUESTER, "alice", "Alice (requester)", "requester"))
     ws.add_person(Person(APPROVER, "bob", "Bob (approver)", "approver"))
@@ -125,9 +123,7 @@ class Playground:
         self.socket = SocketModeHub(self.ws)
         self.api = WebApi(self.ws, ws_url=lambda: f"ws://{self.host}:{self.port}/link/")
         self.people = People(self.ws, self.api, self.socket)
-        steps = 10
-        line_s = job_seconds * 0.85 / (steps + 4)
-        self.hub = SimHub(schedule_s=job_seconds * 0.15, line_s=line_s, steps=steps)
+        self.hub = SimHub.lasting(job_seconds)
         self._runner: web.AppRunner | None = None
         self.runtime: Any = None
         self._on_ready = on_ready

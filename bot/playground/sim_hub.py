@@ -150,6 +150,12 @@ class SimHub:
         self.steps = steps
         self.jobs: dict[str, SimJob] = {}
 
+    @classmethod
+    def lasting(cls, seconds: float, steps: int = 10) -> SimHub:
+        """Jobs that take ``seconds`` from submission to COMPLETED (15 % of it scheduling)."""
+        lines = len(training_log(steps))
+        return cls(schedule_s=seconds * 0.15, line_s=seconds * 0.85 / lines, steps=steps)
+
     def add_to(self, app: web.Application) -> None:
         r, p = app.router, PREFIX
         r.add_get(f"{p}/api/whoami-v2", self.whoami)
