@@ -26,10 +26,12 @@ from agent_core.store import StoreError
 from bot.playground.cli import NO_TOKENS_HINT
 from bot.playground.cli import add_arguments as add_playground_arguments
 from bot.playground.cli import run as run_playground
-from bot.settings import MANIFEST_HINT, check_slack_settings, load_slack_settings, load_tokens
+from bot.settings import check_slack_settings, load_slack_settings, load_tokens
 from bot.startup import BotRuntime, StartupError
 
 log = logging.getLogger(__name__)
+
+SLACK_TOKEN_VARS = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -63,15 +65,13 @@ def main(argv: list[str] | None = None) -> None:
 
 def run_bot(config: Config) -> int:
     """Run the bot until a signal; the process exit code."""
-    if not any(os.environ.get(v, "").strip() for v in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")):
-        print(f"ml-intern-slack: {NO_TOKENS_HINT}", file=sys.stderr)
-        print(f"  (to run it in Slack: {MANIFEST_HINT})", file=sys.stderr)
-        return 2
     try:
         settings = load_slack_settings(config)
         tokens = load_tokens()
     except ConfigError as exc:
-        print("ml-intern-slack: cannot start the Slack gateway:", file=sys.stderr)
+        no_tokens = not any(os.environ.get(v, "").strip() for v in SLACK_TOKEN_VARS)
+        headline = NO_TOKENS_HINT if no_tokens else "cannot start the Slack gateway:"
+        print(f"ml-intern-slack: {headline}", file=sys.stderr)
         for problem in str(exc).split("; "):
             print(f"  - {problem}", file=sys.stderr)
         return 2
