@@ -219,10 +219,7 @@ class PageRoutes:
     async def close_view(self, request: web.Request) -> web.Response:
         b = await self._json(request)
 
-        async def act() -> None:
-            self.people.close_view(str(b.get("user")), str(b.get("view_id")))
-
-        return await self._run(act())
+        return await self._run(self.people.close_view(str(b.get("user")), str(b.get("view_id"))))
 
     async def slash(self, request: web.Request) -> web.Response:
         b = await self._json(request)

@@ -262,10 +262,24 @@ class People:
         self.ws.close_view(record)
         return {}
 
-    def close_view(self, user: str, view_id: str) -> None:
+    async def close_view(self, user: str, view_id: str) -> None:
+        """Cancel a modal; Slack tells the app (``view_closed``) only if it asked to know."""
         record = self.ws.views.get(view_id)
-        if record is not None and record.user == user and record.is_open:
-            self.ws.close_view(record)
+        if record is None or record.user != user or not record.is_open:
+            return
+        self.ws.close_view(record)
+        if record.view.get("notify_on_close"):
+            await self.socket.deliver(
+                "interactive",
+                {
+                    "type": "view_closed",
+                    "team": {"id": TEAM_ID, "domain": "playground"},
+                    "user": self._user_ref(user),
+                    "api_app_id": APP_ID,
+                    "view": self.ws.view_json(record),
+                    "is_cleared": False,
+                },
+            )
 
     async def slash(self, user: str, channel: str, text: str) -> None:
         person = self.ws.person(user)

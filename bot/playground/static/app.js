@@ -270,7 +270,7 @@ function renderThread() {
 
 function renderModal() {
   const root = $("modal-root");
-  const view = Object.values(S.views).find((v) => v.user === S.acting);
+  const view = Object.values(S.views).filter((v) => v.user === S.acting).pop(); // the top of a pushed stack
   if (!view) { root.innerHTML = ""; root.dataset.view = ""; return; }
   if (root.dataset.view === `${view.id}:${view.hash}`) return; // keep what the person typed
   root.dataset.view = `${view.id}:${view.hash}`;
