@@ -64,6 +64,17 @@ class ClaimResult:
     already_status: str | None = None
 
 
+def _already_decided(status: str | None, by: str | None, batch_id: str | None) -> ClaimResult:
+    """The refusal for a second decision: the first one stands, and says who made it."""
+    return ClaimResult(
+        False,
+        f"this call was already {status}" + (f" by {by}" if by else ""),
+        batch_id=batch_id,
+        already_decided_by=by,
+        already_status=status,
+    )
+
+
 def _row_to_call(r: Any) -> PendingCall:
     return PendingCall(
         session_id=r["session_id"],
@@ -181,14 +192,7 @@ class ApprovalBook:
             if batch_id and call.batch_id != batch_id:
                 return ClaimResult(False, "this approval card belongs to an earlier request")
             if call.status != PENDING:
-                return ClaimResult(
-                    False,
-                    f"this call was already {call.status}"
-                    + (f" by {call.decided_by}" if call.decided_by else ""),
-                    batch_id=call.batch_id,
-                    already_decided_by=call.decided_by,
-                    already_status=call.status,
-                )
+                return _already_decided(call.status, call.decided_by, call.batch_id)
             if a.args_hash and a.args_hash != call.args_hash:
                 return ClaimResult(
                     False,
@@ -239,13 +243,7 @@ class ApprovalBook:
                 if row is None or row["status"] != PENDING:
                     by = row["decided_by"] if row else None
                     st = row["status"] if row else None
-                    return ClaimResult(
-                        False,
-                        f"this call was already {st}" + (f" by {by}" if by else ""),
-                        batch_id=target_batch,
-                        already_decided_by=by,
-                        already_status=st,
-                    )
+                    return _already_decided(st, by, target_batch)
             for sql, params in statements:
                 await db.execute(sql, params)
         remaining = await self.store.fetchone(

@@ -127,9 +127,10 @@ class Outbox:
         await self.store.transaction(
             [
                 (
-                    "INSERT OR IGNORE INTO outbox (idempotency_key, destination, event_type,"
+                    "INSERT INTO outbox (idempotency_key, destination, event_type,"
                     " session_id, payload, status, attempts, next_attempt_at, created_at,"
-                    " updated_at) VALUES (?,?,?,?,?,?,0,?,?,?)",
+                    " updated_at) VALUES (?,?,?,?,?,?,0,?,?,?)"
+                    " ON CONFLICT (idempotency_key) DO NOTHING",
                     (
                         it.key,
                         it.destination,

@@ -19,19 +19,20 @@ import asyncio
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from agent_core.durations import format_duration
 from agent_core.events import Event
 
 from .collapse import ErrorCollapser
-from .compose import compose, compose_agent_message, error_fingerprint, format_duration
+from .compose import compose, compose_agent_message, error_fingerprint
 from .config import DM_REQUESTER, MessagingConfig, Severity, parse_messaging_config
 from .dispatcher import Dispatcher
+from .event_feed import EventFeed
 from .notification import Envelope, Notification
 from .outbox import FAILED, PENDING, SENT, Outbox, OutboxItem, OutboxRow
 from .providers import Provider, Shared, SlackDirectory, build_sender, requester_dm_sender
@@ -93,8 +94,7 @@ class NotificationService:
         self._dispatcher: Dispatcher | None = None
         self._progress = asyncio.Event()  # replaced (after being set) on every attempt
         self._started = False
-        # One catch-up per session at a time (a turn and the job watcher emit concurrently).
-        self._session_locks: dict[str, tuple[asyncio.Lock, int]] = {}
+        self.feed = EventFeed(store, EVENT_CONSUMER, self.event_types, self.handle_event)
 
     @classmethod
     def from_config(cls, config: Config, store: Store, **kwargs: Any) -> NotificationService:
@@ -213,7 +213,7 @@ class NotificationService:
         if not self.wants(event):
             return
         try:
-            await self._catch_up(event.session_id, upto=event.seq)
+            await self.feed.catch_up(event.session_id, upto=event.seq)
         except Exception:
             log.exception(
                 "notifications: could not enqueue %s #%s of session %s",
@@ -230,51 +230,7 @@ class NotificationService:
         outbox keys are idempotent. On the very first start nothing is replayed — history from
         before notifications were configured is not announced.
         """
-        if await self.store.register_consumer(EVENT_CONSUMER):
-            return 0
-        handled = 0
-        for session_id in await self.store.sessions_behind(EVENT_CONSUMER, untracked=True):
-            handled += await self._catch_up(session_id)
-        return handled
-
-    async def _catch_up(self, session_id: str, upto: int | None = None) -> int:
-        """Handle the session's wanted events past our cursor (up to ``upto``, default: all),
-        then move the cursor. A failing event is logged and skipped, never retried forever."""
-        async with self._session_lock(session_id):
-            cursor = await self.store.cursor(EVENT_CONSUMER, session_id)
-            after = cursor.seq if cursor else 0
-            if upto is None:
-                upto = await self.store.last_seq(session_id)
-            if upto <= after:
-                return 0
-            events = await self.store.events_after(
-                session_id, after, upto=upto, types=self.event_types
-            )
-            origin: dict[str, Any] = {}
-            if events:
-                session = await self.store.get_session(session_id)
-                origin = (session or {}).get("origin") or {}
-            for event in events:
-                try:
-                    await self.handle_event(event, origin)
-                except Exception:
-                    log.exception("notifications: %s #%s failed", event.type, event.seq)
-            await self.store.advance_cursor(EVENT_CONSUMER, session_id, upto)
-            return len(events)
-
-    @asynccontextmanager
-    async def _session_lock(self, session_id: str) -> AsyncIterator[None]:
-        lock, users = self._session_locks.get(session_id) or (asyncio.Lock(), 0)
-        self._session_locks[session_id] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._session_locks[session_id]
-            if users <= 1:
-                del self._session_locks[session_id]
-            else:
-                self._session_locks[session_id] = (lock, users - 1)
+        return await self.feed.replay_missed()
 
     async def handle_event(self, event: Event, origin: dict[str, Any] | None) -> list[str]:
         """Compose, route and persist notifications for one event. Returns the outbox keys.
@@ -328,7 +284,7 @@ class NotificationService:
         seen = await self.collapser.observe(event.session_id, fingerprint, event.seq, time.time())
         if seen.first:
             return None
-        window = format_duration(self.config.collapse_window_s) or "the window"
+        window = format_duration(self.config.collapse_window_s, "exact") or "the window"
         follow_up = note.model_copy(
             update={
                 "title": f"Agent error (repeated {seen.count}×)",
@@ -477,23 +433,3 @@ class NotificationService:
                 }
             )
         return out
-
-
-def format_status(rows: list[dict[str, Any]], now: float | None = None) -> str:
-    """One line per destination for a chat ``status`` command."""
-    if not rows:
-        return "Notifications: no destinations configured."
-    now = time.time() if now is None else now
-    lines = ["Notifications:"]
-    for r in rows:
-        line = (
-            f"• {r['destination']} ({r['provider']}): {r['sent']} sent, "
-            f"{r['pending']} pending, {r['failed']} failed"
-        )
-        if r.get("last_error"):
-            ago = format_duration(now - (r.get("last_error_at") or now)) or "0s"
-            line += f" — last error {ago} ago: {r['last_error']}"
-        if r.get("paused_until"):
-            line += f" — rate-limited for {format_duration(r['paused_until'] - now)}"
-        lines.append(line)
-    return "\n".join(lines)

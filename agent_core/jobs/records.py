@@ -82,6 +82,19 @@ class JobRecord:
         )
         return str(value) if value else None
 
+    def identity(self) -> dict[str, Any]:
+        """The fields that identify a job and who it belongs to (snapshots, lookups)."""
+        return {
+            "job_id": self.job_id,
+            "session_id": self.session_id,
+            "namespace": self.namespace,
+            "flavor": self.flavor,
+            "url": self.url,
+            "requester": self.requester,
+            "tool_call_id": self.tool_call_id,
+            "submitted_at": self.submitted_at,
+        }
+
 
 def _row_to_record(row: Any) -> JobRecord:
     return JobRecord(
@@ -111,9 +124,9 @@ class JobStore:
         """Record a submitted job. Idempotent: a second insert of the same id is ignored."""
         now = time.time()
         await self.store.execute(
-            "INSERT OR IGNORE INTO jobs (job_id, session_id, namespace, tool_call_id, flavor, url,"
+            "INSERT INTO jobs (job_id, session_id, namespace, tool_call_id, flavor, url,"
             " origin, stage, info, submitted_at, finished_at, finished_emitted, updated_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,NULL,0,?)",
+            " VALUES (?,?,?,?,?,?,?,?,?,?,NULL,0,?) ON CONFLICT (job_id) DO NOTHING",
             (
                 rec.job_id,
                 rec.session_id,

@@ -57,17 +57,8 @@ async def open_batch(session: Session, gated: list[CallToRun]) -> None:
             "estimated_cost_usd": req.estimated_cost_usd,
         }
         calls.append(record)
-        entry = {
-            "tool": call.name,
-            "arguments": call.args,
-            "tool_call_id": call.id,
-            "args_hash": record["args_hash"],
-            "approval_class": req.approval_class,
-            "reason": req.reason,
-            "estimated_cost_usd": req.estimated_cost_usd,
-            "billable": req.billable,
-            "destructive": req.destructive,
-        }
+        # What the approver is shown: the stored record plus what the card warns about.
+        entry = {**record, "billable": req.billable, "destructive": req.destructive}
         if req.blocked_reason:
             entry["auto_approval_blocked"] = True
             entry["block_reason"] = req.blocked_reason

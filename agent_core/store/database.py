@@ -91,11 +91,6 @@ class Database:
         if schema.owner not in self._migrated:
             self._required.setdefault(schema.owner, schema)
 
-    async def ensure_schema(self, schema: Schema) -> None:
-        """:meth:`require` and migrate now (startup code that wants errors early)."""
-        self.require(schema)
-        await self._ready()
-
     async def _ready(self) -> None:
         if not self._required:
             return
@@ -130,8 +125,9 @@ class Database:
                 record = f"PRAGMA user_version={target + 1};"
             else:
                 record = (
-                    "INSERT OR REPLACE INTO schema_versions (owner, version)"
-                    f" VALUES ('{schema.owner}', {target + 1});"
+                    "INSERT INTO schema_versions (owner, version)"
+                    f" VALUES ('{schema.owner}', {target + 1})"
+                    " ON CONFLICT (owner) DO UPDATE SET version=excluded.version;"
                 )
             try:
                 await self.db.executescript(

@@ -33,8 +33,8 @@ class SessionTables(Database):
     ) -> None:
         now = time.time()
         await self.execute(
-            "INSERT OR IGNORE INTO sessions (id, origin, model, state, created_at, updated_at)"
-            " VALUES (?,?,?,?,?,?)",
+            "INSERT INTO sessions (id, origin, model, state, created_at, updated_at)"
+            " VALUES (?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
             (session_id, dumps(origin), model, dumps(state), now, now),
         )
 
@@ -82,7 +82,8 @@ class SessionTables(Database):
         await self.transaction(
             [
                 (
-                    "INSERT OR REPLACE INTO messages (session_id, idx, message) VALUES (?,?,?)",
+                    "INSERT INTO messages (session_id, idx, message) VALUES (?,?,?)"
+                    " ON CONFLICT (session_id, idx) DO UPDATE SET message=excluded.message",
                     (session_id, start_idx + i, dumps(m)),
                 )
                 for i, m in enumerate(messages)
@@ -184,7 +185,9 @@ class SessionTables(Database):
 
     async def kv_set(self, namespace: str, key: str, value: Any) -> None:
         await self.execute(
-            "INSERT OR REPLACE INTO kv (namespace, key, value, updated_at) VALUES (?,?,?,?)",
+            "INSERT INTO kv (namespace, key, value, updated_at) VALUES (?,?,?,?)"
+            " ON CONFLICT (namespace, key) DO UPDATE SET value=excluded.value,"
+            " updated_at=excluded.updated_at",
             (namespace, key, dumps(value), time.time()),
         )
 

@@ -14,13 +14,13 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from agent_core.durations import format_duration
 from bot.renderer.state import DONE, FAILED, STOPPED, WAITING, WORKING, TurnState
 from bot.slack.format import (
     MAX_SECTION,
     Payload,
     button_value,
     code_inline,
-    duration,
     esc,
     to_dicts,
     user_ref,
@@ -45,7 +45,7 @@ _PLAN_MARK = {"completed": ":ballot_box_with_check:", "in_progress": ":arrow_for
 
 
 def _headline(turn: TurnState, now: float) -> str:
-    elapsed = duration((turn.ended_at or now) - turn.started_at)
+    elapsed = format_duration((turn.ended_at or now) - turn.started_at)
     calls = len(turn.tools)
     count = f" · {calls} tool call{'s' if calls != 1 else ''}" if calls else ""
     if turn.status == WORKING:

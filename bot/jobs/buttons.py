@@ -26,15 +26,16 @@ from slack_sdk.models.blocks import (
     SectionBlock,
 )
 
+from agent_core.durations import format_duration
+from agent_core.jobs.report import JobFinished
+from agent_core.jobs.stages import is_terminal
 from agent_core.pricing import format_usd
-from bot.jobs.card import FINAL_STAGES
 from bot.slack.format import (
     MAX_BLOCKS,
     MAX_SECTION,
     Payload,
     button_value,
     code_inline,
-    duration,
     esc,
     parse_button_value,
     to_dicts,
@@ -47,11 +48,10 @@ SHOW_LOGS_ACTION = JOB_ACTION_PREFIX + "logs"
 LINK_ACTION_PREFIX = JOB_ACTION_PREFIX + "link:"
 _LINK_LABELS = {"trackio": "Trackio dashboard", "wandb": "W&B run", "tensorboard": "TensorBoard"}
 _OUTCOME = {
-    "COMPLETED": (":white_check_mark:", "completed"),
-    "ERROR": (":x:", "failed"),
-    "CANCELED": (":black_square_for_stop:", "was cancelled"),
-    "CANCELLED": (":black_square_for_stop:", "was cancelled"),
-    "DELETED": (":wastebasket:", "was deleted"),
+    "completed": (":white_check_mark:", "completed"),
+    "failed": (":x:", "failed"),
+    "cancelled": (":black_square_for_stop:", "was cancelled"),
+    "deleted": (":wastebasket:", "was deleted"),
 }
 
 
@@ -74,12 +74,11 @@ def job_actions_block(job: dict[str, Any]) -> dict[str, Any] | None:
     job_id = str(job.get("job_id") or "")
     if not job_id:
         return None
-    stage = str(job.get("stage") or "SCHEDULING").upper()
     value = job_action_value(job_id)
     elements: list[ButtonElement] = [
         ButtonElement(text="Show logs", action_id=SHOW_LOGS_ACTION, value=value)
     ]
-    if stage not in FINAL_STAGES:
+    if not is_terminal(job.get("stage")):
         flavor = str(job.get("flavor") or "its hardware")
         elements.append(
             ButtonElement(
@@ -121,41 +120,44 @@ def with_job_actions(payload: Payload, job: dict[str, Any]) -> Payload:
 
 
 def job_finished_mention(job: dict[str, Any]) -> Payload:
-    """The threaded message for the end of a job, mentioning whoever asked for it."""
-    job_id = str(job.get("job_id") or "?")
-    stage = str(job.get("stage") or "UNKNOWN").upper()
-    mark, word = _OUTCOME.get(stage, (":grey_question:", f"ended ({stage.lower()})"))
-    requester = job.get("requester")
+    """The threaded message for the end of a job, mentioning whoever asked for it.
+
+    ``job`` is the card's state with the ``job_finished`` data folded in: it is formatted
+    as the one :class:`~agent_core.jobs.report.JobFinished` report.
+    """
+    report = JobFinished.from_data(job)
+    outcome = report.outcome
+    mark, word = _OUTCOME.get(outcome or "", (":grey_question:", f"ended ({report.stage.lower()})"))
+    requester = report.requester
     who = f"{user_ref(requester)} " if requester else ""
     facts = []
-    if job.get("wall_time_s") is not None:
-        facts.append(f"after {duration(float(job['wall_time_s']))}")
-    if job.get("cost_usd") is not None:
-        facts.append(f"cost {format_usd(job['cost_usd'])}")
-    if job.get("flavor"):
-        facts.append(f"on {code_inline(job['flavor'], 30)}")
-    line = f"{mark} {who}your job {code_inline(job_id, 40)} {word}"
+    if report.wall_time_s is not None:
+        facts.append(f"after {format_duration(report.wall_time_s)}")
+    if report.cost_usd is not None:
+        facts.append(f"cost {format_usd(report.cost_usd)}")
+    if report.flavor:
+        facts.append(f"on {code_inline(report.flavor, 30)}")
+    line = f"{mark} {who}your job {code_inline(report.job_id, 40)} {word}"
     if facts:
         line += " " + " · ".join(facts)
-    if job.get("url"):
-        line += f" · <{job['url']}|open on the Hub>"
+    if report.url:
+        line += f" · <{report.url}|open on the Hub>"
     extra = []
-    canceled_by = job.get("canceled_by")
+    canceled_by = report.canceled_by
     if canceled_by and canceled_by != requester:
         extra.append(
             f"Cancelled by {user_ref(canceled_by) if canceled_by != 'agent' else 'the agent'}."
         )
-    if job.get("error") and stage != "COMPLETED":
-        extra.append(f"*Error:* {esc(str(job['error']))[:800]}")
-    metrics = job.get("metrics") if isinstance(job.get("metrics"), dict) else {}
-    if metrics:
+    if report.error and outcome != "completed":
+        extra.append(f"*Error:* {esc(report.error)[:800]}")
+    if report.metrics:
         extra.append(
-            "Last metrics: " + ", ".join(f"{esc(k)}={esc(v)}" for k, v in list(metrics.items())[:6])
+            "Last metrics: " + ", ".join(f"{esc(k)}={esc(v)}" for k, v in report.metric_pairs(6))
         )
-    if job.get("reported_after_restart"):
+    if report.reported_after_restart:
         extra.append("_It finished while I was offline; reported on restart._")
     text = line + ("\n" + "\n".join(extra) if extra else "")
-    fallback = f"Job {job_id} {word}"
+    fallback = f"Job {report.job_id} {word}"
     return Payload(
         text=fallback,
         blocks=to_dicts([SectionBlock(text=MarkdownTextObject(text=text[:MAX_SECTION]))]),

@@ -10,8 +10,10 @@ from typing import Any
 
 from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlock
 
+from agent_core.durations import format_duration
+from agent_core.jobs.stages import is_terminal, normalize_stage
 from agent_core.pricing import format_usd
-from bot.slack.format import MAX_SECTION, Payload, code_inline, duration, esc, to_dicts
+from bot.slack.format import MAX_SECTION, Payload, code_inline, esc, to_dicts
 
 _STAGE_MARK = {
     "SCHEDULING": ":hourglass_flowing_sand:",
@@ -20,10 +22,8 @@ _STAGE_MARK = {
     "COMPLETED": ":white_check_mark:",
     "ERROR": ":x:",
     "CANCELED": ":black_square_for_stop:",
-    "CANCELLED": ":black_square_for_stop:",
     "DELETED": ":wastebasket:",
 }
-FINAL_STAGES = frozenset({"COMPLETED", "ERROR", "CANCELED", "CANCELLED", "DELETED"})
 
 
 def merge_job(
@@ -46,7 +46,8 @@ def merge_job(
 
 
 def job_payload(job: dict[str, Any], *, now: float) -> Payload:
-    stage = str(job.get("stage") or "SCHEDULING").upper()
+    stage = normalize_stage(job.get("stage"), "SCHEDULING")
+    running = not is_terminal(stage)
     mark = _STAGE_MARK.get(stage, ":gear:")
     job_id = job.get("job_id", "?")
     title = f"{mark} *Job* {code_inline(job_id, 40)} · *{esc(stage.lower())}*"
@@ -55,14 +56,14 @@ def job_payload(job: dict[str, Any], *, now: float) -> Payload:
         facts.append(f"hardware {code_inline(job['flavor'], 30)}")
     started = job.get("started_at")
     if job.get("wall_time_s") is not None:
-        facts.append(f"ran {duration(float(job['wall_time_s']))}")
-    elif job.get("elapsed_s") is not None and stage not in FINAL_STAGES:
-        facts.append(f"for {duration(float(job['elapsed_s']))}")
-    elif started and stage not in FINAL_STAGES:
-        facts.append(f"for {duration(now - float(started))}")
+        facts.append(f"ran {format_duration(float(job['wall_time_s']))}")
+    elif job.get("elapsed_s") is not None and running:
+        facts.append(f"for {format_duration(float(job['elapsed_s']))}")
+    elif started and running:
+        facts.append(f"for {format_duration(now - float(started))}")
     if job.get("cost_usd") is not None:
         facts.append(f"cost {format_usd(job['cost_usd'])}")
-    elif job.get("cost_so_far_usd") is not None and stage not in FINAL_STAGES:
+    elif job.get("cost_so_far_usd") is not None and running:
         facts.append(f"≈{format_usd(job['cost_so_far_usd'])} so far")
     if job.get("url"):
         facts.append(f"<{job['url']}|open on the Hub>")

@@ -9,7 +9,7 @@ from typing import Any
 
 from slack_sdk.models.blocks import Block
 
-from gateways.render import escape
+from gateways.providers.slack_mrkdwn import escape as esc
 
 # Slack limits we render within (see tests/fakes/slack_limits.py and slack-anchors §5).
 MAX_BLOCKS = 50
@@ -36,11 +36,6 @@ class Payload:
 
 def to_dicts(blocks: list[Block | dict[str, Any]]) -> list[dict[str, Any]]:
     return [b.to_dict() if isinstance(b, Block) else b for b in blocks]
-
-
-def esc(text: Any) -> str:
-    """Slack's three control characters escaped (the one rule, :func:`gateways.render.escape`)."""
-    return escape(str(text))
 
 
 def code_inline(text: Any, limit: int = 80) -> str:
@@ -70,17 +65,6 @@ def slack_date(ts: float, fmt: str = "{date_short_pretty} at {time}") -> str:
     """Slack's localised date token with a UTC fallback for clients that can't render it."""
     fallback = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
     return f"<!date^{int(ts)}^{fmt}|{fallback}>"
-
-
-def duration(seconds: float) -> str:
-    seconds = max(0, int(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    minutes, sec = divmod(seconds, 60)
-    if minutes < 60:
-        return f"{minutes}m {sec:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h {minutes:02d}m"
 
 
 def button_value(data: dict[str, Any]) -> str:

@@ -76,8 +76,8 @@ class Ledger:
 
     async def begin(self, session_id: str, seq: int, part: str, channel: str) -> None:
         await self.store.execute(
-            "INSERT OR IGNORE INTO slack_ledger (session_id, seq, part, channel, ts, status,"
-            " created_at) VALUES (?,?,?,?,NULL,?,?)",
+            "INSERT INTO slack_ledger (session_id, seq, part, channel, ts, status,"
+            " created_at) VALUES (?,?,?,?,NULL,?,?) ON CONFLICT DO NOTHING",
             (session_id, seq, part, channel, PENDING, time.time()),
         )
 

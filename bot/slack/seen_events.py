@@ -26,7 +26,8 @@ class SeenEvents:
                     if await cur.fetchone() is not None:
                         return False
             await db.executemany(
-                "INSERT OR IGNORE INTO slack_seen_events (event_key, received_at) VALUES (?,?)",
+                "INSERT INTO slack_seen_events (event_key, received_at) VALUES (?,?)"
+                " ON CONFLICT (event_key) DO NOTHING",
                 [(k, now) for k in keys],
             )
         return True

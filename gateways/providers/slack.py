@@ -23,14 +23,14 @@ from slack_sdk.web.async_client import AsyncWebClient
 from agent_core.retry import retry_after_from_headers
 
 from ..notification import Envelope
-from ..render import escape, render_slack, to_mrkdwn
+from ..render import render_slack, to_mrkdwn
 from .base import DeliveryContext, DeliveryError, PermanentError, RetryableError, Shared
-from .slack_errors import RATE_LIMITED, RETRYABLE, error_code, is_retryable
+from .slack_errors import RATE_LIMITED, error_code, is_retryable
+from .slack_mrkdwn import escape
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE_URL = "https://slack.com/api/"
-RETRYABLE_ERRORS = RETRYABLE  # transitional: bot imports it until it uses slack_errors
 _NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, OSError)
 
 

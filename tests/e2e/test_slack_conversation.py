@@ -268,7 +268,7 @@ async def test_slash_command_starts_a_thread(tmp_path) -> None:
                     "command": "/ml-intern",
                     "text": text_,
                     "api_app_id": "A111",
-                    "response_url": env.slack._new_response_url(channel="C1", user=user),
+                    "response_url": env.slack.new_response_url(channel="C1", user=user),
                     "trigger_id": env.slack.new_trigger(user),
                 },
             }

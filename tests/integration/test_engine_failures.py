@@ -5,7 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -132,8 +135,14 @@ async def test_interrupt_mid_stream_stops_within_a_second(tmp_path: Path, llm: F
         assert done.data["final_response"] == "next turn works"
 
 
-def _forever_tool(started: asyncio.Event, cleaned: asyncio.Event):
-    """A tool that never returns and registers a cleanup hook (sets ``cleaned`` on stop)."""
+@asynccontextmanager
+async def _stuck_in_a_tool(
+    tmp_path: Path, llm: FakeLLM
+) -> AsyncIterator[tuple[Any, asyncio.Event]]:
+    """An engine whose turn is inside a tool that never returns; yields (engine, cleaned):
+    ``cleaned`` is set by the cleanup hook the tool registered."""
+    started = asyncio.Event()
+    cleaned = asyncio.Event()
 
     async def forever(args, ctx):
         async def cleanup():
@@ -143,18 +152,15 @@ def _forever_tool(started: asyncio.Event, cleaned: asyncio.Event):
         started.set()
         await asyncio.Event().wait()
 
-    return tool("forever", forever)
+    llm.push(tool_calls(call("forever", {})))
+    async with run_engine(tmp_path / "db", llm.base_url, tools=[tool("forever", forever)]) as eng:
+        await eng.manager.submit("s", UserInput(text="run"), origin=ORIGIN)
+        await asyncio.wait_for(started.wait(), 5)
+        yield eng, cleaned
 
 
 async def test_interrupt_mid_tool_cancels_and_runs_cleanup(tmp_path: Path, llm: FakeLLM) -> None:
-    started = asyncio.Event()
-    cleaned = asyncio.Event()
-    llm.push(tool_calls(call("forever", {})))
-    async with run_engine(
-        tmp_path / "db", llm.base_url, tools=[_forever_tool(started, cleaned)]
-    ) as eng:
-        await eng.manager.submit("s", UserInput(text="run"), origin=ORIGIN)
-        await asyncio.wait_for(started.wait(), 5)
+    async with _stuck_in_a_tool(tmp_path, llm) as (eng, cleaned):
         t0 = time.monotonic()
         await eng.manager.interrupt("s")
         await eng.events.wait_for("interrupted", "s", timeout=2)
@@ -169,14 +175,7 @@ async def test_interrupt_mid_tool_cancels_and_runs_cleanup(tmp_path: Path, llm: 
 async def test_closing_the_engine_interrupts_a_running_turn_as_shutdown(
     tmp_path: Path, llm: FakeLLM
 ) -> None:
-    started = asyncio.Event()
-    cleaned = asyncio.Event()
-    llm.push(tool_calls(call("forever", {})))
-    async with run_engine(
-        tmp_path / "db", llm.base_url, tools=[_forever_tool(started, cleaned)]
-    ) as eng:
-        await eng.manager.submit("s", UserInput(text="run"), origin=ORIGIN)
-        await asyncio.wait_for(started.wait(), 5)
+    async with _stuck_in_a_tool(tmp_path, llm) as (eng, cleaned):
         await eng.manager.close(grace_s=0.05)
         stopped = await eng.events.wait_for("interrupted", "s", timeout=5)
         assert stopped.data["stopped_by"] == STOPPED_BY_SHUTDOWN

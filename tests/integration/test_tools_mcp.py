@@ -14,6 +14,7 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 import pytest  # noqa: E402
+from aiohttp import web  # noqa: E402
 
 from agent_core import policy  # noqa: E402
 from agent_core.config import Config  # noqa: E402
@@ -22,6 +23,7 @@ from agent_core.tools.base import Services  # noqa: E402
 from agent_core.tools.mcp_tools import MCPManager, sanitize_tool_name  # noqa: E402
 from agent_core.tools.router import ToolRouter  # noqa: E402
 from tests.fakes.mcp_server import serve_http  # noqa: E402
+from tests.fakes.server import FakeServer  # noqa: E402
 from tests.tool_harness import make_harness  # noqa: E402
 
 STDIO = {
@@ -165,27 +167,25 @@ def test_provider_without_manager():
     assert "agent_core.tools.mcp_tools" in catalog.PROVIDERS
 
 
+class NotAnMcpServer(FakeServer):
+    """Answers every ``/mcp`` request with a 500, recording the Authorization header."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.authorizations: list[str | None] = []
+
+    def routes(self, app: web.Application) -> None:
+        app.router.add_route("*", "/mcp", self._handle)
+
+    async def _handle(self, request: web.Request) -> web.Response:
+        self.authorizations.append(request.headers.get("Authorization"))
+        return web.Response(status=500, text="not an MCP server")
+
+
 async def test_hf_token_only_sent_to_hub_origin_mcp(monkeypatch, tmp_path):
-    from aiohttp import web
-
-    seen: dict[str, list[str | None]] = {"hub": [], "other": []}
-
-    async def start(key: str) -> tuple[web.AppRunner, str]:
-        async def handler(request: web.Request) -> web.Response:
-            seen[key].append(request.headers.get("Authorization"))
-            return web.Response(status=500, text="not an MCP server")
-
-        app = web.Application()
-        app.router.add_route("*", "/mcp", handler)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]
-        return runner, f"http://127.0.0.1:{port}"
-
-    hub_runner, hub = await start("hub")
-    other_runner, other = await start("other")
+    hub_server, other_server = await NotAnMcpServer().start(), await NotAnMcpServer().start()
+    seen = {"hub": hub_server.authorizations, "other": other_server.authorizations}
+    hub, other = hub_server.http_url, other_server.http_url
     monkeypatch.setenv("HF_ENDPOINT", hub)
     monkeypatch.setenv("HF_TOKEN", "hf_" + "t" * 34)
     servers = {
@@ -200,6 +200,6 @@ async def test_hf_token_only_sent_to_hub_origin_mcp(monkeypatch, tmp_path):
         assert seen["other"] and all(a is None for a in seen["other"])
         await manager.close()
     finally:
-        await hub_runner.cleanup()
-        await other_runner.cleanup()
+        await hub_server.stop()
+        await other_server.stop()
     assert await mcp_tools.start_mcp(Services(config=config({}))) is None

@@ -17,7 +17,7 @@ import pytest
 
 from agent_core.approvals import APPROVED, EXPIRED, REJECTED, PendingCall
 from agent_core.llm import LLMResult
-from agent_core.manager import system_prompt_renderer
+from agent_core.prompts import system_prompt_renderer
 from agent_core.session import TurnCancelled
 from agent_core.session.approval_batch import (
     EXPIRED_RESULT,
@@ -277,14 +277,16 @@ def test_feedback_reaches_the_model_without_control_characters() -> None:
 def test_system_prompt_file_replaces_the_shipped_prompt(tmp_path: Path) -> None:
     template = tmp_path / "prompt.md"
     template.write_text("Team prompt. Tools: {tool_names}.", encoding="utf-8")
-    render = system_prompt_renderer(make_config(system_prompt_file=str(template)))
+    render = system_prompt_renderer(
+        make_config(system_prompt_file=str(template)).system_prompt_file
+    )
     assert render(["read", "write"]) == "Team prompt. Tools: read, write.\n"
 
 
 def test_an_unreadable_prompt_file_falls_back_instead_of_failing_every_turn(
     tmp_path: Path,
 ) -> None:
-    render = system_prompt_renderer(make_config(system_prompt_file=str(tmp_path / "gone.md")))
+    render = system_prompt_renderer(tmp_path / "gone.md")
     before = datetime.now(UTC).strftime("%Y-%m-%d")
     text = render(["read"])
     after = datetime.now(UTC).strftime("%Y-%m-%d")

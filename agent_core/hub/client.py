@@ -19,55 +19,29 @@ Why one class:
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import re
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
 
-from . import pricing
-from .redact import register_secret, scrub_text
+from .. import pricing
+from ..redact import register_secret
+from .errors import HubError, no_token_error, status_error, translate_error
+from .logs import LogTail, parse_log_event
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 DEFAULT_DATASETS_SERVER_URL = "https://datasets-server.huggingface.co"
 DEFAULT_ARXIV_HTML_URL = "https://arxiv.org/html"
-BILLING_URL = "https://huggingface.co/settings/billing"
-TOKENS_URL = "https://huggingface.co/settings/tokens"
 USER_AGENT = "ml-intern-slack/0.1"
 
 WHOAMI_TTL_S = 3600.0
 HARDWARE_TTL_S = 6 * 3600.0
-LOG_LINE_MAX_CHARS = 500
-_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
-_BILLING_WORDS = re.compile(
-    r"\b(402|payment required|billing|credits?|insufficient (funds|balance)|add a payment)\b",
-    re.IGNORECASE,
-)
 
 T = TypeVar("T")
-
-
-class HubError(Exception):
-    """A Hub failure phrased for the model (and a person): what happened, what to do.
-
-    ``kind`` lets callers branch without parsing text: ``auth``, ``forbidden``, ``not_found``,
-    ``gated``, ``billing``, ``namespace``, ``rate_limit``, ``unreachable``, ``bad_request``,
-    ``server``, ``no_token``, ``error``.
-    """
-
-    def __init__(self, message: str, *, kind: str = "error", status: int | None = None) -> None:
-        super().__init__(scrub_text(message))
-        self.message = scrub_text(message)
-        self.kind = kind
-        self.status = status
-
-    def __str__(self) -> str:
-        return self.message
 
 
 @dataclass(frozen=True)
@@ -82,166 +56,6 @@ class Identity:
     def namespaces(self) -> list[str]:
         """The user first, then orgs alphabetically (upstream's eligibility list)."""
         return [self.name, *sorted(o for o in self.orgs if o != self.name)]
-
-
-@dataclass
-class LogTail:
-    """The last lines of a job's log. ``ended`` is True when the server closed the stream
-    (the job is over, or has no more output) rather than our deadline cutting it."""
-
-    lines: list[str] = field(default_factory=list)
-    ended: bool = False
-    entries: list[tuple[str | None, str]] = field(default_factory=list)  # (timestamp, line)
-
-    @property
-    def last_timestamp(self) -> str | None:
-        stamps = [ts for ts, _ in self.entries if ts]
-        return max(stamps) if stamps else None
-
-
-def clean_log_line(line: str) -> str:
-    """Strip ANSI codes and carriage-return redraws (progress bars); cap the length."""
-    line = _ANSI.sub("", line)
-    if "\r" in line:
-        parts = [p for p in line.split("\r") if p.strip()]
-        line = parts[-1] if parts else ""
-    line = line.rstrip()
-    if len(line) > LOG_LINE_MAX_CHARS:
-        line = line[: LOG_LINE_MAX_CHARS - 1] + "…"
-    return line
-
-
-def is_billing_error(status: int | None, message: str) -> bool:
-    return status == 402 or bool(_BILLING_WORDS.search(message or ""))
-
-
-def billing_message(namespace: str | None) -> str:
-    who = f"the '{namespace}' namespace" if namespace else "this account"
-    return (
-        f"The Hub refused the job because {who} has no credits or payment method for "
-        f"Jobs (402). Add credits or a payment method at {BILLING_URL} (for an org: the org's "
-        "billing settings), then ask me to submit it again. Nothing was started or charged."
-    )
-
-
-def _status_of(exc: BaseException) -> int | None:
-    response = getattr(exc, "response", None)
-    status = getattr(response, "status_code", None)
-    return int(status) if isinstance(status, int) else None
-
-
-def _server_message(exc: BaseException) -> str:
-    msg = getattr(exc, "server_message", None)
-    if msg:
-        return str(msg).strip()
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
-def translate_error(exc: BaseException, what: str = "", endpoint: str = "") -> HubError:
-    """Map a huggingface_hub / httpx exception to a short :class:`HubError`."""
-    if isinstance(exc, HubError):
-        return exc
-    from huggingface_hub import errors as hf_errors
-
-    subject = f" {what}" if what else ""
-    status = _status_of(exc)
-    server = _server_message(exc)[:300]
-    if isinstance(exc, hf_errors.GatedRepoError):
-        return HubError(
-            f"{what or 'This repo'} is gated: the account behind the token has not been granted "
-            "access. Open the repo page on the Hub, accept its terms (or request access), then "
-            "retry.",
-            kind="gated",
-            status=status,
-        )
-    if isinstance(exc, hf_errors.RepositoryNotFoundError):
-        return HubError(
-            f"Not found:{subject or ' repository'}. Check the id (owner/name) and repo_type "
-            "(model, dataset or space); a private repo is invisible to a token without access.",
-            kind="not_found",
-            status=status or 404,
-        )
-    if isinstance(exc, hf_errors.RevisionNotFoundError):
-        return HubError(
-            f"Revision not found{' for' + subject if subject else ''}. List branches/tags with "
-            "hf_repo_git list_refs.",
-            kind="not_found",
-            status=status or 404,
-        )
-    if isinstance(exc, hf_errors.EntryNotFoundError | hf_errors.RemoteEntryNotFoundError):
-        return HubError(
-            f"File not found{' in' + subject if subject else ''}. List files with hf_repo_files "
-            "list.",
-            kind="not_found",
-            status=status or 404,
-        )
-    if isinstance(exc, hf_errors.LocalTokenNotFoundError):
-        return HubError(
-            f"No Hugging Face token is configured. Set HF_TOKEN (a token from {TOKENS_URL}).",
-            kind="no_token",
-        )
-    if isinstance(exc, hf_errors.JobNotFoundError):
-        return HubError(
-            f"Job not found{':' + subject if subject else ''}. Check the id and the namespace "
-            "(jobs of an org are only visible under that org's namespace).",
-            kind="not_found",
-            status=status or 404,
-        )
-    if status is not None:
-        if is_billing_error(status, server) and status in (402, 403):
-            return HubError(billing_message(None), kind="billing", status=status)
-        if status == 401:
-            return HubError(
-                f"The Hub rejected the token (401){' for' + subject if subject else ''}. Check "
-                f"that HF_TOKEN is valid ({TOKENS_URL}).",
-                kind="auth",
-                status=status,
-            )
-        if status == 403:
-            return HubError(
-                f"Permission denied (403){' for' + subject if subject else ''}: {server}. The "
-                "token may be read-only or lack access to this namespace.",
-                kind="forbidden",
-                status=status,
-            )
-        if status == 404:
-            return HubError(
-                f"Not found (404):{subject} {server}".rstrip(), kind="not_found", status=status
-            )
-        if status == 409:
-            return HubError(f"Conflict (409): {server}", kind="bad_request", status=status)
-        if status in (400, 422):
-            return HubError(
-                f"The Hub rejected the request ({status}): {server}",
-                kind="bad_request",
-                status=status,
-            )
-        if status == 429:
-            return HubError(
-                "The Hub is rate-limiting these requests (429); wait a minute before retrying.",
-                kind="rate_limit",
-                status=status,
-            )
-        if status >= 500:
-            return HubError(
-                f"The Hub had an internal error ({status}); try again shortly.",
-                kind="server",
-                status=status,
-            )
-        return HubError(f"Hub error ({status}): {server}", status=status)
-    if isinstance(exc, httpx.TimeoutException):
-        return HubError(
-            f"The Hub at {endpoint or 'its endpoint'} did not answer in time; try again shortly.",
-            kind="unreachable",
-        )
-    if isinstance(exc, httpx.TransportError | ConnectionError | OSError):
-        return HubError(
-            f"Could not reach the Hub at {endpoint or 'its endpoint'} ({type(exc).__name__}); "
-            "try again shortly.",
-            kind="unreachable",
-        )
-    return HubError(f"{type(exc).__name__}: {server}")
 
 
 def _env(name: str, default: str) -> str:
@@ -345,10 +159,7 @@ class HubClient:
             if cached and not refresh and time.monotonic() - cached.fetched_at < self._whoami_ttl_s:
                 return cached
             if not self.token:
-                raise HubError(
-                    f"No Hugging Face token is configured. Set HF_TOKEN (a token from {TOKENS_URL}).",
-                    kind="no_token",
-                )
+                raise no_token_error()
             data = await self.call("whoami", what="whoami")
             orgs = tuple(
                 str(o.get("name"))
@@ -406,7 +217,7 @@ class HubClient:
             out: list[dict[str, Any]] = []
             prices: dict[str, float] = {}
             for hw in items:
-                entry = hardware_entry(hw)
+                entry = pricing.hardware_entry(hw)
                 out.append(entry)
                 if entry.get("unit_cost_usd_per_hour") is not None:
                     prices[entry["name"]] = entry["unit_cost_usd_per_hour"]
@@ -456,19 +267,13 @@ class HubClient:
             ) as resp:
                 if resp.status_code >= 400:
                     body = (await resp.aread())[:2000]
-                    raise _http_error(resp, body, f"logs of job {job_id}", self.endpoint)
+                    raise status_error(
+                        resp.status_code, resp.headers, body, f"logs of job {job_id}"
+                    )
                 async for raw in resp.aiter_lines():
-                    if not raw.startswith("data: {"):
-                        continue
-                    try:
-                        event = json.loads(raw[6:])
-                    except ValueError:
-                        continue
-                    text = str(event.get("data", ""))
-                    if text.startswith("===== Job started"):
-                        continue
-                    stamp = event.get("timestamp")
-                    keep.append((str(stamp) if stamp else None, clean_log_line(text)))
+                    entry = parse_log_event(raw)
+                    if entry is not None:
+                        keep.append(entry)
             result.ended = True
 
         try:
@@ -498,7 +303,7 @@ class HubClient:
         Redirects are followed by :func:`get_bounded`, which drops the credential as soon as
         a hop leaves the origin it belongs to.
         """
-        from .tools.http_util import get_bounded, same_origin
+        from ..tools.http_util import get_bounded, same_origin
 
         cred_origin = None
         for base in (self.endpoint, self.datasets_server_url):
@@ -528,116 +333,10 @@ class HubClient:
         self, url: str, *, what: str = "", max_bytes: int = 3_000_000, timeout: float | None = None
     ) -> tuple[int, str]:
         """GET a page without credentials (arXiv HTML). Returns ``(status, text)``."""
-        from .tools.http_util import get_bounded
+        from ..tools.http_util import get_bounded
 
         try:
             resp = await get_bounded(self.http, url, max_bytes=max_bytes, timeout=timeout)
         except httpx.HTTPError as exc:
             raise translate_error(exc, what, url) from exc
         return resp.status_code, resp.text
-
-
-def _error_text(headers: Any, body: bytes) -> str:
-    msg = ""
-    try:
-        msg = headers.get("X-Error-Message") or ""
-    except Exception:
-        msg = ""
-    if not msg and body:
-        try:
-            data = json.loads(body)
-            if isinstance(data, dict):
-                msg = str(data.get("error") or data.get("message") or "")
-        except ValueError:
-            msg = body.decode("utf-8", "replace")[:300]
-    return msg.strip()[:300]
-
-
-def status_error(status: int, headers: Any, body: bytes, what: str) -> HubError:
-    """Errors of raw GETs, in the same vocabulary as :func:`translate_error`."""
-    msg = _error_text(headers, body)
-    code = ""
-    try:
-        code = headers.get("X-Error-Code") or ""
-    except Exception:
-        code = ""
-    subject = f" {what}" if what else ""
-    if status == 401 or code == "GatedRepo":
-        if code == "GatedRepo" or "gated" in msg.lower() or "restricted" in msg.lower():
-            return HubError(
-                f"{what or 'This resource'} is gated or private: accept its terms on the Hub or "
-                "use a token with access.",
-                kind="gated",
-                status=status,
-            )
-        return HubError(
-            f"Not accessible without (valid) authentication:{subject}. It may be private or "
-            f"gated, or HF_TOKEN is invalid ({TOKENS_URL}).",
-            kind="auth",
-            status=status,
-        )
-    if status == 404:
-        return HubError(
-            f"Not found:{subject or ' resource'}. {msg}".strip(), kind="not_found", status=status
-        )
-    if status == 402:
-        return HubError(billing_message(None), kind="billing", status=status)
-    if status == 429:
-        return HubError(
-            "Rate-limited (429); wait a minute before retrying.", kind="rate_limit", status=status
-        )
-    if status >= 500:
-        return HubError(
-            f"Server error ({status}){' for' + subject if subject else ''}; try again shortly.",
-            kind="server",
-            status=status,
-        )
-    return HubError(
-        f"Request failed ({status}){' for' + subject if subject else ''}: {msg}", status=status
-    )
-
-
-def _http_error(resp: httpx.Response, body: bytes, what: str, endpoint: str) -> HubError:
-    return status_error(resp.status_code, resp.headers, body, what)
-
-
-def hardware_entry(hw: Any) -> dict[str, Any]:
-    """A plain dict for one ``JobHardwareInfo`` (or a dict from a raw response)."""
-    get = (
-        (lambda k, d=None: hw.get(k, d))
-        if isinstance(hw, dict)
-        else (lambda k, d=None: getattr(hw, k, d))
-    )
-    name = str(get("name") or "")
-    cost = get("unit_cost_usd")
-    if cost is None:
-        cost = get("unitCostUSD")
-    micro = get("unit_cost_micro_usd")
-    if micro is None:
-        micro = get("unitCostMicroUSD")
-    label = str(get("unit_label") or get("unitLabel") or "hour")
-    per_hour: float | None = None
-    try:
-        value = (
-            float(cost) if cost is not None else (float(micro) / 1e6 if micro is not None else None)
-        )
-    except (TypeError, ValueError):
-        value = None
-    if value is not None:
-        lab = label.lower()
-        per_hour = value * 60 if "minute" in lab else value * 3600 if "second" in lab else value
-        per_hour = round(per_hour, 4)
-    acc = get("accelerator")
-    accel = None
-    if acc:
-        ag = (lambda k: acc.get(k)) if isinstance(acc, dict) else (lambda k: getattr(acc, k, None))
-        accel = " ".join(str(x) for x in (ag("quantity"), ag("model"), ag("vram")) if x)
-    return {
-        "name": name,
-        "pretty_name": str(get("pretty_name") or get("prettyName") or name),
-        "cpu": get("cpu"),
-        "ram": get("ram"),
-        "accelerator": accel,
-        "unit_cost_usd_per_hour": per_hour,
-        "source": "hub",
-    }
