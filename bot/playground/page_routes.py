@@ -8,8 +8,9 @@ draws the truth.
 
 Only this page may drive the playground: each run has a random key (in the printed URL's
 fragment, never sent in a Referer), every ``/ui/`` call must carry it, and requests whose
-``Origin`` is another site are refused — a web page in another tab cannot post as you or
-click Approve on a job that spends real credits.
+``Origin`` is another site, or whose ``Host`` is not a loopback name (DNS rebinding), are
+refused — a web page in another tab cannot post as you or click Approve on a job that spends
+real credits.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from .workspace import ApiError, Workspace
 log = logging.getLogger(__name__)
 
 KEY_HEADER = "X-Playground-Key"
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 STATIC_TYPES = {".html": "text/html", ".js": "text/javascript", ".css": "text/css"}
 # The page runs only its own scripts, talks only to its own origin, and cannot be framed.
 PAGE_HEADERS = {
@@ -68,6 +70,9 @@ class PageRoutes:
 
     # ------------------------------------------------------------------ guards
     def _check(self, request: web.Request) -> None:
+        # A DNS-rebound name (evil.example → 127.0.0.1) arrives with its own Host: refuse it.
+        if request.url.host not in LOOPBACK_NAMES:
+            raise web.HTTPForbidden(text="the playground answers only to 127.0.0.1 / localhost")
         origin = request.headers.get("Origin")
         own = f"{request.scheme}://{request.host}"
         if origin is not None and origin != own:

@@ -63,6 +63,18 @@ async def test_cross_site_page_cannot_click_approve_even_with_the_key(pg: Playgr
     assert {n["kind"] for n in state["notices"]} == {"simulation"}
 
 
+async def test_dns_rebinding_host_is_refused_even_with_the_key(pg: Playground) -> None:
+    """evil.example re-resolved to 127.0.0.1: same-origin for the browser, wrong Host for us."""
+    headers = {"X-Playground-Key": pg.key, "Host": f"evil.example:{pg.port}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.get(f"{pg.base_url}/ui/state", headers=headers) as r:
+            assert r.status == 403
+        async with http.get(
+            f"{pg.base_url}/ui/state", headers={**headers, "Host": f"localhost:{pg.port}"}
+        ) as r:
+            assert r.status == 200
+
+
 async def test_page_action_while_the_bot_is_offline_says_so(pg: Playground) -> None:
     headers = {"X-Playground-Key": pg.key}
     body = {"user": "U0ALICE", "channel": "C0MLTEAM", "text": "<@U0INTERN> hi"}
