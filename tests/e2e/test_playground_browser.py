@@ -259,3 +259,27 @@ def test_people_add_and_remove_reactions(page: Page) -> None:
     )
     page.click_in_message("reactions welcome here", '[data-react="tada"]')
     page.wait(lambda: "🎉" not in page.message("reactions welcome here"), "the 🎉 to be removed")
+
+
+# A 1x1 PNG (the smallest valid image: signature, IHDR, IDAT, IEND).
+PNG_1X1 = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cf00000301010018dd8db40000000049454e44ae426082"
+)
+
+
+@artifacts_on_failure
+def test_an_image_file_is_shown_inline(page: Page, tmp_path: Path) -> None:
+    curve = tmp_path / "loss-curve.png"
+    curve.write_bytes(PNG_1X1)
+    page.attach(curve)
+    page.send("the loss curve")
+    page.message("the loss curve")
+    loaded = page.wait(
+        lambda: page.js(
+            "const img = [...document.querySelectorAll('#messages .file-image img')]"
+            ".find(i => i.alt === 'loss-curve.png'); return img && img.complete && img.naturalWidth;"
+        ),
+        "the image to load",
+    )
+    assert loaded == 1
