@@ -67,7 +67,15 @@ class PlaygroundProcess:
     """``ml-intern-slack playground --no-browser --simulation`` (as ``python -m bot``, the
     console script's own entry) in a temp state dir."""
 
-    def __init__(self, tmp: Path, job_seconds: float = 4.0) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        job_seconds: float = 4.0,
+        *,
+        simulation: bool = True,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        extra_env = env
         env = {
             k: v
             for k, v in os.environ.items()
@@ -80,11 +88,12 @@ class PlaygroundProcess:
             LITELLM_LOCAL_MODEL_COST_MAP="True",
             HF_HUB_DISABLE_TELEMETRY="1",
         )
+        env.update(extra_env or {})
         self.log_path = tmp / "playground.log"
         self._log = open(self.log_path, "w")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "bot", "playground", "--no-browser", "--simulation",
-             "--job-seconds", str(job_seconds)],
+            [sys.executable, "-m", "bot", "playground", "--no-browser",
+             *(["--simulation"] if simulation else []), "--job-seconds", str(job_seconds)],
             cwd=tmp, env=env, stdout=subprocess.PIPE, stderr=self._log, text=True,
         )  # fmt: skip
         self.url = self._read_url()
@@ -142,24 +151,31 @@ def browser_session() -> Iterator[Any]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
+def save_artifacts(page: Page, name: str) -> None:
+    """A screenshot, the page's HTML and the playground's log, for a failed test."""
+    out = Path(os.environ.get("PLAYGROUND_ARTIFACTS", ROOT / "test-artifacts" / "playground"))
+    out.mkdir(parents=True, exist_ok=True)
+    page.driver.save_screenshot(str(out / f"{name}.png"))
+    (out / f"{name}.html").write_text(page.driver.page_source)
+    (out / f"{name}.playground.log").write_text(page.server.log())
+
+
+@contextmanager
+def artifacts_if_failing(page: Page, name: str) -> Iterator[Page]:
+    try:
+        yield page
+    except BaseException:
+        save_artifacts(page, name)
+        raise
+
+
 def artifacts_on_failure(test: Callable[..., Any]) -> Callable[..., Any]:
-    """Save a screenshot and the page HTML when the wrapped test fails."""
+    """Save artifacts when the wrapped test (which takes the ``page`` fixture) fails."""
 
     @functools.wraps(test)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
+        with artifacts_if_failing(kwargs["page"], test.__name__):
             return test(*args, **kwargs)
-        except BaseException:
-            page = kwargs.get("page")
-            if page is not None:
-                out = Path(
-                    os.environ.get("PLAYGROUND_ARTIFACTS", ROOT / "test-artifacts" / "playground")
-                )
-                out.mkdir(parents=True, exist_ok=True)
-                page.driver.save_screenshot(str(out / f"{test.__name__}.png"))
-                (out / f"{test.__name__}.html").write_text(page.driver.page_source)
-                (out / f"{test.__name__}.playground.log").write_text(page.server.log())
-            raise
 
     return wrapper
 

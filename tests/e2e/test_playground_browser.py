@@ -7,14 +7,18 @@ thread); see :mod:`tests.e2e.playground_browser` for the harness."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.playground_browser import (
+    ROOT,
     Page,
     PlaygroundProcess,
+    artifacts_if_failing,
     artifacts_on_failure,
     browser_session,
     require_browser,
@@ -283,3 +287,43 @@ def test_an_image_file_is_shown_inline(page: Page, tmp_path: Path) -> None:
         "the image to load",
     )
     assert loaded == 1
+
+
+def test_with_a_provider_setting_the_real_model_answers_and_the_banner_says_so(
+    driver: object, tmp_path: Path
+) -> None:
+    """OPENAI_API_BASE (here: the project's scripted OpenAI-compatible server, standing in for
+    a local model server) makes the model real; the Hub stays simulated and says so."""
+    llm = subprocess.Popen(
+        [sys.executable, "-m", "tests.fakes.fake_llm", "--port", "0", "--mode", "echo"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )  # fmt: skip
+    server = None
+    try:
+        assert llm.stdout is not None
+        ready = llm.stdout.readline()
+        assert ready.startswith("READY "), ready
+        env = {
+            "OPENAI_API_BASE": ready.split()[1],
+            "OPENAI_API_KEY": "sk-fake-local",
+            "ML_INTERN_MODEL": "openai/fake",
+        }
+        server = PlaygroundProcess(tmp_path, simulation=False, env=env)
+        page = Page(driver, server)
+        with artifacts_if_failing(page, "test_real_model"):
+            page.open()
+            notices = {n.get_attribute("data-part"): n for n in page.css("#notices .notice")}
+            assert "notice-real" in notices["model"].get_attribute("class")
+            assert "openai/fake" in notices["model"].text
+            assert "SIMULATION" not in notices["model"].text
+            assert "SIMULATION" in notices["hub"].text
+            page.act_as("Alice (requester)")
+            page.go("# ml-team")
+            page.send("@ml-intern hello real model")
+            page.open_thread("hello real model")
+            assert "hello real model" in page.message("echo:", "#thread-messages")
+    finally:
+        if server is not None:
+            server.stop()
+        llm.terminate()
+        llm.wait(10)
