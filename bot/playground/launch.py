@@ -123,6 +123,7 @@ class Playground:
         self.socket = SocketModeHub(self.ws)
         self.api = WebApi(self.ws, ws_url=lambda: f"ws://{self.host}:{self.port}/link/")
         self.people = People(self.ws, self.api, self.socket)
+        self.page = PageRoutes(self.ws, self.people, key=self.key)
         self.hub = SimHub.lasting(job_seconds)
         self._runner: web.AppRunner | None = None
         self.runtime: Any = None
@@ -145,7 +146,7 @@ class Playground:
             self.ws, self.api, self.socket, self.people,
             bot_token=self.bot_token, app_token=self.app_token,
         ).add_to(app)  # fmt: skip
-        PageRoutes(self.ws, self.people, key=self.key).add_to(app)
+        self.page.add_to(app)
         if not self.modes.model_real:
             DemoModelRoutes().add_to(app)
         if not self.modes.hub_real:
@@ -214,6 +215,7 @@ class Playground:
             await self.runtime.stop(grace_s=2.0)
             self.runtime = None
         await self.socket.close()
+        await self.page.close_live()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None

@@ -15,12 +15,13 @@ real credits.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 from importlib import resources
 from typing import Any
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSCloseCode, WSMsgType, web
 
 from .people import People
 from .socket_mode import NotConnected
@@ -52,6 +53,7 @@ class PageRoutes:
         self.ws = ws
         self.people = people
         self.key = key
+        self._live: set[web.WebSocketResponse] = set()
 
     def add_to(self, app: web.Application) -> None:
         r = app.router
@@ -133,19 +135,29 @@ class PageRoutes:
         sock = web.WebSocketResponse(heartbeat=20.0)
         await sock.prepare(request)
         queue = self.ws.subscribe()
+        self._live.add(sock)
+        reader = asyncio.ensure_future(self._drain_client(sock))
         try:
             await sock.send_json({"type": "snapshot", "state": self.ws.snapshot()})
-            reader = request.loop.create_task(self._drain_client(sock))
-            while not reader.done():
-                event = await queue.get()
-                if sock.closed:
+            while True:  # until the page goes away (or the playground stops: close_live)
+                getter = asyncio.ensure_future(queue.get())
+                await asyncio.wait({getter, reader}, return_when=asyncio.FIRST_COMPLETED)
+                if not getter.done():
+                    getter.cancel()
                     break
-                await sock.send_json(event)
+                await sock.send_json(getter.result())
         except ConnectionResetError:
             pass
         finally:
+            reader.cancel()
+            self._live.discard(sock)
             self.ws.unsubscribe(queue)
         return sock
+
+    async def close_live(self) -> None:
+        """Close every page's live socket, so stopping never waits for browsers to leave."""
+        for sock in list(self._live):
+            await sock.close(code=WSCloseCode.GOING_AWAY, message=b"playground stopping")
 
     @staticmethod
     async def _drain_client(sock: web.WebSocketResponse) -> None:

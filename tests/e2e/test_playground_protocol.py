@@ -4,6 +4,7 @@ real/simulated is decided. The bot is not started here (the browser tests run it
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -292,3 +293,19 @@ async def test_two_playgrounds_never_share_a_store(tmp_path) -> None:
         await first.stop()
     second._reset_store()  # free again once the first stopped
     await second.stop()
+
+
+async def test_stopping_closes_open_pages_instead_of_waiting_for_them(tmp_path) -> None:
+    """An open browser tab must not hold Ctrl-C for aiohttp's 60 s shutdown timeout."""
+    playground = Playground(make_config(), simulation=True, store_path=tmp_path / "pg.db")
+    await playground.serve()
+    async with aiohttp.ClientSession() as http:
+        ws_url = f"ws://127.0.0.1:{playground.port}/ui/live?key={playground.key}"
+        async with http.ws_connect(ws_url) as live:
+            first = await live.receive_json()
+            assert first["type"] == "snapshot"
+            closing_task = asyncio.ensure_future(live.receive())  # the page keeps listening
+            await asyncio.wait_for(playground.stop(), 10)  # a hang detector, not a speed target
+            closing = await closing_task
+            assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            assert live.close_code == aiohttp.WSCloseCode.GOING_AWAY
