@@ -110,12 +110,14 @@ class WebApi:
             "conversations.info": self.conversations_info,
             "users.info": self.users_info,
             "usergroups.users.list": self.usergroup_users,
+            "usergroups.list": self.usergroups,
             "views.open": self.views_open,
             "views.push": self.views_open,
             "views.update": self.views_update,
             "files.getUploadURLExternal": self.upload_url,
             "files.completeUploadExternal": self.complete_upload,
             "files.info": self.files_info,
+            "files.delete": self.files_delete,
             "assistant.threads.setStatus": self.set_status,
         }
 
@@ -307,6 +309,9 @@ class WebApi:
     def usergroup_users(self, args: dict[str, Any]) -> dict[str, Any]:
         raise ApiError("no_such_subteam")  # the playground has no user groups
 
+    def usergroups(self, args: dict[str, Any]) -> dict[str, Any]:
+        return {"usergroups": []}
+
     # ------------------------------------------------------------------ modals
     def new_trigger(self, user: str) -> str:
         trigger = f"{int(time.time())}.{secrets.token_hex(6)}"
@@ -385,6 +390,21 @@ class WebApi:
         if f is None or f.content is None:
             raise ApiError("file_not_found")
         return {"file": self.ws.file_json(f), "comments": []}
+
+    def files_delete(self, args: dict[str, Any]) -> dict[str, Any]:
+        """The app may delete its own uploads; the messages that shared them lose them."""
+        f = self.ws.files.get(str(args.get("file") or ""))
+        if f is None:
+            raise ApiError("file_not_found")
+        if f.user != BOT_USER_ID:
+            raise ApiError("cant_delete_file")
+        del self.ws.files[f.id]
+        for msgs in self.ws.messages.values():
+            for msg in msgs:
+                if f.id in msg.files:
+                    msg.files.remove(f.id)
+                    self.ws.publish_message(msg)
+        return {}
 
     # ------------------------------------------------------------------ assistant status
     def set_status(self, args: dict[str, Any]) -> dict[str, Any]:

@@ -168,6 +168,10 @@ async def test_bot_uploads_need_the_upload_step_and_downloads_need_the_bot_token
             assert r.status == 302  # no token: Slack sends you to the login page
         async with http.get(url, headers={"Authorization": f"Bearer {t}"}) as r:
             assert await r.read() == b"print"
+    people_file = pg.people.upload("U0ALICE", "data.csv", b"a,b\n")
+    assert (await _api(pg, "files.delete", t, file=people_file.id))["error"] == "cant_delete_file"
+    assert (await _api(pg, "files.delete", t, file=got["file_id"]))["ok"]
+    assert not any(m.files for m in pg.ws.messages["C0MLTEAM"])  # the share lost its file
 
 
 # ---------------------------------------------------------------------- the simulations' rules
