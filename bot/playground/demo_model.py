@@ -14,6 +14,7 @@ tool-call arguments streamed in fragments and usage when ``stream_options.includ
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -59,6 +60,11 @@ HELP = (
     "Hub` — I'll research, plan, ask for approval of a GPU job on the simulated Hub, and tell "
     "you when it finishes. Set a provider key (e.g. `OPENAI_API_KEY`) for a real model."
 )
+
+
+# How the engine hears about a shared file: "(Attached files: a.csv)" (names only) or
+# "[File `a.csv` (csv, 41 B, 3 lines), saved in your workspace …]" (files downloaded).
+_ATTACHED = re.compile(r"\(Attached files: ([^)]+)\)|\[File `([^`]+)`")
 
 
 def _text_of(content: Any) -> str:
@@ -110,8 +116,9 @@ def next_step(body: dict[str, Any]) -> dict[str, Any]:
         for tc in m.get("tool_calls") or []
         if tc["function"]["name"] == "hf_jobs"
     ]
-    if "(Attached files:" in request and not any(w in request.lower() for w in TRAIN_WORDS):
-        name = request.split("(Attached files:", 1)[1].split(")", 1)[0].strip()
+    attached = _ATTACHED.search(request)
+    if attached and not any(w in request.lower() for w in TRAIN_WORDS):
+        name = (attached.group(1) or attached.group(2)).strip()
         return {
             "role": "assistant",
             "content": f"Got **{name}**. (Demo model: I can't read files for real — with a "

@@ -313,3 +313,16 @@ async def test_stopping_closes_open_pages_instead_of_waiting_for_them(tmp_path) 
             closing = await closing_task
             assert closing.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
             assert live.close_code == aiohttp.WSCloseCode.GOING_AWAY
+
+
+@pytest.mark.parametrize(
+    "said",
+    [
+        "here is my data\n\n(Attached files: reviews.csv)",
+        "here is my data\n\n[File `reviews.csv` (csv, 41 B, 3 lines), saved in your workspace as `reviews.csv`]",
+    ],
+)
+def test_demo_model_hears_about_a_shared_file_either_way(said: str) -> None:
+    tools = [{"function": {"name": n}} for n in ("hf_jobs", "plan_tool", "research")]
+    step = next_step({"messages": [{"role": "user", "content": said}], "tools": tools})
+    assert "Got **reviews.csv**" in step["content"]
