@@ -39,7 +39,7 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
     "--window-size=1400,900",
 )
-WAIT_S = 20.0
+WAIT_S = 45.0  # generous: a first turn waits for litellm's import (seconds on a busy machine)
 
 
 def browser_available() -> str | None:
