@@ -7,8 +7,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agent_core.events import EventType
-from bot.jobs.buttons import finished_part, job_finished_mention, with_job_actions
+from bot.jobs.buttons import with_job_actions
 from bot.jobs.card import job_payload, merge_job
+from bot.jobs.finished import finished_part, job_finished_mention
 from bot.renderer.output import settle
 from bot.slack.sender import HIGH
 
