@@ -13,6 +13,7 @@ tool-call arguments streamed in fragments and usage when ``stream_options.includ
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import secrets
@@ -24,6 +25,7 @@ from aiohttp import web
 
 MODEL_ID = "ml-intern-demo"
 API_KEY = "sk-playground-demo"  # not a secret: the demo model is local and scripted
+THINK_S = 0.4  # how long the demo model "thinks" per call
 TRAIN_WORDS = ("train", "fine-tune", "finetune", "fine tune", "sft", "run a job", "job")
 
 DEMO_SCRIPT = '''# /// script
@@ -221,6 +223,9 @@ class DemoModelRoutes:
 
     prefix = "/demo-llm/v1"
 
+    def __init__(self, think_s: float = THINK_S) -> None:
+        self.think_s = think_s
+
     def add_to(self, app: web.Application) -> None:
         app.router.add_post(f"{self.prefix}/chat/completions", self.completions)
         app.router.add_get(f"{self.prefix}/models", self.models)
@@ -252,6 +257,9 @@ class DemoModelRoutes:
                 status=400,
             )
         message = next_step(body)
+        # A real model takes a moment; so does the demo, so a person sees the status line and
+        # the progress message at work instead of a finished thread (the simulation's pacing).
+        await asyncio.sleep(self.think_s)
         base = {
             "id": f"chatcmpl-{secrets.token_hex(6)}",
             "created": int(time.time()),
