@@ -86,7 +86,7 @@ def test_walkthrough_request_approval_job_card_and_finished_notification(page: P
     assert "completed" in finished and "eval_accuracy" in finished
     card = page.message("Job", "#thread-messages")
     assert "completed" in card and "(edited)" in card  # the job card was updated in place
-    page.shot("05-training-done", focus="Job")
+    page.shot("05-training-done")
 
     page.click_button("Show logs")  # the bot uploads the job's log as a file in the thread
     page.message("Logs of job", "#thread-messages")
