@@ -4,6 +4,7 @@
     ml-intern-slack check               # validate configuration and exit
     ml-intern-slack chat "prompt" [--yes|--no] [--session ID]
     ml-intern-slack prune               # apply the store retention rules now
+    ml-intern-slack playground [--port N] [--no-browser]   # try it with no Slack workspace
 
 Running the bot reads SLACK_BOT_TOKEN, SLACK_APP_TOKEN and SLACK_API_BASE_URL (default
 https://slack.com/api/), validates the ``slack`` config section, runs until SIGINT/SIGTERM,
@@ -23,10 +24,15 @@ from agent_core.cli import add_chat_arguments, chat, load_config_or_exit, setup_
 from agent_core.config import Config, ConfigError
 from agent_core.store import StoreError
 from agent_core.tools import web_search
+from bot.playground.cli import NO_TOKENS_HINT
+from bot.playground.cli import add_arguments as add_playground_arguments
+from bot.playground.cli import run as run_playground
 from bot.settings import check_slack_settings, load_slack_settings, load_tokens
 from bot.startup import BotRuntime, StartupError
 
 log = logging.getLogger(__name__)
+
+SLACK_TOKEN_VARS = ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -37,6 +43,9 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("check", help="validate the configuration and exit")
     add_chat_arguments(sub.add_parser("chat", help="run one prompt in a terminal session"))
     sub.add_parser("prune", help="apply the store retention rules now and exit")
+    add_playground_arguments(
+        sub.add_parser("playground", help="a local Slack-like workspace in your browser")
+    )
     args = parser.parse_args(argv)
     setup_logging(args.verbose)
     config = load_config_or_exit()
@@ -55,6 +64,8 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(asyncio.run(chat(args, config)))
     if command == "prune":
         raise SystemExit(asyncio.run(prune_store(config)))
+    if command == "playground":
+        raise SystemExit(run_playground(args, config))
     raise SystemExit(run_bot(config))
 
 
@@ -78,7 +89,9 @@ def run_bot(config: Config) -> int:
         settings = load_slack_settings(config)
         tokens = load_tokens()
     except ConfigError as exc:
-        print("ml-intern-slack: cannot start the Slack gateway:", file=sys.stderr)
+        no_tokens = not any(os.environ.get(v, "").strip() for v in SLACK_TOKEN_VARS)
+        headline = NO_TOKENS_HINT if no_tokens else "cannot start the Slack gateway:"
+        print(f"ml-intern-slack: {headline}", file=sys.stderr)
         for problem in str(exc).split("; "):
             print(f"  - {problem}", file=sys.stderr)
         return 2
