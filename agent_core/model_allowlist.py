@@ -5,7 +5,7 @@ arbitrary id let anyone in the channel point a session at ``ollama/x`` — a req
 ``localhost:11434`` from the bot's host — or at a provider nobody configured. So a switch is
 allowed only to ids matching ``allowed_models`` (``fnmatch`` patterns such as
 ``"anthropic/claude-*"``), or, when that list is empty, to the configured model and other ids
-of the same provider. Ids are plain ``provider/name`` strings: no URLs, no whitespace.
+that route to the same provider (all Hub ids go to the HF router). Ids are plain ``provider/name`` strings: no URLs, no whitespace.
 """
 
 from __future__ import annotations
@@ -17,8 +17,15 @@ from typing import Any
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@+/-]{0,199}")
 
 
-def provider_of(model: str) -> str:
-    return model.split("/", 1)[0].lower() if "/" in model else ""
+def provider_of(model: str, config: Any) -> str:
+    """Where ``model`` would be sent, by the one routing rule (``hf_router`` for Hub ids such
+    as ``moonshotai/Kimi-K2.6``, else the provider) — not its first path segment."""
+    from .llm.routing import resolve  # the LLM layer decides routes; imported when checking
+
+    try:
+        return resolve(model, config, require_key=False).provider
+    except Exception:  # noqa: BLE001 - an id the router cannot place is no provider at all
+        return ""
 
 
 def model_refusal(model: str, config: Any) -> str | None:
@@ -34,7 +41,7 @@ def model_refusal(model: str, config: Any) -> str | None:
         if any(fnmatchcase(model, p) for p in patterns):
             return None
         return f"'{model}' is not in this deployment's allowed models ({', '.join(patterns)})"
-    if provider_of(model) != provider_of(configured):
+    if provider_of(model, config) != provider_of(configured, config):
         return (
             f"'{model}' is from another provider than the configured model ({configured}); "
             "an admin can allow it with the allowed_models setting"

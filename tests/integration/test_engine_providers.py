@@ -150,7 +150,8 @@ async def test_switching_to_a_model_without_a_key_keeps_the_old_one(
     async with serve_llm("openai") as served:
         monkeypatch.setenv("OPENAI_API_BASE", served.llm.base_url)
         served.llm.push(text("still here"))
-        async with engine(tmp_path, served, []) as eng:
+        # allowed (another provider than the configured one), but its key is missing
+        async with engine(tmp_path, served, [], allowed_models=["moonshotai/*"]) as eng:
             await eng.manager.submit("s", SetModel(model="moonshotai/Kimi-K2.6"), origin=ORIGIN)
             err = await eng.events.wait_for("error", "s")
             assert (
