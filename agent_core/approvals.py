@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from .events import ToolApproval
@@ -22,6 +22,10 @@ APPROVED = "approved"
 REJECTED = "rejected"
 ABANDONED = "abandoned"
 EXPIRED = "expired"
+
+# ``decided_by`` of decisions no person made: a batch withdrawn by a stop, an expiry sweep.
+DECIDED_BY_STOP = "stop"
+DECIDED_BY_SYSTEM = "system"
 
 
 @dataclass
@@ -58,7 +62,17 @@ class ClaimResult:
     batch_complete: bool = False
     already_decided_by: str | None = None
     already_status: str | None = None
-    claimed: list[str] = field(default_factory=list)
+
+
+def _already_decided(status: str | None, by: str | None, batch_id: str | None) -> ClaimResult:
+    """The refusal for a second decision: the first one stands, and says who made it."""
+    return ClaimResult(
+        False,
+        f"this call was already {status}" + (f" by {by}" if by else ""),
+        batch_id=batch_id,
+        already_decided_by=by,
+        already_status=status,
+    )
 
 
 def _row_to_call(r: Any) -> PendingCall:
@@ -178,14 +192,7 @@ class ApprovalBook:
             if batch_id and call.batch_id != batch_id:
                 return ClaimResult(False, "this approval card belongs to an earlier request")
             if call.status != PENDING:
-                return ClaimResult(
-                    False,
-                    f"this call was already {call.status}"
-                    + (f" by {call.decided_by}" if call.decided_by else ""),
-                    batch_id=call.batch_id,
-                    already_decided_by=call.decided_by,
-                    already_status=call.status,
-                )
+                return _already_decided(call.status, call.decided_by, call.batch_id)
             if a.args_hash and a.args_hash != call.args_hash:
                 return ClaimResult(
                     False,
@@ -236,13 +243,7 @@ class ApprovalBook:
                 if row is None or row["status"] != PENDING:
                     by = row["decided_by"] if row else None
                     st = row["status"] if row else None
-                    return ClaimResult(
-                        False,
-                        f"this call was already {st}" + (f" by {by}" if by else ""),
-                        batch_id=target_batch,
-                        already_decided_by=by,
-                        already_status=st,
-                    )
+                    return _already_decided(st, by, target_batch)
             for sql, params in statements:
                 await db.execute(sql, params)
         remaining = await self.store.fetchone(
@@ -253,7 +254,6 @@ class ApprovalBook:
             True,
             batch_id=target_batch,
             batch_complete=bool(remaining is not None and remaining[0] == 0),
-            claimed=ids,
         )
 
     async def abandon_pending(self, session_id: str) -> list[PendingCall]:
@@ -276,9 +276,9 @@ class ApprovalBook:
         )
         if rows:
             await self.store.execute(
-                "UPDATE approvals SET status='expired', decided_by='system', decided_at=?"
+                "UPDATE approvals SET status=?, decided_by=?, decided_at=?"
                 " WHERE status='pending' AND expires_at IS NOT NULL AND expires_at<=?",
-                (now, now),
+                (EXPIRED, DECIDED_BY_SYSTEM, now, now),
             )
         return [(r["session_id"], r["batch_id"]) for r in rows]
 

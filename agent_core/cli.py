@@ -1,11 +1,11 @@
-"""``ml-intern-slack``: run the Slack bot (default), drive a session from a terminal, or check config.
+"""The terminal ``chat`` mode: drive one engine session from a terminal, without Slack.
 
-    ml-intern-slack                     # run the bot (Socket Mode)
-    ml-intern-slack check               # validate configuration and exit
-    ml-intern-slack chat "prompt" [--yes|--no] [--session ID]
+    ml-intern-slack chat "prompt" [--yes|--no] [--session ID] [--model ID]
+    python -m agent_core.cli "prompt" [...]      # the same, with the engine alone installed
 
-``chat`` is how people debug the engine without Slack: events print as they happen and
-approvals are answered at the prompt (or refused/accepted wholesale with --no/--yes).
+This is how people debug the engine: events print as they happen and approvals are answered
+at the prompt (or refused/accepted wholesale with --no/--yes). The console script itself lives
+in :mod:`bot.cli`; this module never imports the Slack bot or the gateways.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from .config import Config, ConfigError, load_config
 from .redact import scrub_text
 
 
-def _setup_logging(verbose: bool) -> None:
+def setup_logging(verbose: bool) -> None:
+    """Log to stderr, secrets scrubbed from every line; third-party chatter at WARNING."""
     level = (
         logging.DEBUG
         if verbose
@@ -42,7 +43,7 @@ def _setup_logging(verbose: bool) -> None:
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
 
 
-def _load_config_or_exit() -> Config:
+def load_config_or_exit() -> Config:
     try:
         return load_config()
     except ConfigError as exc:
@@ -80,7 +81,8 @@ def _print_event(ev: Any, out: Any = sys.stdout) -> None:
     out.flush()
 
 
-async def _chat(args: argparse.Namespace, config: Config) -> int:
+async def chat(args: argparse.Namespace, config: Config) -> int:
+    """Run ``args.prompt`` in a terminal session; the exit code is 1 if the turn failed."""
     from .events import ToolApproval, UserInput
     from .manager import SessionManager
     from .store import Store
@@ -158,49 +160,23 @@ async def _chat(args: argparse.Namespace, config: Config) -> int:
     return outcome["code"]
 
 
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="ml-intern-slack", description=__doc__.split("\n")[0])
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command")
-    sub.add_parser("run", help="run the Slack bot (the default)")
-    sub.add_parser("check", help="validate the configuration and exit")
-    chat = sub.add_parser("chat", help="run one prompt in a terminal session")
-    chat.add_argument("prompt")
-    chat.add_argument("--session", help="session id to continue (default: a new one)")
-    chat.add_argument("--model", help="model id for a new session")
-    group = chat.add_mutually_exclusive_group()
+def add_chat_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prompt")
+    parser.add_argument("--session", help="session id to continue (default: a new one)")
+    parser.add_argument("--model", help="model id for a new session")
+    group = parser.add_mutually_exclusive_group()
     group.add_argument("--yes", action="store_true", help="approve every gated call")
     group.add_argument("--no", action="store_true", help="reject every gated call")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m agent_core.cli "prompt"``: the chat mode on its own."""
+    parser = argparse.ArgumentParser(prog="agent_core.cli", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    add_chat_arguments(parser)
     args = parser.parse_args(argv)
-    _setup_logging(args.verbose)
-    config = _load_config_or_exit()
-    command = args.command or "run"
-    if command == "check":
-        print(f"configuration OK (model: {config.model_name})")
-        try:
-            from bot.settings import check_slack_settings  # type: ignore[import-not-found]
-        except ImportError:
-            return
-        problems = check_slack_settings(config)
-        if problems:
-            for p in problems:
-                print(f"  - {p}", file=sys.stderr)
-            raise SystemExit(2)
-        return
-    if command == "chat":
-        raise SystemExit(asyncio.run(_chat(args, config)))
-    try:
-        from bot.main import run_bot  # type: ignore[import-not-found]
-    except ImportError:
-        missing = [v for v in ("SLACK_BOT_TOKEN", "SLACK_APP_TOKEN") if not os.environ.get(v)]
-        print(
-            "ml-intern-slack: the Slack gateway is not available in this build. "
-            + (f"Missing: {', '.join(missing)}. " if missing else "")
-            + 'Use `ml-intern-slack chat "..."` to drive the engine from a terminal.',
-            file=sys.stderr,
-        )
-        raise SystemExit(2) from None
-    raise SystemExit(run_bot(config))
+    setup_logging(args.verbose)
+    raise SystemExit(asyncio.run(chat(args, load_config_or_exit())))
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -32,7 +32,7 @@ class EventType(StrEnum):
     APPROVAL_RESOLVED = "approval_resolved"  # {batch_id, decisions: [...], decided_by}
     TURN_COMPLETE = "turn_complete"  # {history_size, final_response}
     ERROR = "error"  # {error, kind?}
-    INTERRUPTED = "interrupted"  # {}
+    INTERRUPTED = "interrupted"  # {stopped_by}: who stopped the turn (see STOPPED_BY_SHUTDOWN)
     COMPACTED = "compacted"  # {old_tokens, new_tokens}
     UNDO_COMPLETE = "undo_complete"  # {removed}
     PLAN_UPDATE = "plan_update"  # {plan: [todo]}
@@ -46,16 +46,10 @@ class EventType(StrEnum):
     NOTIFICATION = "notification"  # {destination, status, ...} (delivery reports)
 
 
-# Events after which a turn is no longer running (the renderer closes its progress message).
-TURN_ENDING_EVENTS = frozenset(
-    {
-        EventType.TURN_COMPLETE,
-        EventType.ERROR,
-        EventType.INTERRUPTED,
-        EventType.APPROVAL_REQUIRED,
-        EventType.SESSION_TERMINATED,
-    }
-)
+# ``interrupted.stopped_by`` is the gateway's user id of whoever asked for the stop, this
+# value when the host closed the engine with a turn still running, or None when nobody is
+# known (a stop recovered after a restart).
+STOPPED_BY_SHUTDOWN = "shutdown"
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,15 +61,6 @@ class Event:
     type: str
     data: dict[str, Any] = field(default_factory=dict)
     ts: float = field(default_factory=time.time)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "session_id": self.session_id,
-            "seq": self.seq,
-            "type": self.type,
-            "data": self.data,
-            "ts": self.ts,
-        }
 
 
 # --------------------------------------------------------------------------------------
@@ -112,6 +97,7 @@ class ExecApproval(BaseModel):
     decided_by: str | None = None
     batch_id: str | None = None
     resume: bool = True  # False: record the decisions but do not continue the turn (stop)
+    stopped_by: str | None = None  # decided_by "stop": who withdrew the batch
 
 
 class Compact(BaseModel):

@@ -4,26 +4,37 @@ Operations are written to the store before anything else happens, then a per-ses
 drains them in order. A worker exists only while its session has work, and loaded sessions
 are kept in a small LRU, so ten thousand idle threads cost rows on disk, not tasks in memory.
 After a crash, an operation left half-run is reported as interrupted (never silently re-run:
-it may have spent money) and queued operations are resumed.
+it may have spent money) and queued operations are resumed; approval batches nobody will
+click on any more (expired, or decided just before the crash) are the sweeper's
+(:mod:`agent_core.approval_sweeper`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
-from .approvals import ApprovalBook, ClaimResult
+from . import policy
+from .approval_sweeper import ApprovalSweeper
+from .approvals import DECIDED_BY_STOP, ApprovalBook, ClaimResult
 from .config import Config
 from .context import ContextManager
-from .events import Event, EventType, ExecApproval, Operation, ToolApproval, operation_from_dict
+from .events import (
+    STOPPED_BY_SHUTDOWN,
+    Event,
+    EventType,
+    ExecApproval,
+    Operation,
+    ToolApproval,
+    operation_from_dict,
+)
 from .llm import LLMClient
+from .prompts import system_prompt_renderer
 from .redact import scrub
-from .session import Session, default_system_prompt
+from .session import Session
 from .store import Store
 from .tools.base import Services
 from .tools.catalog import build_router
@@ -32,6 +43,7 @@ from .tools.router import ToolRouter
 log = logging.getLogger(__name__)
 
 Listener = Callable[[Event], Awaitable[None]]
+QueuedMatch = Callable[[dict[str, Any]], bool]  # a queued operation's stored (dumped) form
 
 
 class SessionNotFound(KeyError):
@@ -40,22 +52,6 @@ class SessionNotFound(KeyError):
 
 class ManagerClosed(RuntimeError):
     """The manager is shutting down and takes no new work."""
-
-
-def _load_system_prompt_renderer(config: Config) -> Callable[[list[str]], str]:
-    try:
-        from .prompts import render_system_prompt
-    except Exception:  # the prompt module is optional for the engine to run
-        return default_system_prompt
-
-    def render(tool_names: list[str]) -> str:
-        try:
-            return render_system_prompt(tool_names, datetime.now(UTC))
-        except Exception:
-            log.warning("system prompt rendering failed; using the fallback", exc_info=True)
-            return default_system_prompt(tool_names)
-
-    return render
 
 
 class SessionManager:
@@ -82,14 +78,13 @@ class SessionManager:
         self.router = router or build_router(self.services)
         self.context = ContextManager(config, self.llm)
         self.approvals = ApprovalBook(store)
-        self._system_prompt = _load_system_prompt_renderer(config)
+        self._system_prompt = system_prompt_renderer(config.system_prompt_file)
         self._listeners: list[Listener] = []
         self._loaded: OrderedDict[str, Session] = OrderedDict()
         self._workers: dict[str, asyncio.Task[None]] = {}
         self._running: dict[str, Session] = {}
         self._closing = False
-        self._expiry_task: asyncio.Task[None] | None = None
-        self._expiry_wakeup = asyncio.Event()
+        self.sweeper = ApprovalSweeper(self.approvals, store, self.submit)
         self.max_loaded = max_loaded
 
     # ------------------------------------------------------------------ listeners / events
@@ -128,55 +123,24 @@ class SessionManager:
                     "kind": "restart",
                 },
             )
-        await self._recover_decided_batches()
+        await self.sweeper.recover()
         for session_id in await self.store.sessions_with_queued_ops():
             self._kick(session_id)
-        self._expiry_task = asyncio.create_task(self._expiry_loop(), name="approval-expiry")
-
-    async def _recover_decided_batches(self) -> None:
-        """A batch claimed just before a crash may have no execution queued: queue it now."""
-        rows = await self.store.fetchall(
-            "SELECT id, json_extract(state, '$.pending_batch') AS batch FROM sessions"
-            " WHERE json_extract(state, '$.pending_batch') IS NOT NULL"
-        )
-        for row in rows:
-            session_id, batch_id = row["id"], row["batch"]
-            calls = await self.approvals.batch(session_id, batch_id)
-            if not calls or any(c.status == "pending" for c in calls):
-                continue
-            queued = await self.store.fetchone(
-                "SELECT 1 FROM ops WHERE session_id=? AND kind='exec_approval' AND status='queued'",
-                (session_id,),
-            )
-            if queued:
-                continue
-            stopped = any(c.decided_by in ("stop", "system") for c in calls)
-            await self.submit(
-                session_id,
-                ExecApproval(
-                    approvals=[],
-                    decided_by="stop" if any(c.decided_by == "stop" for c in calls) else None,
-                    batch_id=batch_id,
-                    resume=not stopped,
-                ),
-            )
+        self.sweeper.start()
 
     async def close(self, grace_s: float = 10.0) -> None:
         """Take no new work; let running operations finish for ``grace_s``, then interrupt."""
         self._closing = True
-        if self._expiry_task:
-            self._expiry_task.cancel()
+        await self.sweeper.close()
         workers = list(self._workers.values())
         if workers:
             _done, pending = await asyncio.wait(workers, timeout=grace_s)
             if pending:
                 for session in list(self._running.values()):
-                    session.interrupt()
+                    session.interrupt(STOPPED_BY_SHUTDOWN)
                 await asyncio.wait(pending, timeout=5)
                 for task in pending:
                     task.cancel()
-        if self._expiry_task:
-            await asyncio.gather(self._expiry_task, return_exceptions=True)
 
     # ------------------------------------------------------------------ sessions
     async def ensure_session(
@@ -199,7 +163,8 @@ class SessionManager:
         """Load (or return the cached) session object."""
         session = self._running.get(session_id) or self._loaded.get(session_id)
         if session is not None:
-            self._loaded.move_to_end(session_id, last=True) if session_id in self._loaded else None
+            if session_id in self._loaded:
+                self._loaded.move_to_end(session_id)
             return session
         row = await self.store.get_session(session_id)
         if row is None:
@@ -302,13 +267,14 @@ class SessionManager:
         except Exception:
             return False
 
-    async def interrupt(self, session_id: str) -> str:
-        """Stop the running turn. With none running, a pending approval batch is withdrawn.
+    async def interrupt(self, session_id: str, *, by: str | None = None) -> str:
+        """Stop the running turn on behalf of ``by`` (a gateway user id), reported as
+        ``interrupted.stopped_by``. With no turn running, a pending approval batch is withdrawn.
 
         Returns "interrupted", "approvals_withdrawn" or "idle".
         """
         session = self._running.get(session_id)
-        if session is not None and session.interrupt():
+        if session is not None and session.interrupt(by):
             return "interrupted"
         pending = await self.approvals.pending(session_id)
         if pending:
@@ -320,9 +286,10 @@ class SessionManager:
                     )
                     for c in pending
                 ],
-                decided_by="stop",
+                decided_by=DECIDED_BY_STOP,
                 complete_batch=True,
                 resume=False,
+                stopped_by=by,
             )
             return "approvals_withdrawn"
         return "idle"
@@ -331,10 +298,26 @@ class SessionManager:
         return session_id in self._running
 
     async def queued_count(self, session_id: str) -> int:
-        row = await self.store.fetchone(
-            "SELECT COUNT(*) FROM ops WHERE session_id=? AND status='queued'", (session_id,)
-        )
-        return int(row[0]) if row else 0
+        return await self.store.count_queued_ops(session_id)
+
+    async def amend_queued(self, session_id: str, match: QueuedMatch, new_op: Operation) -> bool:
+        """Replace the oldest waiting operation that ``match`` accepts (by its stored form),
+        e.g. a Slack message edited before its turn started. False when none waits any more:
+        it already started, and the caller must treat the edit as a new message or say so."""
+        for op_id, kind, data in await self.store.queued_ops(session_id):
+            if match(data):
+                if kind != new_op.kind:
+                    raise ValueError(f"cannot turn a queued {kind} into {new_op.kind}")
+                return await self.store.update_queued_op(op_id, scrub(new_op.model_dump()))
+        return False
+
+    async def withdraw_queued(self, session_id: str, match: QueuedMatch) -> bool:
+        """Drop the oldest waiting operation that ``match`` accepts (a deleted Slack message).
+        False when none waits any more (it already started or ran)."""
+        for op_id, _kind, data in await self.store.queued_ops(session_id):
+            if match(data):
+                return await self.store.drop_queued_op(op_id)
+        return False
 
     # ------------------------------------------------------------------ approvals
     async def resolve_approvals(
@@ -347,8 +330,12 @@ class SessionManager:
         batch_id: str | None = None,
         resume: bool = True,
         status_override: str | None = None,
+        stopped_by: str | None = None,
     ) -> ClaimResult:
-        """Record decisions at once (first wins); run the batch when it is fully decided."""
+        """Record decisions at once (first wins); run the batch when it is fully decided.
+
+        ``stopped_by``: with ``decided_by="stop"``, who withdrew the batch (``interrupted.stopped_by``).
+        """
         result = await self.approvals.claim(
             session_id,
             approvals,
@@ -365,44 +352,19 @@ class SessionManager:
                     decided_by=decided_by,
                     batch_id=result.batch_id,
                     resume=resume,
+                    stopped_by=stopped_by,
                 ),
             )
         return result
 
-    async def _expiry_loop(self) -> None:
-        while not self._closing:
-            try:
-                for session_id, batch_id in await self.approvals.expire_due():
-                    await self.submit(
-                        session_id,
-                        ExecApproval(
-                            approvals=[], decided_by="system", batch_id=batch_id, resume=False
-                        ),
-                    )
-                nxt = await self.approvals.next_expiry()
-                wait = 60.0 if nxt is None else max(0.05, min(60.0, nxt - time.time()))
-                self._expiry_wakeup.clear()
-                try:
-                    await asyncio.wait_for(self._expiry_wakeup.wait(), timeout=wait)
-                except TimeoutError:
-                    pass
-            except asyncio.CancelledError:
-                return
-            except Exception:
-                log.exception("approval expiry sweep failed")
-                await asyncio.sleep(5)
-
     def wake_expiry(self) -> None:
         """Re-check expiries now (tests, or after a batch with a short TTL was created)."""
-        self._expiry_wakeup.set()
+        self.sweeper.wake()
 
     # ------------------------------------------------------------------ introspection
     async def session_info(self, session_id: str) -> dict[str, Any]:
         """What `status` shows: model, activity, queue, approvals, plan, budget, context."""
         session = await self.get_session(session_id)
-        from . import policy
-
-        yolo = policy.yolo_state(session.state, self.config)
         pending = await self.approvals.pending(session_id)
         return {
             "session_id": session_id,
@@ -413,10 +375,9 @@ class SessionManager:
             "plan": session.state.get("plan") or [],
             "pending_approvals": [c.to_dict() for c in pending],
             "yolo": {
+                **policy.yolo_summary(session.state, self.config),
+                # effective switch: the config's yolo_mode turns it on for every session
                 "enabled": policy.yolo_enabled(session.state, self.config),
-                "cap_usd": yolo["cap_usd"],
-                "spent_usd": yolo["spent_usd"],
-                "remaining_usd": policy.remaining_budget(session.state, self.config),
             },
             "context_tokens": session.state.get("context_tokens"),
             "context_window": self.context.window(session.model),

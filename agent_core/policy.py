@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from . import pricing
@@ -27,9 +27,6 @@ REPO_WRITE = "repo_write"
 REPO_DESTRUCTIVE = "repo_destructive"
 BASH = "bash"
 MCP = "mcp"
-BUDGET = "budget"
-
-APPROVAL_CLASSES = (GPU_JOB, CPU_JOB, SCHEDULED_JOB, REPO_WRITE, REPO_DESTRUCTIVE, BASH, MCP)
 
 _REPO_FILES_GATED = {"upload": REPO_WRITE, "delete": REPO_DESTRUCTIVE}
 _REPO_GIT_GATED = {
@@ -54,9 +51,6 @@ class ApprovalRequirement:
     destructive: bool = False
     auto_approved: bool = False
     blocked_reason: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def normalize_operation(args: dict[str, Any]) -> str:
@@ -144,6 +138,17 @@ def remaining_budget(session_state: dict[str, Any], config: Config) -> float:
     st = yolo_state(session_state, config)
     reserved = sum(float(v) for v in st["reserved"].values())
     return max(0.0, float(st["cap_usd"]) - float(st["spent_usd"]) - reserved)
+
+
+def yolo_summary(session_state: dict[str, Any], config: Config) -> dict[str, Any]:
+    """The session's YOLO switch and budget as events and ``status`` report them."""
+    st = yolo_state(session_state, config)
+    return {
+        "enabled": st["enabled"],
+        "cap_usd": st["cap_usd"],
+        "spent_usd": st["spent_usd"],
+        "remaining_usd": remaining_budget(session_state, config),
+    }
 
 
 def decide(

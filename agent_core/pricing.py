@@ -9,13 +9,9 @@ from __future__ import annotations
 
 import re
 import threading
+from typing import Any
 
 CPU_FLAVORS: tuple[str, ...] = ("cpu-basic", "cpu-upgrade")
-GPU_FLAVORS: tuple[str, ...] = (
-    "t4-small", "t4-medium", "a10g-small", "a10g-large", "a10g-largex2", "a10g-largex4",
-    "a100-large", "a100x4", "a100x8", "l4x1", "l4x4", "l40sx1", "l40sx4", "l40sx8",
-    "h100", "h100x8", "h200", "h200x2", "h200x4", "h200x8",
-)  # fmt: skip
 
 STATIC_PRICES_USD_PER_HOUR: dict[str, float] = {
     "cpu-basic": 0.05, "cpu-upgrade": 0.25, "cpu-performance": 0.50, "cpu-xl": 1.00,
@@ -93,3 +89,46 @@ def format_usd(value: float | None) -> str:
     if value is None:
         return "unknown"
     return f"${value:,.2f}" if value >= 0.01 or value == 0 else f"${value:.4f}"
+
+
+def hardware_entry(hw: Any) -> dict[str, Any]:
+    """A plain dict for one ``JobHardwareInfo`` (or a dict from a raw response), its price
+    normalised to USD per hour whatever unit the catalog quotes (hour, minute, second)."""
+    get = (
+        (lambda k, d=None: hw.get(k, d))
+        if isinstance(hw, dict)
+        else (lambda k, d=None: getattr(hw, k, d))
+    )
+    name = str(get("name") or "")
+    cost = get("unit_cost_usd")
+    if cost is None:
+        cost = get("unitCostUSD")
+    micro = get("unit_cost_micro_usd")
+    if micro is None:
+        micro = get("unitCostMicroUSD")
+    label = str(get("unit_label") or get("unitLabel") or "hour")
+    per_hour: float | None = None
+    try:
+        value = (
+            float(cost) if cost is not None else (float(micro) / 1e6 if micro is not None else None)
+        )
+    except (TypeError, ValueError):
+        value = None
+    if value is not None:
+        lab = label.lower()
+        per_hour = value * 60 if "minute" in lab else value * 3600 if "second" in lab else value
+        per_hour = round(per_hour, 4)
+    acc = get("accelerator")
+    accel = None
+    if acc:
+        ag = (lambda k: acc.get(k)) if isinstance(acc, dict) else (lambda k: getattr(acc, k, None))
+        accel = " ".join(str(x) for x in (ag("quantity"), ag("model"), ag("vram")) if x)
+    return {
+        "name": name,
+        "pretty_name": str(get("pretty_name") or get("prettyName") or name),
+        "cpu": get("cpu"),
+        "ram": get("ram"),
+        "accelerator": accel,
+        "unit_cost_usd_per_hour": per_hour,
+        "source": "hub",
+    }

@@ -1,9 +1,11 @@
-"""Attaching the engine's optional services to a running SessionManager.
+"""Starting the engine's background services on a running SessionManager.
 
-Hub access, the job watcher and MCP servers all take a moment to start (imports, processes,
-network). Hosts start them *after* they are reachable — the bot after Socket Mode connects —
-so none of this delays the first ack. MCP tools are registered into the live router: sessions
-read the tool list on every LLM call, so they appear as soon as their server is up.
+Hub access, the job watcher and MCP servers take a moment to start (processes, network).
+Hosts start them *after* they are reachable — the bot after Socket Mode connects — so none of
+this delays the first ack. A service that fails to start is reported in
+:attr:`EngineExtras.failures` and the engine runs without it; a broken install (an import
+error) is not a start failure and is raised. MCP tools are registered into the live router:
+sessions read the tool list on every LLM call, so they appear as soon as their server is up.
 """
 
 from __future__ import annotations
@@ -12,6 +14,10 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from .hub import HubClient
+from .jobs import JobWatcher
+from .tools.mcp_tools import start_mcp
 
 if TYPE_CHECKING:
     from .manager import SessionManager
@@ -41,8 +47,6 @@ class EngineExtras:
 async def attach_mcp(manager: SessionManager, extras: EngineExtras) -> None:
     if not manager.config.mcpServers or manager.services.mcp is not None:
         return
-    from .tools.mcp_tools import start_mcp
-
     try:
         mcp = await start_mcp(manager.services, log_dir=None)
     except Exception as exc:
@@ -61,9 +65,6 @@ async def attach_jobs(manager: SessionManager, extras: EngineExtras) -> None:
     if manager.services.jobs is not None:
         return
     try:
-        from .hub import HubClient
-        from .jobs import JobWatcher
-
         if manager.services.hub is None:
             manager.services.hub = await asyncio.to_thread(HubClient)
             extras.started.append(("hub", manager.services.hub))

@@ -20,7 +20,7 @@ Two measurements:
    against the Slack emulator (production Slack settings: 1 edit/s per message, 50 edits a
    minute): "train …" mentions go through the approval card to real job cards; when each job
    ends we time the ``job_finished`` event, the card's final edit, and the threaded "your job
-   finished" message (posted by the hook proposed in ``bot/render/job_actions.py``, applied
+   finished" message (posted by the hook proposed in ``bot/jobs/buttons.py``, applied
    here as in its tests). Polling is scaled like phase 1, so the event delay is short; the
    Slack part (event → message) does not depend on polling.
 
@@ -343,12 +343,8 @@ def print_table(result: dict[str, Any]) -> None:
 
 async def thread_delay(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Terminal stage → job_finished → card final edit → threaded mention, through the bot."""
-    import bot.renderer as renderer_mod
     from agent_core.tools import hf_jobs, plan_tool
     from agent_core.tools.router import ToolRouter
-    from bot.listeners import job_actions as job_listeners
-    from bot.render.job_actions import finished_part, job_finished_mention, with_job_actions
-    from bot.renderer import Renderer
     from tests.fakes.fake_llm import call, text, tool_calls
     from tests.slack_harness import all_text, bot_env
 
@@ -359,21 +355,6 @@ async def thread_delay(args: argparse.Namespace, workdir: Path) -> dict[str, Any
         "edits_per_minute": 50.0,
         "progress_delay_s": 0,
     }
-    original_payload = renderer_mod.job_payload
-    original_event = Renderer._job_event
-    original_finished = Renderer._on_job_finished
-
-    async def on_finished(self: Any, rec: Any, ev: Any) -> bool:
-        await original_event(self, rec, ev)
-        job_id = str(ev.data.get("job_id"))
-        job = rec.state.jobs.get(job_id, ev.data)
-        await self._post_once(rec, ev.seq, finished_part(job_id), job_finished_mention(job))
-        return True
-
-    renderer_mod.job_payload = lambda job, now: with_job_actions(
-        original_payload(job, now=now), job
-    )  # type: ignore[assignment]
-    Renderer._on_job_finished = on_finished  # type: ignore[method-assign]
     saved_env = {k: os.environ.get(k) for k in ("HF_ENDPOINT", "HF_TOKEN")}
     rows: list[dict[str, float]] = []
     try:
@@ -387,7 +368,6 @@ async def thread_delay(args: argparse.Namespace, workdir: Path) -> dict[str, Any
             ) as env:
                 env.router = lambda: ToolRouter([*plan_tool.tools(None), *hf_jobs.tools(None)])  # type: ignore[method-assign]
                 runtime = await env.start_bot()
-                job_listeners.register(runtime.handler.app, runtime.gateway)
                 event_at: dict[str, float] = {}
 
                 async def listen(ev: Any) -> None:
@@ -444,8 +424,6 @@ async def thread_delay(args: argparse.Namespace, workdir: Path) -> dict[str, Any
                     )
                 await env.stop_bot()
     finally:
-        renderer_mod.job_payload = original_payload  # type: ignore[assignment]
-        Renderer._on_job_finished = original_finished  # type: ignore[method-assign]
         for k, v in saved_env.items():
             if v is None:
                 os.environ.pop(k, None)

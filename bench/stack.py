@@ -32,7 +32,7 @@ def bot_command() -> list[str]:
     script = Path(sys.executable).parent / "ml-intern-slack"
     if script.exists():
         return [str(script)]
-    return [sys.executable, "-c", "from agent_core.cli import main; raise SystemExit(main())"]
+    return [sys.executable, "-c", "from bot.cli import main; raise SystemExit(main())"]
 
 
 @dataclass

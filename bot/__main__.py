@@ -1,5 +1,5 @@
 """``python -m bot``: the same as running ``ml-intern-slack``."""
 
-from agent_core.cli import main
+from bot.cli import main
 
 main()

@@ -3,6 +3,8 @@
 * Allow-lists (``slack.allowed_users`` / ``slack.allowed_channels``; empty = everyone/every
   channel) gate *input*: starting a session, follow-ups, commands, the Stop button. Direct
   messages are governed by ``allowed_users`` only. Configured approvers are always allowed.
+* A refused person gets one polite ephemeral note per channel every ``refusal_every_s``
+  (:class:`Refusals`), not one per message.
 * Deciding an approval follows the policy in :mod:`bot.settings`: the requester (unless
   ``requester_may_approve`` is false) and the approvers configured for the call's class.
   User groups (``S…``) are expanded with ``usergroups.users.list``, cached briefly.
@@ -13,14 +15,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
 
-from .render.common import user_ref
-from .settings import SlackSettings
+from bot.settings import SlackSettings
+
+if TYPE_CHECKING:
+    from agent_core.store import Store
+    from bot.slack.replies import Replies
+from bot.slack.format import user_ref
 
 log = logging.getLogger(__name__)
+
+REFUSALS_KV = "slack_refusals"
 
 
 class Access:
@@ -96,3 +104,30 @@ class Access:
             members = cached[1] if cached else frozenset()
         self._groups[group] = (now, members)
         return members
+
+
+class Refusals:
+    """The polite refusal for someone the allow-lists keep out, at most once per user and
+    channel every ``refusal_every_s`` (remembered in the store, so a restart does not repeat
+    it)."""
+
+    def __init__(
+        self,
+        settings: SlackSettings,
+        store: Store,
+        replies: Replies,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.replies = replies
+        self.clock = clock
+
+    async def refuse(self, channel: str, user: str, thread_ts: str | None) -> None:
+        key = f"{channel}:{user}"
+        last = await self.store.kv_get(REFUSALS_KV, key)
+        now = self.clock()
+        if isinstance(last, int | float) and now - last < self.settings.refusal_every_s:
+            return
+        await self.store.kv_set(REFUSALS_KV, key, now)
+        await self.replies.ephemeral(channel, user, self.settings.refusal_text, thread_ts)

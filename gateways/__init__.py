@@ -15,15 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .config import MessagingConfig, parse_messaging_config
-    from .service import NotificationService, SendResult, format_status
+    from .service import NotificationService, SendResult
     from .signing import verify_signature
+    from .status import format_status
 
 _EXPORTS = {
     "MessagingConfig": ".config",
     "parse_messaging_config": ".config",
     "NotificationService": ".service",
     "SendResult": ".service",
-    "format_status": ".service",
+    "format_status": ".status",
     "verify_signature": ".signing",
 }
 

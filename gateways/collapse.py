@@ -68,7 +68,8 @@ class ErrorCollapser:
             await self._open(self._key(session_id, fingerprint), seq, now)
 
     async def prune(self, before: float) -> None:
-        await self.store.execute(
-            "DELETE FROM kv WHERE namespace=? AND json_extract(value, '$.window_end') < ?",
-            (KV_NAMESPACE, before),
-        )
+        """Forget windows that closed before ``before``."""
+        async with self._lock:
+            windows = await self.store.kv_items(KV_NAMESPACE)
+            stale = [k for k, v in windows.items() if float(v.get("window_end", 0)) < before]
+            await self.store.kv_delete(KV_NAMESPACE, stale)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from agent_core.durations import format_duration
 from agent_core.events import Event
+from agent_core.jobs.report import JobFinished
 from agent_core.redact import scrub
 
 from .config import Severity
@@ -21,32 +23,14 @@ MAX_ERROR_CHARS = 1_500
 LOG_TAIL_LINES = 8
 LOG_LINE_CHARS = 200
 
-_STAGE_SEVERITY: dict[str, Severity] = {
-    "COMPLETED": "success",
-    "SUCCEEDED": "success",
-    "ERROR": "error",
-    "FAILED": "error",
-    "TIMEOUT": "error",
-    "CANCELED": "warning",
-    "CANCELLED": "warning",
-    "DELETED": "warning",
+# How a job ended (agent_core.jobs.stages) → how loudly to say it, and the title's word.
+_OUTCOME_SEVERITY: dict[str, Severity] = {
+    "completed": "success",
+    "failed": "error",
+    "cancelled": "warning",
+    "deleted": "warning",
 }
-
-
-def format_duration(seconds: float | int | None) -> str | None:
-    """``3723`` → ``"1h 2m 3s"``, ``600`` → ``"10m"``, ``0.4`` → ``"0.4s"``; None stays None."""
-    if seconds is None:
-        return None
-    try:
-        value = max(float(seconds), 0.0)
-    except (TypeError, ValueError):
-        return None
-    if value < 10 and value != int(value):
-        return f"{value:.1f}s"
-    hours, rest = divmod(int(round(value)), 3600)
-    minutes, secs = divmod(rest, 60)
-    parts = [f"{n}{unit}" for n, unit in ((hours, "h"), (minutes, "m"), (secs, "s")) if n]
-    return " ".join(parts) or "0s"
+_SEVERITY_WORD = {"success": "completed", "error": "failed", "warning": "canceled"}
 
 
 def format_cost(usd: float | int | None) -> str | None:
@@ -140,28 +124,22 @@ def _approval_required(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _job_finished(data: dict[str, Any]) -> dict[str, Any]:
-    stage = str(data.get("stage") or "UNKNOWN").upper()
-    severity = _STAGE_SEVERITY.get(stage, "info")
-    word = {"success": "completed", "error": "failed", "warning": "canceled"}.get(
-        severity, stage.lower()
-    )
-    job_id = str(data.get("job_id") or "")
-    message = ""
-    if data.get("error"):
-        message = truncate(str(data["error"]), MAX_ERROR_CHARS)
+    report = JobFinished.from_data(data)
+    severity = _OUTCOME_SEVERITY.get(report.outcome or "", "info")
+    word = _SEVERITY_WORD.get(severity, report.stage.lower())
     return {
         "severity": severity,
         "title": f"Job {word}",
-        "message": message,
+        "message": truncate(report.error, MAX_ERROR_CHARS) if report.error else "",
         "fields": _fields(
-            ("Job", job_id),
-            ("Stage", stage),
-            ("Hardware", data.get("flavor")),
-            ("Wall time", format_duration(data.get("wall_time_s"))),
-            ("Cost", format_cost(data.get("cost_usd"))),
+            ("Job", "" if report.job_id == "?" else report.job_id),
+            ("Stage", report.stage),
+            ("Hardware", report.flavor),
+            ("Wall time", format_duration(report.wall_time_s, "exact")),
+            ("Cost", format_cost(report.cost_usd)),
         ),
-        "links": [Link(label="View job", url=str(data["url"]))] if data.get("url") else [],
-        "log_tail": tail_lines(data.get("log_tail")),
+        "links": [Link(label="View job", url=report.url)] if report.url else [],
+        "log_tail": tail_lines(list(report.log_tail)),
     }
 
 

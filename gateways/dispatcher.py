@@ -14,11 +14,12 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
+from agent_core.retry import backoff_delay
+
 from .config import DeliveryConfig
 from .notification import Envelope
 from .outbox import Outbox, OutboxRow
 from .providers import DeliveryContext, PermanentError, Provider, RetryableError
-from .retry import backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +190,13 @@ class Dispatcher:
                 "notification to destination %r failed after %d attempts: %s", dest, attempt, reason
             )
             return
-        delay = backoff_delay(attempt, self.cfg, retry_after)
+        delay = backoff_delay(
+            attempt,
+            base=self.cfg.backoff_base_s,
+            cap=self.cfg.backoff_max_s,
+            retry_after=retry_after,
+            retry_after_cap=self.cfg.retry_after_cap_s,
+        )
         now = self.clock()
         if retry_after is not None:
             self.paused_until[dest] = now + min(retry_after, self.cfg.retry_after_cap_s)

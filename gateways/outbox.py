@@ -20,9 +20,51 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from agent_core.store import Store
+from agent_core.store import Schema, Store
+from agent_core.store import dumps as _dumps
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+
+OUTBOX_SCHEMA = Schema(
+    "gateways",
+    (
+        # v1 — adopts the table older builds created with the engine's own v1.
+        """
+        CREATE TABLE IF NOT EXISTS outbox (
+            id            INTEGER PRIMARY KEY AUTOINCREMENT,
+            idempotency_key TEXT NOT NULL UNIQUE,
+            destination   TEXT NOT NULL,
+            event_type    TEXT NOT NULL,
+            session_id    TEXT,
+            payload       TEXT NOT NULL,
+            status        TEXT NOT NULL DEFAULT 'pending',
+            attempts      INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL NOT NULL,
+            last_error    TEXT,
+            external_id   TEXT,
+            created_at    REAL NOT NULL,
+            updated_at    REAL NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
+        """,
+        # v2 — the event-log position moves from a timestamp in kv to the store's per-session
+        # cursors (consumer "gateways"). Sessions get the last event older than the old cursor
+        # minus the old replay margin (60 s); sessions with nothing older replay from the start.
+        """
+        INSERT INTO event_consumers (consumer, started_at)
+            SELECT 'gateways', CAST(value AS REAL) FROM kv
+            WHERE namespace='gateways' AND key='notifying_since'
+            ON CONFLICT (consumer) DO NOTHING;
+        INSERT INTO event_cursors (consumer, session_id, seq, state, updated_at)
+            SELECT 'gateways', e.session_id, MAX(e.seq), '{}', k.updated_at
+            FROM events e JOIN kv k ON k.namespace='gateways' AND k.key='event_cursor'
+            WHERE e.ts < CAST(k.value AS REAL) - 60
+            GROUP BY e.session_id
+            ON CONFLICT (consumer, session_id) DO NOTHING;
+        DELETE FROM kv WHERE namespace='gateways' AND key IN ('event_cursor', 'notifying_since');
+        """,
+    ),
+)
 
 
 @dataclass(frozen=True)
@@ -70,15 +112,12 @@ def _row(r: Any) -> OutboxRow:
     )
 
 
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
-
-
 class Outbox:
-    """Queries on the ``outbox`` table (declared in :mod:`agent_core.store`)."""
+    """Queries on the ``outbox`` table (declared here, :data:`OUTBOX_SCHEMA`)."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        store.require(OUTBOX_SCHEMA)
 
     async def enqueue(self, items: Sequence[OutboxItem]) -> dict[str, OutboxRow]:
         """Insert rows atomically; existing keys are left alone. Returns rows by key."""
@@ -88,9 +127,10 @@ class Outbox:
         await self.store.transaction(
             [
                 (
-                    "INSERT OR IGNORE INTO outbox (idempotency_key, destination, event_type,"
+                    "INSERT INTO outbox (idempotency_key, destination, event_type,"
                     " session_id, payload, status, attempts, next_attempt_at, created_at,"
-                    " updated_at) VALUES (?,?,?,?,?,?,0,?,?,?)",
+                    " updated_at) VALUES (?,?,?,?,?,?,0,?,?,?)"
+                    " ON CONFLICT (idempotency_key) DO NOTHING",
                     (
                         it.key,
                         it.destination,
@@ -199,6 +239,16 @@ class Outbox:
             "UPDATE outbox SET status=?, last_error=?, updated_at=? WHERE id=?",
             (FAILED, error[:1000], time.time(), row_id),
         )
+
+    async def unsettled(self, now: float, *, include_future: bool = False) -> int:
+        """Rows in flight or due by ``now`` (with ``include_future``: every unsent pending row)."""
+        if include_future:
+            sql, params = "SELECT COUNT(*) FROM outbox WHERE status IN (?,?)", (SENDING, PENDING)
+        else:
+            sql = "SELECT COUNT(*) FROM outbox WHERE status=? OR (status=? AND next_attempt_at<=?)"
+            params = (SENDING, PENDING, now)
+        row = await self.store.fetchone(sql, params)
+        return int(row[0]) if row else 0
 
     async def recover_interrupted(self) -> int:
         """Rows left ``sending`` by a crash go back to ``pending`` (attempt count kept)."""

@@ -15,6 +15,7 @@ from slack_sdk.models.blocks import ContextBlock, MarkdownTextObject, SectionBlo
 
 from .compose import truncate
 from .notification import Notification
+from .providers.slack_mrkdwn import escape
 
 SEVERITY_EMOJI = {
     "info": ":information_source:",
@@ -22,7 +23,6 @@ SEVERITY_EMOJI = {
     "warning": ":warning:",
     "error": ":x:",
 }
-SEVERITY_LABEL = {"info": "INFO", "success": "SUCCESS", "warning": "WARNING", "error": "ERROR"}
 
 SLACK_EXCERPT_CHARS = 1_200  # "concise": the full answer is one click away in the thread
 SLACK_LOG_CHARS = 1_200
@@ -34,11 +34,6 @@ WEBHOOK_SCHEMA_VERSION = 1
 _ENTITY = re.compile(r"<(?:[@#!][^<>\s]+|(?:https?|mailto):[^<>\s]+)>")
 _MD_LINK = re.compile(r"\[([^\]\n]+)\]\((https?://[^)\s]+)\)")
 _CODE = re.compile(r"(```.*?```|`[^`\n]+`)", re.S)
-
-
-def escape(text: str) -> str:
-    """Slack's three control characters; everything else is literal."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def to_mrkdwn(markdown: str) -> str:

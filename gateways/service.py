@@ -16,7 +16,6 @@ the background :class:`~gateways.dispatcher.Dispatcher`, so a slow webhook never
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import time
@@ -26,12 +25,14 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from agent_core.durations import format_duration
 from agent_core.events import Event
 
 from .collapse import ErrorCollapser
-from .compose import compose, compose_agent_message, error_fingerprint, format_duration
+from .compose import compose, compose_agent_message, error_fingerprint
 from .config import DM_REQUESTER, MessagingConfig, Severity, parse_messaging_config
 from .dispatcher import Dispatcher
+from .event_feed import EventFeed
 from .notification import Envelope, Notification
 from .outbox import FAILED, PENDING, SENT, Outbox, OutboxItem, OutboxRow
 from .providers import Provider, Shared, SlackDirectory, build_sender, requester_dm_sender
@@ -44,12 +45,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KV_NAMESPACE = "gateways"
-CURSOR_KEY = "event_cursor"
-SINCE_KEY = "notifying_since"  # never replay events from before notifications were set up
-# Events are handled in (roughly) ts order by concurrent sessions; replaying a minute before
-# the cursor covers any that were persisted but not yet handled when the process died.
-REPLAY_MARGIN_S = 60.0
+# Our name for the store's event-log cursors: per session, "events up to here are routed".
+EVENT_CONSUMER = "gateways"
 
 
 @dataclass(frozen=True)
@@ -97,7 +94,7 @@ class NotificationService:
         self._dispatcher: Dispatcher | None = None
         self._progress = asyncio.Event()  # replaced (after being set) on every attempt
         self._started = False
-        self._cursor = 0.0  # newest event ts handled (persisted in kv for replay_missed)
+        self.feed = EventFeed(store, EVENT_CONSUMER, self.event_types, self.handle_event)
 
     @classmethod
     def from_config(cls, config: Config, store: Store, **kwargs: Any) -> NotificationService:
@@ -197,21 +194,26 @@ class NotificationService:
     # ------------------------------------------------------------------ events in
     def wants(self, event: Event) -> bool:
         """Cheap pre-filter: could this event type ever produce a notification?"""
-        if not self.enabled:
-            return False
+        return self.enabled and event.type in self.event_types
+
+    @property
+    def event_types(self) -> frozenset[str]:
+        """Every event type some rule (or the automatic routing) may notify about."""
         if self.config.rules:
-            return any(event.type in r.events for r in self.config.rules)
-        return event.type in self.config.auto_event_types
+            return frozenset(t for r in self.config.rules for t in r.events)
+        return frozenset(self.config.auto_event_types)
 
     async def on_event(self, event: Event) -> None:
-        """Manager listener: look up the session's origin and handle the event. Never raises."""
+        """Manager listener: route the session's events up to this one. Never raises.
+
+        Reading from our cursor rather than handling ``event`` alone keeps the order and
+        closes gaps: an event whose listener call is still on its way (another emitter of the
+        same session) is routed now, and its own call later finds nothing left to do.
+        """
         if not self.wants(event):
             return
         try:
-            session = await self.store.get_session(event.session_id)
-            origin = (session or {}).get("origin") or {}
-            await self.handle_event(event, origin)
-            await self._advance_cursor(event.ts)
+            await self.feed.catch_up(event.session_id, upto=event.seq)
         except Exception:
             log.exception(
                 "notifications: could not enqueue %s #%s of session %s",
@@ -220,53 +222,15 @@ class NotificationService:
                 event.session_id,
             )
 
-    async def _advance_cursor(self, ts: float) -> None:
-        if ts > self._cursor:
-            self._cursor = ts
-            await self.store.kv_set(KV_NAMESPACE, CURSOR_KEY, ts)
-
     async def replay_missed(self) -> int:
-        """Re-handle events persisted since the cursor (minus a margin); returns how many.
+        """Route events persisted but not routed before the last stop; returns how many.
 
         Closes the gap between "the engine persisted an event" and "its outbox rows exist": a
         crash in between would otherwise lose the notification. Replays are harmless because
-        outbox keys are idempotent. On the very first start there is no cursor and nothing is
-        replayed — history from before notifications were configured is not announced.
+        outbox keys are idempotent. On the very first start nothing is replayed — history from
+        before notifications were configured is not announced.
         """
-        cursor = await self.store.kv_get(KV_NAMESPACE, CURSOR_KEY)
-        if cursor is None:
-            self._cursor = time.time()
-            await self.store.kv_set(KV_NAMESPACE, SINCE_KEY, self._cursor)
-            await self.store.kv_set(KV_NAMESPACE, CURSOR_KEY, self._cursor)
-            return 0
-        self._cursor = float(cursor)
-        since = float(await self.store.kv_get(KV_NAMESPACE, SINCE_KEY) or 0.0)
-        types = sorted(
-            {t for r in self.config.rules for t in r.events}
-            if self.config.rules
-            else set(self.config.auto_event_types)
-        )
-        if not types:
-            return 0
-        marks = ",".join("?" * len(types))
-        rows = await self.store.fetchall(
-            f"SELECT session_id, seq, type, data, ts FROM events WHERE type IN ({marks})"
-            " AND ts>=? ORDER BY ts, session_id, seq",
-            (*types, max(self._cursor - REPLAY_MARGIN_S, since)),
-        )
-        origins: dict[str, dict[str, Any]] = {}
-        for r in rows:
-            event = Event(r["session_id"], int(r["seq"]), r["type"], json.loads(r["data"]), r["ts"])
-            if event.session_id not in origins:
-                session = await self.store.get_session(event.session_id)
-                origins[event.session_id] = (session or {}).get("origin") or {}
-            try:
-                await self.handle_event(event, origins[event.session_id])
-            except Exception:
-                log.exception("notifications: replay of %s #%s failed", event.type, event.seq)
-        if rows:
-            await self._advance_cursor(max(float(r["ts"]) for r in rows))
-        return len(rows)
+        return await self.feed.replay_missed()
 
     async def handle_event(self, event: Event, origin: dict[str, Any] | None) -> list[str]:
         """Compose, route and persist notifications for one event. Returns the outbox keys.
@@ -320,7 +284,7 @@ class NotificationService:
         seen = await self.collapser.observe(event.session_id, fingerprint, event.seq, time.time())
         if seen.first:
             return None
-        window = format_duration(self.config.collapse_window_s) or "the window"
+        window = format_duration(self.config.collapse_window_s, "exact") or "the window"
         follow_up = note.model_copy(
             update={
                 "title": f"Agent error (repeated {seen.count}×)",
@@ -427,20 +391,7 @@ class NotificationService:
         deadline = time.monotonic() + timeout_s
         while True:
             progress = self._progress
-            now = time.time()
-            if include_future:
-                sql, params = (
-                    "SELECT COUNT(*) FROM outbox WHERE status IN ('sending','pending')",
-                    (),
-                )
-            else:
-                sql = (
-                    "SELECT COUNT(*) FROM outbox WHERE status='sending'"
-                    " OR (status='pending' AND next_attempt_at<=?)"
-                )
-                params = (now,)
-            row = await self.store.fetchone(sql, params)
-            if row is not None and int(row[0]) == 0:
+            if await self.outbox.unsettled(time.time(), include_future=include_future) == 0:
                 return True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -482,23 +433,3 @@ class NotificationService:
                 }
             )
         return out
-
-
-def format_status(rows: list[dict[str, Any]], now: float | None = None) -> str:
-    """One line per destination for a chat ``status`` command."""
-    if not rows:
-        return "Notifications: no destinations configured."
-    now = time.time() if now is None else now
-    lines = ["Notifications:"]
-    for r in rows:
-        line = (
-            f"• {r['destination']} ({r['provider']}): {r['sent']} sent, "
-            f"{r['pending']} pending, {r['failed']} failed"
-        )
-        if r.get("last_error"):
-            ago = format_duration(now - (r.get("last_error_at") or now)) or "0s"
-            line += f" — last error {ago} ago: {r['last_error']}"
-        if r.get("paused_until"):
-            line += f" — rate-limited for {format_duration(r['paused_until'] - now)}"
-        lines.append(line)
-    return "\n".join(lines)

@@ -1,6 +1,6 @@
 """Run the real Slack gateway against the Slack emulator and the scripted LLM, in-process.
 
-``BotEnv`` builds the gateway exactly as production does (:class:`bot.runtime.BotRuntime`:
+``BotEnv`` builds the gateway exactly as production does (:class:`bot.startup.BotRuntime`:
 store, engine, Web API client with retry handlers, Bolt AsyncApp, Socket Mode handler) — only
 the URLs, the tool router and a few timings differ. Tests drive it through the emulator
 (``env.slack.mention(...)``) and assert on Slack-side state, waiting on conditions, never
@@ -21,8 +21,8 @@ from agent_core.config import Config
 from agent_core.tools import plan_tool
 from agent_core.tools.base import ToolSpec
 from agent_core.tools.router import ToolRouter
-from bot.runtime import BotRuntime
 from bot.settings import Tokens, load_slack_settings
+from bot.startup import BotRuntime
 from tests.engine_harness import make_config
 from tests.fakes.fake_llm import FakeLLM
 from tests.fakes.fake_slack import BOT_USER_ID, FakeSlack, Message

@@ -1,6 +1,6 @@
 """Watched jobs in the store: what was submitted, where it stands, whether its end was reported.
 
-The ``jobs`` table (declared in :mod:`agent_core.store`) has a few indexed columns and an
+The ``jobs`` table (declared and migrated here, :data:`JOBS_SCHEMA`) has a few indexed columns and an
 ``info`` JSON column for everything else (timeout, estimate, YOLO reservation, requester,
 latest metrics and log tail, the finished payload, bookkeeping flags). Keeping the extras in
 JSON means the watcher can grow without a schema migration.
@@ -13,11 +13,33 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..store import Store
+from ..store import Schema, Store
+from ..store import dumps as _dumps
 
-
-def _dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
+JOBS_SCHEMA = Schema(
+    "jobs",
+    (
+        # v1 — adopts the table older builds created with the engine's own v1.
+        """
+        CREATE TABLE IF NOT EXISTS jobs (
+            job_id        TEXT PRIMARY KEY,
+            session_id    TEXT NOT NULL,
+            namespace     TEXT NOT NULL,
+            tool_call_id  TEXT,
+            flavor        TEXT,
+            url           TEXT,
+            origin        TEXT NOT NULL DEFAULT '{}',
+            stage         TEXT NOT NULL DEFAULT 'SCHEDULING',
+            info          TEXT NOT NULL DEFAULT '{}',
+            submitted_at  REAL NOT NULL,
+            finished_at   REAL,
+            finished_emitted INTEGER NOT NULL DEFAULT 0,
+            updated_at    REAL NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS jobs_open ON jobs (finished_emitted, session_id);
+        """,
+    ),
+)
 
 
 @dataclass
@@ -60,6 +82,19 @@ class JobRecord:
         )
         return str(value) if value else None
 
+    def identity(self) -> dict[str, Any]:
+        """The fields that identify a job and who it belongs to (snapshots, lookups)."""
+        return {
+            "job_id": self.job_id,
+            "session_id": self.session_id,
+            "namespace": self.namespace,
+            "flavor": self.flavor,
+            "url": self.url,
+            "requester": self.requester,
+            "tool_call_id": self.tool_call_id,
+            "submitted_at": self.submitted_at,
+        }
+
 
 def _row_to_record(row: Any) -> JobRecord:
     return JobRecord(
@@ -83,14 +118,15 @@ class JobStore:
 
     def __init__(self, store: Store) -> None:
         self.store = store
+        store.require(JOBS_SCHEMA)
 
     async def insert(self, rec: JobRecord) -> None:
         """Record a submitted job. Idempotent: a second insert of the same id is ignored."""
         now = time.time()
         await self.store.execute(
-            "INSERT OR IGNORE INTO jobs (job_id, session_id, namespace, tool_call_id, flavor, url,"
+            "INSERT INTO jobs (job_id, session_id, namespace, tool_call_id, flavor, url,"
             " origin, stage, info, submitted_at, finished_at, finished_emitted, updated_at)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,NULL,0,?)",
+            " VALUES (?,?,?,?,?,?,?,?,?,?,NULL,0,?) ON CONFLICT (job_id) DO NOTHING",
             (
                 rec.job_id,
                 rec.session_id,
@@ -163,9 +199,5 @@ class JobStore:
         a restart, so a persisted ``job_finished`` *is* the report — this check is what makes
         the report exactly-once across a crash between emitting and marking.
         """
-        row = await self.store.fetchone(
-            "SELECT 1 FROM events WHERE session_id=? AND type='job_finished' "
-            "AND json_extract(data, '$.job_id')=? LIMIT 1",
-            (session_id, job_id),
-        )
-        return row is not None
+        event = await self.store.find_event(session_id, "job_finished", job_id=job_id)
+        return event is not None

@@ -12,14 +12,6 @@ from __future__ import annotations
 
 import math
 
-TERMINAL_STAGES = frozenset({"COMPLETED", "ERROR", "CANCELED", "DELETED"})
-RUNNING_STAGES = frozenset({"RUNNING", "UPDATING"})
-
-
-def is_terminal(stage: str | None) -> bool:
-    """Terminal stages end the watch. Anything unknown (STARTING, UPDATING…) is still running."""
-    return (stage or "").upper() in TERMINAL_STAGES
-
 
 def next_interval(current: float, initial: float, backoff: float, maximum: float) -> float:
     """The interval after ``current``: multiplied by ``backoff``, kept within [initial, maximum]."""

@@ -15,7 +15,9 @@ A deployment can replace the whole text with ``system_prompt_file`` in the confi
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
 from importlib import resources
@@ -41,6 +43,8 @@ TOOL_HINTS: dict[str, str] = {
     "edit": "edit a workspace file you have read",
     "bash": "run a shell command in your workspace (needs approval each time)",
 }
+
+log = logging.getLogger(__name__)
 
 _TOKENS = re.compile(r"\{(?:date|tool_list|tool_names|extra)\}")
 
@@ -90,3 +94,33 @@ def render_system_prompt(
     # One pass, so a value that happens to contain "{date}" is not substituted again.
     text = _TOKENS.sub(lambda m: values[m.group(0)], text)
     return text.rstrip() + "\n"
+
+
+def fallback_system_prompt(tool_names: list[str], now: datetime | None = None) -> str:
+    """A short built-in prompt for when the template cannot be rendered (a deployment's
+    ``system_prompt_file`` was removed): the agent keeps working, with less guidance."""
+    day = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%d")
+    return (
+        "You are ML Intern, an ML-engineering agent working with a team in Slack. Be concise. "
+        f"Tools: {', '.join(tool_names)}. Today is {day}."
+    )
+
+
+def system_prompt_renderer(template_path: str | Path | None = None) -> Callable[[list[str]], str]:
+    """What a session calls for its system prompt: the shipped template, or the deployment's
+    ``system_prompt_file`` (``template_path``).
+
+    Rendered for every LLM call (tools and the date change). A template that fails to render
+    (the deployment's file was removed or is unreadable) must not stop every turn: the
+    built-in short prompt is used and the failure logged.
+    """
+
+    def render(tool_names: list[str]) -> str:
+        now = datetime.now(UTC)
+        try:
+            return render_system_prompt(tool_names, now, template_path=template_path)
+        except Exception:
+            log.warning("system prompt rendering failed; using the fallback", exc_info=True)
+            return fallback_system_prompt(tool_names, now)
+
+    return render

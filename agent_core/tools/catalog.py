@@ -1,7 +1,9 @@
 """The list of tool provider modules. Each exposes ``tools(services) -> list[ToolSpec]``.
 
 Adding a tool family is one line here and one module beside it. A provider that cannot offer
-its tools (missing optional config) returns an empty list rather than raising.
+its tools (missing optional config) returns an empty list rather than raising. Tools of other
+layers (the ``notify`` tool of ``gateways``) are added by the host that runs that layer: the
+engine never imports it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ PROVIDERS: list[str] = [
     "agent_core.tools.github_tools",
     "agent_core.tools.web_search",
     "agent_core.tools.mcp_tools",
-    "gateways.notify_tool",
     "agent_core.tools.research_tool",
     "agent_core.tools.hf_jobs",
     "agent_core.tools.hf_datasets",

@@ -30,7 +30,7 @@ from .. import pricing
 from ..hub import HubClient, HubError, billing_message
 from ..jobs.metrics import collapse_installs
 from ..jobs.records import JobRecord
-from ..jobs.schedule import is_terminal
+from ..jobs.stages import decode_stage, is_terminal
 from ..policy import job_flavor, job_timeout, normalize_operation
 from .base import Services, ToolContext, ToolSpec
 
@@ -378,11 +378,6 @@ def _billing(exc: HubError, namespace: str) -> HubError:
     return exc
 
 
-def _stage(info: Any) -> str:
-    stage = getattr(getattr(info, "status", None), "stage", None)
-    return str(getattr(stage, "value", stage) or "UNKNOWN").upper()
-
-
 def _fmt_time(value: Any) -> str:
     if value is None:
         return "-"
@@ -451,7 +446,7 @@ async def _run(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
                 },
             )
         raise exc
-    stage = _stage(job)
+    stage = decode_stage(job)
     url = getattr(job, "url", None) or hub.job_url(namespace, job.id)
     record = JobRecord(
         job_id=job.id,
@@ -538,7 +533,7 @@ def _describe_job(info: Any) -> str:
     status = getattr(info, "status", None)
     lines = [
         f"Job {info.id}",
-        f"  stage: {_stage(info)}"
+        f"  stage: {decode_stage(info)}"
         + (f" — {status.message}" if getattr(status, "message", None) else ""),
         f"  hardware: {_flavor(info)}  namespace: {owner or '?'}",
         f"  image: {getattr(info, 'docker_image', None) or getattr(info, 'space_id', None) or '?'}",
@@ -584,7 +579,7 @@ async def _ps(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
     wanted = _text_arg(args, "status").upper()
     rows = []
     for job in jobs:
-        stage = _stage(job)
+        stage = decode_stage(job)
         if not show_all and not wanted and is_terminal(stage):
             continue
         if wanted and wanted not in stage:
@@ -605,7 +600,7 @@ async def _ps(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
         cmd = " ".join(getattr(job, "command", None) or [])
         desc = (what.split("/")[-1][:20] + " " + cmd[:30]).strip()
         lines.append(
-            f"| {job.id} | {_stage(job)[:12]} | {_flavor(job)} | {desc} | {_fmt_time(getattr(job, 'created_at', None))} |"
+            f"| {job.id} | {decode_stage(job)[:12]} | {_flavor(job)} | {desc} | {_fmt_time(getattr(job, 'created_at', None))} |"
         )
     if len(rows) > MAX_PS_ROWS:
         lines.append(f"… and {len(rows) - MAX_PS_ROWS} more (use status= to narrow).")

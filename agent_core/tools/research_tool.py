@@ -21,7 +21,7 @@ What is different from upstream, and why:
   95 % it must summarise now (one tool-less call). The nudge says what it means (upstream's
   said "75 %" at a 170k/190k threshold).
 * Tool outputs are clipped to 8,000 chars (4,800 head + 3,200 tail); the repetition guard
-  (:mod:`agent_core.doom_loop`) runs on the sub-agent's own messages and fires once per streak.
+  (:mod:`agent_core.session.guards`) runs on the sub-agent's own messages and fires once per streak.
 * The model is ``research_model`` from config (a cheaper model) or the session's model.
 * Interrupts are honoured between steps and during an LLM call (``ctx.cancel_event``).
 * Progress is a stream of compact ``tool_log`` lines (``tool="research"``, ``agent_id``,
@@ -41,8 +41,8 @@ from importlib import resources
 from typing import Any
 
 from .. import policy
-from ..doom_loop import check_for_doom_loop
 from ..llm_errors import LLMError
+from ..session.guards import check_for_doom_loop
 from .base import Services, ToolContext, ToolSpec
 from .router import ToolRouter
 

@@ -20,26 +20,17 @@ import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from agent_core.retry import retry_after_from_headers
+
 from ..notification import Envelope
-from ..render import escape, render_slack, to_mrkdwn
-from ..retry import parse_retry_after
+from ..render import render_slack, to_mrkdwn
 from .base import DeliveryContext, DeliveryError, PermanentError, RetryableError, Shared
+from .slack_errors import RATE_LIMITED, error_code, is_retryable
+from .slack_mrkdwn import escape
 
 log = logging.getLogger(__name__)
 
 DEFAULT_API_BASE_URL = "https://slack.com/api/"
-# ok:false errors that mean "Slack is having a moment", not "your request is wrong".
-RETRYABLE_ERRORS = frozenset(
-    {
-        "ratelimited",
-        "rate_limited",
-        "internal_error",
-        "fatal_error",
-        "service_unavailable",
-        "request_timeout",
-        "team_added_to_org",
-    }
-)
 _NETWORK_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, TimeoutError, OSError)
 
 
@@ -47,13 +38,11 @@ def classify_slack_error(exc: SlackApiError) -> DeliveryError:
     """SlackApiError → retryable (429/5xx/ratelimited…) or permanent (invalid_auth, …)."""
     resp = exc.response
     status = int(getattr(resp, "status_code", 0) or 0)
-    data = resp.data if isinstance(getattr(resp, "data", None), dict) else {}
-    error = str(data.get("error") or "") if data else ""
-    headers = getattr(resp, "headers", None) or {}
-    retry_after = parse_retry_after(headers.get("Retry-After") or headers.get("retry-after"))
-    if status == 429 or error in ("ratelimited", "rate_limited"):
+    error = error_code(resp)
+    retry_after = retry_after_from_headers(getattr(resp, "headers", None))
+    if status == 429 or error in RATE_LIMITED:
         return RetryableError(f"rate limited ({error or 'HTTP 429'})", retry_after)
-    if status >= 500 or error in RETRYABLE_ERRORS:
+    if is_retryable(status, error):
         return RetryableError(error or f"HTTP {status}", retry_after)
     return PermanentError(error or f"HTTP {status}")
 

@@ -11,10 +11,11 @@ import logging
 
 import httpx
 
+from agent_core.retry import retry_after_from_headers
+
 from ..config import SlackWebhookDestination
 from ..notification import Envelope
 from ..render import render_slack, to_mrkdwn
-from ..retry import parse_retry_after
 from .base import DeliveryContext, RetryableError, Shared, http_status_error
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,4 @@ class SlackWebhookSender:
             resp = await self._post({"text": text[:3900], "unfurl_links": False})
         if 200 <= resp.status_code < 300:
             return None
-        raise http_status_error(
-            resp.status_code, resp.text, parse_retry_after(resp.headers.get("Retry-After"))
-        )
+        raise http_status_error(resp.status_code, resp.text, retry_after_from_headers(resp.headers))

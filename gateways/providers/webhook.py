@@ -17,10 +17,11 @@ import time
 
 import httpx
 
+from agent_core.retry import retry_after_from_headers
+
 from ..config import WebhookDestination
 from ..notification import Envelope
 from ..render import render_webhook
-from ..retry import parse_retry_after
 from ..signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 from .base import DeliveryContext, RetryableError, Shared, http_status_error
 
@@ -74,6 +75,4 @@ class WebhookSender:
             raise http_status_error(
                 resp.status_code, f"redirected to {location}; configure the final URL", None
             )
-        raise http_status_error(
-            resp.status_code, resp.text, parse_retry_after(resp.headers.get("Retry-After"))
-        )
+        raise http_status_error(resp.status_code, resp.text, retry_after_from_headers(resp.headers))

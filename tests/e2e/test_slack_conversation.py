@@ -268,7 +268,7 @@ async def test_slash_command_starts_a_thread(tmp_path) -> None:
                     "command": "/ml-intern",
                     "text": text_,
                     "api_app_id": "A111",
-                    "response_url": env.slack._new_response_url(channel="C1", user=user),
+                    "response_url": env.slack.new_response_url(channel="C1", user=user),
                     "trigger_id": env.slack.new_trigger(user),
                 },
             }
@@ -341,8 +341,8 @@ async def test_job_events_become_one_card_that_follows_the_job(tmp_path) -> None
 
 async def test_messages_during_llm_warm_up_wait_and_keep_their_order(tmp_path) -> None:
     async with bot_env(tmp_path) as env:
-        gw = env.runtime.gateway
-        gw.llm_ready.clear()  # as right after start, while litellm is imported in a thread
+        warmup = env.runtime.warmup
+        warmup.ready.clear()  # as right after start, while litellm is imported in a thread
         env.llm.push(text("answer A"), text("answer B"))
         ts, ack = await env.slack.mention("message A")
         assert ack.latency_s < 1.0
@@ -352,7 +352,7 @@ async def test_messages_during_llm_warm_up_wait_and_keep_their_order(tmp_path) -
             lambda: "hourglass_flowing_sand" in env.slack.get_message("C1", b_ts).reactions
         )
         assert env.llm.requests == []  # nothing reached the engine yet
-        gw.llm_ready.set()
+        warmup.ready.set()
         await env.wait_answer("C1", ts, "answer B")
         users = [m.get("content") for m in env.llm.requests[1]["messages"] if m["role"] == "user"]
         assert users == ["message A", "message B"]

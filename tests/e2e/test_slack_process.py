@@ -147,7 +147,7 @@ async def test_missing_tokens_fail_fast_with_instructions(tmp_path) -> None:
 CONNECT_PATH_PROBE = """
 import asyncio, os, sys, time
 from agent_core.config import Config, default_config_dict
-from bot.runtime import BotRuntime
+from bot.startup import BotRuntime
 from bot.settings import Tokens, load_slack_settings
 from tests.fakes.fake_slack import FakeSlack
 

@@ -221,8 +221,9 @@ async def test_restart_replays_unrendered_events_without_double_posts(tmp_path) 
             "UPDATE slack_ledger SET status='pending', ts=NULL WHERE session_id=? AND seq=?",
             (sid, row["seq"]),
         )
-        await store.execute(
-            "UPDATE slack_threads SET rendered_seq=? WHERE session_id=?", (row["seq"] - 1, sid)
+        await store.execute(  # the renderer's cursor, as if the crash came before the post
+            "UPDATE event_cursors SET seq=? WHERE consumer='slack' AND session_id=?",
+            (row["seq"] - 1, sid),
         )
         await env.restart()
         await env.slack.wait_for_call("conversations.replies")

@@ -20,6 +20,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.server import FakeServer, Middleware
+
 DEFAULT_PAGES: dict[str, dict[str, tuple[str, str, str]]] = {
     # section -> page slug -> (group heading, title, markdown body)
     "trl": {
@@ -45,32 +47,27 @@ DEFAULT_PAGES: dict[str, dict[str, tuple[str, str, str]]] = {
 }
 
 
-class FakeDocs:
+class FakeDocs(FakeServer):
     """``async with FakeDocs() as docs:`` → ``docs.base_url`` is ``http://127.0.0.1:PORT``."""
 
     def __init__(self, pages: dict[str, dict[str, tuple[str, str, str]]] | None = None):
+        super().__init__()
         self.pages = pages if pages is not None else {k: dict(v) for k, v in DEFAULT_PAGES.items()}
         self.requests: list[tuple[str, dict[str, str]]] = []
-        self.base_url = ""
-        self._runner: web.AppRunner | None = None
 
     # ----------------------------------------------------------------- lifecycle
-    async def __aenter__(self) -> FakeDocs:
-        app = web.Application(middlewares=[self._record])
+    def middlewares(self) -> list[Middleware]:
+        return [self._record]
+
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/redirect", self._redirect)
         app.router.add_get("/docs/{section}", self._section)
         app.router.add_get("/docs/{section}/{page:.+}", self._page)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base_url = f"http://127.0.0.1:{port}"
-        return self
 
-    async def __aexit__(self, *exc: Any) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return self.http_url
 
     # ----------------------------------------------------------------- helpers
     def authorized_paths(self) -> list[str]:

@@ -26,6 +26,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.server import FakeServer, Middleware
+
 
 @dataclass
 class FakeRepo:
@@ -60,15 +62,14 @@ class FakeRepo:
         }
 
 
-class FakeGitHub:
+class FakeGitHub(FakeServer):
     """``async with FakeGitHub() as gh:`` → ``gh.base_url``; add repos with :meth:`add_repo`."""
 
     def __init__(self) -> None:
+        super().__init__()
         self.repos: dict[str, FakeRepo] = {}
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.rate_limited: str | None = None
-        self.base_url = ""
-        self._runner: web.AppRunner | None = None
 
     def add_repo(
         self, owner: str, name: str, files: dict[str, str] | None = None, **kw: Any
@@ -77,8 +78,10 @@ class FakeGitHub:
         self.repos[repo.full_name.lower()] = repo
         return repo
 
-    async def __aenter__(self) -> FakeGitHub:
-        app = web.Application(middlewares=[self._middleware])
+    def middlewares(self) -> list[Middleware]:
+        return [self._middleware]
+
+    def routes(self, app: web.Application) -> None:
         r = app.router
         r.add_get("/search/repositories", self._search)
         r.add_get("/orgs/{owner}/repos", self._list)
@@ -86,17 +89,11 @@ class FakeGitHub:
         r.add_get("/repos/{owner}/{repo}", self._repo)
         r.add_get("/repos/{owner}/{repo}/git/trees/{branch}", self._tree)
         r.add_get("/repos/{owner}/{repo}/contents/{path:.*}", self._contents)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base_url = f"http://127.0.0.1:{port}"
-        return self
 
-    async def __aexit__(self, *exc: Any) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return self.http_url
 
     # ------------------------------------------------------------------ plumbing
     @web.middleware

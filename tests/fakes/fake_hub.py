@@ -37,11 +37,10 @@ import asyncio
 import concurrent.futures
 import contextlib
 import logging
-import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -66,6 +65,7 @@ from .fake_hub_common import (
 from .fake_hub_content import ContentService, DocsStore, FakePaper, PaperStore, seed_default_repos
 from .fake_hub_jobs import DEFAULT_HARDWARE, FakeJob, FakeJobs, JobScript, training_log_lines
 from .fake_hub_repos import FakeRepo, RepoService, RepoStore
+from .server import FakeServer, serve_until_signalled
 
 log = logging.getLogger("tests.fakes.fake_hub")
 T = TypeVar("T")
@@ -110,7 +110,7 @@ def _default_tokens() -> dict[str, TokenInfo]:
     }
 
 
-class FakeHub:
+class FakeHub(FakeServer):
     """The fake Hub server. See the module docstring for usage.
 
     Public state and controls:
@@ -124,6 +124,8 @@ class FakeHub:
     * ``inject_error`` / ``inject_delay`` / ``clear_faults`` — fault injection by path prefix
     * ``clock`` / ``advance`` — the stage clock (``ManualClock`` for exact timing)
     """
+
+    client_max_size = 1024**3  # repo uploads
 
     def __init__(
         self,
@@ -144,8 +146,7 @@ class FakeHub:
         seed: bool = True,
         list_page_size: int = 1000,
     ) -> None:
-        self.host = host
-        self.port = port
+        super().__init__(host=host, port=port)
         self.clock: Callable[[], float] = clock or time.monotonic
         self.tick_secs = tick_secs
         self.list_page_size = list_page_size
@@ -182,10 +183,8 @@ class FakeHub:
 
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread: int | None = None
-        self._runner: web.AppRunner | None = None
         self._ticker: asyncio.Task[None] | None = None
         self._waiters: set[asyncio.Future[None]] = set()
-        self._url: str | None = None
         self.closing = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -193,9 +192,7 @@ class FakeHub:
     @property
     def url(self) -> str:
         """Base URL (``http://127.0.0.1:PORT``); pass it as ``HfApi(endpoint=...)``."""
-        if self._url is None:
-            raise RuntimeError("FakeHub is not started")
-        return self._url
+        return self.http_url
 
     @property
     def datasets_server_url(self) -> str:
@@ -213,26 +210,17 @@ class FakeHub:
     def api_url(self) -> str:
         return f"{self.url}/api"
 
-    async def start(self) -> FakeHub:
-        """Start serving in the running event loop (random port unless ``port`` was given)."""
-        app = web.Application(client_max_size=1024**3)
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port, shutdown_timeout=0.5)
-        await site.start()
-        server = site._server
-        assert server is not None and getattr(server, "sockets", None)
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self._url = f"http://{self.host}:{self.port}"
+
+    async def on_started(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self.closing = False
         self._ticker = self._loop.create_task(self._tick_loop())
-        return self
 
-    async def stop(self) -> None:
-        """Stop serving; open log/metrics streams are closed first so shutdown is quick."""
+    async def on_stopping(self) -> None:
+        """Open log/metrics streams are closed first so shutdown is quick."""
         self.closing = True
         self.notify()
         if self._ticker is not None:
@@ -240,48 +228,6 @@ class FakeHub:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
             self._ticker = None
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> FakeHub:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
-
-    @contextlib.contextmanager
-    def run_in_thread(self, timeout: float = 10.0) -> Iterator[FakeHub]:
-        """Serve from a private event loop in a daemon thread, for synchronous tests."""
-        loop = asyncio.new_event_loop()
-        started = threading.Event()
-        errors: list[BaseException] = []
-
-        def target() -> None:
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self.start())
-            except BaseException as e:  # pragma: no cover - surfaced to the caller below
-                errors.append(e)
-                started.set()
-                return
-            started.set()
-            loop.run_forever()
-            loop.run_until_complete(loop.shutdown_asyncgens())
-            loop.close()
-
-        thread = threading.Thread(target=target, name="fake-hub", daemon=True)
-        thread.start()
-        if not started.wait(timeout):
-            raise TimeoutError("FakeHub did not start in time")
-        if errors:
-            raise errors[0]
-        try:
-            yield self
-        finally:
-            asyncio.run_coroutine_threadsafe(self.stop(), loop).result(timeout)
-            loop.call_soon_threadsafe(loop.stop)
-            thread.join(timeout)
 
     # ------------------------------------------------------------------ thread/loop helpers
 
@@ -709,15 +655,7 @@ def main(argv: list[str] | None = None) -> int:
                 hub.add_user(user, token=token)
             else:
                 hub.add_token(token, user)
-        await hub.start()
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(NotImplementedError):
-                loop.add_signal_handler(sig, stop.set)
-        print(f"READY {hub.url}", flush=True)
-        await stop.wait()
-        await hub.stop()
+        await serve_until_signalled(hub, lambda: hub.url)
 
     asyncio.run(serve())
     return 0

@@ -18,6 +18,8 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from tests.fakes.server import FakeServer, Middleware
+
 DEFAULT_RESULTS = [
     ("TRL SFT docs", "https://huggingface.co/docs/trl/sft_trainer", "Supervised fine-tuning."),
     ("LoRA paper", "https://arxiv.org/abs/2106.09685", "Low-rank adaptation of LLMs."),
@@ -26,31 +28,26 @@ DEFAULT_RESULTS = [
 ]
 
 
-class FakeSearch:
+class FakeSearch(FakeServer):
     def __init__(self, results: list[tuple[str, str, str]] | None = None):
+        super().__init__()
         self.results = list(results or DEFAULT_RESULTS)
         self.requests: list[tuple[str, dict[str, str]]] = []
         self.ddg_mode = "results"
         self.status = 200
-        self.base_url = ""
-        self._runner: web.AppRunner | None = None
 
-    async def __aenter__(self) -> FakeSearch:
-        app = web.Application(middlewares=[self._mw])
+    def middlewares(self) -> list[Middleware]:
+        return [self._mw]
+
+    def routes(self, app: web.Application) -> None:
         app.router.add_get("/html/", self._ddg)
         app.router.add_get("/brave", self._brave)
         app.router.add_post("/tavily", self._tavily)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base_url = f"http://127.0.0.1:{port}"
-        return self
 
-    async def __aexit__(self, *exc: Any) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
+    @property
+    def base_url(self) -> str:
+        """``http://127.0.0.1:PORT``."""
+        return self.http_url
 
     @web.middleware
     async def _mw(self, request: web.Request, handler: Any) -> web.StreamResponse:

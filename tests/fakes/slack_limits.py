@@ -31,7 +31,6 @@ MAX_BUTTON_TEXT = 75
 MAX_BUTTON_VALUE = 2_000
 MAX_ACTION_ID = 255
 MAX_BLOCK_ID = 255
-MAX_STREAM_MARKDOWN = 12_000  # chat.startStream/appendStream/stopStream markdown_text per call
 MAX_LOADING_MESSAGES = 10  # assistant.threads.setStatus loading_messages
 MAX_VIEW_TITLE = 24
 MAX_PRIVATE_METADATA = 3_000
@@ -177,7 +176,7 @@ def _validate_element(el: Any, ptr: str) -> list[str]:
 
 
 def validate_view(view: Any) -> list[str]:
-    """Modal / Home tab checks (views.open, views.update, views.push, views.publish)."""
+    """Modal / Home tab checks (views.open)."""
     if not isinstance(view, dict):
         return ["view must be an object [json-pointer:/view]"]
     errors: list[str] = []
@@ -234,27 +233,16 @@ POST_MESSAGE = RateLimit(per_minute=60, burst=3, per_channel=True)  # ~1/s per c
 DEFAULT_RATE_LIMITS: Mapping[str, RateLimit] = {
     "chat.postMessage": POST_MESSAGE,
     "chat.update": TIER3,
-    "chat.delete": TIER3,
     "chat.postEphemeral": TIER4,
     "chat.getPermalink": TIER4,
-    "chat.startStream": TIER2,
-    "chat.appendStream": TIER4,
-    "chat.stopStream": TIER2,
     "reactions.add": TIER3,
     "reactions.remove": TIER3,
     "conversations.replies": TIER3,
-    "conversations.history": TIER3,
     "conversations.open": TIER3,
-    "conversations.info": TIER3,
-    "users.info": TIER4,
     "usergroups.users.list": TIER2,
     "views.open": TIER4,
-    "views.update": TIER4,
-    "views.push": TIER4,
-    "views.publish": TIER4,
     "files.getUploadURLExternal": TIER4,
     "files.completeUploadExternal": TIER4,
-    "files.info": TIER4,
     "assistant.threads.setStatus": TIER3,
     "auth.test": TIER4,
     "apps.connections.open": TIER1,

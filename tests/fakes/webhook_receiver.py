@@ -27,6 +27,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.server import FakeServer
+
 
 @dataclass
 class Reply:
@@ -55,43 +57,24 @@ class Received:
         return None
 
 
-class WebhookReceiver:
+class WebhookReceiver(FakeServer):
     def __init__(self, default: Reply | None = None) -> None:
+        super().__init__()
         self.default = default or Reply()
         self.requests: list[Received] = []
         self._script: deque[Reply] = deque()
         self._changed = asyncio.Condition()
         self._gate: asyncio.Event | None = None
-        self._runner: web.AppRunner | None = None
-        self.port = 0
 
     # ---- lifecycle -----------------------------------------------------------------
-    async def start(self) -> WebhookReceiver:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None and server.sockets
-        self.port = server.sockets[0].getsockname()[1]
-        return self
 
-    async def stop(self) -> None:
-        self.release()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    async def __aenter__(self) -> WebhookReceiver:
-        return await self.start()
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.stop()
+    async def on_stopping(self) -> None:
+        self.release()  # held requests finish so the server can close
 
     def url(self, path: str = "/hook") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"{self.http_url}{path}"
 
     # ---- scripting -----------------------------------------------------------------
     def script(self, *replies: Reply) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from agent_core.store import Store
-from bot.commands import Command, parse_command
-from bot.gateway import strip_mentions
-from bot.keys import ThreadRef, make_origin, parse_session_key, session_key
-from bot.middleware import SeenEvents, event_keys
+from bot.conversation.commands import Command, parse_command
+from bot.conversation.incoming import strip_mentions
+from bot.slack.keys import ThreadRef, make_origin, parse_session_key, session_key
+from bot.slack.middleware import event_keys
+from bot.slack.seen_events import SeenEvents
 
 
 @pytest.mark.parametrize(

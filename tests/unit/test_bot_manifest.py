@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from bot.listeners.commands import SLASH_COMMAND
+from bot.conversation.listeners import SLASH_COMMAND
 
 MANIFEST = yaml.safe_load((Path(__file__).resolve().parents[2] / "manifest.yml").read_text())
 

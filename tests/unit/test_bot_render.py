@@ -8,14 +8,14 @@ from __future__ import annotations
 import json
 
 from agent_core.policy import args_hash
-from bot.render.answer import plan_answer
-from bot.render.approval import Decision, approval_card, parse_action_id
-from bot.render.common import parse_button_value
-from bot.render.job_card import job_payload, merge_job
-from bot.render.notices import error_payload, session_update_payload, status_payload
-from bot.render.progress import STOP_ACTION, progress_payload
-from bot.render.split import is_balanced
-from bot.render.state import DONE, STOPPED, ThreadState, ToolLine, TurnState, key_argument
+from bot.approvals.card import Decision, approval_card, parse_action_id
+from bot.conversation.answers import plan_answer
+from bot.conversation.notices import error_payload, session_update_payload, status_payload
+from bot.conversation.progress import STOP_ACTION, progress_payload
+from bot.jobs.card import job_payload, merge_job
+from bot.renderer.state import DONE, STOPPED, ThreadState, ToolLine, TurnState, key_argument
+from bot.slack.format import parse_button_value
+from bot.slack.split import is_balanced
 from tests.fakes.slack_limits import validate_blocks
 
 SID = "slack:T1:C1:1.000"

@@ -11,7 +11,7 @@ from typing import Any
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
-from bot.sender import HIGH, LOW, NORMAL, SlackSender
+from bot.slack.sender import HIGH, LOW, NORMAL, SlackSender
 
 
 def _response(

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot.render.split import clip, is_balanced, preview, split_markdown
+from bot.slack.split import clip, is_balanced, preview, split_markdown
 
 
 def _code_lines(text: str) -> list[str]:

@@ -13,9 +13,9 @@ import pytest
 from agent_core import pricing
 from agent_core.config import ConfigError, load_config, substitute_env
 from agent_core.context import patch_dangling_tool_calls, undo_last_turn
-from agent_core.doom_loop import check_for_doom_loop, normalize_args
 from agent_core.policy import decide
 from agent_core.redact import scrub, scrub_text
+from agent_core.session.guards import check_for_doom_loop, normalize_args
 from agent_core.store import SCHEMA_VERSION, Store, StoreError
 from tests.engine_harness import make_config
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
-from gateways.compose import compose, compose_agent_message, error_fingerprint, format_duration
+from agent_core.durations import format_duration
+from gateways.compose import compose, compose_agent_message, error_fingerprint
 from gateways.render import render_slack, render_webhook, to_mrkdwn
 from gateways.signing import sign, verify_signature
-from tests.unit.gateway_fixtures import APPROVAL, JOB_FINISHED, ORIGIN, event
+from tests.gateway_harness import APPROVAL, JOB_FINISHED, ORIGIN, event
 
 PERMALINK = "https://fake-team.slack.com/archives/C0ORIGIN/p1700000000000100"
 
@@ -111,8 +112,8 @@ def test_agent_message_and_helpers() -> None:
     assert out["text"] == ":information_source: Message from the agent: eval done"
     assert "sent by the agent" in out["blocks"][-1]["elements"][0]["text"]
     assert (
-        format_duration(59.6) == "1m"
-        and format_duration(600) == "10m"
+        format_duration(59.6, "exact") == "1m"
+        and format_duration(600, "exact") == "10m"
         and format_duration(None) is None
     )
     assert error_fingerprint({"error": "timeout after 30.2s"}) == error_fingerprint(

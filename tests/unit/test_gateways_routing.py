@@ -6,7 +6,7 @@ from typing import Any
 
 from gateways import parse_messaging_config
 from gateways.routing import Route, route_event
-from tests.unit.gateway_fixtures import ORIGIN, ORIGIN_CHANNEL, REQUESTER
+from tests.gateway_harness import ORIGIN, ORIGIN_CHANNEL, REQUESTER
 
 DESTS: dict[str, Any] = {
     "slack.ml-ops": {"provider": "slack", "channel": "C0OPS", "allow_auto_events": True},

@@ -9,6 +9,7 @@ import shlex
 import pytest
 
 from agent_core.hub import LogTail, clean_log_line, is_billing_error, translate_error
+from agent_core.jobs.log_reader import LogReader
 from agent_core.jobs.metrics import (
     collapse_installs,
     dashboard_links,
@@ -17,16 +18,15 @@ from agent_core.jobs.metrics import (
     parse_line,
     parse_metrics,
 )
-from agent_core.jobs.records import JobRecord
+from agent_core.jobs.report import JobFinished, finished_note
 from agent_core.jobs.schedule import (
     backoff_ramp_seconds,
     intervals,
-    is_terminal,
     next_interval,
     polls_within,
     steady_state_requests_per_minute,
 )
-from agent_core.jobs.watcher import JobWatcher, _Watch, finished_note
+from agent_core.jobs.stages import is_terminal
 from agent_core.tools.hf_jobs import job_env, job_labels, uv_command
 from tests.fakes.fake_hub_jobs import training_log_lines
 
@@ -145,32 +145,34 @@ def test_unknown_stages_are_still_running(stage, terminal):
 
 
 def test_new_lines_by_timestamp_and_overlap():
-    w = _Watch(record=JobRecord("j", "s", "ns"), stage="RUNNING", next_inspect=0, interval=1)
+    w = LogReader()
     first = [("2025-01-01T00:00:00.001Z", "a"), ("2025-01-01T00:00:00.001Z", "b")]
-    assert JobWatcher._new_lines(w, first) == ["a", "b"]
+    assert w.new_lines(first) == ["a", "b"]
     again = [*first, ("2025-01-01T00:00:00.001Z", "c"), ("2025-01-01T00:00:00.002Z", "d")]
-    assert JobWatcher._new_lines(w, again) == ["c", "d"]
-    assert JobWatcher._new_lines(w, again) == []
+    assert w.new_lines(again) == ["c", "d"]
+    assert w.new_lines(again) == []
     # no timestamps: overlap of consecutive tails
-    w2 = _Watch(record=JobRecord("j", "s", "ns"), stage="RUNNING", next_inspect=0, interval=1)
-    assert JobWatcher._new_lines(w2, [(None, "x"), (None, "y")]) == ["x", "y"]
+    w2 = LogReader()
+    assert w2.new_lines([(None, "x"), (None, "y")]) == ["x", "y"]
     w2.raw_tail = ["x", "y"]
-    assert JobWatcher._new_lines(w2, [(None, "y"), (None, "z")]) == ["z"]
+    assert w2.new_lines([(None, "y"), (None, "z")]) == ["z"]
 
 
 def test_finished_note_is_short_and_actionable():
     note = finished_note(
-        {
-            "job_id": "j1",
-            "flavor": "a10g-small",
-            "stage": "ERROR",
-            "wall_time_s": 754,
-            "cost_usd": 0.21,
-            "url": "http://hub/jobs/alice/j1",
-            "error": "Job failed with exit code: 1",
-            "metrics": {"loss": 0.5},
-            "log_tail": [f"line {i}" for i in range(50)],
-        }
+        JobFinished.from_data(
+            {
+                "job_id": "j1",
+                "flavor": "a10g-small",
+                "stage": "ERROR",
+                "wall_time_s": 754,
+                "cost_usd": 0.21,
+                "url": "http://hub/jobs/alice/j1",
+                "error": "Job failed with exit code: 1",
+                "metrics": {"loss": 0.5},
+                "log_tail": [f"line {i}" for i in range(50)],
+            }
+        )
     )
     assert "j1" in note and "ERROR" in note and "12m 34s" in note and "$0.21" in note
     assert "exit code: 1" in note and "line 49" in note and "line 30" not in note

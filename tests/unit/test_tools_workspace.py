@@ -18,7 +18,7 @@ from agent_core import policy  # noqa: E402
 from agent_core.tools import catalog, workspace  # noqa: E402
 from agent_core.tools.base import Services  # noqa: E402
 from agent_core.tools.router import ToolRouter  # noqa: E402
-from tests.fakes.tool_ctx import make_config, make_harness  # noqa: E402
+from tests.tool_harness import make_config, make_harness  # noqa: E402
 
 
 @pytest.fixture

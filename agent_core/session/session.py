@@ -1,0 +1,228 @@
+"""One conversation: its history, its state, and the dispatch of its operations.
+
+A session processes one operation at a time (the manager guarantees that); everything it
+learns is written to the store before it is acted on or announced, so a restart resumes from
+the last thing anyone saw. The work itself lives beside this module: the agentic loop in
+:mod:`.turn`, tool execution in :mod:`.tool_calls`, approval batches in
+:mod:`.approval_batch`, the loop's guards and nudges in :mod:`.guards` and :mod:`.nudges`, and
+stopping a turn in :mod:`.interruption`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from .. import policy
+from ..approvals import ApprovalBook
+from ..context import CompactionFailed, ContextManager, undo_last_turn
+from ..events import (
+    Compact,
+    EventType,
+    ExecApproval,
+    Operation,
+    SetModel,
+    SetYolo,
+    Shutdown,
+    SystemNote,
+    Undo,
+    UserInput,
+)
+from ..llm import LLMClient
+from ..llm_errors import LLMError
+from ..redact import scrub
+from ..tools.base import Services, ToolContext
+from ..tools.router import ToolRouter
+from .approval_batch import abandon_pending, execute_approvals
+from .interruption import Interruption, TurnCancelled
+from .turn import finish_cancelled, run_turn
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..events import Event
+    from ..store import Store
+
+EmitFn = Callable[[str, str, dict[str, Any]], Awaitable["Event"]]
+
+
+class Session:
+    """A loaded session. Created and owned by the SessionManager."""
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        origin: dict[str, Any],
+        model: str,
+        state: dict[str, Any],
+        history: list[dict[str, Any]],
+        config: Config,
+        llm: LLMClient,
+        context: ContextManager,
+        router: ToolRouter,
+        services: Services,
+        approvals: ApprovalBook,
+        emit: EmitFn,
+        system_prompt: Callable[[list[str]], str],
+    ) -> None:
+        self.id = session_id
+        self.origin = origin
+        self.model = model
+        self.state = state
+        self.history = history
+        self.config = config
+        self.llm = llm
+        self.context = context
+        self.router = router
+        self.services = services
+        self.approvals = approvals
+        self._emit = emit
+        self._system_prompt = system_prompt
+        self._persisted_len = len(history)
+        self._rewrite = False
+        self.interruption = Interruption()
+        self.busy = False
+
+    # ------------------------------------------------------------------ state and persistence
+    @property
+    def store(self) -> Store:
+        assert self.services.store is not None
+        return self.services.store
+
+    async def emit(self, type_: str, data: dict[str, Any] | None = None) -> Event:
+        return await self._emit(self.id, str(type_), data or {})
+
+    def add_message(self, message: dict[str, Any]) -> None:
+        self.history.append(scrub(message))
+
+    async def commit(self) -> None:
+        """Persist history changes and session state (call before acting on them)."""
+        if self._rewrite:
+            await self.store.replace_messages(self.id, self.history)
+            self._rewrite = False
+        elif len(self.history) > self._persisted_len:
+            await self.store.append_messages(
+                self.id, self._persisted_len, self.history[self._persisted_len :]
+            )
+        elif len(self.history) < self._persisted_len:
+            await self.store.replace_messages(self.id, self.history)
+        self._persisted_len = len(self.history)
+        await self.store.update_session(self.id, state=self.state, model=self.model)
+
+    def mark_rewritten(self) -> None:
+        """The history changed in place (not only appended): the next commit rewrites it."""
+        self._rewrite = True
+
+    async def apply_compaction(
+        self, new_history: list[dict[str, Any]], old_tokens: int, new_tokens: int
+    ) -> None:
+        """Replace the history by its compacted form, persist it, then announce it."""
+        self.history[:] = new_history
+        self.mark_rewritten()
+        self.state["context_tokens"] = new_tokens
+        await self.commit()
+        await self.emit(EventType.COMPACTED, {"old_tokens": old_tokens, "new_tokens": new_tokens})
+
+    def system_prompt(self) -> str:
+        return self._system_prompt(self.router.names)
+
+    def tool_context(self, tool_call_id: str) -> ToolContext:
+        return ToolContext(
+            session_id=self.id,
+            tool_call_id=tool_call_id,
+            origin=self.origin,
+            services=self.services,
+            emit=self.emit,
+            cancel_event=self.interruption.event,
+            session_state=self.state,
+            register_cleanup=self.interruption.register_cleanup,
+            model=self.model,
+        )
+
+    def interrupt(self, by: str | None = None) -> bool:
+        """Stop the running turn on behalf of ``by``. False when nothing was running."""
+        if not self.busy:
+            return False
+        self.interruption.request(by)
+        return True
+
+    # ------------------------------------------------------------------ operations
+    async def handle(self, op: Operation) -> None:
+        """Process one operation to completion (the manager calls this serially)."""
+        self.busy = True
+        self.interruption.reset()
+        try:
+            if isinstance(op, UserInput):
+                await run_turn(self, op.text, user=op.user, meta=op.meta)
+            elif isinstance(op, SystemNote):
+                await run_turn(self, op.text, synthetic=True, run_llm=op.resume)
+            elif isinstance(op, ExecApproval):
+                await self._decided_batch(op)
+            elif isinstance(op, Compact):
+                await self.manual_compact()
+            elif isinstance(op, Undo):
+                await self.undo()
+            elif isinstance(op, SetModel):
+                await self.set_model(op.model)
+            elif isinstance(op, SetYolo):
+                await self.set_yolo(op.enabled, op.cap_usd)
+            elif isinstance(op, Shutdown):
+                await self.emit(EventType.SHUTDOWN, {})
+        finally:
+            self.busy = False
+            self.interruption.reset()
+
+    async def _decided_batch(self, op: ExecApproval) -> None:
+        """Run a decided approval batch, then continue the turn it suspended."""
+        try:
+            resume = await execute_approvals(self, op)
+        except TurnCancelled:
+            await finish_cancelled(self)
+            return
+        if resume:
+            await run_turn(self, None)
+
+    async def set_model(self, model: str) -> None:
+        self.model = model.strip()
+        await self.commit()
+        await self.emit(EventType.SESSION_UPDATE, {"model": self.model})
+
+    async def set_yolo(self, enabled: bool, cap_usd: float | None) -> None:
+        st = policy.yolo_state(self.state, self.config)
+        st["enabled"] = enabled
+        if cap_usd is not None:
+            st["cap_usd"] = float(cap_usd)
+        await self.commit()
+        await self.emit(
+            EventType.SESSION_UPDATE, {"yolo": policy.yolo_summary(self.state, self.config)}
+        )
+
+    async def undo(self) -> None:
+        await abandon_pending(self)
+        removed = undo_last_turn(self.history)
+        if removed:
+            self.mark_rewritten()
+            self.state["plan"] = []
+        await self.commit()
+        await self.emit(EventType.UNDO_COMPLETE, {"removed": removed})
+
+    async def manual_compact(self) -> None:
+        prompt = self.system_prompt()
+        old = self.context.tokens(self.model, prompt, self.history)
+        try:
+            new_history, old, new = await self.context.compact(self.model, prompt, self.history)
+        except (CompactionFailed, LLMError) as exc:
+            message, kind = (
+                (exc.message, exc.kind) if isinstance(exc, LLMError) else (str(exc), "compaction")
+            )
+            await self.emit(
+                EventType.ERROR, {"error": f"Compaction failed: {message}", "kind": kind}
+            )
+            return
+        if len(new_history) == len(self.history) and new >= old:
+            await self.emit(
+                EventType.COMPACTED,
+                {"old_tokens": old, "new_tokens": new, "note": "nothing to compact"},
+            )
+            return
+        await self.apply_compaction(new_history, old, new)

@@ -1,0 +1,42 @@
+"""Bolt listeners of the conversation: messages and mentions, the ``/ml-intern`` slash
+command, and the progress message's Stop button.
+
+Routing already happened in middleware: if an ``incoming`` is in the context, the message is
+for us; Bolt acked the envelope before this runs. Slack does not send slash commands from
+inside threads — there, the text commands of :mod:`bot.conversation.commands` apply.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bot.conversation.progress import STOP_ACTION
+
+if TYPE_CHECKING:
+    from slack_bolt.async_app import AsyncApp
+
+    from bot.conversation.commands import Commands
+    from bot.conversation.intake import Intake
+    from bot.slack.inflight import InFlight
+
+
+SLASH_COMMAND = "/ml-intern"
+
+
+def register(app: AsyncApp, *, intake: Intake, commands: Commands, inflight: InFlight) -> None:
+    async def on_message(context: Any) -> None:
+        incoming = context.get("incoming")
+        if incoming is not None:
+            async with inflight.track():
+                await intake.handle_message(incoming)
+
+    app.event("app_mention")(on_message)
+    app.event("message")(on_message)
+
+    @app.command(SLASH_COMMAND)
+    async def on_command(ack: Any, body: dict[str, Any], respond: Any) -> None:
+        await ack()
+        async with inflight.track():
+            await intake.handle_slash(body, respond)
+
+    app.action(STOP_ACTION)(inflight.button(commands.on_stop_click))

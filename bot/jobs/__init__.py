@@ -1,0 +1,1 @@
+"""Hugging Face jobs in Slack: the job card, its buttons, and what the buttons do."""

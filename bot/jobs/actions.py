@@ -1,0 +1,200 @@
+"""What the job card's buttons do: Cancel (authorized, confirmed in Slack) and Show logs.
+
+Both handlers start from the job id on the button and ask the watcher
+(``services.jobs``, :class:`agent_core.jobs.JobWatcher`) about the job, then check that the
+click came from the job's own thread — a button value is data, not authority.
+
+* **Cancel** is allowed to the person who asked for the job and to whoever may approve jobs of
+  its class (``slack.approvers.gpu_job`` / ``cpu_job``, user groups included) — the same people
+  who could have said no to it in the first place. Others get a private note naming who can.
+  The confirmation dialog is on the button itself (Slack shows it before sending the click).
+  The card turns "cancelled" when the watcher sees the new stage; the finished message says
+  who cancelled it.
+* **Show logs** uploads the last ``LOG_LINES`` lines as a file in the thread (anyone allowed to
+  talk to the bot may ask), at most once per job every ``LOG_UPLOAD_COOLDOWN_S`` so a
+  double-click does not post two files.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from agent_core import policy, pricing
+from bot.jobs.buttons import ephemeral_text, parse_job_action
+from bot.slack.files import upload_text
+from bot.slack.format import user_ref
+from bot.slack.keys import parse_session_key
+
+if TYPE_CHECKING:
+    from agent_core.tools.base import Services
+    from bot.access import Access
+    from bot.slack.sender import SlackSender
+
+log = logging.getLogger(__name__)
+
+LOG_LINES = 2_000
+LOG_FETCH_DEADLINE_S = 10.0
+LOG_UPLOAD_COOLDOWN_S = 30.0
+
+
+def job_approval_class(flavor: str | None) -> str:
+    """The approval class a run on ``flavor`` was gated under (who may also cancel it)."""
+    return policy.CPU_JOB if pricing.is_cpu_flavor(flavor or "") else policy.GPU_JOB
+
+
+def _where(job: dict[str, Any]) -> tuple[str, str]:
+    """``(channel, thread_ts)`` of the job's thread, from its origin or its Slack session key."""
+    origin = job.get("origin") if isinstance(job.get("origin"), dict) else {}
+    channel, thread = str(origin.get("channel") or ""), str(origin.get("thread_ts") or "")
+    if not (channel and thread):
+        ref = parse_session_key(str(job.get("session_id") or ""))
+        if ref is not None:
+            channel, thread = ref.channel, ref.thread_ts
+    return channel, thread
+
+
+class JobActions:
+    """Button handlers for job cards."""
+
+    def __init__(
+        self,
+        *,
+        access: Access,
+        sender: SlackSender,
+        services: Services,
+        refusal_text: str,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.access = access
+        self.sender = sender
+        self.services = services  # ``services.jobs`` is attached after connect: read it late
+        self.refusal_text = refusal_text
+        self.clock = clock
+        self._last_upload: dict[str, float] = {}
+
+    def _watcher(self) -> Any:
+        return self.services.jobs
+
+    async def _job_for_click(
+        self, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> dict[str, Any] | None:
+        """The job the clicked button names, if it exists and belongs to this thread."""
+        job_id = parse_job_action(action.get("value"))
+        watcher = self._watcher()
+        if not job_id or watcher is None:
+            await self._tell(respond, "Job controls aren't available in this deployment.")
+            return None
+        try:
+            job = await watcher.job(job_id)
+        except Exception:
+            log.warning("job lookup failed for %s", job_id, exc_info=True)
+            job = None
+        if not job:
+            await self._tell(respond, f"I don't know job `{job_id}` (anymore).")
+            return None
+        container = body.get("container") or {}
+        clicked_channel = str(
+            container.get("channel_id") or (body.get("channel") or {}).get("id") or ""
+        )
+        channel, _thread = _where(job)
+        if channel and clicked_channel and channel != clicked_channel:
+            log.warning(
+                "job button for %s clicked outside its thread (%s)", job_id, clicked_channel
+            )
+            await self._tell(respond, "That button belongs to another conversation.")
+            return None
+        return job
+
+    async def may_cancel(self, user: str, job: dict[str, Any]) -> bool:
+        requester = job.get("requester")
+        if user and user == requester:
+            return True
+        return await self.access.may_decide(
+            user, requester=requester, approval_class=job_approval_class(job.get("flavor"))
+        )
+
+    async def on_cancel_click(
+        self, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        user = str((body.get("user") or {}).get("id") or "")
+        job = await self._job_for_click(body, action, respond)
+        if job is None:
+            return
+        job_id = str(job["job_id"])
+        if not await self.may_cancel(user, job):
+            who = self.access.describe_deciders(
+                job_approval_class(job.get("flavor")), job.get("requester")
+            )
+            await self._tell(respond, f"Only {who} can cancel job `{job_id}`.")
+            return
+        try:
+            results = await self._watcher().cancel(job_id, requested_by=user)
+        except Exception as exc:
+            log.warning("cancel of job %s failed", job_id, exc_info=True)
+            await self._tell(respond, f"Cancelling job `{job_id}` failed: {exc}")
+            return
+        result = (results or [{}])[0]
+        if result.get("ok"):
+            await self._tell(
+                respond,
+                f"Cancellation of job `{job_id}` requested; the card shows it as cancelled "
+                "once the Hub confirms.",
+            )
+        else:
+            await self._tell(
+                respond,
+                f"Job `{job_id}` could not be cancelled: {result.get('error') or 'unknown error'}.",
+            )
+
+    async def on_logs_click(
+        self, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        user = str((body.get("user") or {}).get("id") or "")
+        if not await self.access.user_allowed(user):
+            await self._tell(respond, self.refusal_text)
+            return
+        job = await self._job_for_click(body, action, respond)
+        if job is None:
+            return
+        job_id = str(job["job_id"])
+        now = self.clock()
+        last = self._last_upload.get(job_id)
+        if last is not None and now - last < LOG_UPLOAD_COOLDOWN_S:
+            await self._tell(
+                respond, f"The logs of job `{job_id}` were just uploaded to this thread."
+            )
+            return
+        channel, thread = _where(job)
+        if not (channel and thread):
+            await self._tell(respond, "I can't tell which thread this job belongs to.")
+            return
+        self._last_upload[job_id] = now
+        try:
+            text = await self._watcher().fetch_logs(
+                job_id, max_lines=LOG_LINES, deadline_s=LOG_FETCH_DEADLINE_S
+            )
+        except Exception as exc:
+            self._last_upload.pop(job_id, None)
+            log.warning("fetching logs of job %s failed", job_id, exc_info=True)
+            await self._tell(respond, f"Couldn't fetch the logs of job `{job_id}`: {exc}")
+            return
+        lines = text.count("\n") + 1 if text else 0
+        await upload_text(
+            self.sender,
+            channel=channel,
+            thread_ts=thread,
+            filename=f"job-{job_id}.log",
+            content=text or "(no log output yet)\n",
+            title=f"Logs of job {job_id}",
+            initial_comment=f"Logs of job `{job_id}` (last {lines} lines), for {user_ref(user)}.",
+        )
+
+    @staticmethod
+    async def _tell(respond: Any, text: str) -> None:
+        try:
+            await respond(**ephemeral_text(text))
+        except Exception:
+            log.warning("could not answer a job button click", exc_info=True)

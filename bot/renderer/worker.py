@@ -1,0 +1,293 @@
+"""Engine events → Slack, per thread, in order, exactly once.
+
+The manager calls :meth:`Renderer.on_event` for every persisted event; that only enqueues (it
+must return at once). One worker per session folds events into the thread's render state
+(:mod:`bot.renderer.state`) through the handler table (:mod:`bot.renderer.handlers`), which
+draws with each feature's pure functions and writes through the ledger-backed
+:class:`~bot.renderer.output.ThreadOutput`:
+
+* posts go through the ledger: a (session, seq, part) is posted once, even across restarts;
+* edits (the progress message, approval cards, job cards) are idempotent and coalesced;
+* the watermark and the state are saved together after anything visible happened, and when
+  the queue drains; after a restart :meth:`catch_up` replays whatever came after.
+
+The worker is also the one writer of approval cards: a decision taken by a click asks for a
+redraw (:meth:`Renderer.redraw_card`), which is queued behind the thread's events.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import aiohttp
+from slack_sdk.errors import SlackApiError
+
+from agent_core.approvals import ApprovalBook
+from agent_core.events import Event
+from agent_core.retry import backoff_delay, retry_after_from_headers
+from agent_core.store import Store
+from bot.approvals.rendering import redraw_card
+from bot.conversation.turns import on_tick
+from bot.renderer.context import RenderContext
+from bot.renderer.handlers import HANDLERS, IGNORED
+from bot.renderer.output import ThreadOutput
+from bot.renderer.state import TurnState
+from bot.settings import SlackSettings
+from bot.slack.keys import is_slack_session
+from bot.slack.ledger import Ledger
+from bot.slack.sender import SenderClosed, SlackSender
+from bot.slack.threads import ThreadRecord, ThreadStore
+from gateways.providers.slack_errors import error_code, is_retryable
+
+log = logging.getLogger(__name__)
+
+WORKER_IDLE_S = 30.0
+RENDER_ATTEMPTS = 3  # for failures that are not Slack or the network being unavailable
+RETRY_BASE_S = 0.5
+RETRY_MAX_S = 60.0
+
+
+@dataclass(frozen=True)
+class _Tick:
+    """Post the progress message of turn ``turn_seq`` if the turn is still running."""
+
+    turn_seq: int
+
+
+@dataclass(frozen=True)
+class _RedrawCard:
+    """Redraw the approval card of ``batch_id`` from the stored decisions."""
+
+    batch_id: str
+
+
+_Item = Event | _Tick | _RedrawCard | None  # None: catch up with the store
+
+
+def _transient(exc: BaseException) -> bool:
+    """Worth retrying until it works: Slack down, slow or rate-limiting; the network."""
+    if isinstance(exc, SlackApiError):
+        status = int(getattr(exc.response, "status_code", 0) or 0)
+        return is_retryable(status, error_code(exc.response))
+    return isinstance(exc, aiohttp.ClientError | TimeoutError | OSError)
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    if isinstance(exc, SlackApiError):
+        return retry_after_from_headers(getattr(exc.response, "headers", None))
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, SlackApiError):
+        return f"Slack: {error_code(exc.response)}"
+    return type(exc).__name__
+
+
+class Renderer:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        approvals: ApprovalBook,
+        sender: SlackSender,
+        settings: SlackSettings,
+        threads: ThreadStore,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.threads = threads
+        self.ledger = Ledger(store)
+        self.ctx = RenderContext(
+            store=store,
+            approvals=approvals,
+            settings=settings,
+            threads=threads,
+            ledger=self.ledger,
+            out=ThreadOutput(sender, self.ledger, assistant_status=settings.assistant_status),
+            clock=clock,
+            schedule_tick=self._schedule_tick,
+        )
+        self._queues: dict[str, asyncio.Queue[_Item]] = {}
+        self._workers: dict[str, asyncio.Task[None]] = {}
+        self._timers: set[asyncio.Task[None]] = set()
+        self._closing = False
+
+    # ------------------------------------------------------------------ intake
+    async def on_event(self, event: Event) -> None:
+        """The manager's listener: enqueue and return."""
+        if self._closing or not is_slack_session(event.session_id):
+            return
+        if event.type in IGNORED:
+            return  # nothing to draw; the watermark skips them via the next gap fill
+        self._enqueue(event.session_id, event)
+
+    def kick(self, session_id: str) -> None:
+        """Make the session's worker catch up with the store."""
+        self._enqueue(session_id, None)
+
+    def redraw_card(self, session_id: str, batch_id: str) -> None:
+        """Redraw an approval card after a decision (queued behind the thread's events)."""
+        if not self._closing:
+            self._enqueue(session_id, _RedrawCard(batch_id))
+
+    def _enqueue(self, session_id: str, item: _Item) -> None:
+        queue = self._queues.setdefault(session_id, asyncio.Queue())
+        queue.put_nowait(item)
+        task = self._workers.get(session_id)
+        if task is None or task.done():
+            self._workers[session_id] = asyncio.create_task(
+                self._worker(session_id, queue), name=f"slack-render:{session_id}"
+            )
+
+    async def catch_up(self) -> int:
+        """After a restart: replay every thread that has events beyond its watermark."""
+        behind = await self.threads.behind()
+        for sid in behind:
+            self.kick(sid)
+        return len(behind)
+
+    async def drain(self, timeout: float = 10.0) -> bool:
+        """Wait until every queued event is rendered (tests, shutdown). False on timeout."""
+        try:
+            await asyncio.wait_for(
+                asyncio.gather(*(q.join() for q in list(self._queues.values()))), timeout
+            )
+        except TimeoutError:
+            return False
+        return True
+
+    async def close(self, timeout: float = 5.0) -> None:
+        """Finish what is queued (bounded), then stop the workers. The watermark is saved."""
+        await self.drain(timeout)
+        self._closing = True
+        for task in list(self._timers):
+            task.cancel()
+        for task in self._workers.values():
+            task.cancel()
+        await asyncio.gather(*self._workers.values(), *self._timers, return_exceptions=True)
+        self._workers.clear()
+
+    def _schedule_tick(self, rec: ThreadRecord, turn: TurnState) -> None:
+        delay = self.ctx.settings.progress_delay_s
+
+        async def fire() -> None:
+            await asyncio.sleep(delay)
+            if not self._closing:
+                self._enqueue(rec.session_id, _Tick(turn.seq))
+
+        task = asyncio.create_task(fire())
+        self._timers.add(task)
+        task.add_done_callback(self._timers.discard)
+
+    # ------------------------------------------------------------------ the worker
+    async def _worker(self, session_id: str, queue: asyncio.Queue[_Item]) -> None:
+        rec = await self.threads.load_or_derive(session_id)
+        if rec is None:
+            while not queue.empty():
+                queue.get_nowait()
+                queue.task_done()
+            return
+        dirty = False
+        try:
+            while True:
+                try:
+                    item = await asyncio.wait_for(queue.get(), WORKER_IDLE_S)
+                except TimeoutError:
+                    if queue.empty():
+                        if self._queues.get(session_id) is queue:
+                            del self._queues[session_id]  # idle: forget it until next time
+                        return
+                    continue
+                try:
+                    dirty |= await self._handle(rec, item)
+                    if dirty and queue.empty():
+                        await self.threads.save(rec)
+                        dirty = False
+                finally:
+                    queue.task_done()
+        except (asyncio.CancelledError, SenderClosed):
+            pass
+        except Exception:
+            log.exception("the renderer of %s stopped; it restarts with the next event", session_id)
+        finally:
+            if dirty:
+                try:
+                    await self.threads.save(rec)
+                except Exception:
+                    log.warning("could not save render state of %s", session_id, exc_info=True)
+            if self._workers.get(session_id) is asyncio.current_task():
+                self._workers.pop(session_id, None)
+
+    async def _handle(self, rec: ThreadRecord, item: _Item) -> bool:
+        """One queue item; True when the render state changed."""
+        if isinstance(item, _Tick):
+            return await on_tick(self.ctx, rec, item.turn_seq)
+        if isinstance(item, _RedrawCard):
+            try:
+                await redraw_card(self.ctx, rec, item.batch_id)
+            except SenderClosed:
+                raise
+            except Exception:
+                log.warning("could not redraw the approval card", exc_info=True)
+            return False
+        if item is not None and item.seq == rec.rendered_seq + 1:
+            return await self._apply(rec, item)
+        dirty = False
+        if item is None or item.seq > rec.rendered_seq:  # a gap: fill it from the store
+            upto = item.seq if item is not None else None
+            for ev in await self.store.events_after(rec.session_id, rec.rendered_seq):
+                if upto is not None and ev.seq > upto:
+                    break
+                dirty |= await self._apply(rec, ev)
+        return dirty
+
+    async def _apply(self, rec: ThreadRecord, event: Event) -> bool:
+        """Render one event, then advance the watermark.
+
+        While Slack is unreachable or rate-limiting, the event is retried (with backoff, and
+        never sooner than Slack's Retry-After) for as long as it takes — the thread waits
+        rather than losing its answer, and a shutdown meanwhile leaves the watermark behind so
+        the next start renders it. Other failures (a channel the bot was removed from, a bug)
+        are retried briefly, then skipped.
+        """
+        changed = False
+        handler = HANDLERS.get(event.type)  # type: ignore[call-overload]
+        attempt = 0
+        while handler is not None:
+            attempt += 1
+            try:
+                changed = await handler(self.ctx, rec, event)
+                break
+            except SenderClosed:
+                raise
+            except Exception as exc:
+                transient = _transient(exc)
+                if not transient and attempt >= RENDER_ATTEMPTS:
+                    log.exception(
+                        "giving up rendering %s #%d of %s", event.type, event.seq, rec.session_id
+                    )
+                    break
+                log.warning(
+                    "rendering %s #%d failed (%s); retrying",
+                    event.type,
+                    event.seq,
+                    _describe(exc),
+                    exc_info=not transient,
+                )
+                await asyncio.sleep(
+                    backoff_delay(
+                        attempt,
+                        base=RETRY_BASE_S,
+                        cap=RETRY_MAX_S,
+                        retry_after=_retry_after(exc),
+                    )
+                )
+        rec.rendered_seq = event.seq
+        if changed:
+            await self.threads.save(rec)
+        return True

@@ -1,0 +1,167 @@
+"""Cross-cutting Slack concerns as Bolt middleware, applied to every request in this order:
+
+1. :func:`ignore_bots` — other bots' messages, our own posts and edits echoed back as
+   events, and message subtypes that are not a person writing (edits, deletes, joins).
+2. :func:`dedupe` — Slack's retries (``retry_attempt`` → ``x-slack-retry-num``), reconnect
+   redeliveries and a mention that also arrives as a ``message`` event are handled once. Keys
+   (``event_id``, and ``channel+ts`` for messages) are persisted for ``dedupe_ttl_s`` (≥ 1 h).
+3. :func:`route` — decides whether a message is addressed to the bot (a mention, a DM, or a
+   reply in a thread that has a session or a thread record) and puts an
+   :class:`~bot.conversation.incoming.Incoming` in the context; anything else is acked and
+   dropped here.
+4. :func:`allow` — allow-lists; a refused person gets one polite ephemeral note.
+
+A middleware that stops a request returns ``await ack()``: Bolt sends an envelope ack only
+for a 200 response, and an unacked envelope would make Slack deliver it again.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from bot.conversation.incoming import Incoming
+from bot.slack.keys import channel_type_of, session_key
+
+if TYPE_CHECKING:
+    from agent_core.manager import SessionManager
+    from bot.access import Access, Refusals
+    from bot.slack.inflight import InFlight
+    from bot.slack.seen_events import SeenEvents
+    from bot.slack.threads import ThreadStore
+
+log = logging.getLogger(__name__)
+
+HUMAN_SUBTYPES = frozenset({None, "", "file_share", "thread_broadcast", "me_message"})
+MESSAGE_EVENTS = frozenset({"message", "app_mention"})
+
+Middleware = Callable[..., Awaitable[Any]]
+
+
+def event_keys(body: dict[str, Any]) -> list[str]:
+    """Dedupe keys of an Events API body: its event_id, and channel+ts for messages."""
+    keys = []
+    if body.get("event_id"):
+        keys.append(f"ev:{body['event_id']}")
+    event = body.get("event") or {}
+    if event.get("type") in MESSAGE_EVENTS and event.get("channel") and event.get("ts"):
+        keys.append(f"msg:{event['channel']}:{event['ts']}")
+    return keys
+
+
+def _header(request: Any, name: str) -> str | None:
+    values = (getattr(request, "headers", None) or {}).get(name)
+    if isinstance(values, list | tuple):
+        return values[0] if values else None
+    return values
+
+
+def build_middleware(
+    *,
+    seen: SeenEvents,
+    threads: ThreadStore,
+    sessions: SessionManager,
+    access: Access,
+    refusals: Refusals,
+    inflight: InFlight,
+    refusal_text: str,
+) -> list[Middleware]:
+    """The middleware chain, in order (see the module docstring)."""
+
+    async def thread_known(sid: str) -> bool:
+        """Does this thread have a session, or one being started (a thread record)?"""
+        return await sessions.exists(sid) or await threads.get(sid) is not None
+
+    async def ignore_bots(body: dict[str, Any], context: Any, next: Any, ack: Any) -> Any:
+        if body.get("type") == "event_callback":
+            event = body.get("event") or {}
+            if event.get("type") in MESSAGE_EVENTS:
+                user = event.get("user")
+                if (
+                    event.get("bot_id")
+                    or event.get("subtype") not in HUMAN_SUBTYPES
+                    or not user
+                    or user == context.bot_user_id
+                ):
+                    return await ack()
+        return await next()
+
+    async def dedupe(body: dict[str, Any], request: Any, next: Any, ack: Any) -> Any:
+        if body.get("type") != "event_callback":
+            return await next()
+        keys = event_keys(body)
+        if keys and not await seen.first_time(keys):
+            log.info(
+                "duplicate delivery ignored: %s (retry %s, %s)",
+                keys[0],
+                _header(request, "x-slack-retry-num"),
+                _header(request, "x-slack-retry-reason"),
+            )
+            return await ack()
+        return await next()
+
+    async def route(body: dict[str, Any], context: Any, next: Any, ack: Any) -> Any:
+        if body.get("type") != "event_callback":
+            return await next()
+        event = body.get("event") or {}
+        if event.get("type") not in MESSAGE_EVENTS:
+            return await next()
+        team = body.get("team_id") or event.get("team") or ""
+        channel = event.get("channel") or ""
+        ts = event.get("ts") or ""
+        thread_ts = event.get("thread_ts") if event.get("thread_ts") != ts else None
+        channel_type = channel_type_of(channel, event.get("channel_type"))
+        text = event.get("text") or ""
+        bot = context.bot_user_id
+        is_mention = event.get("type") == "app_mention" or bool(bot and f"<@{bot}" in text)
+        exists = False
+        if thread_ts:
+            exists = await thread_known(session_key(team, channel, thread_ts))
+        if not (is_mention or channel_type == "im" or exists):
+            return await ack()
+        files = tuple(
+            str(f.get("name") or f.get("title") or "file")
+            for f in event.get("files") or []
+            if isinstance(f, dict)
+        )
+        context["incoming"] = Incoming(
+            team=team,
+            channel=channel,
+            channel_type=channel_type,
+            user=event.get("user") or "",
+            text=text,
+            ts=ts,
+            thread_ts=thread_ts,
+            is_mention=is_mention,
+            session_exists=exists,
+            files=files,
+        )
+        return await next()
+
+    async def allow(body: dict[str, Any], context: Any, next: Any, ack: Any, respond: Any) -> Any:
+        incoming = context.get("incoming")
+        if incoming is not None:
+            if not access.channel_allowed(
+                incoming.channel, incoming.channel_type
+            ) or not await access.user_allowed(incoming.user):
+                inflight.spawn(refusals.refuse(incoming.channel, incoming.user, incoming.thread_ts))
+                return await ack()
+            return await next()
+        if body.get("command"):  # a slash command: it may start a session
+            user, channel = body.get("user_id"), str(body.get("channel_id") or "")
+            if not access.channel_allowed(channel) or not await access.user_allowed(user):
+                response = await ack()
+                inflight.spawn(respond(text=refusal_text, response_type="ephemeral"))
+                return response
+        if body.get("type") == "block_actions":
+            user = (body.get("user") or {}).get("id")
+            if not await access.user_allowed(user):
+                response = await ack()
+                inflight.spawn(
+                    respond(text=refusal_text, response_type="ephemeral", replace_original=False)
+                )
+                return response
+        return await next()
+
+    return [ignore_bots, dedupe, route, allow]

@@ -1,0 +1,55 @@
+"""The Slack gateway's tables and their migrations (the bot owns them, not the engine).
+
+``slack_seen_events`` (dedupe keys, :mod:`bot.slack.seen_events`), ``slack_ledger`` (what was
+posted for which event, :mod:`bot.slack.ledger`) and ``slack_threads`` (where a session's
+thread is, :mod:`bot.slack.threads`). How far each thread is rendered is the renderer's cursor
+in the store's event log (consumer :data:`RENDER_CONSUMER`), not a column here.
+"""
+
+from __future__ import annotations
+
+from agent_core.store import Schema
+
+# The renderer's name for its event-log cursors (with the thread's render state).
+RENDER_CONSUMER = "slack"
+
+SLACK_SCHEMA = Schema(
+    "slack",
+    (
+        # v1 — adopts the tables older builds created with the engine's own v1.
+        """
+        CREATE TABLE IF NOT EXISTS slack_seen_events (
+            event_key     TEXT PRIMARY KEY,
+            received_at   REAL NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS slack_ledger (
+            session_id    TEXT NOT NULL,
+            seq           INTEGER NOT NULL,
+            part          TEXT NOT NULL DEFAULT '',
+            channel       TEXT NOT NULL,
+            ts            TEXT,
+            status        TEXT NOT NULL DEFAULT 'posted',
+            created_at    REAL NOT NULL,
+            PRIMARY KEY (session_id, seq, part)
+        );
+        CREATE TABLE IF NOT EXISTS slack_threads (
+            session_id    TEXT PRIMARY KEY,
+            team          TEXT,
+            channel       TEXT NOT NULL,
+            thread_ts     TEXT NOT NULL,
+            rendered_seq  INTEGER NOT NULL DEFAULT 0,
+            state         TEXT NOT NULL DEFAULT '{}',
+            updated_at    REAL NOT NULL
+        );
+        """,
+        # v2 — the render watermark and state become the renderer's event-log cursor.
+        f"""
+        INSERT INTO event_cursors (consumer, session_id, seq, state, updated_at)
+            SELECT '{RENDER_CONSUMER}', session_id, rendered_seq, state, updated_at
+            FROM slack_threads WHERE true  -- (an upsert after SELECT needs a WHERE)
+            ON CONFLICT (consumer, session_id) DO NOTHING;
+        ALTER TABLE slack_threads DROP COLUMN rendered_seq;
+        ALTER TABLE slack_threads DROP COLUMN state;
+        """,
+    ),
+)

@@ -1,0 +1,112 @@
+"""Per-thread render records: where a session lives (``slack_threads``) and how far it is drawn.
+
+``rendered_seq`` is the watermark: every event up to it has been rendered, and ``state`` is
+the render state *at* that watermark. Both are the renderer's cursor in the store's event log
+(:data:`~bot.slack.tables.RENDER_CONSUMER`), written together, so a restart resumes from a
+consistent point and replays only what came after.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from agent_core.store import Store
+from bot.renderer.state import ThreadState
+from bot.slack.keys import ThreadRef, parse_session_key
+from bot.slack.tables import RENDER_CONSUMER, SLACK_SCHEMA
+
+
+@dataclass
+class ThreadRecord:
+    session_id: str
+    team: str
+    channel: str
+    thread_ts: str
+    rendered_seq: int = 0
+    state: ThreadState = field(default_factory=ThreadState)
+
+    @property
+    def ref(self) -> ThreadRef:
+        return ThreadRef(self.team, self.channel, self.thread_ts)
+
+
+class ThreadStore:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        store.require(SLACK_SCHEMA)
+
+    async def get(self, session_id: str) -> ThreadRecord | None:
+        row = await self.store.fetchone(
+            "SELECT session_id, team, channel, thread_ts FROM slack_threads WHERE session_id=?",
+            (session_id,),
+        )
+        if row is None:
+            return None
+        cursor = await self.store.start_cursor(RENDER_CONSUMER, session_id)
+        return ThreadRecord(
+            session_id=row["session_id"],
+            team=row["team"] or "",
+            channel=row["channel"],
+            thread_ts=row["thread_ts"],
+            rendered_seq=cursor.seq,
+            state=ThreadState.from_dict(cursor.state),
+        )
+
+    async def ensure(self, ref: ThreadRef) -> None:
+        """Create the record if missing. A session that already has events (created before
+        this record existed) starts its watermark at its last event: nothing old is replayed."""
+        sid = ref.session_id
+        await self.store.start_cursor(RENDER_CONSUMER, sid)  # first: a record implies a cursor
+        await self.store.execute(
+            "INSERT INTO slack_threads (session_id, team, channel, thread_ts, updated_at)"
+            " VALUES (?,?,?,?,?) ON CONFLICT (session_id) DO NOTHING",
+            (sid, ref.team, ref.channel, ref.thread_ts, time.time()),
+        )
+
+    async def load_or_derive(self, session_id: str) -> ThreadRecord | None:
+        """The record, or one derived from the session key (sessions created elsewhere)."""
+        rec = await self.get(session_id)
+        if rec is not None:
+            return rec
+        ref = parse_session_key(session_id)
+        if ref is None:
+            return None
+        await self.ensure(ref)
+        return await self.get(session_id)
+
+    async def save(self, rec: ThreadRecord) -> None:
+        await self.store.advance_cursor(
+            RENDER_CONSUMER, rec.session_id, rec.rendered_seq, state=rec.state.to_dict()
+        )
+
+    async def behind(self) -> list[str]:
+        """Sessions with events not rendered yet (to replay after a restart)."""
+        return await self.store.sessions_behind(RENDER_CONSUMER)
+
+
+async def thread_replies(
+    sender: Any, channel: str, thread_ts: str, *, max_pages: int, **extra: Any
+) -> AsyncIterator[dict[str, Any]]:
+    """The messages of a thread, page by page through the sender (SlackApiError propagates).
+
+    ``max_pages`` bounds the walk so a huge thread can never stall a listener.
+    """
+    cursor = None
+    for _ in range(max_pages):
+        data = await sender.call(
+            channel,
+            "conversations_replies",
+            channel=channel,
+            ts=thread_ts,
+            limit=200,
+            cursor=cursor,
+            **extra,
+        )
+        for message in data.get("messages") or []:
+            yield message
+        cursor = (data.get("response_metadata") or {}).get("next_cursor")
+        if not cursor:
+            return

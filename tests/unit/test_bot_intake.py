@@ -1,0 +1,207 @@
+"""Where a mention becomes a session (:class:`bot.conversation.intake.Intake`), without Slack:
+the engine, the thread directory and the sender are recording fakes of our own components.
+
+Thread history follows ``conversations.replies``'s documented response
+(https://api.slack.com/methods/conversations.replies#examples).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from agent_core.events import UserInput
+from bot.conversation.commands import Command
+from bot.conversation.incoming import Incoming
+from bot.conversation.intake import Intake
+from bot.llm_warmup import LlmWarmup
+from bot.settings import parse_slack_settings
+from bot.slack.keys import ThreadRef
+
+BOT = "U0BOT"
+ROOT = "1700000000.000100"
+
+
+class Manager:
+    def __init__(self, existing: bool = False, busy: bool = False) -> None:
+        self.existing, self.busy = existing, busy
+        self.submitted: list[tuple[str, Any, dict[str, Any] | None]] = []
+        self.gate: asyncio.Event | None = None
+
+    async def exists(self, sid: str) -> bool:
+        return self.existing or any(s == sid for s, _, _ in self.submitted)
+
+    def is_busy(self, sid: str) -> bool:
+        return self.busy
+
+    async def queued_count(self, sid: str) -> int:
+        return 0
+
+    async def submit(self, sid: str, op: Any, origin: dict[str, Any] | None = None) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
+        self.submitted.append((sid, op, origin))
+
+
+class Threads:
+    def __init__(self) -> None:
+        self.ensured: list[ThreadRef] = []
+
+    async def ensure(self, ref: ThreadRef) -> None:
+        self.ensured.append(ref)
+
+
+class Sender:
+    def __init__(self, history: list[dict[str, Any]] | None = None) -> None:
+        self.history = history or []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+
+    async def call(self, queue: str, method: str, /, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append((method, kwargs))
+        if method == "conversations_replies":
+            return {"ok": True, "messages": self.history, "has_more": False}
+        return {"ok": True, "ts": "1700000009.000900"}
+
+
+class Replies:
+    def __init__(self) -> None:
+        self.reactions: list[tuple[str, str]] = []
+        self.posts: list[Any] = []
+
+    def react(self, channel: str, ts: str, name: str) -> None:
+        self.reactions.append((ts, name))
+
+    async def post(self, channel: str, thread_ts: str, payload: Any) -> None:
+        self.posts.append(payload)
+
+    async def ephemeral(self, *args: Any) -> None:  # pragma: no cover - not reached here
+        raise AssertionError("no ephemeral expected")
+
+
+class Commands:
+    def __init__(self) -> None:
+        self.ran: list[Command] = []
+
+    async def run(self, cmd: Command, msg: Incoming) -> None:
+        self.ran.append(cmd)
+
+
+async def until(predicate: Any, timeout: float = 5.0) -> None:
+    """Yield to the loop until ``predicate()`` holds (no timed sleep)."""
+
+    async def wait() -> None:
+        while not predicate():
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(wait(), timeout)
+
+
+def _intake(manager: Manager, sender: Sender | None = None, **slack: Any) -> Intake:
+    warmup = LlmWarmup()
+    warmup.ready.set()
+    intake = Intake(
+        settings=parse_slack_settings(slack),
+        manager=manager,  # type: ignore[arg-type]
+        threads=Threads(),  # type: ignore[arg-type]
+        sender=sender or Sender(),  # type: ignore[arg-type]
+        replies=Replies(),  # type: ignore[arg-type]
+        commands=Commands(),  # type: ignore[arg-type]
+        warmup=warmup,
+        bot_user_id=BOT,
+    )
+    return intake
+
+
+def _msg(text: str, ts: str = ROOT, thread_ts: str | None = None, **kw: Any) -> Incoming:
+    fields: dict[str, Any] = {
+        "team": "T1",
+        "channel": "C1",
+        "channel_type": "channel",
+        "user": "U1",
+        "text": text,
+        "ts": ts,
+        "thread_ts": thread_ts,
+        "is_mention": True,
+        "session_exists": False,
+        **kw,
+    }
+    return Incoming(**fields)
+
+
+async def test_a_mention_starts_a_session_keyed_by_its_thread() -> None:
+    manager = Manager()
+    intake = _intake(manager)
+    await intake.handle_message(_msg(f"<@{BOT}>  train distilbert on imdb"))
+    ((sid, op, origin),) = manager.submitted
+    assert sid == f"slack:T1:C1:{ROOT}"
+    assert isinstance(op, UserInput) and op.text == "train distilbert on imdb"
+    assert op.meta == {"slack_ts": ROOT, "queued": False}
+    assert origin is not None and origin["requester"] == "U1" and origin["thread_ts"] == ROOT
+    assert intake.threads.ensured == [ThreadRef("T1", "C1", ROOT)]  # type: ignore[attr-defined]
+    assert intake.replies.reactions == [(ROOT, "eyes")]  # type: ignore[attr-defined]
+
+
+async def test_a_message_that_is_a_command_goes_to_the_commands() -> None:
+    manager = Manager(existing=True)
+    intake = _intake(manager)
+    await intake.handle_message(_msg(f"<@{BOT}> stop", thread_ts=ROOT, ts="2.0"))
+    assert [c.name for c in intake.commands.ran] == ["stop"]  # type: ignore[attr-defined]
+    assert manager.submitted == []
+
+
+async def test_an_empty_mention_gets_help_not_a_session() -> None:
+    manager = Manager()
+    intake = _intake(manager)
+    await intake.handle_message(_msg(f"<@{BOT}>"))
+    assert manager.submitted == [] and len(intake.replies.posts) == 1  # type: ignore[attr-defined]
+
+
+async def test_a_follow_up_while_busy_is_marked_queued() -> None:
+    manager = Manager(existing=True, busy=True)
+    intake = _intake(manager)
+    await intake.handle_message(_msg("also try lr 3e-5", ts="2.0", thread_ts=ROOT))
+    assert manager.submitted[0][1].meta["queued"] is True
+    assert intake.replies.reactions == [("2.0", "hourglass_flowing_sand")]  # type: ignore[attr-defined]
+
+
+async def test_messages_reach_the_engine_in_the_order_slack_delivered_them() -> None:
+    manager = Manager(existing=True)
+    manager.gate = asyncio.Event()
+    intake = _intake(manager)
+    first = asyncio.create_task(intake.handle_message(_msg("first", ts="2.0", thread_ts=ROOT)))
+    second = asyncio.create_task(intake.handle_message(_msg("second", ts="3.0", thread_ts=ROOT)))
+    # both are in: the first holds the thread's intake lock (blocked in the engine), the second
+    # waits for it
+    await until(
+        lambda: intake.replies.reactions == [("2.0", "eyes"), ("3.0", "hourglass_flowing_sand")]
+    )  # type: ignore[attr-defined]
+    manager.gate.set()
+    await asyncio.wait_for(asyncio.gather(first, second), 5)
+    assert [op.text for _, op, _ in manager.submitted] == ["first", "second"]
+    assert manager.submitted[1][1].meta["queued"] is True  # it waited behind the first
+
+
+async def test_a_session_started_inside_a_human_thread_is_seeded_with_its_history() -> None:
+    history = [
+        {"type": "message", "user": "U2", "text": "the eval loss went up", "ts": ROOT},
+        {"type": "message", "user": BOT, "text": "(our own post)", "ts": "1700000001.000100"},
+        {"type": "message", "user": "U3", "text": "maybe the lr?", "ts": "1700000002.000100"},
+        {"type": "message", "user": "U1", "text": "<@U0BOT> look", "ts": "1700000003.000100"},
+    ]
+    manager = Manager()
+    intake = _intake(manager, Sender(history))
+    await intake.handle_message(_msg(f"<@{BOT}> look", ts="1700000003.000100", thread_ts=ROOT))
+    text = manager.submitted[0][1].text
+    assert "<@U2>: the eval loss went up" in text and "<@U3>: maybe the lr?" in text
+    assert "our own post" not in text and text.endswith("look")
+
+
+async def test_an_engine_failure_is_told_in_the_thread() -> None:
+    class Broken(Manager):
+        async def submit(self, *args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("disk full")
+
+    intake = _intake(Broken())
+    await intake.handle_message(_msg(f"<@{BOT}> hello"))
+    (notice,) = intake.replies.posts  # type: ignore[attr-defined]
+    assert "RuntimeError" in notice.text
