@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 LOG_LINE_MAX_CHARS = 500
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
@@ -59,3 +60,18 @@ def parse_log_event(raw: str) -> tuple[str | None, str] | None:
         return None
     stamp = event.get("timestamp")
     return (str(stamp) if stamp else None, clean_log_line(text))
+
+
+def parse_metrics_event(raw: str) -> dict[str, Any] | None:
+    """One SSE line of the Jobs metrics stream → the sample dict; None for anything else.
+
+    The stream sends ``event: metric`` then ``data: {...}`` (see
+    ``HfApi.fetch_job_metrics``); keep-alives (``: keep-alive``) and event lines are skipped.
+    """
+    if not raw.startswith("data: {"):
+        return None
+    try:
+        sample = json.loads(raw[6:])
+    except ValueError:
+        return None
+    return sample if isinstance(sample, dict) else None

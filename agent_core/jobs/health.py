@@ -216,6 +216,14 @@ def check_all(series: JobSeries, t: Thresholds, *, now: float, running: bool) ->
     return [f for f in (c() for c in checks) if f is not None]
 
 
+def undecided(series: JobSeries, t: Thresholds, *, now: float, running: bool) -> set[str]:
+    """Conditions the current data can neither confirm nor clear (a window not yet covered)."""
+    out = set()
+    if running and _window_mean(series.hardware.get(GPU_UTIL), now, t.gpu_idle_minutes) is None:
+        out.add(GPU_IDLE)
+    return out
+
+
 @dataclass
 class HealthMonitor:
     """Reports each condition once per episode: on start, and again only after it cleared."""
@@ -227,7 +235,10 @@ class HealthMonitor:
         found = check_all(series, self.thresholds, now=now, running=running)
         current = {f.condition for f in found}
         new = [f for f in found if f.condition not in self.active]
-        self.active = current
+        # "Not enough history to call it" is not "cleared": a gap in the hardware stream
+        # must not end an idle-GPU episode and re-announce it on the next sample.
+        keep = self.active & undecided(series, self.thresholds, now=now, running=running)
+        self.active = current | keep
         return new
 
     def to_json(self) -> list[str]:

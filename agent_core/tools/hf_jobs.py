@@ -464,6 +464,8 @@ async def _run(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
             "requester": (ctx.origin or {}).get("requester") or (ctx.origin or {}).get("user"),
             "label": spec["label"],
             "image": spec["image"],
+            # The babysitter reads hyper-parameters from it and relaunches with a change.
+            "command": spec["command"] if len(str(spec["command"])) <= 20_000 else None,
         },
     )
     watcher = ctx.services.jobs
