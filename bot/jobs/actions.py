@@ -23,6 +23,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from agent_core import policy, pricing
+from agent_core.jobs.stages import is_terminal
+from bot.jobs.babysitting import curves_filename, curves_png
 from bot.jobs.buttons import ephemeral_text, parse_job_action
 from bot.slack.files import upload_text
 from bot.slack.format import user_ref
@@ -74,6 +76,7 @@ class JobActions:
         self.refusal_text = refusal_text
         self.clock = clock
         self._last_upload: dict[str, float] = {}
+        self._curve_files: dict[str, str] = {}  # job → the live chart's file (replaced)
 
     def _watcher(self) -> Any:
         return self.services.jobs
@@ -191,6 +194,50 @@ class JobActions:
             title=f"Logs of job {job_id}",
             initial_comment=f"Logs of job `{job_id}` (last {lines} lines), for {user_ref(user)}.",
         )
+
+    async def on_curves_click(
+        self, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        """Upload the job's curves; while it runs, the new image replaces the previous one."""
+        user = str((body.get("user") or {}).get("id") or "")
+        if not await self.access.user_allowed(user):
+            await self._tell(respond, self.refusal_text)
+            return
+        job = await self._job_for_click(body, action, respond)
+        if job is None:
+            return
+        job_id = str(job["job_id"])
+        channel, thread = _where(job)
+        if not (channel and thread):
+            await self._tell(respond, "I can't tell which thread this job belongs to.")
+            return
+        try:
+            png = await curves_png(self.services.store, job_id)
+        except Exception as exc:
+            log.warning("drawing the curves of job %s failed", job_id, exc_info=True)
+            await self._tell(respond, f"Couldn't draw the curves of job `{job_id}`: {exc}")
+            return
+        if png is None:
+            await self._tell(respond, f"Job `{job_id}` has not logged any metrics yet.")
+            return
+        previous = self._curve_files.pop(job_id, None)
+        if previous:
+            try:  # replaced, not piled up: one live chart per job in the thread
+                await self.sender.call(channel, "files_delete", file=previous)
+            except Exception:
+                log.info("could not delete the previous curves of %s", job_id, exc_info=True)
+        file_id = await upload_text(
+            self.sender,
+            channel=channel,
+            thread_ts=thread,
+            filename=curves_filename(job_id),
+            content=png,
+            title=f"Curves of job {job_id}",
+            initial_comment=f"Curves of job `{job_id}` ({str(job.get('stage', '')).lower()}), "
+            f"for {user_ref(user)}.",
+        )
+        if file_id and not is_terminal(job.get("stage")):
+            self._curve_files[job_id] = file_id
 
     @staticmethod
     async def _tell(respond: Any, text: str) -> None:
