@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..approvals import APPROVED, REJECTED
 from ..durations import format_duration
 from ..pricing import format_usd
 from .babysitter import job_hyperparameters
@@ -80,13 +81,14 @@ def entries_from_events(events: list[Event], hyper: dict[str, dict[str, Any]]) -
                 proposed[str(tool.get("tool_call_id"))] = text
                 out.append(Entry(ev.ts, "proposed", text))
         elif ev.type == "approval_resolved":
-            who = d.get("decided_by") or "someone"
             for dec in d.get("decisions") or []:
                 what = proposed.get(str(dec.get("tool_call_id")))
                 if what is None:
                     continue
-                kind = "approved" if dec.get("approved") else "declined"
-                out.append(Entry(ev.ts, kind, f"{what} — by <@{who}>"))
+                status = str(dec.get("status") or "")
+                kind = {APPROVED: "approved", REJECTED: "declined"}.get(status, status)
+                who = dec.get("decided_by") or d.get("decided_by")
+                out.append(Entry(ev.ts, kind, what + (f" — by <@{who}>" if who else "")))
         elif ev.type == "job_finished":
             facts = [str(d.get("stage", "?")).lower()]
             if d.get("wall_time_s") is not None:

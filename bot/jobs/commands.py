@@ -39,6 +39,7 @@ _PREFS = re.compile(
     r"(?:\s*\n(?P<body>.*)|\s*)$",
     re.IGNORECASE | re.DOTALL,
 )
+_LEADING_MENTION = re.compile(r"^\s*(?:<@[A-Z0-9]+(?:\|[^>]*)?>\s*)+")
 _SIMPLE = {"history": "history", "log": "history", "compare": "compare"}
 LOG_LINES_SHOWN = 15
 
@@ -123,6 +124,10 @@ class BabysitterCommands:
             await self.replies.post(msg.channel, msg.root_ts, _text_payload(text, text))
             return
         if cmd.verb == "set":
+            # The intake collapses runs of spaces (fine for prose, fatal for YAML): read the
+            # file's text again from the message as sent, only the leading mention removed.
+            raw = parse_babysitter_command(_LEADING_MENTION.sub("", msg.text))
+            cmd = raw if raw is not None and raw.body.strip() else cmd
             if not cmd.body.strip():
                 await self.replies.ephemeral(
                     msg.channel,
