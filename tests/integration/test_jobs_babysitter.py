@@ -43,7 +43,7 @@ TRAIN = {
 async def test_diverging_run_warns_with_numbers_and_wakes_agent_with_the_change(tmp_path):
     async with jobs_env(tmp_path) as env:
         await env.watcher.preferences.set(thread_scope(SESSION), POLICY, set_by="U_REQ")
-        env.fake.jobs.script_training("diverging", steps=160, run_secs=1.5)
+        env.fake.jobs.script_training("diverging", steps=160, run_secs=3.0)
         job_id = await submit(env, TRAIN)
         ev = await env.recorder.wait_for("job_health", job_id=job_id)
         data = ev.data
@@ -63,6 +63,10 @@ async def test_diverging_run_warns_with_numbers_and_wakes_agent_with_the_change(
             "3",
         ]
         assert data["notify"] == ["#ml-alerts"] and data["quiet"] is False
+        # Within one polling period: the warning comes from the very tick that read the rising
+        # loss (the event right before it is that tick's progress report), while it runs.
+        progress = [e for e in env.recorder.of("job_progress", job_id) if e.seq < ev.seq]
+        assert progress[-1].seq == ev.seq - 1 and data["stage"] == "RUNNING"
         await env.recorder.wait_for("job_finished", job_id=job_id)
         await settle(env, job_id)
         # One episode → one warning, one wake-up carrying the evidence and the exact command.
