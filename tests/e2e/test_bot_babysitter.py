@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -60,6 +62,15 @@ TRAIN = {
     "hardware_flavor": "a10g-small",
     "timeout": "2h",
 }
+
+
+def keep_artifacts(files: dict[str, bytes]) -> None:
+    """With ``BABYSITTER_ARTIFACTS`` set to a folder, keep what the thread got (for review)."""
+    folder = os.environ.get("BABYSITTER_ARTIFACTS")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        for name, data in files.items():
+            (Path(folder) / name).write_bytes(data)
 
 
 def shown_text(m) -> str:
@@ -189,6 +200,14 @@ async def test_diverging_run_is_relaunched_after_approval_with_the_change(world)
         )
     )
     assert png_size(chart.content or b"")[0] == 1050
+    keep_artifacts(
+        {
+            "preferences.md": POLICY.encode(),
+            "experiment-log.md": export.content or b"",
+            "runs-compared.png": chart.content or b"",
+            **{f.filename: f.content or b"" for f in files},
+        }
+    )
     assert ALICE_TOKEN not in json.dumps([shown_text(m) for m in env.slack.messages("C1")])
 
 
