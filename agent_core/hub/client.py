@@ -19,10 +19,11 @@ Why one class:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -258,22 +259,11 @@ class HubClient:
 
         async def read() -> None:
             timeout = httpx.Timeout(deadline_s, read=idle_s)
-            async with self.http.stream(
-                "GET",
-                url,
-                params={"tail": lines},
-                headers={**self.auth_headers(), "Accept": "text/event-stream"},
-                timeout=timeout,
-            ) as resp:
-                if resp.status_code >= 400:
-                    body = (await resp.aread())[:2000]
-                    raise status_error(
-                        resp.status_code, resp.headers, body, f"logs of job {job_id}"
-                    )
-                async for raw in resp.aiter_lines():
-                    entry = parse_log_event(raw)
-                    if entry is not None:
-                        keep.append(entry)
+            what = f"logs of job {job_id}"
+            async for raw in self._sse_lines(url, what, timeout, params={"tail": lines}):
+                entry = parse_log_event(raw)
+                if entry is not None:
+                    keep.append(entry)
             result.ended = True
 
         try:
@@ -287,6 +277,32 @@ class HubClient:
         result.entries = list(keep)
         result.lines = [line for _, line in keep]
         return result
+
+    async def _sse_lines(
+        self,
+        url: str,
+        what: str,
+        timeout: httpx.Timeout,
+        *,
+        params: dict[str, Any] | None = None,
+        tolerate: int | None = None,
+    ) -> AsyncIterator[str]:
+        """The lines of one authenticated SSE stream from the Hub; an error status raises
+        :class:`HubError` (``tolerate`` is a status that just means "nothing to read")."""
+        async with self.http.stream(
+            "GET",
+            url,
+            params=params,
+            headers={**self.auth_headers(), "Accept": "text/event-stream"},
+            timeout=timeout,
+        ) as resp:
+            if resp.status_code == tolerate:
+                return
+            if resp.status_code >= 400:
+                body = (await resp.aread())[:2000]
+                raise status_error(resp.status_code, resp.headers, body, what)
+            async for raw in resp.aiter_lines():
+                yield raw
 
     async def job_metrics_samples(
         self,
@@ -307,20 +323,10 @@ class HubClient:
         samples: list[dict[str, Any]] = []
 
         async def read() -> None:
-            async with self.http.stream(
-                "GET",
-                url,
-                headers={**self.auth_headers(), "Accept": "text/event-stream"},
-                timeout=httpx.Timeout(deadline_s),
-            ) as resp:
-                if resp.status_code == 500:
-                    return
-                if resp.status_code >= 400:
-                    body = (await resp.aread())[:2000]
-                    raise status_error(
-                        resp.status_code, resp.headers, body, f"metrics of job {job_id}"
-                    )
-                async for raw in resp.aiter_lines():
+            what = f"metrics of job {job_id}"
+            stream = self._sse_lines(url, what, httpx.Timeout(deadline_s), tolerate=500)
+            async with contextlib.aclosing(stream) as lines:  # closes the stream on return
+                async for raw in lines:
                     sample = parse_metrics_event(raw)
                     if sample is not None:
                         samples.append(sample)

@@ -152,16 +152,31 @@ class JobActions:
                 f"Job `{job_id}` could not be cancelled: {result.get('error') or 'unknown error'}.",
             )
 
-    async def on_logs_click(
+    async def _upload_click(
         self, body: dict[str, Any], action: dict[str, Any], respond: Any
-    ) -> None:
+    ) -> tuple[str, dict[str, Any], str, str] | None:
+        """``(user, job, channel, thread)`` for a button that uploads into the job's thread
+        (anyone allowed to talk to the bot may ask), or None after telling the clicker why."""
         user = str((body.get("user") or {}).get("id") or "")
         if not await self.access.user_allowed(user):
             await self._tell(respond, self.refusal_text)
-            return
+            return None
         job = await self._job_for_click(body, action, respond)
         if job is None:
+            return None
+        channel, thread = _where(job)
+        if not (channel and thread):
+            await self._tell(respond, "I can't tell which thread this job belongs to.")
+            return None
+        return user, job, channel, thread
+
+    async def on_logs_click(
+        self, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        click = await self._upload_click(body, action, respond)
+        if click is None:
             return
+        user, job, channel, thread = click
         job_id = str(job["job_id"])
         now = self.clock()
         last = self._last_upload.get(job_id)
@@ -169,10 +184,6 @@ class JobActions:
             await self._tell(
                 respond, f"The logs of job `{job_id}` were just uploaded to this thread."
             )
-            return
-        channel, thread = _where(job)
-        if not (channel and thread):
-            await self._tell(respond, "I can't tell which thread this job belongs to.")
             return
         self._last_upload[job_id] = now
         try:
@@ -199,18 +210,11 @@ class JobActions:
         self, body: dict[str, Any], action: dict[str, Any], respond: Any
     ) -> None:
         """Upload the job's curves; while it runs, the new image replaces the previous one."""
-        user = str((body.get("user") or {}).get("id") or "")
-        if not await self.access.user_allowed(user):
-            await self._tell(respond, self.refusal_text)
+        click = await self._upload_click(body, action, respond)
+        if click is None:
             return
-        job = await self._job_for_click(body, action, respond)
-        if job is None:
-            return
+        user, job, channel, thread = click
         job_id = str(job["job_id"])
-        channel, thread = _where(job)
-        if not (channel and thread):
-            await self._tell(respond, "I can't tell which thread this job belongs to.")
-            return
         try:
             png = await curves_png(self.services.store, job_id)
         except Exception as exc:

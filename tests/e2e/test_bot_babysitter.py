@@ -28,23 +28,9 @@ from tests.fakes.fake_hub import ALICE_TOKEN, FakeHub
 from tests.fakes.fake_llm import call, last_user_text, text, tool_calls
 from tests.fakes.slack_limits import validate_blocks
 from tests.hub_harness import FAST_JOBS
+from tests.integration.test_jobs_babysitter import POLICY
 from tests.slack_harness import bot_env
 
-POLICY = """# Babysitting rules for the imdb runs
-A diverging run is usually a learning rate that is too high: halve it and try again.
-An idle GPU burns money: stop it.
-
-```yaml
-thresholds:
-  gpu_idle_minutes: 0.01
-rules:
-  - when: loss_diverging
-    do: propose_relaunch
-    change: {learning_rate: "x0.5"}
-  - when: gpu_idle
-    do: stop
-```
-"""
 BAD_POLICY = """```yaml
 thresholds:
   gpu_idel_minutes: 15
