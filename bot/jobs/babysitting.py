@@ -65,8 +65,7 @@ def health_payload(data: dict[str, Any]) -> Payload:
         f":warning: {who}job {code_inline(job_id, 40)}: *{esc(title)}*",
         esc(str(data.get("summary") or "")),
     ]
-    rule = data.get("rule") if isinstance(data.get("rule"), dict) else None
-    if rule and rule.get("only_if"):
+    if data.get("checks"):  # a rule's only_if, whether it held or not
         lines.append("Checked: " + esc("; ".join(map(str, data.get("checks") or []))))
     lines.append(_NEXT.get(action, _NEXT["warn"]))
     change = data.get("change") if isinstance(data.get("change"), dict) else None

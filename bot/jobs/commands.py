@@ -136,21 +136,33 @@ class BabysitterCommands:
                     msg.thread_ts,
                 )
                 return
-            try:
-                await self.book.set(scope, cmd.body, set_by=msg.user)
-            except PreferencesError as exc:
-                problems = "\n".join(f"• {esc(line)}" for line in str(exc).splitlines())
-                await self.replies.post(
-                    msg.channel,
-                    msg.root_ts,
-                    _text_payload(
-                        f":x: Those preferences were *not* saved:\n{problems}",
-                        "Preferences not saved",
-                    ),
-                )
-                return
-        prefs = await self.book.for_session(sid, {"channel": msg.channel})
-        text = ("Saved. " if cmd.verb == "set" else "") + esc(prefs.describe())
+            await self.set_preferences(msg, scope, cmd.body)
+            return
+        await self.show(msg)
+
+    async def set_preferences(self, msg: Incoming, scope: str, text: str) -> bool:
+        """Validate and store a preferences.md for ``scope``, answering in the thread: the
+        saved rules, or the parser's errors (nothing stored). Also the entry point for a
+        ``preferences.md`` attached to a message (its text, downloaded by the intake)."""
+        try:
+            await self.book.set(scope, text, set_by=msg.user)
+        except PreferencesError as exc:
+            problems = "\n".join(f"• {esc(line)}" for line in str(exc).splitlines())
+            await self.replies.post(
+                msg.channel,
+                msg.root_ts,
+                _text_payload(
+                    f":x: Those preferences were *not* saved:\n{problems}",
+                    "Preferences not saved",
+                ),
+            )
+            return False
+        await self.show(msg, saved=True)
+        return True
+
+    async def show(self, msg: Incoming, *, saved: bool = False) -> None:
+        prefs = await self.book.for_session(msg.ref.session_id, {"channel": msg.channel})
+        text = ("Saved. " if saved else "") + esc(prefs.describe())
         if prefs.prose:
             text += "\n\n" + "\n".join(f"> {esc(line)}" for line in prefs.prose.splitlines()[:20])
         await self.replies.post(msg.channel, msg.root_ts, _text_payload(text, "Preferences"))

@@ -127,3 +127,29 @@ async def test_healthy_run_is_quiet_and_its_series_survive_a_restart(tmp_path):
         assert len(babysit.series.metrics["loss"]) >= before
         assert babysit.series.metrics["loss"].xs == sorted(babysit.series.metrics["loss"].xs)
         assert env.recorder.of("job_health", job_id) == []
+
+
+async def test_rule_fires_only_when_its_conditions_hold(tmp_path):
+    """``only_if`` gates the action: overfitting with eval loss under the team's threshold is
+    a warning with what was checked, not a relaunch."""
+    policy = """```yaml
+thresholds:
+  val_loss_threshold: 5.0
+rules:
+  - when: overfitting
+    only_if: ["eval_loss > val_loss_threshold"]
+    do: propose_relaunch
+    change: {num_train_epochs: 1}
+```"""
+    async with jobs_env(tmp_path) as env:
+        await env.watcher.preferences.set(thread_scope(SESSION), policy)
+        env.fake.jobs.script_training("overfitting", steps=120, run_secs=2.0)
+        job_id = await submit(env, TRAIN)
+        ev = await env.recorder.wait_for("job_health", job_id=job_id)
+        assert ev.data["condition"] == "overfitting" and ev.data["action"] == "warn"
+        (checked,) = ev.data["checks"]
+        assert checked.startswith("eval_loss = ") and checked.endswith("> 5: no")
+        assert "change" not in ev.data
+        await env.recorder.wait_for("job_finished", job_id=job_id)
+        await settle(env, job_id)
+        assert env.submitted.ops == []
