@@ -262,8 +262,9 @@ class SessionManager:
                 self._kick(session_id)
 
     async def _has_queued(self, session_id: str) -> bool:
+        """Checked on the way out of a worker, where a store error must not mask its own."""
         try:
-            return (await self.store.next_op(session_id)) is not None
+            return await self.store.count_queued_ops(session_id) > 0
         except Exception:
             return False
 

@@ -44,7 +44,7 @@ class EngineExtras:
         self.started.clear()
 
 
-async def attach_mcp(manager: SessionManager, extras: EngineExtras) -> None:
+async def _attach_mcp(manager: SessionManager, extras: EngineExtras) -> None:
     if not manager.config.mcpServers or manager.services.mcp is not None:
         return
     try:
@@ -61,7 +61,7 @@ async def attach_mcp(manager: SessionManager, extras: EngineExtras) -> None:
             manager.router.register(spec)
 
 
-async def attach_jobs(manager: SessionManager, extras: EngineExtras) -> None:
+async def _attach_jobs(manager: SessionManager, extras: EngineExtras) -> None:
     if manager.services.jobs is not None:
         return
     try:
@@ -84,8 +84,8 @@ async def attach_engine_services(
     extras = EngineExtras()
     tasks = []
     if jobs:
-        tasks.append(attach_jobs(manager, extras))
+        tasks.append(_attach_jobs(manager, extras))
     if mcp:
-        tasks.append(attach_mcp(manager, extras))
+        tasks.append(_attach_mcp(manager, extras))
     await asyncio.gather(*tasks)
     return extras

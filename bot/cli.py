@@ -1,5 +1,4 @@
-"""``ml-intern-slack``: run the Slack bot (default), check the configuration, or chat in a
-terminal.
+"""``ml-intern-slack``: run the Slack bot (default), check the configuration, or chat.
 
     ml-intern-slack                     # run the bot (Socket Mode)
     ml-intern-slack check               # validate configuration and exit

@@ -4,8 +4,9 @@ Entry points: :class:`NotificationService` (events in, durable delivery out),
 :func:`parse_messaging_config` (validates ``Config.messaging``), :func:`verify_signature`
 (for webhook receivers), and the ``notify`` tool in :mod:`gateways.notify_tool`.
 
-Exports are loaded lazily so that importing :mod:`gateways.notify_tool` from the engine's tool
-catalog does not pull in slack_sdk or httpx.
+Exports are loaded on first use, so that the bot importing the Slack vocabularies
+(:mod:`gateways.providers.slack_errors`, :mod:`gateways.providers.slack_mrkdwn`) or the
+``notify`` tool does not load the whole notification service.
 """
 
 from __future__ import annotations

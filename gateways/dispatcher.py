@@ -19,7 +19,7 @@ from agent_core.retry import backoff_delay
 from .config import DeliveryConfig
 from .notification import Envelope
 from .outbox import Outbox, OutboxRow
-from .providers import DeliveryContext, PermanentError, Provider, RetryableError
+from .providers.base import DeliveryContext, PermanentError, Provider, RetryableError
 
 log = logging.getLogger(__name__)
 

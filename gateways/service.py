@@ -35,8 +35,9 @@ from .dispatcher import Dispatcher
 from .event_feed import EventFeed
 from .notification import Envelope, Notification
 from .outbox import FAILED, PENDING, SENT, Outbox, OutboxItem, OutboxRow
-from .providers import Provider, Shared, SlackDirectory, build_sender, requester_dm_sender
-from .providers.slack import DEFAULT_API_BASE_URL
+from .providers.base import Provider, Shared
+from .providers.registry import build_sender, requester_dm_sender
+from .providers.slack import DEFAULT_API_BASE_URL, SlackDirectory
 from .routing import Route, route_event
 
 if TYPE_CHECKING:
@@ -94,6 +95,10 @@ class NotificationService:
         self._dispatcher: Dispatcher | None = None
         self._progress = asyncio.Event()  # replaced (after being set) on every attempt
         self._started = False
+        # Every event type some rule (or the automatic routing) may notify about.
+        self.event_types = frozenset(
+            {t for r in config.rules for t in r.events} if config.rules else config.auto_event_types
+        )
         self.feed = EventFeed(store, EVENT_CONSUMER, self.event_types, self.handle_event)
 
     @classmethod
@@ -195,13 +200,6 @@ class NotificationService:
     def wants(self, event: Event) -> bool:
         """Cheap pre-filter: could this event type ever produce a notification?"""
         return self.enabled and event.type in self.event_types
-
-    @property
-    def event_types(self) -> frozenset[str]:
-        """Every event type some rule (or the automatic routing) may notify about."""
-        if self.config.rules:
-            return frozenset(t for r in self.config.rules for t in r.events)
-        return frozenset(self.config.auto_event_types)
 
     async def on_event(self, event: Event) -> None:
         """Manager listener: route the session's events up to this one. Never raises.

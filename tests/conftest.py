@@ -12,6 +12,8 @@ import os
 import socket
 import sys
 
+import pytest
+
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
 os.environ["LITELLM_LOCAL_ANTHROPIC_BETA_HEADERS"] = "True"
 os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
@@ -62,3 +64,14 @@ def _audit(event: str, args: tuple) -> None:
 
 
 sys.addaudithook(_audit)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Import litellm once, before the first test, unless only unit tests were collected.
+
+    The import takes ~3 s (far more on a loaded machine). The bot defers it to a warm-up
+    thread, so otherwise the first test that reaches the LLM pays it inside its own timed
+    waits, and with tests spread over workers (``-n``) any test can be that first one.
+    """
+    if any(item.path.parent.name != "unit" for item in session.items):
+        import litellm  # noqa: F401

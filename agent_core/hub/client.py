@@ -7,13 +7,14 @@ Why one class:
   huggingface.co. We pass ``endpoint=`` and ``token=`` explicitly to our own ``HfApi``.
 * **No blocking I/O on the event loop.** ``HfApi`` is synchronous; every call goes through
   :meth:`HubClient.call`, which runs it in a worker thread and turns its exceptions into a
-  short, actionable :class:`HubError` (401, 404, gated, billing, rate limit, unreachable).
+  short, actionable :class:`HubError` (401, 404, gated, billing, rate limit, unreachable) —
+  the one translator is in :mod:`.errors`.
 * **whoami is cached.** The Hub rate-limits ``/api/whoami-v2`` strictly, and every jobs call
   without ``namespace=`` would hit it; we resolve namespaces from one cached identity.
 * **Bounded log tails.** ``fetch_job_logs(follow=False)`` on a running job waits out a 5 s read
   timeout in a thread. :meth:`job_log_tail` instead streams the SSE endpoint with httpx, stops
   after a short idle gap, an overall deadline, or ``lines`` lines — so a tail never costs more
-  than ``deadline_s`` and never holds a thread.
+  than ``deadline_s`` and never holds a thread (the stream's lines are parsed in :mod:`.logs`).
 """
 
 from __future__ import annotations

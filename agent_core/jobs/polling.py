@@ -48,7 +48,6 @@ class Watch:
     emitted: bool = False
     restored: bool = False
     not_found: int = 0
-    errors: int = 0
     started_wall: float | None = None
     last_new_log: float = 0.0
     log: LogReader = field(default_factory=LogReader)
@@ -141,7 +140,6 @@ class JobPoller:
                     )
                     return
             else:
-                w.errors += 1
                 log.warning("inspect of job %s failed: %s", rec.job_id, exc.message)
             self.backoff(w)
             return

@@ -15,7 +15,6 @@ from .event_log import Cursor, EventLog
 from .schema import CORE, Schema, StoreError
 from .sessions import SessionTables
 
-MIGRATIONS = CORE.migrations
 SCHEMA_VERSION = CORE.version
 
 
@@ -25,7 +24,6 @@ class Store(EventLog, SessionTables):
 
 __all__ = [
     "CORE",
-    "MIGRATIONS",
     "SCHEMA_VERSION",
     "Cursor",
     "Schema",

@@ -7,9 +7,13 @@ forward when the store opens (or, for an owner that registers later with :meth:`
 before the next query); a file newer than this code understands is refused rather than
 silently damaged.
 
-Everything backend-specific sits here; the domain methods (:mod:`.event_log`, :mod:`.sessions`)
-and the layers' own table modules speak only through :meth:`execute`, :meth:`fetchone`,
-:meth:`fetchall`, :meth:`atomic` and :meth:`transaction`.
+The connection, the dialect's transaction and migration mechanics sit here; the domain methods
+(:mod:`.event_log`, :mod:`.sessions`) and the layers' own table modules speak only through
+:meth:`execute`, :meth:`fetchone`, :meth:`fetchall`, :meth:`atomic` and :meth:`transaction`,
+with ``?`` placeholders and SQL that SQLite and Postgres share (``ON CONFLICT`` upserts, plain
+columns). The exceptions are the JSON look-ups (``json_extract`` in
+:meth:`~.event_log.EventLog.find_event` and
+:meth:`~.sessions.SessionTables.sessions_with_pending_batch`), which a second backend overrides.
 """
 
 from __future__ import annotations
@@ -131,11 +135,15 @@ class Database:
                 )
             try:
                 await self.db.executescript(
-                    f"BEGIN;\n{schema.migrations[target]}\n{record}\nCOMMIT;"
+                    f"BEGIN IMMEDIATE;\n{schema.migrations[target]}\n{record}\nCOMMIT;"
                 )
             except BaseException:
                 if self.db.in_transaction:
                     await self.db.execute("ROLLBACK")
+                # Two processes opening one new file race to migrate it; the loser finds the
+                # step done by the winner (it waited for the write lock) and carries on.
+                if await self._version(schema.owner) > target:
+                    continue
                 raise
         self._migrated.add(schema.owner)
 

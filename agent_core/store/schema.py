@@ -128,5 +128,10 @@ CORE = Schema(
         );
         CREATE INDEX events_by_session_type ON events (session_id, type, seq);
         """,
+        # v3 — nothing reads events by type across sessions any more (the notifications follow
+        # per-session cursors), so that index only cost a write per event.
+        """
+        DROP INDEX IF EXISTS events_by_type;
+        """,
     ),
 )

@@ -1,8 +1,9 @@
 """Approval cards from durable state: the request event plus the approval book's decisions.
 
-Both the renderer (on ``approval_resolved``) and the click handlers (after a partial decision)
-draw a card through :func:`current_card`, from the same stored facts, so whichever edit lands
-last shows the same thing — and a card clicked after a restart needs nothing from memory.
+The card's one writer (:mod:`bot.approvals.rendering`, in the thread's render worker) draws it
+through :func:`current_card` when it is requested, after each click and when the batch
+resolves — always from the same stored facts, so a card clicked after a restart needs nothing
+from memory.
 """
 
 from __future__ import annotations

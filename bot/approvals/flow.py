@@ -36,6 +36,7 @@ from bot.approvals.modals import (
     reject_view,
 )
 from bot.slack.format import esc, parse_button_value, user_ref
+from bot.slack.replies import tell_clicker
 
 if TYPE_CHECKING:
     from agent_core.approvals import ApprovalBook
@@ -83,22 +84,22 @@ class ApprovalFlow:
         user = (body.get("user") or {}).get("id") or ""
         sid, batch_id = str(value.get("s") or ""), str(value.get("b") or "")
         if not sid or not batch_id:
-            await self._tell(respond, "This button is malformed; nothing was done.")
+            await tell_clicker(respond, "This button is malformed; nothing was done.")
             return
         if kind in (APPROVE_ALL, REJECT_ALL):
             calls = [c for c in await self.approvals.batch(sid, batch_id) if c.status == PENDING]
             if not calls:
-                await self._tell(respond, await self._already_text(sid, batch_id, None))
+                await tell_clicker(respond, await self._already_text(sid, batch_id, None))
                 return
         else:
             call = await self.approvals.get(sid, str(value.get("c") or ""))
             if call is None or call.batch_id != batch_id:
-                await self._tell(
+                await tell_clicker(
                     respond, "This approval request is no longer known; nothing was done."
                 )
                 return
             if call.status != PENDING:
-                await self._tell(respond, self._already(call))
+                await tell_clicker(respond, self._already(call))
                 return
             calls = [call]
         for call in calls:
@@ -106,7 +107,7 @@ class ApprovalFlow:
                 user, requester=call.requester, approval_class=call.approval_class
             ):
                 who = self.access.describe_deciders(call.approval_class, call.requester)
-                await self._tell(
+                await tell_clicker(
                     respond,
                     f":no_entry: You're not allowed to decide this ({esc(call.tool)}, "
                     f"{esc(call.approval_class or 'gated')}). Only {who} can.",
@@ -146,7 +147,7 @@ class ApprovalFlow:
             meta.update({"c": value.get("c"), "h": value.get("h")})
             await self._open(body, edit_view(meta, calls[0]), respond)
         else:
-            await self._tell(respond, "Unknown approval action; nothing was done.")
+            await tell_clicker(respond, "Unknown approval action; nothing was done.")
 
     async def _claim(
         self,
@@ -171,7 +172,7 @@ class ApprovalFlow:
                 else f"Nothing was done: {esc(result.error or 'unknown error')}."
             )
             if respond is not None:
-                await self._tell(respond, text)
+                await tell_clicker(respond, text)
             return text
         self.cards.redraw_card(sid, batch_id)
         return None
@@ -280,17 +281,8 @@ class ApprovalFlow:
             await self.client.views_open(trigger_id=body.get("trigger_id"), view=view)
         except SlackApiError as exc:
             log.warning("views.open failed: %s", exc.response.get("error"))
-            await self._tell(
+            await tell_clicker(
                 respond,
                 "I couldn't open the dialog (Slack said: "
                 f"{esc(exc.response.get('error'))}); please click again.",
             )
-
-    @staticmethod
-    async def _tell(respond: Any, text: str) -> None:
-        if respond is None:
-            return
-        try:
-            await respond(text=text, response_type="ephemeral", replace_original=False)
-        except Exception:
-            log.warning("could not answer a click", exc_info=True)

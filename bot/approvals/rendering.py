@@ -4,7 +4,7 @@ card's one writer, from durable facts (:func:`bot.approvals.current_card.current
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.approvals.card import needs_script_file, script_of
 from bot.approvals.current_card import current_card, find_request
@@ -16,24 +16,37 @@ from bot.slack.sender import HIGH
 if TYPE_CHECKING:
     from agent_core.events import Event
     from bot.renderer.context import RenderContext
+    from bot.slack.format import Payload
     from bot.slack.threads import ThreadRecord
 
 CARD_PART = "card"
 REDRAW_OUTCOMES = frozenset({"expired", "abandoned"})  # shown on the card as they are
 
 
-async def on_approval_required(ctx: RenderContext, rec: ThreadRecord, ev: Event) -> bool:
-    final_edit = end_turn(ctx, rec, ev, WAITING)
-    batch_id = str(ev.data.get("batch_id") or "")
-    preview_lines = ctx.settings.script_preview_lines
-    card = await current_card(
+async def _card(
+    ctx: RenderContext,
+    rec: ThreadRecord,
+    batch_id: str,
+    *,
+    request: dict[str, Any] | None = None,
+    outcome: str | None = None,
+) -> Payload | None:
+    """The batch's card from durable facts (the request event, the stored decisions)."""
+    return await current_card(
         ctx.store,
         ctx.approvals,
         rec.session_id,
         batch_id,
-        request=ev.data,
-        preview_lines=preview_lines,
+        request=request,
+        outcome=outcome,
+        preview_lines=ctx.settings.script_preview_lines,
     )
+
+
+async def on_approval_required(ctx: RenderContext, rec: ThreadRecord, ev: Event) -> bool:
+    final_edit = end_turn(ctx, rec, ev, WAITING)
+    batch_id = str(ev.data.get("batch_id") or "")
+    card = await _card(ctx, rec, batch_id, request=ev.data)
     if card is None:
         return False
     ts = await ctx.out.post_once(rec, ev.seq, CARD_PART, card, priority=HIGH)
@@ -41,7 +54,7 @@ async def on_approval_required(ctx: RenderContext, rec: ThreadRecord, ev: Event)
     await ctx.threads.save(rec)  # clicks may arrive now; the card must be findable
     for call in ev.data.get("tools") or []:
         script = script_of(call)
-        if script and needs_script_file(call, preview_lines):
+        if script and needs_script_file(call, ctx.settings.script_preview_lines):
             name = "script.py" if call.get("tool") == "hf_jobs" else "command.sh"
             await ctx.out.upload_once(
                 rec,
@@ -67,14 +80,7 @@ async def redraw_card(
         ts = entry.ts if entry else None
     if not ts:
         return
-    card = await current_card(
-        ctx.store,
-        ctx.approvals,
-        rec.session_id,
-        batch_id,
-        outcome=outcome if outcome in REDRAW_OUTCOMES else None,
-        preview_lines=ctx.settings.script_preview_lines,
-    )
+    card = await _card(ctx, rec, batch_id, outcome=outcome if outcome in REDRAW_OUTCOMES else None)
     if card is not None:
         await settle(ctx.out.edit(rec, ts, card, final=True), "approval card edit")
 

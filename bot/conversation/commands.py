@@ -18,6 +18,7 @@ from bot.conversation import notices
 from bot.conversation.incoming import Incoming
 from bot.jobs.commands import BabysitterCommand, BabysitterCommands, parse_babysitter_command
 from bot.slack.format import parse_button_value
+from bot.slack.replies import tell_clicker
 
 if TYPE_CHECKING:
     from agent_core.manager import SessionManager
@@ -163,11 +164,7 @@ class Commands:
         outcome = await self.manager.interrupt(sid, by=user)
         if outcome == "idle":
             if respond is not None:
-                await respond(
-                    text="Nothing is running in this thread.",
-                    response_type="ephemeral",
-                    replace_original=False,
-                )
+                await tell_clicker(respond, "Nothing is running in this thread.")
             else:
                 await self.replies.ephemeral(
                     channel, user, "Nothing is running in this thread.", thread_ts

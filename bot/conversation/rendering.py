@@ -68,9 +68,14 @@ async def on_tool_call(ctx: RenderContext, rec: ThreadRecord, ev: Event) -> bool
     return True
 
 
-async def on_tool_output(ctx: RenderContext, rec: ThreadRecord, ev: Event) -> bool:
+def _tool_line(rec: ThreadRecord, ev: Event) -> ToolLine | None:
+    """The progress message's line for the event's tool call, if the turn shows it."""
     turn = rec.state.turn
-    line = turn.tool(str(ev.data.get("tool_call_id"))) if turn else None
+    return turn.tool(str(ev.data.get("tool_call_id"))) if turn else None
+
+
+async def on_tool_output(ctx: RenderContext, rec: ThreadRecord, ev: Event) -> bool:
+    line = _tool_line(rec, ev)
     if line is None:
         return False
     line.state = "ok" if ev.data.get("success") else "failed"
@@ -79,8 +84,7 @@ async def on_tool_output(ctx: RenderContext, rec: ThreadRecord, ev: Event) -> bo
 
 
 async def on_tool_state_change(ctx: RenderContext, rec: ThreadRecord, ev: Event) -> bool:
-    turn = rec.state.turn
-    line = turn.tool(str(ev.data.get("tool_call_id"))) if turn else None
+    line = _tool_line(rec, ev)
     state = str(ev.data.get("state"))
     if line is None or state not in TOOL_STATES or line.state in ("ok", "failed"):
         return False

@@ -25,10 +25,11 @@ from typing import TYPE_CHECKING, Any
 from agent_core import policy, pricing
 from agent_core.jobs.stages import is_terminal
 from bot.jobs.babysitting import curves_filename, curves_png
-from bot.jobs.buttons import ephemeral_text, parse_job_action
+from bot.jobs.buttons import parse_job_action
 from bot.slack.files import upload_text
 from bot.slack.format import user_ref
 from bot.slack.keys import parse_session_key
+from bot.slack.replies import tell_clicker
 
 if TYPE_CHECKING:
     from agent_core.tools.base import Services
@@ -78,17 +79,14 @@ class JobActions:
         self._last_upload: dict[str, float] = {}
         self._curve_files: dict[str, str] = {}  # job → the live chart's file (replaced)
 
-    def _watcher(self) -> Any:
-        return self.services.jobs
-
     async def _job_for_click(
         self, body: dict[str, Any], action: dict[str, Any], respond: Any
     ) -> dict[str, Any] | None:
         """The job the clicked button names, if it exists and belongs to this thread."""
         job_id = parse_job_action(action.get("value"))
-        watcher = self._watcher()
+        watcher = self.services.jobs
         if not job_id or watcher is None:
-            await self._tell(respond, "Job controls aren't available in this deployment.")
+            await tell_clicker(respond, "Job controls aren't available in this deployment.")
             return None
         try:
             job = await watcher.job(job_id)
@@ -96,7 +94,7 @@ class JobActions:
             log.warning("job lookup failed for %s", job_id, exc_info=True)
             job = None
         if not job:
-            await self._tell(respond, f"I don't know job `{job_id}` (anymore).")
+            await tell_clicker(respond, f"I don't know job `{job_id}` (anymore).")
             return None
         container = body.get("container") or {}
         clicked_channel = str(
@@ -107,7 +105,7 @@ class JobActions:
             log.warning(
                 "job button for %s clicked outside its thread (%s)", job_id, clicked_channel
             )
-            await self._tell(respond, "That button belongs to another conversation.")
+            await tell_clicker(respond, "That button belongs to another conversation.")
             return None
         return job
 
@@ -131,23 +129,23 @@ class JobActions:
             who = self.access.describe_deciders(
                 job_approval_class(job.get("flavor")), job.get("requester")
             )
-            await self._tell(respond, f"Only {who} can cancel job `{job_id}`.")
+            await tell_clicker(respond, f"Only {who} can cancel job `{job_id}`.")
             return
         try:
-            results = await self._watcher().cancel(job_id, requested_by=user)
+            results = await self.services.jobs.cancel(job_id, requested_by=user)
         except Exception as exc:
             log.warning("cancel of job %s failed", job_id, exc_info=True)
-            await self._tell(respond, f"Cancelling job `{job_id}` failed: {exc}")
+            await tell_clicker(respond, f"Cancelling job `{job_id}` failed: {exc}")
             return
         result = (results or [{}])[0]
         if result.get("ok"):
-            await self._tell(
+            await tell_clicker(
                 respond,
                 f"Cancellation of job `{job_id}` requested; the card shows it as cancelled "
                 "once the Hub confirms.",
             )
         else:
-            await self._tell(
+            await tell_clicker(
                 respond,
                 f"Job `{job_id}` could not be cancelled: {result.get('error') or 'unknown error'}.",
             )
@@ -159,14 +157,14 @@ class JobActions:
         (anyone allowed to talk to the bot may ask), or None after telling the clicker why."""
         user = str((body.get("user") or {}).get("id") or "")
         if not await self.access.user_allowed(user):
-            await self._tell(respond, self.refusal_text)
+            await tell_clicker(respond, self.refusal_text)
             return None
         job = await self._job_for_click(body, action, respond)
         if job is None:
             return None
         channel, thread = _where(job)
         if not (channel and thread):
-            await self._tell(respond, "I can't tell which thread this job belongs to.")
+            await tell_clicker(respond, "I can't tell which thread this job belongs to.")
             return None
         return user, job, channel, thread
 
@@ -181,19 +179,19 @@ class JobActions:
         now = self.clock()
         last = self._last_upload.get(job_id)
         if last is not None and now - last < LOG_UPLOAD_COOLDOWN_S:
-            await self._tell(
+            await tell_clicker(
                 respond, f"The logs of job `{job_id}` were just uploaded to this thread."
             )
             return
         self._last_upload[job_id] = now
         try:
-            text = await self._watcher().fetch_logs(
+            text = await self.services.jobs.fetch_logs(
                 job_id, max_lines=LOG_LINES, deadline_s=LOG_FETCH_DEADLINE_S
             )
         except Exception as exc:
             self._last_upload.pop(job_id, None)
             log.warning("fetching logs of job %s failed", job_id, exc_info=True)
-            await self._tell(respond, f"Couldn't fetch the logs of job `{job_id}`: {exc}")
+            await tell_clicker(respond, f"Couldn't fetch the logs of job `{job_id}`: {exc}")
             return
         lines = text.count("\n") + 1 if text else 0
         await upload_text(
@@ -219,10 +217,10 @@ class JobActions:
             png = await curves_png(self.services.store, job_id)
         except Exception as exc:
             log.warning("drawing the curves of job %s failed", job_id, exc_info=True)
-            await self._tell(respond, f"Couldn't draw the curves of job `{job_id}`: {exc}")
+            await tell_clicker(respond, f"Couldn't draw the curves of job `{job_id}`: {exc}")
             return
         if png is None:
-            await self._tell(respond, f"Job `{job_id}` has not logged any metrics yet.")
+            await tell_clicker(respond, f"Job `{job_id}` has not logged any metrics yet.")
             return
         previous = self._curve_files.pop(job_id, None)
         if previous:
@@ -242,10 +240,3 @@ class JobActions:
         )
         if file_id and not is_terminal(job.get("stage")):
             self._curve_files[job_id] = file_id
-
-    @staticmethod
-    async def _tell(respond: Any, text: str) -> None:
-        try:
-            await respond(**ephemeral_text(text))
-        except Exception:
-            log.warning("could not answer a job button click", exc_info=True)

@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING
 
 from agent_core.events import EventType
 from bot.jobs.babysitting import upload_final_curves
-from bot.jobs.buttons import finished_part, job_finished_mention, with_job_actions
+from bot.jobs.buttons import with_job_actions
 from bot.jobs.card import job_payload, merge_job
+from bot.jobs.finished import finished_part, job_finished_mention
 from bot.renderer.output import settle
 from bot.slack.sender import HIGH
 

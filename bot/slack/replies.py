@@ -1,4 +1,5 @@
-"""Short answers to a person: a reply in the thread, a private (ephemeral) note, a reaction.
+"""Short answers to a person: a reply in the thread, a private (ephemeral) note, a reaction,
+the private answer to a button click.
 
 All go through the sender (scrubbed, queued, rate-safe). A failed reply is logged, not raised:
 these answer a user's input, and the input's own handling must not fail because of them.
@@ -34,8 +35,17 @@ class Replies:
         except SlackApiError as exc:
             log.warning("reply failed: %s", exc.response.get("error"))
 
-    async def ephemeral(self, channel: str, user: str, text: str, thread_ts: str | None) -> None:
+    async def ephemeral(
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        thread_ts: str | None,
+        blocks: list[dict[str, Any]] | None = None,
+    ) -> None:
         kwargs: dict[str, Any] = {"channel": channel, "user": user, "text": text}
+        if blocks:
+            kwargs["blocks"] = blocks
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
         try:
@@ -48,3 +58,14 @@ class Replies:
         self.sender.submit(
             channel, "reactions_add", priority=HIGH, channel=channel, timestamp=ts, name=name
         )
+
+
+async def tell_clicker(respond: Any, text: str) -> None:
+    """A private note to whoever clicked a button, leaving the clicked message as it is. A
+    failure is logged, not raised: the click itself was handled."""
+    if respond is None:
+        return
+    try:
+        await respond(text=text, response_type="ephemeral", replace_original=False)
+    except Exception:
+        log.warning("could not answer a click", exc_info=True)

@@ -359,8 +359,11 @@ class SlackSender:
         job.attempts += 1
         if ch.posts is not None and job.method in POSTING_METHODS:
             ch.posts.take()
+        result: Any = None
+        error: BaseException | None = None
         try:
             response = await getattr(self.client, job.method)(**job.kwargs)
+            result = getattr(response, "data", response)
         except SlackApiError as exc:
             wait = self._rate_limit_wait(exc, job.attempts)
             if wait is not None and job.attempts < self.max_attempts:
@@ -368,23 +371,21 @@ class SlackSender:
                 ch.blocked_until = self.clock() + wait
                 heapq.heappush(ch.jobs, job)
                 return
-            if not job.future.done():
-                job.future.set_exception(exc)
-            return
+            error = exc
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             if job.attempts < self.max_attempts and job.method != "files_upload_v2":
                 ch.blocked_until = self.clock() + self._network_wait(job.attempts)
                 heapq.heappush(ch.jobs, job)
                 return
-            if not job.future.done():
-                job.future.set_exception(exc)
-            return
+            error = exc
         except Exception as exc:  # a bug or bad arguments: report to the caller
-            if not job.future.done():
-                job.future.set_exception(exc)
+            error = exc
+        if job.future.done():  # the caller gave up meanwhile
             return
-        if not job.future.done():
-            job.future.set_result(getattr(response, "data", response))
+        if error is not None:
+            job.future.set_exception(error)
+        else:
+            job.future.set_result(result)
 
     @staticmethod
     def _requeue_edit(ch: _Channel, slot: _Edit) -> None:

@@ -45,7 +45,9 @@ class ThreadStore:
         )
         if row is None:
             return None
-        cursor = await self.store.start_cursor(RENDER_CONSUMER, session_id)
+        cursor = await self.store.cursor(RENDER_CONSUMER, session_id)
+        if cursor is None:  # ensure() starts the cursor first; a record never goes without one
+            cursor = await self.store.start_cursor(RENDER_CONSUMER, session_id)
         return ThreadRecord(
             session_id=row["session_id"],
             team=row["team"] or "",

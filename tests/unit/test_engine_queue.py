@@ -18,7 +18,7 @@ import pytest
 from agent_core.approval_sweeper import ApprovalSweeper
 from agent_core.approvals import DECIDED_BY_STOP, ApprovalBook
 from agent_core.events import ExecApproval, Operation, ToolApproval, UserInput, operation_from_dict
-from agent_core.manager import SessionManager
+from agent_core.manager import ManagerClosed, SessionManager, SessionNotFound
 from agent_core.store import Store
 from agent_core.tools.router import ToolRouter
 from tests.engine_harness import ORIGIN, make_config
@@ -170,3 +170,22 @@ async def test_an_expired_batch_is_closed_by_the_system(store: Store) -> None:
     [(_, op)] = submitted.ops
     assert op.decided_by == "system" and op.resume is False and op.batch_id == "b1"
     assert [c.status for c in await book.batch("s", "b1")] == ["expired"]
+
+
+# ---------------------------------------------------------------------------------- refusals
+
+
+async def test_an_unknown_session_needs_an_origin(store: Store) -> None:
+    manager = SessionManager(store, make_config(), router=ToolRouter([]))
+    with pytest.raises(SessionNotFound):
+        await manager.submit("nobody", UserInput(text="hi"))
+    assert await store.get_session("nobody") is None
+    assert await manager.queued_count("nobody") == 0
+
+
+async def test_a_closed_engine_takes_no_new_work(store: Store) -> None:
+    manager = SessionManager(store, make_config(), router=ToolRouter([]))
+    await manager.close(grace_s=0.1)
+    with pytest.raises(ManagerClosed):
+        await manager.submit("s", UserInput(text="too late"))
+    assert await manager.queued_count("s") == 0

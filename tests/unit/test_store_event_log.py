@@ -176,3 +176,22 @@ async def test_a_queued_op_can_be_amended_or_withdrawn_only_before_it_starts(sto
     assert await store.count_queued_ops("s") == 1 and await store.has_queued_op("s", "user_input")
     assert await store.drop_queued_op(second)
     assert await store.queued_ops("s") == [] and not await store.has_queued_op("s", "user_input")
+
+
+async def test_two_processes_opening_a_new_file_at_once_both_get_a_migrated_store(
+    tmp_path: Path,
+) -> None:
+    """A restart overlapping the old process (or two replicas) must not fail with "table
+    already exists": the slower opener finds the migration done."""
+    import asyncio
+
+    path = tmp_path / "race.db"
+    stores = await asyncio.gather(*(Store.open(path) for _ in range(4)))
+    try:
+        for s in stores:
+            assert await s.last_seq("s") == 0
+            Outbox(s)
+            await s.fetchone("SELECT COUNT(*) FROM outbox")
+    finally:
+        for s in stores:
+            await s.close()
