@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from agent_core.store import Store
     from agent_core.tools.base import Services
     from bot.access import Access
+    from bot.conversation.attachments import SlackFileDownloader
     from bot.llm_warmup import LlmWarmup
     from bot.settings import SlackSettings
     from bot.slack.replies import Replies
@@ -86,6 +87,7 @@ class Commands:
         replies: Replies,
         warmup: LlmWarmup,
         services: Services,
+        downloader: SlackFileDownloader | None = None,
     ) -> None:
         self.settings = settings
         self.manager = manager
@@ -99,6 +101,7 @@ class Commands:
             replies=replies,
             services=services,
             may_set_channel=lambda msg, what: self._may(msg, "gpu_job", what),
+            downloader=downloader,
         )
 
     async def run(self, cmd: Command, msg: Incoming) -> None:

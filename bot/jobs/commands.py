@@ -14,21 +14,30 @@ from __future__ import annotations
 
 import logging
 import re
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.models.blocks import MarkdownTextObject, SectionBlock
 
 from agent_core.jobs.charts import Run, render_comparison_async
 from agent_core.jobs.experiment_log import experiment_log, to_markdown
-from agent_core.jobs.preference_book import PreferenceBook, channel_scope, thread_scope
+from agent_core.jobs.preference_book import (
+    MAX_PREFERENCES_CHARS,
+    PreferenceBook,
+    channel_scope,
+    thread_scope,
+)
 from agent_core.jobs.preferences import PreferencesError
+from bot.conversation.attachments import DownloadError
 from bot.slack.files import upload_text
 from bot.slack.format import MAX_SECTION, Payload, esc, to_dicts
 
 if TYPE_CHECKING:
     from agent_core.store import Store
     from agent_core.tools.base import Services
+    from bot.conversation.attachments import SlackFileDownloader
     from bot.conversation.incoming import Incoming
     from bot.slack.replies import Replies
 
@@ -79,6 +88,17 @@ def _unfence_file(body: str) -> str:
     return body
 
 
+def _attached_preferences(msg: Incoming) -> dict[str, Any] | None:
+    """A ``preferences.md`` (any ``*.md`` when it is the only file) attached to the message."""
+    files = [f for f in msg.files if isinstance(f, dict)]
+    named = [f for f in files if str(f.get("name") or "").lower() == "preferences.md"]
+    if named:
+        return named[0]
+    if len(files) == 1 and str(files[0].get("name") or "").lower().endswith(".md"):
+        return files[0]
+    return None
+
+
 def _text_payload(text: str, fallback: str) -> Payload:
     return Payload(
         text=fallback,
@@ -96,11 +116,13 @@ class BabysitterCommands:
         replies: Replies,
         services: Services,
         may_set_channel: Any,
+        downloader: SlackFileDownloader | None = None,
     ) -> None:
         self.store = store
         self.replies = replies
         self.services = services  # ``services.jobs`` is attached after connect: read it late
         self.may_set_channel = may_set_channel
+        self.downloader = downloader
         default = getattr(getattr(services.config, "jobs", None), "preferences_file", None)
         self.book = PreferenceBook(store, default)
 
@@ -115,6 +137,9 @@ class BabysitterCommands:
     async def preferences(self, cmd: BabysitterCommand, msg: Incoming) -> None:
         sid = msg.ref.session_id
         scope = channel_scope(msg.channel) if cmd.scope == "channel" else thread_scope(sid)
+        attached = _attached_preferences(msg) if cmd.verb in ("show", "set") else None
+        if attached is not None and not cmd.body.strip():
+            cmd = BabysitterCommand("preferences", "set", cmd.scope)  # the file sets them
         if cmd.verb in ("set", "clear") and cmd.scope == "channel":
             if not await self.may_set_channel(msg, "change this channel's preferences"):
                 return
@@ -128,6 +153,12 @@ class BabysitterCommands:
             # file's text again from the message as sent, only the leading mention removed.
             raw = parse_babysitter_command(_LEADING_MENTION.sub("", msg.text))
             cmd = raw if raw is not None and raw.body.strip() else cmd
+            if not cmd.body.strip() and attached is not None:
+                text = await self._download(msg, attached)
+                if text is None:
+                    return
+                await self.set_preferences(msg, scope, text)
+                return
             if not cmd.body.strip():
                 await self.replies.ephemeral(
                     msg.channel,
@@ -139,6 +170,27 @@ class BabysitterCommands:
             await self.set_preferences(msg, scope, cmd.body)
             return
         await self.show(msg)
+
+    async def _download(self, msg: Incoming, f: dict[str, Any]) -> str | None:
+        """The attached preferences.md as text (bot token, Slack hosts only, size-capped)."""
+        url = str(f.get("url_private_download") or f.get("url_private") or "")
+        problem = None
+        if self.downloader is None:
+            problem = "file access is switched off here (`slack.files.enabled`)"
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                dest = Path(tmp) / "preferences.md"
+                try:
+                    await self.downloader.fetch(
+                        url, dest, max_bytes=MAX_PREFERENCES_CHARS * 4, expect_html=False
+                    )
+                    return dest.read_text(encoding="utf-8", errors="replace")
+                except DownloadError as exc:
+                    problem = str(exc)
+        await self.replies.ephemeral(
+            msg.channel, msg.user, f"I couldn't read that preferences.md: {problem}.", msg.thread_ts
+        )
+        return None
 
     async def set_preferences(self, msg: Incoming, scope: str, text: str) -> bool:
         """Validate and store a preferences.md for ``scope``, answering in the thread: the

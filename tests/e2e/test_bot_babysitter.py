@@ -227,3 +227,34 @@ async def test_idle_gpu_gets_an_alert_with_a_cancel_proposal(world):
     assert hub.jobs.stage(job_id) == "CANCELED"
     # The agent was never asked to stop it: two LLM calls, both for the user's turn.
     assert not any("training babysitter" in last_user_text(r) for r in env.llm.requests)
+
+
+async def test_attached_preferences_md_sets_them(world):
+    """A person attaches their team's preferences.md to "@bot preferences": it is downloaded
+    with the bot token (as every shared file) and validated; a broken one is answered with
+    the errors."""
+    from tests.e2e.test_slack_inbound import replay
+
+    env, _hub = world
+    f = env.slack.share_file("preferences.md", POLICY.encode())
+    ts, _ = await replay(
+        env,
+        "bolt_file_share_png",
+        event_type="app_mention",
+        files=[f],
+        text="<@U0BOT> preferences",
+    )
+    saved = await env.wait_reply("C1", ts, lambda m: "Saved." in shown_text(m))
+    assert "on gpu_idle: stop" in shown_text(saved)
+    assert any(c.args.get("file") == f["id"] for c in env.slack.calls_for("files-pri"))
+    bad = env.slack.share_file("preferences.md", BAD_POLICY.encode())
+    await replay(
+        env,
+        "bolt_file_share_png",
+        event_type="app_mention",
+        files=[bad],
+        text="<@U0BOT> preferences",
+        thread_ts=ts,
+    )
+    refused = await env.wait_reply("C1", ts, lambda m: "not* saved" in shown_text(m))
+    assert "loss_exploding" in shown_text(refused)
