@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.models.blocks import ActionsBlock, ContextBlock, MarkdownTextObject, SectionBlock
@@ -30,6 +31,9 @@ if TYPE_CHECKING:
     from bot.slack.threads import ThreadRecord
 
 log = logging.getLogger(__name__)
+
+_CHANNEL = re.compile(r"^(?:<#)?([CG][A-Z0-9]{2,})(?:\|[^>]*)?>?$")
+MAX_NOTIFY_CHANNELS = 5
 
 _TITLES = {
     "nan_loss": "loss became NaN",
@@ -96,11 +100,63 @@ def health_payload(data: dict[str, Any]) -> Payload:
 
 
 async def on_job_health(ctx: RenderContext, rec: ThreadRecord, ev: Event) -> bool:
-    """``job_health``: the warning, once per event."""
-    await ctx.out.post_once(
-        rec, ev.seq, health_part(ev.data), health_payload(ev.data), priority=HIGH
-    )
+    """``job_health``: the warning in the thread, once per event; then to the channels the
+    team's preferences name under ``notify`` (not during their quiet hours)."""
+    payload = health_payload(ev.data)
+    await ctx.out.post_once(rec, ev.seq, health_part(ev.data), payload, priority=HIGH)
+    if not ev.data.get("quiet"):
+        for channel in notify_channels(ev.data.get("notify"), exclude=rec.channel):
+            await _tell_channel(ctx, rec, ev, channel, payload)
     return False
+
+
+def notify_channels(names: Any, *, exclude: str) -> list[str]:
+    """Channel ids from a preferences ``notify`` list: ``C…``/``G…`` ids or ``<#C…|name>``
+    links (a bare ``#name`` cannot be addressed without a lookup and is skipped)."""
+    out: list[str] = []
+    for name in names if isinstance(names, list) else []:
+        m = _CHANNEL.match(str(name).strip())
+        channel = m.group(1) if m else ""
+        if channel and channel != exclude and channel not in out:
+            out.append(channel)
+    return out[:MAX_NOTIFY_CHANNELS]
+
+
+async def _tell_channel(
+    ctx: RenderContext, rec: ThreadRecord, ev: Event, channel: str, payload: Payload
+) -> None:
+    """One post in ``channel`` per event, ever: a crash mid-post leaves it out rather than
+    risking it twice (the thread has the warning anyway)."""
+    part = f"{health_part(ev.data)}:to:{channel}"
+    if await ctx.ledger.get(rec.session_id, ev.seq, part) is not None:
+        return
+    await ctx.ledger.begin(rec.session_id, ev.seq, part, channel)
+    link = ""
+    try:
+        data = await ctx.out.sender.call(
+            rec.channel, "chat_getPermalink", channel=rec.channel, message_ts=rec.thread_ts
+        )
+        link = str((data or {}).get("permalink") or "")
+    except Exception:
+        log.info("no permalink for %s", rec.thread_ts, exc_info=True)
+    where = f" (<{link}|thread>)" if link else ""
+    context = {
+        "type": "context",
+        "elements": [{"type": "mrkdwn", "text": f"From{where or ' a job thread'}."}],
+    }
+    try:
+        sent = await ctx.out.sender.call(
+            channel,
+            "chat_postMessage",
+            channel=channel,
+            text=payload.text,
+            blocks=[*payload.blocks[:1], context],
+            unfurl_links=False,
+        )
+    except Exception:
+        log.warning("could not tell %s about job %s", channel, ev.data.get("job_id"), exc_info=True)
+        return
+    await ctx.ledger.done(rec.session_id, ev.seq, part, (sent or {}).get("ts"))
 
 
 async def curves_png(store: Any, job_id: str) -> bytes | None:

@@ -200,7 +200,8 @@ async def test_diverging_run_is_relaunched_after_approval_with_the_change(world)
 async def test_idle_gpu_gets_an_alert_with_a_cancel_proposal(world):
     env, hub = world
     hub.jobs.script_training("idle_gpu", steps=40, run_secs=30.0)
-    ts, _ = await env.slack.mention("preferences set\n" + POLICY, channel="C1", user="U1")
+    policy = POLICY.replace('notify: ["#ml-alerts"]', 'notify: ["<#C0ALERTS|ml-alerts>"]')
+    ts, _ = await env.slack.mention("preferences set\n" + policy, channel="C1", user="U1")
     await env.wait_reply("C1", ts, lambda m: "Saved." in shown_text(m))
     env.llm.push(tool_calls(call("hf_jobs", TRAIN)), text("Training submitted."))
     await env.slack.mention("train it", channel="C1", user="U1", thread_ts=ts)
@@ -208,6 +209,9 @@ async def test_idle_gpu_gets_an_alert_with_a_cancel_proposal(world):
     alert = await env.wait_reply("C1", ts, lambda m: "GPU is idle" in shown_text(m))
     assert "averaged 2%" in shown_text(alert) and CANCEL_JOB_ACTION in shown_text(alert)
     job_id = hub.jobs.all()[0].id
+    # "who to tell": the channel named in the preferences hears it too, once, with a link.
+    told = await env.slack.wait_for_message("C0ALERTS", lambda m: "GPU is idle" in m.text)
+    assert "From (<" in shown_text(told) and len(env.slack.messages("C0ALERTS")) == 1
     # Show curves on the job card while it runs: a second click replaces the first image.
     card = await env.wait_reply("C1", ts, lambda m: m.text.startswith(f"Job {job_id}:"))
     await env.slack.click_button("C1", card.ts, SHOW_CURVES_ACTION, user="U1")

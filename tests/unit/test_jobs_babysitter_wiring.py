@@ -244,3 +244,11 @@ def test_notification_is_held_in_quiet_hours():
     note = compose(ev, {"channel": "C1"})
     assert note is not None and note.severity == "warning" and "gpu idle" in note.title
     assert compose(Event("s", 2, "job_health", {**HEALTH, "quiet": True}), {}) is None
+
+
+def test_notify_channels_are_ids_or_channel_links():
+    from bot.jobs.babysitting import notify_channels
+
+    names = ["<#C0ALERTS|ml-alerts>", "#by-name", "C1", "G0PRIV", "<!channel>", "C0ALERTS", 3]
+    assert notify_channels(names, exclude="C1") == ["C0ALERTS", "G0PRIV"]
+    assert notify_channels("C0ALERTS", exclude="C1") == []
