@@ -31,6 +31,7 @@ from agent_core.jobs.preference_book import (
 )
 from agent_core.jobs.preferences import PreferencesError
 from bot.conversation.attachments import DownloadError
+from bot.jobs.babysitting import notify_channels
 from bot.slack.files import upload_text
 from bot.slack.format import MAX_SECTION, Payload, esc, to_dicts
 
@@ -215,6 +216,13 @@ class BabysitterCommands:
     async def show(self, msg: Incoming, *, saved: bool = False) -> None:
         prefs = await self.book.for_session(msg.ref.session_id, {"channel": msg.channel})
         text = ("Saved. " if saved else "") + esc(prefs.describe())
+        unreachable = [n for n in prefs.spec.notify if not notify_channels([n], exclude="")]
+        if unreachable:
+            text += (
+                "\n:warning: I can't post to "
+                + ", ".join(f"`{esc(n)}`" for n in unreachable)
+                + ": type the channel as #name in Slack (it becomes a link) or give its id."
+            )
         if prefs.prose:
             text += "\n\n" + "\n".join(f"> {esc(line)}" for line in prefs.prose.splitlines()[:20])
         await self.replies.post(msg.channel, msg.root_ts, _text_payload(text, "Preferences"))

@@ -110,6 +110,7 @@ async def test_preferences_are_validated_and_shown_back(world):
     saved = await env.wait_reply("C1", ts, lambda m: "Saved." in shown_text(m))
     assert "on loss_diverging: propose relaunch with learning_rate x0.5" in shown_text(saved)
     assert "halve it and try again" in shown_text(saved)  # the team's prose, shown back
+    assert "I can't post to `#ml-alerts`" in shown_text(saved)  # a name, not a channel link
     assert validate_blocks(saved.blocks) == []
 
 
