@@ -117,7 +117,7 @@ async def test_preferences_are_validated_and_shown_back(world):
 async def test_diverging_run_is_relaunched_after_approval_with_the_change(world):
     env, hub = world
     hub.jobs.script_training(
-        "diverging", steps=160, run_secs=2.0, match=lambda s: "5e-05" in s["command"]
+        "diverging", steps=160, run_secs=5.0, match=lambda s: "5e-05" in s["command"]
     )
     hub.jobs.script_training(
         "healthy", steps=100, run_secs=1.0, match=lambda s: "2.5e-05" in s["command"]
@@ -145,6 +145,10 @@ async def test_diverging_run_is_relaunched_after_approval_with_the_change(world)
     await env.wait_reply(
         "C1", ts, lambda m: "your job" in shown_text(m) and first_id not in shown_text(m)
     )
+    first_done = await env.wait_reply(
+        "C1", ts, lambda m: "your job" in shown_text(m) and first_id in shown_text(m)
+    )
+    assert float(warning.ts) < float(first_done.ts)  # seen while it ran, not in the post-mortem
     jobs = hub.jobs.all()
     assert len(jobs) == 2  # exactly one new job
     assert jobs[1].command == RELAUNCHED and jobs[1].flavor == "a10g-small"
