@@ -32,6 +32,7 @@ from ..jobs.metrics import collapse_installs
 from ..jobs.records import JobRecord
 from ..jobs.stages import decode_stage, is_terminal
 from ..policy import job_flavor, job_timeout, normalize_operation
+from ..redact import scrub
 from .base import Services, ToolContext, ToolSpec
 
 log = logging.getLogger(__name__)
@@ -464,8 +465,9 @@ async def _run(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
             "requester": (ctx.origin or {}).get("requester") or (ctx.origin or {}).get("user"),
             "label": spec["label"],
             "image": spec["image"],
-            # The babysitter reads hyper-parameters from it and relaunches with a change.
-            "command": spec["command"] if len(str(spec["command"])) <= 20_000 else None,
+            # The babysitter reads hyper-parameters from it and relaunches with a change
+            # (scrubbed like everything stored: a key pasted into a command stays out).
+            "command": scrub(spec["command"]) if len(str(spec["command"])) <= 20_000 else None,
         },
     )
     watcher = ctx.services.jobs
