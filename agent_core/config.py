@@ -50,6 +50,8 @@ class JobsConfig(_Section):
     # A log tail is one bounded SSE read: stop after this idle gap or this overall deadline.
     log_tail_idle_s: float = Field(1.0, gt=0)
     log_tail_deadline_s: float = Field(5.0, gt=0)
+    # The team's babysitting preferences when a thread/channel has set none (a preferences.md).
+    preferences_file: str | None = None
 
 
 class ToolsConfig(_Section):

@@ -43,6 +43,7 @@ class EventType(StrEnum):
     JOB_STARTED = "job_started"  # {job_id, url, flavor, namespace, ...}
     JOB_PROGRESS = "job_progress"  # {job_id, stage, log_tail, metrics, warning?}
     JOB_FINISHED = "job_finished"  # {job_id, stage, wall_time_s, cost_usd, url, log_tail, error?}
+    JOB_HEALTH = "job_health"  # {job_id, condition, summary, numbers, action, rule, change?, quiet}
     NOTIFICATION = "notification"  # {destination, status, ...} (delivery reports)
 
 

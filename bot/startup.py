@@ -215,6 +215,7 @@ class BotRuntime:
         settings, inflight, warmup = self.settings, self.inflight, self.warmup
         access = Access(settings, client)
         replies = Replies(sender)
+        files = file_intake(settings.files, client)
         commands = Commands(
             settings=settings,
             manager=manager,
@@ -223,6 +224,7 @@ class BotRuntime:
             replies=replies,
             warmup=warmup,
             services=self.services,
+            downloader=files.downloader if files is not None else None,
         )
         names = SlackNames(client)
         notes = ThreadNotes(store)
@@ -238,7 +240,7 @@ class BotRuntime:
             store=store,
             composer=InputComposer(
                 names=names,
-                files=file_intake(settings.files, client),
+                files=files,
                 notes=notes,
                 sender=sender,
                 state_dir=self.services.state_dir,

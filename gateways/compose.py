@@ -163,12 +163,32 @@ def _job_progress(data: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def _job_health(data: dict[str, Any]) -> dict[str, Any] | None:
+    """A babysitter finding; held back during the team's quiet hours (the thread still has it)."""
+    if data.get("quiet"):
+        return None
+    change = data.get("change") if isinstance(data.get("change"), dict) else {}
+    return {
+        "severity": "warning",
+        "title": f"Job needs attention: {str(data.get('condition') or '').replace('_', ' ')}",
+        "message": truncate(str(data.get("summary") or ""), MAX_ERROR_CHARS),
+        "fields": _fields(
+            ("Job", data.get("job_id")),
+            ("Action", str(data.get("action") or "warn").replace("_", " ")),
+            ("Change", ", ".join(map(str, change.get("lines") or [])) or None),
+        ),
+        "links": [Link(label="View job", url=str(data["url"]))] if data.get("url") else [],
+        "log_tail": tail_lines(data.get("log_tail")),
+    }
+
+
 _COMPOSERS = {
     "turn_complete": _turn_complete,
     "error": _error,
     "approval_required": _approval_required,
     "job_finished": _job_finished,
     "job_progress": _job_progress,
+    "job_health": _job_health,
 }
 
 # What the webhook body carries from the raw event (bounded, scrubbed).
@@ -178,6 +198,7 @@ _DATA_KEYS = {
     "approval_required": ("count", "batch_id"),
     "job_finished": ("job_id", "stage", "wall_time_s", "cost_usd", "url", "flavor", "error"),
     "job_progress": ("job_id", "stage", "metrics", "warning"),
+    "job_health": ("job_id", "condition", "summary", "numbers", "action", "change"),
 }
 
 

@@ -31,12 +31,14 @@ NOTIFIABLE_EVENTS: tuple[str, ...] = (
     "approval_required",
     "job_finished",
     "job_progress",
+    "job_health",
 )
 DEFAULT_AUTO_EVENTS: tuple[str, ...] = (
     "approval_required",
     "error",
     "turn_complete",
     "job_finished",
+    "job_health",
 )
 # Events the Slack bot already renders inside the session's own thread. A Slack destination
 # pointing at the thread's channel does not repeat them unless a rule says ``broadcast``.

@@ -20,10 +20,11 @@ Why one class:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -32,7 +33,7 @@ import httpx
 from .. import pricing
 from ..redact import register_secret
 from .errors import HubError, no_token_error, status_error, translate_error
-from .logs import LogTail, parse_log_event
+from .logs import LogTail, parse_log_event, parse_metrics_event
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 DEFAULT_DATASETS_SERVER_URL = "https://datasets-server.huggingface.co"
@@ -263,22 +264,11 @@ class HubClient:
 
         async def read() -> None:
             timeout = httpx.Timeout(deadline_s, read=idle_s)
-            async with self.http.stream(
-                "GET",
-                url,
-                params={"tail": lines},
-                headers={**self.auth_headers(), "Accept": "text/event-stream"},
-                timeout=timeout,
-            ) as resp:
-                if resp.status_code >= 400:
-                    body = (await resp.aread())[:2000]
-                    raise status_error(
-                        resp.status_code, resp.headers, body, f"logs of job {job_id}"
-                    )
-                async for raw in resp.aiter_lines():
-                    entry = parse_log_event(raw)
-                    if entry is not None:
-                        keep.append(entry)
+            what = f"logs of job {job_id}"
+            async for raw in self._sse_lines(url, what, timeout, params={"tail": lines}):
+                entry = parse_log_event(raw)
+                if entry is not None:
+                    keep.append(entry)
             result.ended = True
 
         try:
@@ -292,6 +282,71 @@ class HubClient:
         result.entries = list(keep)
         result.lines = [line for _, line in keep]
         return result
+
+    async def _sse_lines(
+        self,
+        url: str,
+        what: str,
+        timeout: httpx.Timeout,
+        *,
+        params: dict[str, Any] | None = None,
+        tolerate: int | None = None,
+    ) -> AsyncIterator[str]:
+        """The lines of one authenticated SSE stream from the Hub; an error status raises
+        :class:`HubError` (``tolerate`` is a status that just means "nothing to read")."""
+        async with self.http.stream(
+            "GET",
+            url,
+            params=params,
+            headers={**self.auth_headers(), "Accept": "text/event-stream"},
+            timeout=timeout,
+        ) as resp:
+            if resp.status_code == tolerate:
+                return
+            if resp.status_code >= 400:
+                body = (await resp.aread())[:2000]
+                raise status_error(resp.status_code, resp.headers, body, what)
+            async for raw in resp.aiter_lines():
+                yield raw
+
+    async def job_metrics_samples(
+        self,
+        namespace: str,
+        job_id: str,
+        max_samples: int = 3,
+        *,
+        deadline_s: float = 3.0,
+    ) -> list[dict[str, Any]]:
+        """Up to ``max_samples`` hardware samples from the Jobs metrics stream, bounded.
+
+        The endpoint (what ``HfApi.fetch_job_metrics`` reads) is SSE with one ``event: metric``
+        per second and never ends by itself, so — like :meth:`job_log_tail` — we stop at the
+        sample count or the deadline and never hold a thread. A finished job answers 500
+        (``fetch_job_metrics`` tolerates it too): that is "no samples", not an error.
+        """
+        url = f"{self.endpoint}/api/jobs/{namespace}/{job_id}/metrics"
+        samples: list[dict[str, Any]] = []
+
+        async def read() -> None:
+            what = f"metrics of job {job_id}"
+            stream = self._sse_lines(url, what, httpx.Timeout(deadline_s), tolerate=500)
+            async with contextlib.aclosing(stream) as lines:  # closes the stream on return
+                async for raw in lines:
+                    sample = parse_metrics_event(raw)
+                    if sample is not None:
+                        samples.append(sample)
+                        if len(samples) >= max_samples:
+                            return
+
+        try:
+            await asyncio.wait_for(read(), timeout=deadline_s)
+        except (TimeoutError, httpx.ReadTimeout):
+            pass  # the stream stays open while the job runs: keep what arrived
+        except HubError:
+            raise
+        except httpx.HTTPError as exc:
+            raise translate_error(exc, f"metrics of job {job_id}", self.endpoint) from exc
+        return samples
 
     # ------------------------------------------------------------------ raw JSON GETs
     async def get_json(

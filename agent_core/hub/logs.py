@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 LOG_LINE_MAX_CHARS = 500
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
@@ -44,18 +45,33 @@ def clean_log_line(line: str) -> str:
     return line
 
 
-def parse_log_event(raw: str) -> tuple[str | None, str] | None:
-    """One SSE line → ``(timestamp, cleaned line)``; None for keep-alives, banners, junk."""
+def sse_json(raw: str) -> dict[str, Any] | None:
+    """The JSON object of one SSE ``data: {...}`` line; None for keep-alives, ``event:``
+    lines and junk (the Jobs logs and metrics streams both send one object per line)."""
     if not raw.startswith("data: {"):
         return None
     try:
         event = json.loads(raw[6:])
     except ValueError:
         return None
-    if not isinstance(event, dict):
+    return event if isinstance(event, dict) else None
+
+
+def parse_log_event(raw: str) -> tuple[str | None, str] | None:
+    """One SSE line → ``(timestamp, cleaned line)``; None for keep-alives, banners, junk."""
+    event = sse_json(raw)
+    if event is None:
         return None
     text = str(event.get("data", ""))
     if text.startswith(_JOB_STARTED_BANNER):
         return None
     stamp = event.get("timestamp")
     return (str(stamp) if stamp else None, clean_log_line(text))
+
+
+def parse_metrics_event(raw: str) -> dict[str, Any] | None:
+    """One SSE line of the Jobs metrics stream → the sample dict; None for anything else.
+
+    The stream sends ``event: metric`` then ``data: {...}`` (see ``HfApi.fetch_job_metrics``).
+    """
+    return sse_json(raw)

@@ -19,6 +19,7 @@ from .. import pricing
 from ..durations import format_duration
 from ..events import EventType
 from ..hub import HubClient, HubError
+from .babysitter import Babysit, Babysitter
 from .log_reader import LogReader
 from .metrics import nan_detected
 from .records import JobRecord, JobStore
@@ -53,6 +54,7 @@ class Watch:
     nan_warned: bool = False
     stall_warned: bool = False
     canceled_by: str | None = None
+    babysit: Babysit = field(default_factory=Babysit)
 
 
 def _ts(value: Any) -> float | None:
@@ -76,6 +78,7 @@ class JobPoller:
         *,
         clock: Callable[[], float],
         wall_clock: Callable[[], float],
+        babysitter: Babysitter | None = None,
     ) -> None:
         self.hub = hub
         self.records = records
@@ -84,6 +87,7 @@ class JobPoller:
         self.cfg = cfg
         self.clock = clock
         self.wall = wall_clock
+        self.babysitter = babysitter
 
     def new_watch(self, rec: JobRecord, *, restored: bool = False) -> Watch:
         """In-memory state for a job; a restored one is polled at once."""
@@ -98,6 +102,7 @@ class JobPoller:
         )
         w.started_wall = _ts(rec.info.get("started_at"))
         w.log = LogReader.restore(rec.info)
+        w.babysit = Babysit.restore(rec.info)
         w.canceled_by = rec.info.get("cancel_requested_by")
         if w.stage in RUNNING_STAGES:
             w.next_logs = now
@@ -185,10 +190,38 @@ class JobPoller:
             rec.info.update(w.log.persisted())
             await self.records.update(rec.job_id, info=rec.info)
             await self.emit_progress(w, warning=warning)
+        await self.babysit(w, new, running=True)
         if tail.ended:
             # The server closed a running job's log stream: it has most likely just ended.
             w.next_inspect = min(w.next_inspect, self.clock())
             w.interval = cfg.poll_initial_s
+
+    async def babysit(self, w: Watch, new: list[str], *, running: bool) -> None:
+        """Feed the job's series (new log lines, hardware while running), persist them, and
+        let the babysitter check the run's health (see :mod:`.babysitter`)."""
+        sitter = self.babysitter
+        if sitter is None:
+            return
+        rec = w.record
+        try:
+            if new:
+                sitter.observe_logs(w.babysit, new, sitter.job_seconds(rec, w.started_wall))
+            if running:
+                await sitter.observe_hardware(w.babysit, rec, w.started_wall)
+            await sitter.review(
+                w.babysit,
+                rec,
+                running=running,
+                started=w.started_wall,
+                snapshot=self.snapshot(w),
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a bad check must never stop the job from being followed
+            log.exception("babysitting job %s failed", rec.job_id)
+        rec.info.update(w.babysit.persisted())
+        if running:
+            await self.records.update(rec.job_id, info=rec.info)
 
     async def check_stall(self, w: Watch) -> None:
         if w.stage not in RUNNING_STAGES or w.stall_warned or w.next_logs is None:
@@ -281,7 +314,7 @@ class JobPoller:
         try:
             if info is not None:
                 try:
-                    w.log.read(
+                    new = w.log.read(
                         await self.hub.job_log_tail(
                             rec.namespace,
                             rec.job_id,
@@ -293,6 +326,8 @@ class JobPoller:
                     )
                 except HubError as exc:
                     log.info("final log tail of job %s failed: %s", rec.job_id, exc.message)
+                    new = []
+                await self.babysit(w, new, running=False)
                 message = getattr(getattr(info, "status", None), "message", None)
                 if stage != "COMPLETED" and message:
                     error = str(message)

@@ -41,7 +41,9 @@ from typing import TYPE_CHECKING, Any
 
 from ..events import EventType
 from ..hub import HubError
+from .babysitter import Babysit, Babysitter, job_hyperparameters
 from .polling import JobPoller, Watch
+from .preference_book import PreferenceBook
 from .records import JobRecord, JobStore
 from .reporting import EmitFn, FinishReporter, SpendFn, SubmitFn, manager_spend_adjuster
 from .stages import is_terminal
@@ -67,6 +69,7 @@ class JobWatcher:
         submit: SubmitFn | None = None,
         *,
         adjust_spend: SpendFn | None = None,
+        preferences: PreferenceBook | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -81,6 +84,7 @@ class JobWatcher:
             adjust_spend,
             resume_agent=config.jobs.on_job_finished == "resume",
         )
+        self.preferences = preferences or PreferenceBook(store, config.jobs.preferences_file)
         self._poller = JobPoller(
             hub,
             self.records,
@@ -89,6 +93,14 @@ class JobWatcher:
             config.jobs,
             clock=clock,
             wall_clock=wall_clock,
+            babysitter=Babysitter(
+                hub,
+                emit,
+                submit,
+                self.preferences,
+                wall_clock=wall_clock,
+                hardware_deadline_s=min(2.0, config.jobs.log_tail_deadline_s),
+            ),
         )
         self._clock = clock
         self._watched: dict[str, Watch] = {}
@@ -265,6 +277,31 @@ class JobWatcher:
             results.append({"job_id": rec.job_id, "ok": True})
         self._wake.set()
         return results
+
+    async def series(self, job_id: str) -> Babysit | None:
+        """A job's curves (live while watched, from its row once it ended); None if unknown."""
+        w = self._watched.get(job_id)
+        if w is not None:
+            return w.babysit
+        rec = await self.records.get(job_id)
+        return Babysit.restore(rec.info) if rec is not None else None
+
+    async def runs(self, session_id: str) -> list[dict[str, Any]]:
+        """Every job of a session with its curves and hyper-parameters (for ``compare``)."""
+        out = []
+        for rec in await self.records.for_session(session_id):
+            w = self._watched.get(rec.job_id)
+            babysit = w.babysit if w is not None else Babysit.restore(rec.info)
+            out.append(
+                {
+                    "job_id": rec.job_id,
+                    "stage": w.stage if w is not None else rec.stage,
+                    "series": babysit.series,
+                    "hyperparameters": job_hyperparameters(rec),
+                    "flavor": rec.flavor,
+                }
+            )
+        return out
 
     async def fetch_logs(
         self, job_id: str, max_lines: int = 2_000, deadline_s: float = 10.0

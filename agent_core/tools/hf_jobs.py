@@ -32,6 +32,7 @@ from ..jobs.metrics import collapse_installs
 from ..jobs.records import JobRecord
 from ..jobs.stages import decode_stage, is_terminal
 from ..policy import job_flavor, job_timeout, normalize_operation
+from ..redact import scrub
 from .base import Services, ToolContext, ToolSpec
 from .job_preview import MAX_SCRIPT_BYTES, pinned_script, prepare_job_call
 from .trackio_dashboard import plan_dashboard, seed_dashboard, trackio_env
@@ -498,6 +499,9 @@ async def _run(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bool]:
             "label": spec["label"],
             "image": spec["image"],
             "links": links,
+            # The babysitter reads hyper-parameters from it and relaunches with a change
+            # (scrubbed like everything stored: a key pasted into a command stays out).
+            "command": scrub(spec["command"]) if len(str(spec["command"])) <= 20_000 else None,
         },
     )
     watcher = ctx.services.jobs

@@ -17,6 +17,7 @@ from agent_core.events import Compact, SetModel, SetYolo, Undo
 from bot.access import click_in_place
 from bot.conversation import notices
 from bot.conversation.incoming import Incoming
+from bot.jobs.commands import BabysitterCommand, BabysitterCommands, parse_babysitter_command
 from bot.slack.format import parse_button_value
 from bot.slack.replies import tell_clicker
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from agent_core.store import Store
     from agent_core.tools.base import Services
     from bot.access import Access
+    from bot.conversation.attachments import SlackFileDownloader
     from bot.llm_warmup import LlmWarmup
     from bot.settings import SlackSettings
     from bot.slack.replies import Replies
@@ -61,10 +63,14 @@ class Command:
     enabled: bool | None = None  # yolo
     cap_usd: float | None = None  # yolo on <cap>
     model: str | None = None
+    babysitter: BabysitterCommand | None = None  # preferences | history | compare
 
 
 def parse_command(text: str) -> Command | None:
     """The command ``text`` is, or None when it is a normal message for the agent."""
+    babysit = parse_babysitter_command(text)
+    if babysit is not None:
+        return Command("babysitter", babysitter=babysit)
     normal = " ".join((text or "").split()).strip()
     normal = normal.rstrip(".!").lstrip("/!")
     low = normal.lower()
@@ -93,6 +99,7 @@ class Commands:
         replies: Replies,
         warmup: LlmWarmup,
         services: Services,
+        downloader: SlackFileDownloader | None = None,
     ) -> None:
         self.settings = settings
         self.manager = manager
@@ -101,11 +108,21 @@ class Commands:
         self.replies = replies
         self.warmup = warmup
         self.services = services  # ``services.jobs`` is attached after connect: read it late
+        self.babysitter = BabysitterCommands(
+            store=store,
+            replies=replies,
+            services=services,
+            may_set_channel=lambda msg, what: self._may(msg, "gpu_job", what),
+            downloader=downloader,
+        )
 
     async def run(self, cmd: Command, msg: Incoming) -> None:
         sid = msg.ref.session_id
         if cmd.name == "help":
             await self.replies.post(msg.channel, msg.root_ts, notices.help_payload())
+            return
+        if cmd.babysitter is not None:  # preferences may be set before any job or session
+            await self.babysitter.run(cmd.babysitter, msg)
             return
         if not await self.manager.exists(sid):
             await self.replies.ephemeral(

@@ -23,6 +23,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from agent_core import policy, pricing
+from agent_core.jobs.stages import is_terminal
+from bot.jobs.babysitting import curves_filename, curves_png
 from bot.jobs.buttons import parse_job_action
 from bot.slack.files import upload_text
 from bot.slack.format import user_ref
@@ -75,6 +77,7 @@ class JobActions:
         self.refusal_text = refusal_text
         self.clock = clock
         self._last_upload: dict[str, float] = {}
+        self._curve_files: dict[str, str] = {}  # job → the live chart's file (replaced)
 
     async def _job_for_click(
         self, body: dict[str, Any], action: dict[str, Any], respond: Any
@@ -147,16 +150,31 @@ class JobActions:
                 f"Job `{job_id}` could not be cancelled: {result.get('error') or 'unknown error'}.",
             )
 
-    async def on_logs_click(
+    async def _upload_click(
         self, body: dict[str, Any], action: dict[str, Any], respond: Any
-    ) -> None:
+    ) -> tuple[str, dict[str, Any], str, str] | None:
+        """``(user, job, channel, thread)`` for a button that uploads into the job's thread
+        (anyone allowed to talk to the bot may ask), or None after telling the clicker why."""
         user = str((body.get("user") or {}).get("id") or "")
         if not await self.access.user_allowed(user):
             await tell_clicker(respond, self.refusal_text)
-            return
+            return None
         job = await self._job_for_click(body, action, respond)
         if job is None:
+            return None
+        channel, thread = _where(job)
+        if not (channel and thread):
+            await tell_clicker(respond, "I can't tell which thread this job belongs to.")
+            return None
+        return user, job, channel, thread
+
+    async def on_logs_click(
+        self, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        click = await self._upload_click(body, action, respond)
+        if click is None:
             return
+        user, job, channel, thread = click
         job_id = str(job["job_id"])
         now = self.clock()
         last = self._last_upload.get(job_id)
@@ -164,10 +182,6 @@ class JobActions:
             await tell_clicker(
                 respond, f"The logs of job `{job_id}` were just uploaded to this thread."
             )
-            return
-        channel, thread = _where(job)
-        if not (channel and thread):
-            await tell_clicker(respond, "I can't tell which thread this job belongs to.")
             return
         self._last_upload[job_id] = now
         try:
@@ -189,3 +203,40 @@ class JobActions:
             title=f"Logs of job {job_id}",
             initial_comment=f"Logs of job `{job_id}` (last {lines} lines), for {user_ref(user)}.",
         )
+
+    async def on_curves_click(
+        self, body: dict[str, Any], action: dict[str, Any], respond: Any
+    ) -> None:
+        """Upload the job's curves; while it runs, the new image replaces the previous one."""
+        click = await self._upload_click(body, action, respond)
+        if click is None:
+            return
+        user, job, channel, thread = click
+        job_id = str(job["job_id"])
+        try:
+            png = await curves_png(self.services.store, job_id)
+        except Exception as exc:
+            log.warning("drawing the curves of job %s failed", job_id, exc_info=True)
+            await tell_clicker(respond, f"Couldn't draw the curves of job `{job_id}`: {exc}")
+            return
+        if png is None:
+            await tell_clicker(respond, f"Job `{job_id}` has not logged any metrics yet.")
+            return
+        previous = self._curve_files.pop(job_id, None)
+        if previous:
+            try:  # replaced, not piled up: one live chart per job in the thread
+                await self.sender.call(channel, "files_delete", file=previous)
+            except Exception:
+                log.info("could not delete the previous curves of %s", job_id, exc_info=True)
+        file_id = await upload_text(
+            self.sender,
+            channel=channel,
+            thread_ts=thread,
+            filename=curves_filename(job_id),
+            content=png,
+            title=f"Curves of job {job_id}",
+            initial_comment=f"Curves of job `{job_id}` ({str(job.get('stage', '')).lower()}), "
+            f"for {user_ref(user)}.",
+        )
+        if file_id and not is_terminal(job.get("stage")):
+            self._curve_files[job_id] = file_id

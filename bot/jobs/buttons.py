@@ -29,6 +29,7 @@ from bot.slack.format import (
 JOB_ACTION_PREFIX = "ml_job:"
 CANCEL_JOB_ACTION = JOB_ACTION_PREFIX + "cancel"
 SHOW_LOGS_ACTION = JOB_ACTION_PREFIX + "logs"
+SHOW_CURVES_ACTION = JOB_ACTION_PREFIX + "curves"
 LINK_ACTION_PREFIX = JOB_ACTION_PREFIX + "link:"
 _LINK_LABELS = {"trackio": "Trackio dashboard", "wandb": "W&B run", "tensorboard": "TensorBoard"}
 
@@ -42,6 +43,26 @@ def parse_job_action(value: str | None) -> str:
     return str(parse_button_value(value).get("j") or "")
 
 
+def cancel_button(job_id: str, flavor: Any, value: str) -> ButtonElement:
+    """The Cancel button (job card, babysitter's stop proposal), with Slack's confirm dialog."""
+    return ButtonElement(
+        text="Cancel job",
+        action_id=CANCEL_JOB_ACTION,
+        value=value,
+        style="danger",
+        confirm=ConfirmObject(
+            title="Cancel this job?",
+            text=(
+                f"Job {job_id} on {flavor or 'its hardware'} stops now and cannot be resumed. "
+                "Time already used is still billed."
+            ),
+            confirm="Cancel job",
+            deny="Keep it running",
+            style="danger",
+        ),
+    )
+
+
 def job_actions_block(job: dict[str, Any]) -> dict[str, Any] | None:
     """The card's action row, or None when the job id is unknown."""
     job_id = str(job.get("job_id") or "")
@@ -51,26 +72,9 @@ def job_actions_block(job: dict[str, Any]) -> dict[str, Any] | None:
     elements: list[ButtonElement] = [
         ButtonElement(text="Show logs", action_id=SHOW_LOGS_ACTION, value=value)
     ]
+    elements.append(ButtonElement(text="Show curves", action_id=SHOW_CURVES_ACTION, value=value))
     if not is_terminal(job.get("stage")):
-        flavor = str(job.get("flavor") or "its hardware")
-        elements.append(
-            ButtonElement(
-                text="Cancel job",
-                action_id=CANCEL_JOB_ACTION,
-                value=value,
-                style="danger",
-                confirm=ConfirmObject(
-                    title="Cancel this job?",
-                    text=(
-                        f"Job {job_id} on {flavor} stops now and cannot be resumed. "
-                        "Time already used is still billed."
-                    ),
-                    confirm="Cancel job",
-                    deny="Keep it running",
-                    style="danger",
-                ),
-            )
-        )
+        elements.append(cancel_button(job_id, job.get("flavor"), value))
     links = job.get("links") if isinstance(job.get("links"), dict) else {}
     for i, (kind, url) in enumerate(sorted(links.items())[:3]):
         if isinstance(url, str) and url.startswith(("https://", "http://")) and len(url) <= 3000:
@@ -96,7 +100,9 @@ __all__ = [
     "CANCEL_JOB_ACTION",
     "JOB_ACTION_PREFIX",
     "LINK_ACTION_PREFIX",
+    "SHOW_CURVES_ACTION",
     "SHOW_LOGS_ACTION",
+    "cancel_button",
     "job_action_value",
     "job_actions_block",
     "parse_job_action",

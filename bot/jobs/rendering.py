@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from agent_core.events import EventType
+from bot.jobs.babysitting import upload_final_curves
 from bot.jobs.buttons import with_job_actions
 from bot.jobs.card import job_payload, merge_job
 from bot.jobs.finished import finished_part, job_finished_mention
@@ -37,4 +38,5 @@ async def on_job_event(ctx: RenderContext, rec: ThreadRecord, ev: Event) -> bool
     if final:
         mention = job_finished_mention(job)
         await ctx.out.post_once(rec, ev.seq, finished_part(job_id), mention, priority=HIGH)
+        await upload_final_curves(ctx, rec, ev)
     return final or ev.type == EventType.JOB_STARTED

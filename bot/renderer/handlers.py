@@ -7,6 +7,7 @@ from __future__ import annotations
 from agent_core.events import EventType
 from bot.approvals import rendering as approvals
 from bot.conversation import rendering as conversation
+from bot.jobs import babysitting
 from bot.jobs import rendering as jobs
 from bot.renderer.context import Handler
 
@@ -30,6 +31,7 @@ HANDLERS: dict[EventType, Handler] = {
     EventType.JOB_STARTED: jobs.on_job_event,
     EventType.JOB_PROGRESS: jobs.on_job_event,
     EventType.JOB_FINISHED: jobs.on_job_event,
+    EventType.JOB_HEALTH: babysitting.on_job_health,
 }
 
 # Events with nothing to draw in Slack: never queued (the watermark passes over them).

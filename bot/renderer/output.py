@@ -90,7 +90,13 @@ class ThreadOutput:
         return ts
 
     async def upload_once(
-        self, rec: ThreadRecord, seq: int, part: str, filename: str, content: str, title: str
+        self,
+        rec: ThreadRecord,
+        seq: int,
+        part: str,
+        filename: str,
+        content: str | bytes,
+        title: str,
     ) -> None:
         """Share a file in the thread once. A crash mid-upload leaves it out rather than
         risking it twice (a missing file beats a double one)."""

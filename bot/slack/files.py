@@ -17,17 +17,19 @@ async def upload_text(
     channel: str,
     thread_ts: str,
     filename: str,
-    content: str,
+    content: str | bytes,
     title: str | None = None,
     initial_comment: str | None = None,
     priority: int = NORMAL,
 ) -> str | None:
-    """Share ``content`` as a file in the thread; returns the file id (None if unknown)."""
+    """Share ``content`` (text, or bytes such as a PNG) as a file in the thread; returns the
+    file id (None if unknown)."""
     kwargs: dict[str, Any] = {
         "channel": channel,
         "thread_ts": thread_ts,
         "filename": filename,
-        "content": content,
+        # Text goes as ``content``; bytes (a PNG) as ``file`` — files_upload_v2 takes either.
+        ("file" if isinstance(content, bytes) else "content"): content,
         "title": title or filename,
     }
     if initial_comment:

@@ -359,6 +359,31 @@ class FakeJobs:
 
         return self.hub.call_in_loop(apply)
 
+    def script_training(
+        self,
+        shape: str,
+        *,
+        steps: int = 100,
+        every: int = 5,
+        run_secs: float = 1.0,
+        final: str = "COMPLETED",
+        match: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> JobScript:
+        """Script the next job as a time-scaled training run whose log lines and metrics stream
+        follow a curve of :mod:`tests.fakes.training_curves` (``healthy``, ``nan``,
+        ``diverging``, ``idle_gpu``, ``overfitting``), released evenly over ``run_secs``."""
+        from .training_curves import SHAPES, hardware_sample, run_log
+
+        if shape not in SHAPES:
+            raise ValueError(f"shape must be one of {SHAPES}")
+        return self.script(
+            stages=["SCHEDULING", ("RUNNING", run_secs)],
+            logs=run_log(shape, steps=steps, every=every),
+            metrics=[hardware_sample(shape, i) for i in range(8)],
+            final=final,
+            match=match,
+        )
+
     def set_stage(self, job_id: str, stage: str, message: str | None = None) -> FakeJob:
         """Move a job to ``stage`` now and switch it to manual control (thread-safe)."""
 

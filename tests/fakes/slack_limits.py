@@ -243,6 +243,7 @@ DEFAULT_RATE_LIMITS: Mapping[str, RateLimit] = {
     "views.open": TIER4,
     "files.getUploadURLExternal": TIER4,
     "files.completeUploadExternal": TIER4,
+    "files.delete": TIER3,
     "assistant.threads.setStatus": TIER3,
     "auth.test": TIER4,
     "apps.connections.open": TIER1,

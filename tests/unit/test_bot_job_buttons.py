@@ -10,6 +10,7 @@ import pytest
 
 from bot.jobs.buttons import (
     CANCEL_JOB_ACTION,
+    SHOW_CURVES_ACTION,
     SHOW_LOGS_ACTION,
     job_actions_block,
     parse_job_action,
@@ -52,7 +53,7 @@ def test_running_card_has_confirmed_cancel_logs_and_links():
 
 def test_final_card_has_no_cancel():
     block = job_actions_block({**RUNNING_JOB, "stage": "COMPLETED", "links": {}})
-    assert list(_elements(block)) == [SHOW_LOGS_ACTION]
+    assert list(_elements(block)) == [SHOW_LOGS_ACTION, SHOW_CURVES_ACTION]
     assert job_actions_block({"stage": "RUNNING"}) is None
     assert parse_job_action("not json") == ""
 

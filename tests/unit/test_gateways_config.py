@@ -129,7 +129,13 @@ def test_valid_config_resolves_tokens_and_defaults() -> None:
     assert isinstance(cfg.destinations["slack.ml-ops"], SlackDestination)
     assert isinstance(cfg.destinations["ci"], WebhookDestination)
     assert cfg.bot_token == "xoxb-from-env"
-    assert cfg.auto_event_types == ["approval_required", "error", "turn_complete", "job_finished"]
+    assert cfg.auto_event_types == [
+        "approval_required",
+        "error",
+        "turn_complete",
+        "job_finished",
+        "job_health",
+    ]
     assert cfg.uses_requester_dm()
 
 

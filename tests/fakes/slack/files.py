@@ -191,10 +191,31 @@ def share_user_file(
     return obj
 
 
+def files_delete(state: SlackState, args: dict[str, Any]) -> dict[str, Any]:
+    """``files.delete``: a bot token may delete only files the bot uploaded; messages that
+    shared the file keep a tombstone in their ``files`` (as Slack shows "This file was
+    deleted")."""
+    fid = str(args.get("file") or "")
+    f = state.files.get(fid)
+    if f is None or not f.completed:
+        raise SlackError("file_not_found")
+    if f.owner != BOT_USER_ID:  # a person's file, shared with the bot
+        raise SlackError("cant_delete_file")
+    del state.files[fid]
+    for channel in list(state.channels_info):
+        for msg in state.messages(channel):
+            if msg.files and any(x.get("id") == fid for x in msg.files):
+                msg.files = [
+                    {"id": fid, "mode": "tombstone"} if x.get("id") == fid else x for x in msg.files
+                ]
+    return {}
+
+
 METHODS = {
     "files.getUploadURLExternal": files_get_upload_url_external,
     "files.completeUploadExternal": files_complete_upload_external,
     "files.info": files_info,
+    "files.delete": files_delete,
 }
 
 
