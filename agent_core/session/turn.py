@@ -16,6 +16,7 @@ from ..input_limits import clip_for_model
 from ..llm import LLMResult
 from ..llm_errors import CONTEXT_OVERFLOW, LLMError
 from ..redact import StreamScrubber
+from ..spend_ledger import ledger_for
 from ..tools.plan_tool import unfinished
 from . import nudges
 from .approval_batch import abandon_pending, open_batch
@@ -229,6 +230,11 @@ async def call_llm(session: Session) -> LLMResult:
         await session.emit(EventType.ASSISTANT_MESSAGE, {"content": result.content})
     if result.usage.get("total_tokens"):
         session.state["context_tokens"] = result.usage["total_tokens"]
+    # The daily caps cover model spend too (the LLM layer prices the call when it can).
+    llm_cost = getattr(result, "cost_usd", None)
+    ledger = ledger_for(session.services)
+    if llm_cost and ledger is not None:
+        await ledger.add(session.origin.get("requester"), float(llm_cost), kind="llm")
     await session.emit(
         EventType.LLM_CALL,
         {
