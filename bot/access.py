@@ -153,8 +153,12 @@ def click_in_place(body: dict[str, Any], session_id: str) -> bool:
     ref = parse_session_key(session_id)
     container = body.get("container") or {}
     channel = container.get("channel_id") or (body.get("channel") or {}).get("id")
+    if ref is None or channel != ref.channel:
+        return False
+    if ref.channel.startswith("D"):  # a DM conversation spans top-level messages
+        return True
     thread = container.get("thread_ts") or container.get("message_ts")
-    return ref is not None and channel == ref.channel and thread == ref.thread_ts
+    return thread == ref.thread_ts
 
 
 class Refusals:

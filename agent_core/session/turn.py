@@ -15,6 +15,7 @@ from ..events import EventType
 from ..input_limits import clip_for_model
 from ..llm import CONTEXT_OVERFLOW, LLMError, LLMResult
 from ..redact import StreamScrubber
+from ..spend_ledger import ledger_for
 from ..tools.plan_tool import unfinished
 from . import nudges
 from .approval_batch import abandon_pending, open_batch
@@ -249,6 +250,11 @@ async def call_llm(session: Session) -> LLMResult:
     if result.usage.get("total_tokens"):
         session.state["context_tokens"] = result.usage["total_tokens"]
     fields = result.llm_call_fields
+    # The daily caps cover model spend too (the LLM layer prices the call when it can).
+    llm_cost = result.cost_usd
+    ledger = ledger_for(session.services)
+    if llm_cost and ledger is not None:
+        await ledger.add(session.origin.get("requester"), float(llm_cost), kind="llm")
     await session.emit(
         EventType.LLM_CALL,
         {

@@ -98,7 +98,9 @@ class ApprovalFlow:
         value = parse_button_value(action.get("value"))
         user = (body.get("user") or {}).get("id") or ""
         sid, batch_id = str(value.get("s") or ""), str(value.get("b") or "")
-        if not sid or not batch_id:
+        per_call = kind not in (APPROVE_ALL, REJECT_ALL)
+        if not sid or not batch_id or (per_call and not value.get("h")):
+            # a per-call decision binds to the hash of the arguments shown: never without it
             await tell_clicker(respond, "This button is malformed; nothing was done.")
             return
         if not click_in_place(body, sid):
@@ -243,6 +245,8 @@ class ApprovalFlow:
         call = await self.approvals.get(sid, str(meta.get("c") or ""))
         calls = [call] if call is not None else []
         error = await self._authorise_submit(user, calls, sid, batch_id, meta.get("c"))
+        if error is None and not meta.get("h"):  # approving binds to the arguments' hash
+            error = "This dialog is malformed; nothing was done."
         if error is None and call is not None and not _editable(call):
             error = NOT_EDITABLE
         if error is None and len(edited or "") > EDITABLE_SCRIPT_MAX:

@@ -79,3 +79,26 @@ async def test_token_in_script_reaches_slack_through_edit_modal(tmp_path) -> Non
         (view,) = await env.slack.wait_for(lambda: env.slack.open_views("U1"))
         assert "git push" in json.dumps(view)
         assert token[-20:] not in json.dumps(view)
+
+
+async def test_forged_approve_button_without_args_hash_skips_the_binding(tmp_path) -> None:
+    """The argument hash is what binds a click to what the card showed; a value without it
+    must not approve (the claim only compares a hash that is given)."""
+    async with bot_env(tmp_path) as env:
+        env.llm.push(tool_calls(call("hf_jobs", {**JOB, "script": "print('x')\n"})))
+        ts, _ = await env.slack.mention("train", user="U1")
+        card = await env.wait_reply("C1", ts, lambda m: "Approval needed" in m.text)
+        approve = next(b for b in buttons(card) if b["action_id"].endswith("approve:0"))
+        value = json.loads(approve["value"])
+        value.pop("h")
+        await env.slack.click_button(
+            "C1", card.ts, approve["action_id"], value=json.dumps(value), user="U1"
+        )
+        await env.slack.wait_for(
+            lambda: any(
+                "malformed" in p.payload.get("text", "") for p in env.slack.response_url_posts
+            ),
+            timeout=10,
+        )
+        await env.settle()
+        assert env.hf_jobs.calls == []

@@ -86,3 +86,28 @@ async def test_workspace_daily_cap_bypassed_by_several_people(tmp_path: Path) ->
         ran, outcomes = await run_threads(tmp_path, llm, cfg, ["U1", "U2", "U3"])
     assert outcomes == ["ran", "ran", "asked"]
     assert len(ran) == 2
+
+
+async def test_llm_spend_left_out_of_the_daily_cap(tmp_path: Path) -> None:
+    """Model spend booked in the ledger (by the LLM layer's priced calls) counts against the
+    same daily cap as jobs: $9 of model calls today leave no room for a $4 GPU job."""
+    from agent_core.spend_ledger import ledger_for
+
+    cfg = make_config(yolo_user_daily_cap_usd=10.0)
+    ran: list = []
+    spec = tool("hf_jobs", lambda args, ctx: (ran.append(1) or "submitted", True), read_only=False)
+    async with FakeLLM(default="ok") as llm:
+        async with run_engine(tmp_path / "db", llm.base_url, tools=[spec], config=cfg) as eng:
+            ledger = ledger_for(eng.manager.services)
+            assert ledger is not None
+            await ledger.add("U1", 9.0, kind="llm")
+            sid = "thread0"
+            await eng.manager.submit(
+                sid, SetYolo(enabled=True, cap_usd=5.0), origin=origin(sid, "U1")
+            )
+            await eng.events.wait_for("session_update", sid, timeout=60)
+            llm.push(tool_calls(call("hf_jobs", RUN)))
+            await eng.manager.submit(
+                sid, UserInput(text="train", user="U1"), origin=origin(sid, "U1")
+            )
+            assert await outcome(eng, sid) == "asked" and ran == []

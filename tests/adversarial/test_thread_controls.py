@@ -130,3 +130,20 @@ async def test_approval_button_value_replayed_from_another_channel(tmp_path) -> 
         )
         await env.settle()
         assert env.hf_jobs.calls == []
+
+
+def test_button_value_only_acts_in_its_own_thread_or_dm() -> None:
+    from bot.access import click_in_place
+
+    sid = "slack:T111:C1:100.000"
+    here = {"container": {"channel_id": "C1", "message_ts": "101.0", "thread_ts": "100.000"}}
+    other_thread = {"container": {"channel_id": "C1", "message_ts": "201.0", "thread_ts": "200.0"}}
+    other_channel = {
+        "container": {"channel_id": "C2", "message_ts": "101.0", "thread_ts": "100.000"}
+    }
+    assert click_in_place(here, sid)
+    assert not click_in_place(other_thread, sid) and not click_in_place(other_channel, sid)
+    # a DM conversation spans top-level messages of that one DM channel
+    dm = "slack:T111:D9:100.000"
+    assert click_in_place({"container": {"channel_id": "D9", "message_ts": "300.0"}}, dm)
+    assert not click_in_place({"container": {"channel_id": "D8", "message_ts": "300.0"}}, dm)
