@@ -365,7 +365,10 @@ async def scenario_steady(
     await asyncio.sleep(idle_s)
     rss_idle = proc.rss_bytes()
     answered = sum(1 for t in burst200 if "total_s" in t)
+    await stack.stop_bot(proc)
+    naive = await _naive_bursts(stack)
     return {
+        "naive": naive,
         "plain_turn": _turn_summary(plain),
         "two_tool_turn": _turn_summary(tools),
         "ack_ms": {
@@ -404,6 +407,39 @@ async def scenario_steady(
             "burst50_total_s": [t["total_s"] for t in burst50 if "total_s" in t],
             "burst200_total_s": [t["total_s"] for t in burst200 if "total_s" in t],
         },
+    }
+
+
+async def _naive_bursts(stack: Stack) -> dict[str, Any]:
+    """The same 50 and 200 bursts against the naive Bolt + litellm bot (posting each answer
+    once, its fastest mode) on the same stack, right after the bot's: like with like."""
+    proc, _ = await stack.start_naive("naive-steady", stream="final")
+    for _ in range(3):  # warm-up, as for the bot
+        await run_turn(stack, "plain")
+    mark = stack.cpu_seconds()
+    burst50 = await _burst(stack, 50)
+    cpu50, mark = _cpu_delta(mark, stack.cpu_seconds(), 50), stack.cpu_seconds()
+    rss_before = proc.rss_bytes()
+    t0 = now()
+    burst200 = await _burst(stack, 200, extra="delay_ms=1000", timeout=240.0)
+    all_answered_s = now() - t0
+    cpu200 = _cpu_delta(mark, stack.cpu_seconds(), 200)
+    cross = await _cross_talk(stack, burst200)
+    rss_after = proc.rss_bytes()
+    await stack.stop_bot(proc)
+    return {
+        "ack_ms": {
+            "50": summary(t["ack_s"] for t in burst50),
+            "200": summary(t["ack_s"] for t in burst200),
+        },
+        "burst50_answer_ms": summary(t["total_s"] for t in burst50 if "total_s" in t),
+        "burst200_answer_ms": summary(t["total_s"] for t in burst200 if "total_s" in t),
+        "all_answered_s": all_answered_s,
+        "answered": sum(1 for t in burst200 if "total_s" in t),
+        **cross,
+        "cpu_ms_per_turn": {"burst50": cpu50, "burst200": cpu200},
+        "rss_mb_before": _mb(rss_before),
+        "rss_mb_after": _mb(rss_after),
     }
 
 
