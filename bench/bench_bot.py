@@ -52,6 +52,21 @@ ANSWER_MARK = {
     "cpujob": "Job submitted for {tok}",
     "bash": "Ran the command for {tok}",
 }
+# The bot in ``calls`` also notifies a channel of every finished turn (messaging, as deployed
+# by a team that wants a feed); that channel's calls count in the turn's.
+NOTIFY_CHANNEL = "C0NOTIFY1"
+NOTIFY_CONFIG = {
+    "messaging": {
+        "enabled": True,
+        "destinations": {
+            "slack.feed": {
+                "provider": "slack",
+                "channel": NOTIFY_CHANNEL,
+                "allow_auto_events": True,
+            }
+        },
+    }
+}
 LONG_PACE_MS = 2.0  # 2,000 chunks × 2 ms ≈ a 4–5 s stream
 
 
@@ -468,7 +483,7 @@ async def _measured_turn(stack: Stack, kind: str, extra: str = "") -> dict[str, 
     turn = await run_turn(stack, kind, extra=extra, timeout=60.0)
     await quiesce(stack)
     calls, _ = await stack.ctl.calls(since=since)
-    mine = [c for c in calls if channel_of(c) == turn["channel"]]
+    mine = [c for c in calls if channel_of(c) in (turn["channel"], NOTIFY_CHANNEL)]
     turn["calls"] = calls_by_method(mine)
     turn["calls_total"] = len(mine)
     turn["r429"] = calls_by_method([c for c in mine if c["status"] == 429])
@@ -508,8 +523,8 @@ async def _calls_run(
 ) -> dict[str, Any]:
     name = f"calls-{who}-{'limits' if limits else 'nolimits'}"
     stack = await open_stack(exits, dirs["logs"] / name, dirs["work"] / name, rate_limits=limits)
-    if who == "bot":
-        proc, _ = await stack.start_bot(f"bot-{name}")
+    if who == "bot":  # with a notification channel, as issue 18's "≤ 4 calls" target says
+        proc, _ = await stack.start_bot(f"bot-{name}", NOTIFY_CONFIG)
     else:
         proc, _ = await stack.start_naive(f"naive-{name}")
     await run_turn(stack, "plain")  # warm-up (litellm import in the bot)
