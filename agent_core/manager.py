@@ -24,6 +24,7 @@ from .config import Config
 from .context import ContextManager
 from .events import (
     STOPPED_BY_SHUTDOWN,
+    TRANSIENT_EVENTS,
     Event,
     EventType,
     ExecApproval,
@@ -106,8 +107,13 @@ class SessionManager:
             self._listeners.remove(listener)
 
     async def emit(self, session_id: str, type_: str, data: dict[str, Any]) -> Event:
-        """Scrub, persist, then deliver an event. Usable by tools, the job watcher, gateways."""
-        event = await self.store.append_event(session_id, str(type_), scrub(data))
+        """Scrub, persist, then deliver an event. Usable by tools, the job watcher, gateways.
+
+        :data:`~agent_core.events.TRANSIENT_EVENTS` (streamed deltas) are only delivered."""
+        if type_ in TRANSIENT_EVENTS:
+            event = Event(session_id, 0, str(type_), scrub(data))
+        else:
+            event = await self.store.append_event(session_id, str(type_), scrub(data))
         if event.type == EventType.APPROVAL_REQUIRED:
             self.sweeper.wake()  # its deadline may be sooner than the sweep's next tick
         for listener in list(self._listeners):

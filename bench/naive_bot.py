@@ -1,140 +1,201 @@
-"""The naive baseline: a ~100-line Slack bot that streams by editing its message on every chunk.
+"""The naive baseline: the Slack + LLM bot most tutorials end with — Bolt, litellm, SQLite.
 
     SLACK_BOT_TOKEN=… SLACK_APP_TOKEN=… SLACK_API_BASE_URL=… OPENAI_API_BASE=… \\
-        python -m bench.naive_bot
+        ML_INTERN_MODEL=openai/… ML_INTERN_DB=naive.db python -m bench.naive_bot
 
-This is the pattern most "LLM in Slack" tutorials start from: on a mention, post a placeholder
-in the thread, stream the completion, and ``chat.update`` the placeholder with the text so far
-after every chunk. It exists only so the benchmark can show, in the same run and against the
-same emulator, what that costs in Web API calls and HTTP 429s next to the real bot — the ratio
-is the point, so the baseline is kept deliberately ordinary:
+It is the same *kind* of bot as ``ml-intern-slack`` — the same libraries on the same wires
+(``slack_bolt``'s ``AsyncApp`` over Socket Mode, ``litellm.acompletion(stream=True)`` against
+the same OpenAI-compatible endpoint, a conversation kept per thread in SQLite) — minus
+everything the product adds: no progress message, no reactions, no status line, no tools or
+approvals, no durable event log, no dedupe of redeliveries, no pacing under Slack's limits.
+So in the same run, against the same emulator and LLM, the comparison says what the product's
+guarantees cost per turn and whether it still keeps up (issue 18: a 200-mention burst must be
+answered no slower than this bot answers it).
 
-* it uses ``slack_sdk`` directly (``AsyncWebClient`` + the aiohttp ``SocketModeClient``) with
-  the SDK's default retry handlers, which do not retry 429s;
-* a rate-limited mid-stream edit is logged and skipped (the next chunk's edit carries the
-  text anyway); the placeholder post and the final edit honour ``Retry-After`` (a few
-  attempts), so the answer does get delivered and the added latency is measurable — a
-  baseline that silently lost answers would make the comparison meaningless.
+Two ways to show the answer, as tutorials do (``NAIVE_STREAM``):
 
-It prints ``READY`` once the Socket Mode connection is up and runs until SIGTERM/SIGINT.
+* ``edit`` (default): post a placeholder, then ``chat.update`` it with the text so far on every
+  streamed chunk — the pattern whose Web API cost the ``calls`` scenario measures;
+* ``final``: post the whole answer once the stream ends — the cheapest possible turn, used for
+  the burst comparison so the baseline is as fast as a naive bot can be.
+
+Slack calls use slack_sdk's default retry handlers (no 429 retry); a rate-limited mid-stream
+edit is skipped (the next edit carries the text anyway); the placeholder/answer post and the
+final edit honour ``Retry-After`` a few times, so answers are delivered when they can be and
+the added latency is measurable — a baseline that silently lost answers would prove nothing.
+
+It prints ``READY naive-bot`` once the Socket Mode connection is up and runs until
+SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
+import aiosqlite
+import litellm
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
-from slack_sdk.socket_mode.aiohttp import SocketModeClient
-from slack_sdk.socket_mode.request import SocketModeRequest
-from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
 log = logging.getLogger("naive_bot")
 FINAL_ATTEMPTS = 5
+SYSTEM_PROMPT = "You are a helpful assistant in a Slack workspace."
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    thread TEXT NOT NULL,
+    role TEXT NOT NULL,
+    content TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_thread ON messages (thread, id);
+"""
 
 
-async def stream_completion(
-    http: aiohttp.ClientSession, api_base: str, prompt: str
-) -> AsyncIterator[str]:
-    """Content deltas of one streamed OpenAI-compatible chat completion."""
-    body = {
-        "model": os.environ.get("NAIVE_MODEL", "bench"),
-        "stream": True,
-        "messages": [{"role": "user", "content": prompt}],
-    }
-    headers = {"Authorization": f"Bearer {os.environ.get('OPENAI_API_KEY', 'sk-bench')}"}
-    async with http.post(f"{api_base}/chat/completions", json=body, headers=headers) as resp:
-        resp.raise_for_status()
-        async for raw in resp.content:
-            line = raw.decode().strip()
-            if not line.startswith("data:") or line == "data: [DONE]":
-                continue
-            chunk = json.loads(line[5:])
-            for choice in chunk.get("choices") or []:
-                delta = (choice.get("delta") or {}).get("content")
-                if delta:
-                    yield delta
+class ThreadHistory:
+    """The conversation of each thread, one row per message (what a tutorial bot keeps)."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self.db = db
+
+    @classmethod
+    async def open(cls, path: str) -> ThreadHistory:
+        db = await aiosqlite.connect(path)
+        await db.executescript(SCHEMA)
+        await db.commit()
+        return cls(db)
+
+    async def messages(self, thread: str) -> list[dict[str, str]]:
+        async with self.db.execute(
+            "SELECT role, content FROM messages WHERE thread=? ORDER BY id", (thread,)
+        ) as cur:
+            return [{"role": r, "content": c} for r, c in await cur.fetchall()]
+
+    async def add(self, thread: str, role: str, content: str) -> None:
+        await self.db.execute(
+            "INSERT INTO messages (thread, role, content) VALUES (?, ?, ?)",
+            (thread, role, content),
+        )
+        await self.db.commit()
+
+    async def close(self) -> None:
+        await self.db.close()
+
+
+async def with_retry(method: Any, **kwargs: Any) -> Any:
+    """Call, sleeping ``Retry-After`` on a 429, up to FINAL_ATTEMPTS times."""
+    for attempt in range(FINAL_ATTEMPTS):
+        try:
+            return await method(**kwargs)
+        except SlackApiError as exc:
+            if exc.response.status_code != 429 or attempt == FINAL_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(float(exc.response.headers.get("Retry-After", 1) or 1))
+    return None
 
 
 class NaiveBot:
-    def __init__(self, web: AsyncWebClient, api_base: str) -> None:
-        self.web = web
-        self.api_base = api_base.rstrip("/")
-        self.http = aiohttp.ClientSession()
-        self.tasks: set[asyncio.Task[None]] = set()
+    """On a mention: load the thread's history, stream a completion, show it, store both."""
 
-    async def on_request(self, client: SocketModeClient, req: SocketModeRequest) -> None:
-        await client.send_socket_mode_response(SocketModeResponse(envelope_id=req.envelope_id))
-        event = (req.payload or {}).get("event") or {}
-        if req.type == "events_api" and event.get("type") == "app_mention":
-            task = asyncio.create_task(self.answer(event))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+    def __init__(self, history: ThreadHistory, *, model: str, api_base: str, mode: str) -> None:
+        self.history = history
+        self.model = model
+        self.api_base = api_base
+        self.mode = mode
 
-    async def answer(self, event: dict[str, Any]) -> None:
-        channel, thread = event["channel"], event.get("thread_ts") or event["ts"]
+    async def on_mention(self, event: dict[str, Any], client: AsyncWebClient) -> None:
+        channel = event["channel"]
+        thread = event.get("thread_ts") or event["ts"]
+        key = f"{channel}:{thread}"
+        text = event.get("text", "")
         try:
-            placeholder = await self.with_retry(
-                self.web.chat_postMessage, channel=channel, thread_ts=thread, text="_thinking…_"
-            )
-            ts = placeholder["ts"]
-            text = ""
-            async for delta in stream_completion(self.http, self.api_base, event.get("text", "")):
-                text += delta
-                try:
-                    await self.web.chat_update(channel=channel, ts=ts, text=text)
-                except SlackApiError as exc:
-                    log.debug("edit skipped: %s", exc.response.get("error"))
-            await self.with_retry(self.web.chat_update, channel=channel, ts=ts, text=text)
+            messages = [{"role": "system", "content": SYSTEM_PROMPT}]
+            messages += await self.history.messages(key)
+            messages.append({"role": "user", "content": text})
+            await self.history.add(key, "user", text)
+            if self.mode == "final":
+                answer = "".join([d async for d in self.stream(messages)])
+                await with_retry(
+                    client.chat_postMessage, channel=channel, thread_ts=thread, text=answer
+                )
+            else:
+                answer = await self.stream_by_edits(client, channel, thread, messages)
+            await self.history.add(key, "assistant", answer)
         except Exception:
             log.exception("answer failed")
 
-    @staticmethod
-    async def with_retry(method: Any, **kwargs: Any) -> Any:
-        """Call, sleeping ``Retry-After`` on a 429, up to FINAL_ATTEMPTS times."""
-        for attempt in range(FINAL_ATTEMPTS):
+    async def stream(self, messages: list[dict[str, str]]) -> Any:
+        """Content deltas of one streamed completion (litellm, OpenAI-compatible endpoint)."""
+        response = await litellm.acompletion(
+            model=self.model, messages=messages, stream=True, api_base=self.api_base
+        )
+        async for chunk in response:
+            delta = chunk.choices[0].delta.content if chunk.choices else None
+            if delta:
+                yield delta
+
+    async def stream_by_edits(
+        self, client: AsyncWebClient, channel: str, thread: str, messages: list[dict[str, str]]
+    ) -> str:
+        placeholder = await with_retry(
+            client.chat_postMessage, channel=channel, thread_ts=thread, text="_thinking…_"
+        )
+        ts, text = placeholder["ts"], ""
+        async for delta in self.stream(messages):
+            text += delta
             try:
-                return await method(**kwargs)
+                await client.chat_update(channel=channel, ts=ts, text=text)
             except SlackApiError as exc:
-                if exc.response.status_code != 429 or attempt == FINAL_ATTEMPTS - 1:
-                    raise
-                await asyncio.sleep(float(exc.response.headers.get("Retry-After", 1) or 1))
-        return None
-
-    async def close(self) -> None:
-        for task in list(self.tasks):
-            task.cancel()
-        await self.http.close()
+                log.debug("edit skipped: %s", exc.response.get("error"))
+        await with_retry(client.chat_update, channel=channel, ts=ts, text=text)
+        return text
 
 
-async def main_async() -> None:
+def build_app(bot: NaiveBot) -> AsyncApp:
     web = AsyncWebClient(
         token=os.environ["SLACK_BOT_TOKEN"],
         base_url=os.environ.get("SLACK_API_BASE_URL", "https://slack.com/api/"),
     )
-    bot = NaiveBot(web, os.environ["OPENAI_API_BASE"])
-    client = SocketModeClient(app_token=os.environ["SLACK_APP_TOKEN"], web_client=web)
-    client.socket_mode_request_listeners.append(bot.on_request)  # type: ignore[arg-type]
+    app = AsyncApp(client=web, request_verification_enabled=False)
+
+    @app.event("app_mention")
+    async def mentioned(event: dict[str, Any], client: AsyncWebClient) -> None:
+        await bot.on_mention(event, client)
+
+    @app.event("message")
+    async def ignore(event: dict[str, Any]) -> None:  # acked, not answered
+        return None
+
+    return app
+
+
+async def main_async() -> None:
+    history = await ThreadHistory.open(os.environ.get("ML_INTERN_DB", "naive.db"))
+    bot = NaiveBot(
+        history,
+        model=os.environ.get("ML_INTERN_MODEL", "openai/bench"),
+        api_base=os.environ["OPENAI_API_BASE"],
+        mode=os.environ.get("NAIVE_STREAM", "edit"),
+    )
+    handler = AsyncSocketModeHandler(build_app(bot), app_token=os.environ["SLACK_APP_TOKEN"])
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
-    await client.connect()
+    await handler.connect_async()
     print("READY naive-bot", flush=True)
     try:
         await stop.wait()
     finally:
-        await client.close()
-        await bot.close()
+        await handler.close_async()
+        await history.close()
 
 
 def main() -> None:

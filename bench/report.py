@@ -166,6 +166,35 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 f"{_f(c['rss_kb_per_idle_session'], 0)} KB",
             ),
         ]
+        naive = steady.get("naive") or {}
+        if naive:
+            out += [
+                (
+                    sec,
+                    "naive Bolt + litellm bot, same stack: 200 answered / missing / duplicated",
+                    f"{naive['answered']}/200 · {naive['missing']} · {naive['duplicated']}",
+                ),
+                (
+                    sec,
+                    "naive: 200-burst mention → answer (p50 / p95)",
+                    _pcts(naive.get("burst200_answer_ms"), ("p50", "p95")),
+                ),
+                (
+                    sec,
+                    "naive: 50-burst mention → answer (p50 / p95)",
+                    _pcts(naive.get("burst50_answer_ms"), ("p50", "p95")),
+                ),
+                (sec, "naive: acks at 200 (p50 / p95 / p99)", _pcts(naive["ack_ms"]["200"])),
+                (
+                    sec,
+                    "naive: CPU per 200-burst turn: bot / emulator / LLM",
+                    " / ".join(
+                        _f(naive["cpu_ms_per_turn"]["burst200"].get(k))
+                        for k in ("bot", "fake_slack", "llm")
+                    )
+                    + " ms",
+                ),
+            ]
 
     calls = bot.get("calls", {})
     if "error" in calls:

@@ -128,9 +128,11 @@ class Stack:
         connected = await self._wait_socket(proc, before + 1, connect_timeout)
         return proc, connected
 
-    async def start_naive(self, name: str = "naive") -> tuple[Proc, float]:
+    async def start_naive(self, name: str = "naive", *, stream: str = "edit") -> tuple[Proc, float]:
+        """Spawn ``bench/naive_bot.py``; ``stream`` is its ``NAIVE_STREAM`` (edit | final)."""
         before = (await self.ctl.stats())["connections_opened"]
-        env = self.bot_env(self.workdir / "naive.db", {})
+        env = self.bot_env(self.workdir / f"{name}.db", {})
+        env["NAIVE_STREAM"] = stream
         proc = await self.pool.spawn(
             name, python_argv("bench.naive_bot"), env=env, cwd=REPO, ready_prefix=None
         )

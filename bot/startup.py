@@ -14,6 +14,7 @@ the renderer and sender flush, close the optional components, close the store.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -48,7 +49,7 @@ from bot.llm_warmup import LlmWarmup
 from bot.renderer.worker import Renderer
 from bot.settings import SlackSettings, Tokens
 from bot.slack import unmatched
-from bot.slack.client import build_web_client
+from bot.slack.client import build_web_client, new_http_session
 from bot.slack.inflight import InFlight
 from bot.slack.middleware import build_middleware
 from bot.slack.names import SlackNames
@@ -127,7 +128,9 @@ class BotRuntime:
         manager = self.manager = SessionManager(
             store, self.config, services=self.services, router=router, llm=self._llm
         )
-        client = build_web_client(tokens.bot_token, tokens.api_base_url)
+        http = new_http_session()
+        self._closables.insert(0, ("the Slack HTTP session", http))  # closed last
+        client = build_web_client(tokens.bot_token, tokens.api_base_url, session=http)
         auth = await _auth_test(client, tokens.api_base_url)
         sender = self.sender = SlackSender(
             client,
@@ -181,6 +184,16 @@ class BotRuntime:
             self._spawn(self.warmup.run())
         else:
             self.warmup.ready.set()
+        self._spawn(self._freeze_heap_after_warmup())
+
+    async def _freeze_heap_after_warmup(self) -> None:
+        """Move everything alive after warm-up (imported modules, litellm's tables, the
+        engine's singletons) out of the collector's reach: a full collection then scans only
+        what turns allocate, instead of pausing ~0.3 s every 100–200 turns (issue 18)."""
+        await self.warmup.ready.wait()
+        gc.collect()
+        gc.freeze()
+        log.info("heap frozen after warm-up (%d objects)", gc.get_freeze_count())
 
     def _notifier(self, store: Store) -> Any:
         """Outbound notifications (``messaging.enabled``): every engine event goes to them, and

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from bot.conversation import notices
 from bot.conversation.answers import plan_answer
 from bot.conversation.turns import (
+    WORKING_STATUS,
     edit_progress,
     end_turn,
     ensure_progress,
@@ -46,9 +47,12 @@ async def on_processing(ctx: RenderContext, rec: ThreadRecord, ev: Event) -> boo
     if meta.get("queued") and user_ts:
         reactions = ctx.settings.reactions
         ctx.out.react(rec, user_ts, remove=reactions.queued, add=reactions.received)
-    if ctx.live(ev):
-        ctx.out.set_status(rec, "is working on it…")
+    # The status line, like the progress message, waits for the progress delay (on_tick): a
+    # turn answered before it gains nothing from a status the answer clears at once — the
+    # received reaction already says the message is being worked on (issue 18).
     if ctx.settings.progress_delay_s <= 0:
+        if ctx.live(ev):
+            ctx.out.set_status(rec, WORKING_STATUS)
         await ensure_progress(ctx, rec)
     elif ctx.live(ev):
         ctx.schedule_tick(rec, turn)

@@ -10,6 +10,8 @@ from agent_core.events import STOPPED_BY_SHUTDOWN
 from bot.conversation.progress import progress_payload
 from bot.renderer.state import DONE, FAILED, STOPPED, WAITING
 
+WORKING_STATUS = "is working on it…"  # the assistant status line while a turn runs
+
 if TYPE_CHECKING:
     from agent_core.events import Event
     from bot.renderer.context import RenderContext
@@ -46,8 +48,9 @@ async def show_progress(ctx: RenderContext, rec: ThreadRecord) -> None:
 async def on_tick(ctx: RenderContext, rec: ThreadRecord, turn_seq: int) -> bool:
     """The progress delay elapsed: post the message if that turn is still running."""
     turn = rec.state.turn
-    if turn is None or turn.seq != turn_seq or not turn.active or turn.progress_ts:
+    if turn is None or turn.seq != turn_seq or not turn.active:
         return False
+    ctx.out.set_status(rec, WORKING_STATUS)  # ticks are live: never set while replaying
     return await ensure_progress(ctx, rec)
 
 
@@ -71,6 +74,8 @@ def end_turn(
     turn.ended_at = event.ts
     if status == STOPPED:
         turn.stopped_by = stopped_by(event)
+    # The received reaction stays: "seen" plus the outcome mark, one call instead of two
+    # (issue 18: only the reactions that add information).
     reactions = ctx.settings.reactions
     final_reaction = {
         DONE: reactions.done,
@@ -78,5 +83,5 @@ def end_turn(
         STOPPED: reactions.stopped,
     }.get(status, "")
     if status != WAITING and turn.user_ts and final_reaction:
-        ctx.out.react(rec, turn.user_ts, remove=reactions.received, add=final_reaction)
+        ctx.out.react(rec, turn.user_ts, add=final_reaction)
     return edit_progress(ctx, rec, final=True)

@@ -5,6 +5,10 @@
   way, and other bots swallowed it as success): :class:`AsyncOkFalseRateLimitedRetryHandler`.
 * Connection resets: :class:`AsyncConnectionErrorRetryHandler`.
 
+Every call goes through one ``aiohttp`` session (:func:`new_http_session`), so consecutive
+calls reuse a pooled keep-alive connection instead of opening a session and a TCP connection
+each (0.73 ms per post vs 0.30 ms measured; issue 18). The runtime owns and closes it.
+
 Everything else surfaces as ``SlackApiError`` to the sender, which decides per job. How long
 to wait is decided by :mod:`agent_core.retry`; which error codes mean "rate limited" by
 :mod:`gateways.providers.slack_errors`.
@@ -14,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 
+import aiohttp
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
 from slack_sdk.http_retry.builtin_async_handlers import (
     AsyncConnectionErrorRetryHandler,
@@ -75,8 +80,26 @@ def retry_handlers(max_rate_limit_retries: int = 2) -> list[AsyncRetryHandler]:
     ]
 
 
-def build_web_client(token: str, base_url: str, *, timeout: int = 30) -> AsyncWebClient:
-    """The gateway's client. ``base_url`` comes from SLACK_API_BASE_URL (tests: loopback)."""
+def new_http_session() -> aiohttp.ClientSession:
+    """The one HTTP session for the Web API (call inside the running loop; close it on
+    shutdown). Like slack_sdk's own per-call sessions it ignores proxy variables
+    (``trust_env`` off); timeouts stay per request (the client's ``timeout``)."""
+    return aiohttp.ClientSession()
+
+
+def build_web_client(
+    token: str,
+    base_url: str,
+    *,
+    timeout: int = 30,
+    session: aiohttp.ClientSession | None = None,
+) -> AsyncWebClient:
+    """The gateway's client. ``base_url`` comes from SLACK_API_BASE_URL (tests: loopback);
+    ``session`` is the shared :func:`new_http_session` (None: one session per call)."""
     return AsyncWebClient(
-        token=token, base_url=base_url, timeout=timeout, retry_handlers=retry_handlers()
+        token=token,
+        base_url=base_url,
+        timeout=timeout,
+        retry_handlers=retry_handlers(),
+        session=session,
     )

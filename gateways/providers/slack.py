@@ -5,9 +5,11 @@ retry handlers switched off: retries belong to the durable outbox, which honours
 across restarts and never blocks other destinations while one waits. Both rate-limit shapes
 count — HTTP 429 and HTTP 200 ``{"ok": false, "error": "ratelimited"}``.
 
-:class:`SlackDirectory` holds the per-token clients and two caches — thread permalinks
-(``chat.getPermalink``) and DM channels (``conversations.open``) — so a burst of notifications
-about one thread costs one lookup.
+:class:`SlackDirectory` holds the per-token clients (on one shared HTTP session), the
+workspace URL and the DM channels (``conversations.open``), each looked up once. The thread
+link is built in Slack's documented permalink form, ``<workspace url>archives/<channel>/p<ts
+without the dot>``, from the workspace URL ``auth.test`` returns — one call per process
+instead of a ``chat.getPermalink`` per thread (issue 18: fewer Web API calls per turn).
 """
 
 from __future__ import annotations
@@ -48,20 +50,28 @@ def classify_slack_error(exc: SlackApiError) -> DeliveryError:
 
 
 class SlackDirectory:
-    """Web API clients per token plus cached permalinks and DM channels."""
+    """Web API clients per token plus the workspace URL and cached DM channels."""
 
     def __init__(self, *, base_url: str, bot_token: str | None, timeout_s: float) -> None:
         self.base_url = base_url
         self.bot_token = bot_token
         self.timeout = max(int(timeout_s), 1)
         self._clients: dict[str, AsyncWebClient] = {}
-        self._permalinks: dict[tuple[str, str], str] = {}
+        self._http: aiohttp.ClientSession | None = None
+        self._workspace_url: str | None = None
         self._dms: dict[tuple[str, str], str] = {}
 
     def client(self, token: str) -> AsyncWebClient:
+        if self._http is None or self._http.closed:
+            self._http = aiohttp.ClientSession()  # one connection pool for every token
+            self._clients.clear()
         if token not in self._clients:
             self._clients[token] = AsyncWebClient(
-                token=token, base_url=self.base_url, timeout=self.timeout, retry_handlers=[]
+                token=token,
+                base_url=self.base_url,
+                timeout=self.timeout,
+                retry_handlers=[],
+                session=self._http,
             )
         return self._clients[token]
 
@@ -75,20 +85,23 @@ class SlackDirectory:
             return None
         if origin.get("platform") not in (None, "slack"):
             return None
-        key = (str(channel), str(ts))
-        if key not in self._permalinks:
+        base = await self.workspace_url()
+        if base is None:
+            return None
+        return thread_permalink(base, str(channel), str(ts))
+
+    async def workspace_url(self) -> str | None:
+        """``auth.test``'s ``url`` (``https://<team>.slack.com/``), asked once per process;
+        None while Slack cannot tell (asked again next time)."""
+        if self._workspace_url is None and self.bot_token:
             try:
-                resp = await self.client(self.bot_token).chat_getPermalink(
-                    channel=key[0], message_ts=key[1]
-                )
+                resp = await self.client(self.bot_token).auth_test()
             except (SlackClientError, *_NETWORK_ERRORS) as exc:
-                log.info("chat.getPermalink failed for %s/%s: %s", key[0], key[1], exc)
+                log.info("auth.test failed, notifications go without a thread link: %s", exc)
                 return None
-            link = resp.get("permalink")
-            if not link:
-                return None
-            self._permalinks[key] = str(link)
-        return self._permalinks[key]
+            url = resp.get("url")
+            self._workspace_url = str(url) if url else None
+        return self._workspace_url
 
     async def open_dm(self, token: str, user: str) -> str:
         """The DM channel id with ``user`` (``conversations.open``), cached per token."""
@@ -108,6 +121,15 @@ class SlackDirectory:
 
     async def close(self) -> None:
         self._clients.clear()
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
+
+
+def thread_permalink(workspace_url: str, channel: str, thread_ts: str) -> str:
+    """The permalink of a thread's root message, in the form ``chat.getPermalink`` returns
+    (``https://ghostbusters.slack.com/archives/C1H9RESGA/p135854651500008`` in its docs)."""
+    return f"{workspace_url.rstrip('/')}/archives/{channel}/p{thread_ts.replace('.', '')}"
 
 
 def _is_user_id(channel: str) -> bool:

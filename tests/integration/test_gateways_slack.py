@@ -120,7 +120,9 @@ async def test_requester_is_mentioned_and_thread_permalink_is_linked(
     link = fake.permalink(ORIGIN_CHANNEL, THREAD_TS)
     assert f"<{link}|Open thread>" in blocks_text(first)
     assert f"<{link}|Open thread>" in blocks_text(fake.messages(OPS)[1])
-    assert len(fake.calls_for("chat.getPermalink")) == 1  # cached per thread
+    # built from auth.test's workspace URL (asked once), not a chat.getPermalink per thread
+    assert len(fake.calls_for("auth.test")) == 1
+    assert not fake.calls_for("chat.getPermalink")
 
 
 async def test_dm_to_requester_and_to_a_user_destination(store: Store, fake: FakeSlack) -> None:

@@ -121,13 +121,28 @@ async def test_a_quick_answer_gets_no_progress_message() -> None:
         ctx, rec, _ev(1, "processing", meta={"slack_ts": "2.0"})
     )
     assert ctx.ticks == [1]  # type: ignore[attr-defined]
-    assert out.statuses == ["is working on it…"] and out.posts == []
+    # no status line before the progress delay: the received reaction says enough (issue 18)
+    assert out.statuses == [] and out.posts == []
     await conversation.on_turn_complete(ctx, rec, _ev(2, "turn_complete", final_response="Hi!"))
     (seq, part, payload, priority) = out.posts[0]
     assert (seq, part, priority) == (2, "answer:0", HIGH) and "Hi!" in _text(payload)
-    assert out.reactions == [("2.0", "white_check_mark", "eyes")]
+    assert out.reactions == [("2.0", "white_check_mark", "")]  # the received mark stays
+    assert out.statuses == []
     assert out.edits == []  # there was no progress message to close
     assert rec.state.turn is not None and rec.state.turn.status == DONE
+
+
+async def test_a_turn_outliving_the_progress_delay_gets_status_and_progress_at_the_tick() -> None:
+    from bot.conversation.turns import on_tick
+
+    ctx, rec = _ctx(), _rec()
+    out: RecordingOutput = ctx.out  # type: ignore[assignment]
+    await conversation.on_processing(ctx, rec, _ev(1, "processing", meta={"slack_ts": "2.0"}))
+    assert out.statuses == [] and out.posts == []
+    assert await on_tick(ctx, rec, 1)
+    assert out.statuses == ["is working on it…"]
+    assert [part for _, part, _, _ in out.posts] == ["progress"]
+    assert not await on_tick(ctx, rec, 0)  # a stale tick of an earlier turn does nothing
 
 
 async def test_tool_calls_fill_the_progress_message_and_the_end_closes_it() -> None:
@@ -166,7 +181,7 @@ async def test_stop_names_who_stopped_it(stopped_by: str | None, expected: str) 
     await conversation.on_interrupted(ctx, rec, _ev(2, "interrupted", stopped_by=stopped_by))
     assert expected in _text(out.part("stopped"))
     assert rec.state.turn is not None and rec.state.turn.status == STOPPED
-    assert out.reactions[-1] == ("2.0", "octagonal_sign", "eyes")
+    assert out.reactions[-1] == ("2.0", "octagonal_sign", "")
 
 
 async def test_a_stop_after_progress_is_shown_on_the_progress_message() -> None:
@@ -184,7 +199,7 @@ async def test_an_error_ends_the_turn_and_is_posted() -> None:
     await conversation.on_processing(ctx, rec, _ev(1, "processing", meta={"slack_ts": "2.0"}))
     await conversation.on_error(ctx, rec, _ev(2, "error", error="model <overloaded>", kind="llm"))
     assert "model &lt;overloaded&gt;" in _text(out.part("error"))
-    assert out.reactions[-1] == ("2.0", "warning", "eyes")
+    assert out.reactions[-1] == ("2.0", "warning", "")
 
 
 # ------------------------------------------------------------------ jobs
