@@ -118,7 +118,7 @@ class ApprovalBook:
         await self.store.transaction(
             [
                 (
-                    "INSERT OR REPLACE INTO approvals (session_id, tool_call_id, batch_id, tool,"
+                    "INSERT INTO approvals (session_id, tool_call_id, batch_id, tool,"
                     " arguments, args_hash, approval_class, status, requester, reason,"
                     " estimated_cost_usd, created_at, expires_at)"
                     " VALUES (?,?,?,?,?,?,?,'pending',?,?,?,?,?)",

@@ -1,0 +1,133 @@
+"""The embedded backend: one SQLite file, one aiosqlite connection per process.
+
+The connection runs in WAL mode. Writes are serialised by the connection's own worker thread,
+and a lock keeps one coroutine's statements out of another's transaction, so callers never
+hold locks across awaits. :meth:`SqliteBackend.atomic` is ``BEGIN IMMEDIATE``: the write lock
+on the file is taken up front, so a check-then-write inside it is atomic even against another
+process on the same file. The engine's own schema version is ``PRAGMA user_version`` (as in
+every build so far); the other owners' versions live in ``schema_versions``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Self
+
+import aiosqlite
+
+from .dialect import SQLITE
+from .schema import CORE, Schema, StoreError
+
+
+class SqliteBackend:
+    """Statements, transactions and migrations on one SQLite file."""
+
+    dialect = SQLITE
+    # A unique-key collision (the caller may retry, e.g. a concurrent event-log append).
+    conflict_errors: tuple[type[BaseException], ...] = (sqlite3.IntegrityError,)
+
+    def __init__(self, db: aiosqlite.Connection, location: str) -> None:
+        self.db = db
+        self.location = location
+        # One connection is shared by every coroutine; without this lock a statement issued
+        # by one coroutine could land inside (and be rolled back with) another's transaction.
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    async def connect(cls, location: str) -> Self:
+        if location != ":memory:":
+            try:
+                Path(location).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the directory for the store {location}: {exc}"
+                ) from exc
+        try:
+            db = await aiosqlite.connect(location, isolation_level=None)
+        except Exception as exc:  # sqlite3.OperationalError and friends
+            raise StoreError(f"cannot open the store at {location}: {exc}") from exc
+        db.row_factory = aiosqlite.Row
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=NORMAL")
+            await db.execute("PRAGMA busy_timeout=5000")
+            await db.execute("PRAGMA foreign_keys=ON")
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, location)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    # ------------------------------------------------------------------ migrations
+    async def version(self, owner: str) -> int:
+        if owner == CORE.owner:
+            sql, params = "PRAGMA user_version", ()
+        else:
+            sql, params = "SELECT version FROM schema_versions WHERE owner=?", (owner,)
+        async with self.db.execute(sql, params) as cur:
+            row = await cur.fetchone()
+        return int(row[0]) if row else 0
+
+    async def migrate(self, schema: Schema) -> None:
+        """Bring ``schema``'s tables up to date, one version per transaction."""
+        async with self._lock:
+            version = await self.version(schema.owner)
+            schema.refuse_newer(version, self.location)
+            for target in range(version, schema.version):
+                if schema.owner == CORE.owner:
+                    record = f"PRAGMA user_version={target + 1};"
+                else:
+                    record = (
+                        "INSERT INTO schema_versions (owner, version)"
+                        f" VALUES ('{schema.owner}', {target + 1})"
+                        " ON CONFLICT (owner) DO UPDATE SET version=excluded.version;"
+                    )
+                try:
+                    await self.db.executescript(
+                        f"BEGIN IMMEDIATE;\n{schema.migrations[target]}\n{record}\nCOMMIT;"
+                    )
+                except BaseException:
+                    if self.db.in_transaction:
+                        await self.db.execute("ROLLBACK")
+                    # Two processes opening one new file race to migrate it; the loser finds
+                    # the step done by the winner (it waited for the write lock) and carries on.
+                    if await self.version(schema.owner) > target:
+                        continue
+                    raise
+
+    # ------------------------------------------------------------------ statements
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        async with self._lock:
+            async with self.db.execute(sql, params) as cur:
+                return cur.lastrowid if sql.lstrip()[:6].upper() == "INSERT" else cur.rowcount
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        async with self._lock:
+            await self.db.executemany(sql, rows)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        async with self._lock:
+            async with self.db.execute(sql, params) as cur:
+                return await cur.fetchone()
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        async with self._lock:
+            async with self.db.execute(sql, params) as cur:
+                return list(await cur.fetchall())
+
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._lock:
+            await self.db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                await self.db.execute("ROLLBACK")
+                raise
+            await self.db.execute("COMMIT")
