@@ -1,4 +1,7 @@
-"""The store's event-log API, consumer cursors, per-owner schemas and upgrades of old files."""
+"""The store's event-log API, consumer cursors, per-owner schemas and upgrades of old files.
+
+Every test taking ``store`` or ``store_url`` runs on both backends (SQLite and a real Postgres).
+"""
 
 from __future__ import annotations
 
@@ -19,8 +22,8 @@ V1_SCHEMA = (Path(__file__).parent / "store_v1_schema.sql").read_text()
 
 
 @pytest.fixture
-async def store(tmp_path: Path):
-    s = await Store.open(tmp_path / "state.db")
+async def store(store_url: str):
+    s = await Store.open(store_url)
     try:
         yield s
     finally:
@@ -85,8 +88,8 @@ async def test_register_consumer_skips_history_only_the_first_time(store: Store)
     assert await store.sessions_behind("g", untracked=True) == ["s"]
 
 
-async def test_owner_schema_is_migrated_on_first_query_and_versioned(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
+async def test_owner_schema_is_migrated_on_first_query_and_versioned(store_url: str) -> None:
+    path = store_url
     v1 = Schema("demo", ("CREATE TABLE demo (x INTEGER);",))
     store = await Store.open(path)
     store.require(v1)
