@@ -83,7 +83,7 @@ def _bindir() -> Path:
     raise NoServer("initdb not found (install Debian's `postgresql` package)")
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -117,7 +117,7 @@ def start_cluster() -> PostgresCluster:
         )
         last: NoServer | None = None
         for _attempt in range(3):  # another process may take the free port first
-            port = _free_port()
+            port = free_port()
             options = (
                 f"-p {port} -h 127.0.0.1 -k {root} -c fsync=off -c synchronous_commit=off"
                 " -c full_page_writes=off -c max_connections=200"

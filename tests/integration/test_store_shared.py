@@ -15,13 +15,14 @@ import pytest
 from agent_core.approvals import APPROVED, ApprovalBook
 from agent_core.events import ToolApproval
 from agent_core.jobs.records import JOBS_SCHEMA
-from agent_core.store import Store
+from agent_core.store import Store, StoreError
 from bot.slack.keys import ThreadRef
 from bot.slack.ledger import Ledger
 from bot.slack.seen_events import SeenEvents
 from bot.slack.tables import SLACK_SCHEMA
 from bot.slack.threads import ThreadStore
 from gateways.outbox import OUTBOX_SCHEMA, Outbox, OutboxItem
+from tests.postgres_harness import free_port
 
 RACERS = 24  # concurrent attempts per race, split over the two replicas
 
@@ -143,3 +144,12 @@ async def test_replicas_starting_together_migrate_once(store_url: str) -> None:
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_an_unreachable_postgres_is_a_clear_error_without_the_password() -> None:
+    url = f"postgresql://bot:hunter2@127.0.0.1:{free_port()}/ml"
+    with pytest.raises(
+        StoreError, match=r"cannot open the store at postgresql://bot:\*\*\*@"
+    ) as err:
+        await Store.open(url)
+    assert "hunter2" not in str(err.value)
