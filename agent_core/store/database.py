@@ -27,6 +27,7 @@ from .dialect import Dialect
 from .postgres import PostgresBackend, is_postgres_url
 from .schema import CORE, Schema
 from .sqlite import SqliteBackend
+from .wakeups import Callback
 
 
 def dumps(value: Any) -> str:
@@ -49,6 +50,9 @@ class Backend(Protocol):
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
     def atomic(self) -> Any: ...
+    async def listen(self, channel: str, callback: Callback) -> None: ...
+    async def unlisten(self, channel: str, callback: Callback) -> None: ...
+    async def notify(self, channel: str, payload: str) -> None: ...
 
 
 def store_location(path: str | os.PathLike[str] | None) -> str:
@@ -171,3 +175,16 @@ class Database:
         async with self.atomic() as tx:
             for sql, params in statements:
                 await tx.execute(sql, params)
+
+    # ------------------------------------------------------------------ wake-ups
+    async def listen(self, channel: str, callback: Callback) -> None:
+        """Call ``callback(payload)`` on every wake-up sent on ``channel`` (see :mod:`.wakeups`)."""
+        await self.backend.listen(channel, callback)
+
+    async def unlisten(self, channel: str, callback: Callback) -> None:
+        await self.backend.unlisten(channel, callback)
+
+    async def notify(self, channel: str, payload: str = "") -> None:
+        """Wake the listeners of ``channel`` (on Postgres: every replica's, at commit)."""
+        await self._ready()
+        await self.backend.notify(channel, payload)

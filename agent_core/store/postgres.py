@@ -31,6 +31,7 @@ import asyncpg
 
 from .dialect import POSTGRES, numbered_placeholders
 from .schema import Schema, StoreError
+from .wakeups import Callback, Listeners, check_channel
 
 # Advisory lock keys (arbitrary, fixed: every replica must use the same ones).
 WRITE_LOCK = 0x6D6C_7701  # atomic() blocks
@@ -132,9 +133,12 @@ class PostgresBackend:
     dialect = POSTGRES
     conflict_errors: tuple[type[BaseException], ...] = (asyncpg.UniqueViolationError,)
 
-    def __init__(self, pool: asyncpg.Pool, location: str) -> None:
+    def __init__(self, pool: asyncpg.Pool, location: str, url: str) -> None:
         self.pool = pool
         self.location = location
+        self._url = url  # with its password: only for the listening connection
+        self._listeners = Listeners()
+        self._listening: asyncpg.Connection | None = None
 
     @classmethod
     async def connect(cls, url: str) -> Self:
@@ -146,9 +150,11 @@ class PostgresBackend:
         except Exception as exc:  # refused, unknown database, bad password, timeout
             message = str(exc).replace(url, location)
             raise StoreError(f"cannot open the store at {location}: {message}") from exc
-        return cls(pool, location)
+        return cls(pool, location, url)
 
     async def close(self) -> None:
+        if self._listening is not None:
+            await self._listening.close()
         await self.pool.close()
 
     # ------------------------------------------------------------------ migrations
@@ -198,3 +204,24 @@ class PostgresBackend:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
             yield PgTransaction(conn)
+
+    # ------------------------------------------------------------------ wake-ups (LISTEN/NOTIFY)
+    def _on_notification(self, _conn: object, _pid: int, channel: str, payload: str) -> None:
+        self._listeners.deliver(channel, payload)
+
+    async def listen(self, channel: str, callback: Callback) -> None:
+        """Call ``callback(payload)`` for every wake-up on ``channel``, from any replica.
+
+        Listening holds one connection of its own (outside the pool) for the store's life.
+        """
+        if self._listeners.add(channel, callback):
+            if self._listening is None:
+                self._listening = await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT_S)
+            await self._listening.add_listener(channel, self._on_notification)
+
+    async def unlisten(self, channel: str, callback: Callback) -> None:
+        if self._listeners.remove(channel, callback) and self._listening is not None:
+            await self._listening.remove_listener(channel, self._on_notification)
+
+    async def notify(self, channel: str, payload: str) -> None:
+        await self.pool.execute("SELECT pg_notify($1, $2)", check_channel(channel), payload)

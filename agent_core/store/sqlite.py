@@ -21,6 +21,7 @@ import aiosqlite
 
 from .dialect import SQLITE
 from .schema import CORE, Schema, StoreError
+from .wakeups import Callback, Listeners, check_channel
 
 
 class SqliteBackend:
@@ -36,6 +37,7 @@ class SqliteBackend:
         # One connection is shared by every coroutine; without this lock a statement issued
         # by one coroutine could land inside (and be rolled back with) another's transaction.
         self._lock = asyncio.Lock()
+        self._listeners = Listeners()
 
     @classmethod
     async def connect(cls, location: str) -> Self:
@@ -131,3 +133,13 @@ class SqliteBackend:
                 await self.db.execute("ROLLBACK")
                 raise
             await self.db.execute("COMMIT")
+
+    # ------------------------------------------------------------------ wake-ups (one process)
+    async def listen(self, channel: str, callback: Callback) -> None:
+        self._listeners.add(channel, callback)
+
+    async def unlisten(self, channel: str, callback: Callback) -> None:
+        self._listeners.remove(channel, callback)
+
+    async def notify(self, channel: str, payload: str) -> None:
+        self._listeners.deliver(check_channel(channel), payload)
