@@ -24,6 +24,29 @@ from .schema import CORE, Schema, StoreError
 from .wakeups import Callback, Listeners, check_channel
 
 
+def split_statements(script: str) -> list[str]:
+    """A migration script as single statements (``executescript`` would commit the caller's
+    transaction first, so a step could not share one with its version check)."""
+    statements, start = [], 0
+    for end, char in enumerate(script):
+        if char == ";" and sqlite3.complete_statement(script[start : end + 1]):
+            statements.append(script[start : end + 1].strip())
+            start = end + 1
+    if script[start:].strip():
+        statements.append(script[start:].strip())
+    return statements
+
+
+def _version_record(owner: str, version: int) -> tuple[str, tuple[Any, ...]]:
+    if owner == CORE.owner:
+        return f"PRAGMA user_version={int(version)}", ()
+    return (
+        "INSERT INTO schema_versions (owner, version) VALUES (?, ?)"
+        " ON CONFLICT (owner) DO UPDATE SET version=excluded.version",
+        (owner, version),
+    )
+
+
 class SqliteBackend:
     """Statements, transactions and migrations on one SQLite file."""
 
@@ -77,31 +100,27 @@ class SqliteBackend:
         return int(row[0]) if row else 0
 
     async def migrate(self, schema: Schema) -> None:
-        """Bring ``schema``'s tables up to date, one version per transaction."""
+        """Bring ``schema``'s tables up to date, one version per ``BEGIN IMMEDIATE`` transaction.
+
+        The version is read inside the write lock, so processes opening one file together
+        each apply a step only if nobody did it first (never re-running or downgrading one).
+        """
         async with self._lock:
-            version = await self.version(schema.owner)
-            schema.refuse_newer(version, self.location)
-            for target in range(version, schema.version):
-                if schema.owner == CORE.owner:
-                    record = f"PRAGMA user_version={target + 1};"
-                else:
-                    record = (
-                        "INSERT INTO schema_versions (owner, version)"
-                        f" VALUES ('{schema.owner}', {target + 1})"
-                        " ON CONFLICT (owner) DO UPDATE SET version=excluded.version;"
-                    )
+            while True:
+                await self.db.execute("BEGIN IMMEDIATE")
                 try:
-                    await self.db.executescript(
-                        f"BEGIN IMMEDIATE;\n{schema.migrations[target]}\n{record}\nCOMMIT;"
-                    )
+                    version = await self.version(schema.owner)
+                    schema.refuse_newer(version, self.location)
+                    if version >= schema.version:
+                        await self.db.execute("COMMIT")
+                        return
+                    for statement in split_statements(schema.migrations[version]):
+                        await self.db.execute(statement)
+                    await self.db.execute(*_version_record(schema.owner, version + 1))
                 except BaseException:
-                    if self.db.in_transaction:
-                        await self.db.execute("ROLLBACK")
-                    # Two processes opening one new file race to migrate it; the loser finds
-                    # the step done by the winner (it waited for the write lock) and carries on.
-                    if await self.version(schema.owner) > target:
-                        continue
+                    await self.db.execute("ROLLBACK")
                     raise
+                await self.db.execute("COMMIT")
 
     # ------------------------------------------------------------------ statements
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
