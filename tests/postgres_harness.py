@@ -33,6 +33,8 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from agent_core.store import Store
+
 REQUIRED_ENV = "ML_INTERN_TEST_POSTGRES"
 SERVER_USER = "postgres"  # Debian's account for the server when the tests run as root
 
@@ -157,6 +159,18 @@ def postgres_server() -> Iterator[PostgresCluster]:
 async def postgres_url(postgres_server: PostgresCluster) -> AsyncIterator[str]:
     """A fresh, empty database on the session's cluster."""
     yield await postgres_server.create_database()
+
+
+@pytest.fixture
+async def replicas(store_url: str) -> AsyncIterator[tuple[Store, Store]]:
+    """Two stores on one database, as two bot processes hold them."""
+    first = await Store.open(store_url)
+    second = await Store.open(store_url)
+    try:
+        yield first, second
+    finally:
+        await first.close()
+        await second.close()
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -19,9 +19,12 @@ from typing import Any, Self
 
 import aiosqlite
 
+from ..retry import backoff_delay
 from .dialect import SQLITE
 from .schema import CORE, Schema, StoreError
 from .wakeups import Callback, Listeners, check_channel
+
+_WAL_ATTEMPTS = 40
 
 
 def split_statements(script: str) -> list[str]:
@@ -45,6 +48,23 @@ def _version_record(owner: str, version: int) -> tuple[str, tuple[Any, ...]]:
         " ON CONFLICT (owner) DO UPDATE SET version=excluded.version",
         (owner, version),
     )
+
+
+async def _switch_to_wal(db: aiosqlite.Connection) -> None:
+    """``PRAGMA journal_mode=WAL``, waiting out other processes opening the same new file.
+
+    The switch needs the file to itself and SQLite reports "database is locked" at once rather
+    than waiting the busy timeout, so it is retried here (the mode sticks to the file: only the
+    first open of a new store ever has to).
+    """
+    for attempt in range(_WAL_ATTEMPTS):
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or attempt == _WAL_ATTEMPTS - 1:
+                raise
+            await asyncio.sleep(backoff_delay(attempt, base=0.01, cap=0.25))
 
 
 class SqliteBackend:
@@ -77,9 +97,9 @@ class SqliteBackend:
             raise StoreError(f"cannot open the store at {location}: {exc}") from exc
         db.row_factory = aiosqlite.Row
         try:
-            await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA busy_timeout=5000")
+            await _switch_to_wal(db)
+            await db.execute("PRAGMA synchronous=NORMAL")
             await db.execute("PRAGMA foreign_keys=ON")
         except BaseException:
             await db.close()

@@ -6,7 +6,6 @@ Expiry is tested with explicit clock values (``now=``), never by sleeping.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -14,17 +13,6 @@ from agent_core.store import SessionLeases, Store
 
 TTL = 30.0
 T0 = 1_000_000.0
-
-
-@pytest.fixture
-async def replicas(store_url: str) -> AsyncIterator[tuple[Store, Store]]:
-    first = await Store.open(store_url)
-    second = await Store.open(store_url)
-    try:
-        yield first, second
-    finally:
-        await first.close()
-        await second.close()
 
 
 async def test_a_live_lease_keeps_other_replicas_out_until_it_expires(

@@ -8,7 +8,6 @@ opened on the same location, which is exactly what a second bot process holds.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -25,17 +24,6 @@ from gateways.outbox import OUTBOX_SCHEMA, Outbox, OutboxItem
 from tests.postgres_harness import free_port
 
 RACERS = 24  # concurrent attempts per race, split over the two replicas
-
-
-@pytest.fixture
-async def replicas(store_url: str) -> AsyncIterator[tuple[Store, Store]]:
-    first = await Store.open(store_url)
-    second = await Store.open(store_url)
-    try:
-        yield first, second
-    finally:
-        await first.close()
-        await second.close()
 
 
 async def test_an_approval_is_claimed_exactly_once_by_racing_replicas(

@@ -8,6 +8,7 @@ from agent_core.store.database import store_location
 from agent_core.store.dialect import POSTGRES, SQLITE, numbered_placeholders, postgres_ddl
 from agent_core.store.postgres import redacted
 from agent_core.store.schema import CORE
+from agent_core.store.sqlite import split_statements
 
 
 def test_placeholders_are_numbered_outside_quotes_and_comments() -> None:
@@ -62,3 +63,14 @@ def test_ml_intern_db_may_be_a_postgres_url(monkeypatch: pytest.MonkeyPatch) -> 
     assert store_location("/tmp/x.db") == "/tmp/x.db"
     monkeypatch.setenv("ML_INTERN_DB", "~/state.db")
     assert store_location(None).endswith("/state.db") and "~" not in store_location(None)
+
+
+def test_a_sqlite_migration_splits_into_statements_at_real_semicolons_only() -> None:
+    script = (
+        "CREATE TABLE a (x TEXT DEFAULT ';');\n"
+        "INSERT INTO a SELECT 'y' FROM a WHERE true -- a; comment\n ON CONFLICT DO NOTHING;\n"
+    )
+    assert split_statements(script) == [
+        "CREATE TABLE a (x TEXT DEFAULT ';');",
+        "INSERT INTO a SELECT 'y' FROM a WHERE true -- a; comment\n ON CONFLICT DO NOTHING;",
+    ]
