@@ -111,6 +111,20 @@ class ReactionSettings(_Strict):
         return v
 
 
+class FileSettings(_Strict):
+    """Files people share with the bot (bot.conversation.attachments): what is downloaded
+    into the session's workspace and how much of it the model sees inline."""
+
+    enabled: bool = True
+    # Shown whole up to these sizes; they stay under the engine's max_user_message_chars
+    # (40,000), so a file is never clipped mid-way: larger ones get a preview and a path.
+    inline_kb: int = Field(24, ge=0, le=1024)  # one text file
+    inline_total_kb: int = Field(32, ge=0, le=4096)  # per message, across its files
+    preview_lines: int = Field(20, ge=1, le=500)
+    max_file_mb: int = Field(512, ge=1)
+    max_session_mb: int = Field(2048, ge=1)
+
+
 class SlackSettings(_Strict):
     """The validated ``slack`` section of the configuration."""
 
@@ -143,6 +157,9 @@ class SlackSettings(_Strict):
     refusal_every_s: float = Field(86_400.0, ge=0.0)
     shutdown_grace_s: float = Field(10.0, ge=0.0, le=600.0)
     usergroup_cache_s: float = Field(300.0, ge=0.0)
+    # Top-level DMs continue one conversation until "new" or this long without a message.
+    dm_idle_hours: float = Field(12.0, ge=0.0, le=24 * 365)
+    files: FileSettings = Field(default_factory=FileSettings)
 
     @field_validator("allowed_channels")
     @classmethod

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import re
 import time
 from typing import Any
 
@@ -36,16 +35,22 @@ from bot.access import Access, Refusals
 from bot.approvals import listeners as approval_listeners
 from bot.approvals.flow import ApprovalFlow
 from bot.conversation import listeners as conversation_listeners
+from bot.conversation.attachments import file_intake
 from bot.conversation.commands import Commands
+from bot.conversation.dm_sessions import DmConversations
+from bot.conversation.edits import EditHandler, InputIndex
 from bot.conversation.intake import Intake
+from bot.conversation.message_input import InputComposer, ThreadNotes
 from bot.jobs import listeners as job_listeners
 from bot.jobs.actions import JobActions
 from bot.llm_warmup import LlmWarmup
 from bot.renderer.worker import Renderer
 from bot.settings import SlackSettings, Tokens
+from bot.slack import unmatched
 from bot.slack.client import build_web_client
 from bot.slack.inflight import InFlight
 from bot.slack.middleware import build_middleware
+from bot.slack.names import SlackNames
 from bot.slack.replies import Replies
 from bot.slack.seen_events import SeenEvents
 from bot.slack.sender import SlackSender
@@ -213,6 +218,8 @@ class BotRuntime:
             warmup=warmup,
             services=self.services,
         )
+        names = SlackNames(client)
+        notes = ThreadNotes(store)
         intake = Intake(
             settings=settings,
             manager=manager,
@@ -222,7 +229,19 @@ class BotRuntime:
             commands=commands,
             warmup=warmup,
             bot_user_id=auth.get("user_id"),
+            store=store,
+            composer=InputComposer(
+                names=names,
+                files=file_intake(settings.files, client),
+                notes=notes,
+                sender=sender,
+                state_dir=self.services.state_dir,
+                seed_limit=settings.seed_thread_messages,
+            ),
+            dms=DmConversations(store, idle_s=settings.dm_idle_hours * 3600),
+            inputs=InputIndex(store),
         )
+        edits = EditHandler(intake=intake, manager=manager, replies=replies, warmup=warmup)
         flow = ApprovalFlow(
             manager=manager,
             approvals=manager.approvals,
@@ -253,13 +272,12 @@ class BotRuntime:
             refusal_text=settings.refusal_text,
         ):
             app.use(middleware)
-        conversation_listeners.register(app, intake=intake, commands=commands, inflight=inflight)
+        conversation_listeners.register(
+            app, intake=intake, commands=commands, edits=edits, inflight=inflight
+        )
         approval_listeners.register(app, flow=flow, inflight=inflight)
         job_listeners.register(app, actions=job_actions, inflight=inflight)
-
-        @app.event(re.compile(".*"))
-        async def ack_other_events(body: dict[str, Any]) -> None:
-            """Any other subscribed event: acked (by Bolt) and ignored, so Slack won't retry."""
+        unmatched.register(app)  # last: acks whatever no listener above matched
 
         _preload_authorization(app, auth)
         return app

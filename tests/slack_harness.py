@@ -19,7 +19,7 @@ from typing import Any
 
 from agent_core.config import Config
 from agent_core.tools import plan_tool
-from agent_core.tools.base import ToolSpec
+from agent_core.tools.base import Services, ToolSpec
 from agent_core.tools.router import ToolRouter
 from bot.settings import Tokens, load_slack_settings
 from bot.startup import BotRuntime
@@ -103,6 +103,7 @@ class BotEnv:
         self.config_overrides = config_overrides or {}
         self.extra_tools = tools or []
         self.runtime: BotRuntime | None = None
+        self.state_dir = db.parent / "state"
 
     @property
     def config(self) -> Config:
@@ -127,6 +128,7 @@ class BotEnv:
             store_path=self.db,
             router=self.router(),
             warm_llm=False,
+            services=Services(state_dir=self.state_dir),  # workspaces under tmp, not the cwd
         )
         await self.runtime.start()
         await self.slack.wait_connected()

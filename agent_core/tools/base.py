@@ -68,11 +68,17 @@ class ToolContext:
 
     def workspace(self) -> Path:
         """This session's private directory (created on first use)."""
-        root = self.services.state_dir or Path.cwd() / ".ml-intern-state"
-        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.session_id)
-        path = root / "workspaces" / safe
+        path = session_workspace(self.services.state_dir, self.session_id)
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+
+def session_workspace(state_dir: Path | None, session_id: str) -> Path:
+    """Where a session's files live; the one rule, shared with the Slack gateway, which saves
+    the files people share there before the turn starts."""
+    root = state_dir or Path.cwd() / ".ml-intern-state"
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in session_id)
+    return root / "workspaces" / safe
 
 
 @dataclass

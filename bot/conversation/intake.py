@@ -1,13 +1,17 @@
 """Where a mention becomes a session: a routed message → a command, or input for the engine.
 
 Listeners are thin (parse Bolt's arguments, call one method here); the behaviour reads top to
-bottom: feedback on the user's message first, then the thread record, then the engine.
+bottom: feedback on the user's message first, then the thread record, then the engine. What the
+model reads (decoded text, author, files, thread context) is built by
+:mod:`bot.conversation.message_input`; top-level DMs are one conversation
+(:mod:`bot.conversation.dm_sessions`); a reply to a colleague in a session thread is context.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from slack_sdk.errors import SlackApiError
@@ -15,15 +19,19 @@ from slack_sdk.errors import SlackApiError
 from agent_core.events import UserInput
 from bot.conversation import notices
 from bot.conversation.commands import parse_command
-from bot.conversation.incoming import Incoming, strip_mentions
-from bot.slack.keys import make_origin
+from bot.conversation.dm_sessions import is_new_request
+from bot.conversation.incoming import Incoming, command_text
+from bot.slack.keys import make_origin, parse_session_key
 from bot.slack.sender import HIGH
-from bot.slack.threads import thread_replies
 from gateways.providers.slack_errors import NO_CHANNEL_ACCESS
 
 if TYPE_CHECKING:
     from agent_core.manager import SessionManager
+    from agent_core.store import Store
     from bot.conversation.commands import Commands
+    from bot.conversation.dm_sessions import DmConversations
+    from bot.conversation.edits import InputIndex
+    from bot.conversation.message_input import InputComposer
     from bot.llm_warmup import LlmWarmup
     from bot.settings import SlackSettings
     from bot.slack.replies import Replies
@@ -45,6 +53,10 @@ class Intake:
         commands: Commands,
         warmup: LlmWarmup,
         bot_user_id: str | None,
+        store: Store,
+        composer: InputComposer,
+        dms: DmConversations,
+        inputs: InputIndex,
     ) -> None:
         self.settings = settings
         self.manager = manager
@@ -54,16 +66,27 @@ class Intake:
         self.commands = commands
         self.warmup = warmup
         self.bot_user_id = bot_user_id
+        self.store = store
+        self.composer = composer
+        self.dms = dms
+        self.inputs = inputs
         self._locks: dict[str, list[Any]] = {}  # session → [lock, holders and waiters]
 
     async def handle_message(self, msg: Incoming) -> None:
         """A message addressed to the bot: a command, or input for the thread's session."""
-        text = strip_mentions(msg.text, self.bot_user_id)
+        text = command_text(msg.text, self.bot_user_id)
+        if msg.context_only:
+            await self._keep_as_context(msg)
+            return
+        if msg.channel_type == "im" and msg.session_root is None:
+            msg = await self._in_dm_conversation(msg, text)
+            if msg is None:
+                return
         command = parse_command(text)
         if command is not None:
             await self.commands.run(command, msg)
             return
-        if not text and not msg.files:
+        if not text and not msg.files and not msg.message.get("attachments"):
             await self.replies.post(msg.channel, msg.root_ts, notices.help_payload())
             return
         sid = msg.ref.session_id
@@ -74,6 +97,13 @@ class Intake:
         ahead = entry[1] > 0
         entry[1] += 1  # the lock is dropped only when nobody needs it
         try:
+            # Indexed before anything slow, so an edit or delete racing this intake finds
+            # its session and waits for it (settled()) instead of missing it.
+            await self.inputs.remember(msg.channel, msg.ts, sid)
+            # The thread is ours from now on, and before the reaction says so: a follow-up
+            # sent the moment the person sees it (or while the LLM client warms up) must be
+            # routed here, not dropped as foreign.
+            await self.threads.ensure(msg.ref)
             exists = await self.manager.exists(sid)
             queued = ahead or (
                 exists and (self.manager.is_busy(sid) or await self.manager.queued_count(sid) > 0)
@@ -83,26 +113,37 @@ class Intake:
             if feedback:
                 self.replies.react(msg.channel, msg.ts, feedback)
             async with entry[0]:
-                await self._submit(msg, text, sid, queued)
+                await self._submit(msg, sid, queued)
         finally:
             entry[1] -= 1
             if entry[1] == 0 and self._locks.get(sid) is entry:
                 del self._locks[sid]
 
-    async def _submit(self, msg: Incoming, text: str, sid: str, queued: bool) -> None:
+    async def _submit(self, msg: Incoming, sid: str, queued: bool) -> None:
         exists = await self.manager.exists(sid)  # again: an earlier message may have made it
         try:
-            # The thread is ours from now on (follow-ups are routed to it even before the
-            # engine has created the session, e.g. while the LLM client warms up).
-            await self.threads.ensure(msg.ref)
+            seed = None
             if not exists and msg.thread_ts and msg.thread_ts != msg.ts:
-                text = await self._seeded(msg, text)
-            if msg.files:
-                text += "\n\n(Attached files: " + ", ".join(msg.files) + ")"
+                seed = (msg.channel, msg.thread_ts)
+            composed = await self.composer.compose(
+                msg.message,
+                session_id=sid,
+                user=msg.user,
+                requester=await self.requester_of(sid) or msg.user,
+                bot_user_id=self.bot_user_id,
+                seed_from=seed,
+            )
+            if composed.file_notes:
+                note = "\n".join(composed.file_notes)
+                await self.replies.ephemeral(msg.channel, msg.user, note, msg.root_ts)
             await self.warmup.wait()
             await self.manager.submit(
                 sid,
-                UserInput(text=text, user=msg.user, meta={"slack_ts": msg.ts, "queued": queued}),
+                UserInput(
+                    text=composed.text,
+                    user=msg.user,
+                    meta={**composed.meta, "slack_ts": msg.ts, "queued": queued},
+                ),
                 origin=make_origin(msg.ref, msg.user, msg.channel_type),
             )
         except Exception as exc:
@@ -115,40 +156,41 @@ class Intake:
                 ),
             )
 
-    async def _seeded(self, msg: Incoming, text: str) -> str:
-        """Prefix the first input of a session started inside an existing human thread."""
-        limit = self.settings.seed_thread_messages
-        if limit <= 0 or not msg.thread_ts:
-            return text
-        messages: list[dict[str, Any]] = []
-        try:
-            async for m in thread_replies(self.sender, msg.channel, msg.thread_ts, max_pages=5):
-                messages.append(m)
-        except SlackApiError as exc:
-            log.warning(
-                "could not read the thread to seed the session: %s", exc.response.get("error")
-            )
-            return text
-        earlier = [
-            m
-            for m in messages
-            if m.get("ts") != msg.ts
-            and float(m.get("ts") or 0) < float(msg.ts)
-            and m.get("user") != self.bot_user_id
-            and (m.get("text") or "").strip()
-        ][-limit:]
-        if not earlier:
-            return text
-        lines = []
-        for m in earlier:
-            who = f"<@{m['user']}>" if m.get("user") else (m.get("username") or "a bot")
-            body = " ".join(str(m.get("text")).split())[:2_000]
-            lines.append(f"{who}: {body}")
-        return (
-            "[You were just mentioned in an existing Slack thread. Its most recent messages "
-            "before the mention, oldest first:]\n" + "\n".join(lines) + "\n[End of thread "
-            "context. The message addressed to you follows.]\n\n" + text
+    async def _in_dm_conversation(self, msg: Incoming, text: str) -> Incoming | None:
+        """A top-level DM continues the DM conversation (``new`` starts another); a reply in
+        the thread of a DM that continued one belongs to that conversation too."""
+        if msg.thread_ts:
+            sid = await self.inputs.session_of(msg.channel, msg.thread_ts)
+            ref = parse_session_key(sid) if sid else None
+            if ref is not None and ref.thread_ts != msg.thread_ts:
+                return replace(msg, session_root=ref.thread_ts)
+            return msg
+        if is_new_request(text):
+            await self.dms.start_new(msg.channel, msg.ts)
+            await self.replies.post(msg.channel, msg.ts, notices.simple(notices.DM_NEW_TEXT))
+            return None
+        root = await self.dms.root_for(msg.channel, msg.ts)
+        return replace(msg, session_root=root if root != msg.ts else None)
+
+    async def settled(self, sid: str) -> None:
+        """Wait until messages being taken in for ``sid`` have reached the engine's queue."""
+        entry = self._locks.get(sid)
+        if entry is not None:
+            async with entry[0]:
+                pass
+
+    async def _keep_as_context(self, msg: Incoming) -> None:
+        """A colleague talking to a colleague in a session thread: context, not a turn."""
+        composed = await self.composer.context_note(
+            msg.message, session_id=msg.ref.session_id, user=msg.user, bot_user_id=self.bot_user_id
         )
+        if composed.file_notes:
+            note = "\n".join(composed.file_notes)
+            await self.replies.ephemeral(msg.channel, msg.user, note, msg.root_ts)
+
+    async def requester_of(self, sid: str) -> str | None:
+        row = await self.store.get_session(sid)
+        return (row or {}).get("origin", {}).get("requester")
 
     async def handle_slash(self, body: dict[str, Any], respond: Any) -> None:
         """``/ml-intern <request>`` in a channel: post the request as a thread root, then treat
@@ -156,8 +198,8 @@ class Intake:
         text = str(body.get("text") or "").strip()
         user = str(body.get("user_id") or "")
         channel = str(body.get("channel_id") or "")
-        if not text or text.lower() in ("help", "?"):
-            await respond(text=notices.HELP_TEXT, response_type="ephemeral")
+        if not text or text.lower().strip("/ ") in ("help", "?"):
+            await respond(text=notices.SLASH_HELP_TEXT, response_type="ephemeral")
             return
         try:
             data = await self.sender.call(
@@ -178,6 +220,9 @@ class Intake:
             return
         root = str(data.get("ts"))
         channel_type = "im" if channel.startswith("D") else "channel"
+        if channel_type == "im":  # a slash command in a DM starts a fresh conversation there
+            await self.dms.start_new(channel, root)
+            await self.dms.root_for(channel, root)
         await self.handle_message(
             Incoming(
                 team=str(body.get("team_id") or ""),
@@ -189,5 +234,7 @@ class Intake:
                 thread_ts=None,
                 is_mention=True,
                 session_exists=False,
+                event={"text": text, "ts": root, "user": user},
+                session_root=root,
             )
         )

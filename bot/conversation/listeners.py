@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
 
     from bot.conversation.commands import Commands
+    from bot.conversation.edits import EditHandler
     from bot.conversation.intake import Intake
     from bot.slack.inflight import InFlight
 
@@ -23,12 +24,22 @@ if TYPE_CHECKING:
 SLASH_COMMAND = "/ml-intern"
 
 
-def register(app: AsyncApp, *, intake: Intake, commands: Commands, inflight: InFlight) -> None:
+def register(
+    app: AsyncApp,
+    *,
+    intake: Intake,
+    commands: Commands,
+    edits: EditHandler,
+    inflight: InFlight,
+) -> None:
     async def on_message(context: Any) -> None:
-        incoming = context.get("incoming")
+        incoming, edit = context.get("incoming"), context.get("edit")
         if incoming is not None:
             async with inflight.track():
                 await intake.handle_message(incoming)
+        elif edit is not None:
+            async with inflight.track():
+                await edits.handle(edit)
 
     app.event("app_mention")(on_message)
     app.event("message")(on_message)

@@ -127,6 +127,16 @@ Commands (send the word on its own):
 Risky steps (GPU jobs, uploads, deletes) wait for an *Approve* click from the requester or a configured approver."""
 
 
+SLASH_HELP_TEXT = """:wave: *`/ml-intern` — give me an ML task*
+`/ml-intern fine-tune distilbert on imdb and push it to the Hub` posts your request in this channel and starts a thread: that thread is our session. (Or just mention me, or DM me.)
+Attach data or scripts to a message in the thread (or a DM) and I'll read them: small files whole, big ones as a preview, all kept in my workspace.
+In the thread, send any of these on its own: `stop`, `status`, `compact`, `undo`, `yolo on [cap]` / `yolo off`, `model <id>`, `cancel jobs`, `help`.
+In a DM, consecutive messages are one conversation; send `new` to start over.
+Risky steps (GPU jobs, uploads, deletes) wait for an *Approve* click from the requester or a configured approver."""
+
+DM_NEW_TEXT = ":sparkles: Starting fresh: your next message begins a new conversation."
+
+
 def help_payload() -> Payload:
     return simple(HELP_TEXT)
 

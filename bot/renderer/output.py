@@ -15,7 +15,6 @@ import asyncio
 import logging
 from typing import Any
 
-from gateways.providers.slack_errors import BAD_CONTENT, error_code
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.files import upload_text
@@ -23,6 +22,7 @@ from bot.slack.format import MAX_FALLBACK_TEXT, Payload
 from bot.slack.ledger import POSTED, Ledger, marker, matches_marker
 from bot.slack.sender import HIGH, LOW, NORMAL, SenderClosed, SlackSender
 from bot.slack.threads import ThreadRecord, thread_replies
+from gateways.providers.slack_errors import BAD_CONTENT, error_code
 
 log = logging.getLogger(__name__)
 

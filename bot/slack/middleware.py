@@ -1,14 +1,16 @@
 """Cross-cutting Slack concerns as Bolt middleware, applied to every request in this order:
 
 1. :func:`ignore_bots` — other bots' messages, our own posts and edits echoed back as
-   events, and message subtypes that are not a person writing (edits, deletes, joins).
+   events, and message subtypes that are not a person writing (joins, topic changes…). A
+   person's edits and deletes pass (``message_changed`` / ``message_deleted``).
 2. :func:`dedupe` — Slack's retries (``retry_attempt`` → ``x-slack-retry-num``), reconnect
    redeliveries and a mention that also arrives as a ``message`` event are handled once. Keys
    (``event_id``, and ``channel+ts`` for messages) are persisted for ``dedupe_ttl_s`` (≥ 1 h).
 3. :func:`route` — decides whether a message is addressed to the bot (a mention, a DM, or a
    reply in a thread that has a session or a thread record) and puts an
-   :class:`~bot.conversation.incoming.Incoming` in the context; anything else is acked and
-   dropped here.
+   :class:`~bot.conversation.incoming.Incoming` in the context (or a
+   :class:`~bot.conversation.edits.SlackEdit` for an edit or delete); anything else is acked
+   and dropped here.
 4. :func:`allow` — allow-lists; a refused person gets one polite ephemeral note.
 
 A middleware that stops a request returns ``await ack()``: Bolt sends an envelope ack only
@@ -21,7 +23,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from bot.conversation.edits import SlackEdit
 from bot.conversation.incoming import Incoming
+from bot.conversation.slack_text import mentioned_user_ids
 from bot.slack.keys import channel_type_of, session_key
 
 if TYPE_CHECKING:
@@ -34,6 +38,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 HUMAN_SUBTYPES = frozenset({None, "", "file_share", "thread_broadcast", "me_message"})
+EDIT_SUBTYPES = frozenset({"message_changed", "message_deleted"})
 MESSAGE_EVENTS = frozenset({"message", "app_mention"})
 
 Middleware = Callable[..., Awaitable[Any]]
@@ -48,6 +53,28 @@ def event_keys(body: dict[str, Any]) -> list[str]:
     if event.get("type") in MESSAGE_EVENTS and event.get("channel") and event.get("ts"):
         keys.append(f"msg:{event['channel']}:{event['ts']}")
     return keys
+
+
+def _edited_message(event: dict[str, Any]) -> dict[str, Any]:
+    """The person's message an edit/delete event is about (new version, or the deleted one)."""
+    if event.get("subtype") == "message_deleted":
+        return event.get("previous_message") or {}
+    return event.get("message") or {}
+
+
+def _edit(team: str, channel: str, event: dict[str, Any]) -> SlackEdit:
+    changed = _edited_message(event)
+    deleted = event.get("subtype") == "message_deleted"
+    return SlackEdit(
+        kind="deleted" if deleted else "changed",
+        team=team,
+        channel=channel,
+        channel_type=channel_type_of(channel, event.get("channel_type")),
+        ts=str(event.get("deleted_ts") or changed.get("ts") or ""),
+        user=str(changed.get("user") or ""),
+        message={} if deleted else changed,
+        previous=event.get("previous_message") or {},
+    )
 
 
 def _header(request: Any, name: str) -> str | None:
@@ -76,7 +103,12 @@ def build_middleware(
     async def ignore_bots(body: dict[str, Any], context: Any, next: Any, ack: Any) -> Any:
         if body.get("type") == "event_callback":
             event = body.get("event") or {}
-            if event.get("type") in MESSAGE_EVENTS:
+            if event.get("subtype") in EDIT_SUBTYPES:
+                changed = _edited_message(event)
+                author = changed.get("user")
+                if changed.get("bot_id") or not author or author == context.bot_user_id:
+                    return await ack()
+            elif event.get("type") in MESSAGE_EVENTS:
                 user = event.get("user")
                 if (
                     event.get("bot_id")
@@ -109,22 +141,24 @@ def build_middleware(
             return await next()
         team = body.get("team_id") or event.get("team") or ""
         channel = event.get("channel") or ""
+        if event.get("subtype") in EDIT_SUBTYPES:
+            context["edit"] = _edit(team, channel, event)
+            return await next()
         ts = event.get("ts") or ""
         thread_ts = event.get("thread_ts") if event.get("thread_ts") != ts else None
         channel_type = channel_type_of(channel, event.get("channel_type"))
         text = event.get("text") or ""
         bot = context.bot_user_id
-        is_mention = event.get("type") == "app_mention" or bool(bot and f"<@{bot}" in text)
+        mentioned = mentioned_user_ids(event)
+        is_mention = event.get("type") == "app_mention" or bool(bot and bot in mentioned)
         exists = False
         if thread_ts:
             exists = await thread_known(session_key(team, channel, thread_ts))
         if not (is_mention or channel_type == "im" or exists):
             return await ack()
-        files = tuple(
-            str(f.get("name") or f.get("title") or "file")
-            for f in event.get("files") or []
-            if isinstance(f, dict)
-        )
+        # In a session's thread, "@alice do you agree?" is people talking: context, no turn.
+        context_only = exists and not is_mention and bool(mentioned - {bot, event.get("user")})
+        files = tuple(f for f in event.get("files") or [] if isinstance(f, dict))
         context["incoming"] = Incoming(
             team=team,
             channel=channel,
@@ -136,10 +170,19 @@ def build_middleware(
             is_mention=is_mention,
             session_exists=exists,
             files=files,
+            event=event,
+            context_only=context_only,
         )
         return await next()
 
     async def allow(body: dict[str, Any], context: Any, next: Any, ack: Any, respond: Any) -> Any:
+        edit = context.get("edit")
+        if edit is not None:  # edits by people not allowed here: dropped without a note
+            if not access.channel_allowed(
+                edit.channel, edit.channel_type
+            ) or not await access.user_allowed(edit.user):
+                return await ack()
+            return await next()
         incoming = context.get("incoming")
         if incoming is not None:
             if not access.channel_allowed(

@@ -35,8 +35,17 @@ class Replies:
         except SlackApiError as exc:
             log.warning("reply failed: %s", exc.response.get("error"))
 
-    async def ephemeral(self, channel: str, user: str, text: str, thread_ts: str | None) -> None:
+    async def ephemeral(
+        self,
+        channel: str,
+        user: str,
+        text: str,
+        thread_ts: str | None,
+        blocks: list[dict[str, Any]] | None = None,
+    ) -> None:
         kwargs: dict[str, Any] = {"channel": channel, "user": user, "text": text}
+        if blocks:
+            kwargs["blocks"] = blocks
         if thread_ts:
             kwargs["thread_ts"] = thread_ts
         try:

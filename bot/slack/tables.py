@@ -1,8 +1,9 @@
 """The Slack gateway's tables and their migrations (the bot owns them, not the engine).
 
 ``slack_seen_events`` (dedupe keys, :mod:`bot.slack.seen_events`), ``slack_ledger`` (what was
-posted for which event, :mod:`bot.slack.ledger`) and ``slack_threads`` (where a session's
-thread is, :mod:`bot.slack.threads`). How far each thread is rendered is the renderer's cursor
+posted for which event, :mod:`bot.slack.ledger`), ``slack_threads`` (where a session's
+thread is, :mod:`bot.slack.threads`) and ``slack_inputs`` (which session a person's message
+went to, :mod:`bot.conversation.edits`). How far each thread is rendered is the renderer's cursor
 in the store's event log (consumer :data:`RENDER_CONSUMER`), not a column here.
 """
 
@@ -50,6 +51,19 @@ SLACK_SCHEMA = Schema(
             ON CONFLICT (consumer, session_id) DO NOTHING;
         ALTER TABLE slack_threads DROP COLUMN rendered_seq;
         ALTER TABLE slack_threads DROP COLUMN state;
+        """,
+        # v3 — which session each person's message was given to, so its edits and deletes
+        # find it (bot.conversation.edits.InputIndex); pruned after INPUT_TTL_S.
+        """
+        CREATE TABLE IF NOT EXISTS slack_inputs (
+            channel       TEXT NOT NULL,
+            ts            TEXT NOT NULL,
+            session_id    TEXT NOT NULL,
+            received_at   REAL NOT NULL,
+            PRIMARY KEY (channel, ts)
+        );
+        CREATE INDEX IF NOT EXISTS slack_inputs_by_session
+            ON slack_inputs (session_id, received_at);
         """,
     ),
 )

@@ -84,9 +84,13 @@ async def test_bot_process_serves_then_exits_cleanly_on_sigterm(tmp_path) -> Non
     bot = None
     try:
         seen: list[str] = []
-        api = (await _line_with(slack.stdout, "READY", seen, 20)).split()[1]
+        ready = (await _line_with(slack.stdout, "READY", seen, 20)).strip()
+        assert ready.startswith("READY http://127.0.0.1:") and ready.endswith("/api/")
+        api = ready.split()[1]
         llm_url = (await _line_with(llm.stdout, "READY", seen, 20)).split()[1]
         control = api.replace("/api/", "/_control/")
+        async with aiohttp.ClientSession() as http, http.get(control + "health") as r:
+            assert (await r.json())["ok"]  # the emulator's command line serves its control API
         env.update(
             SLACK_BOT_TOKEN=BOT_TOKEN,
             SLACK_APP_TOKEN=APP_TOKEN,
@@ -115,9 +119,9 @@ async def test_bot_process_serves_then_exits_cleanly_on_sigterm(tmp_path) -> Non
                     assert body["ok"], body
                 async with http.get(control + "messages", params={"channel": "C1"}) as r:
                     messages = (await r.json())["messages"]
-                if any("echo: hello from a process" in str(m) for m in messages):
+                if any("hello from a process" in str(m) and "echo: " in str(m) for m in messages):
                     break
-        assert any("echo: hello from a process" in str(m) for m in messages), messages
+        assert any("hello from a process" in str(m) and "echo: " in str(m) for m in messages)
 
         bot.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(bot.wait(), 20)

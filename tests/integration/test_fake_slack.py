@@ -1,4 +1,5 @@
-"""Tests for the Slack emulator, driven by the real slack_bolt / slack_sdk stack.
+"""Tests for the Slack emulator, driven by the real slack_bolt / slack_sdk stack (its command
+line is exercised by ``tests/e2e/test_slack_process.py``).
 
 The point is to prove the fake is faithful enough to stand in for Slack: a real
 ``AsyncApp`` + ``AsyncSocketModeHandler`` connects to it, receives events, and its Web API
@@ -7,13 +8,7 @@ calls land in the fake's state. No test sleeps; waits are condition-based with t
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import subprocess
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -31,7 +26,6 @@ from tests.fakes.fake_slack import BOT_ID, BOT_USER_ID, AckTimeout, FakeSlack
 
 BOT = "xoxb-test"
 APP = "xapp-1-A111-test"
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 APPROVAL_BLOCKS = [
     {"type": "section", "block_id": "summary", "text": {"type": "mrkdwn", "text": "Run job?"}},
@@ -499,7 +493,7 @@ async def test_wait_for_call_times_out_fast(fake: FakeSlack) -> None:
         await fake.wait_for_call("chat.update", timeout=0.05)
 
 
-# --- control API and CLI ------------------------------------------------------------
+# --- control API --------------------------------------------------------------------
 
 
 async def test_control_api_drives_a_connected_bot(
@@ -534,27 +528,3 @@ async def test_control_api_drives_a_connected_bot(
         async with s.get("/_control/stats") as r:
             stats = await r.json()
         assert stats["acks"] == 2 and stats["calls_by_method"]["chat.update"] == 1
-
-
-def test_cli_prints_ready_and_serves() -> None:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakes.fake_slack", "--port", "0"],
-        cwd=REPO_ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-    )
-    try:
-        line = proc.stdout.readline().strip()  # type: ignore[union-attr]
-        assert line.startswith("READY http://127.0.0.1:") and line.endswith("/api/")
-        base = line.split(" ", 1)[1]
-        health_url = base.replace("/api/", "/_control/health")
-
-        async def check() -> dict[str, Any]:
-            async with aiohttp.ClientSession() as s, s.get(health_url) as r:
-                return json.loads(await r.text())
-
-        assert asyncio.run(check())["ok"]
-    finally:
-        proc.terminate()
-        proc.wait(timeout=5)

@@ -11,7 +11,7 @@ import pytest
 from agent_core.store import Store
 from agent_core.tools.base import Services
 from bot.conversation.commands import Command, Commands, parse_command
-from bot.conversation.incoming import Incoming, strip_mentions
+from bot.conversation.incoming import Incoming, command_text
 from bot.llm_warmup import LlmWarmup
 from bot.settings import parse_slack_settings
 from bot.slack.keys import ThreadRef, make_origin, parse_session_key, session_key
@@ -62,9 +62,11 @@ def test_session_keys_round_trip() -> None:
     }
 
 
-def test_strip_mentions_keeps_other_people() -> None:
-    assert strip_mentions("<@U0BOT> ask <@U2> about   it", "U0BOT") == "ask <@U2> about it"
-    assert strip_mentions("<@U0BOT|ml-intern>  stop", "U0BOT") == "stop"
+def test_command_text_keeps_other_people_and_whitespace() -> None:
+    """Only the bot's mention goes; runs of spaces stay (they are code indentation)."""
+    assert command_text("<@U0BOT> ask <@U2> about   it", "U0BOT") == "ask <@U2> about   it"
+    assert command_text("<@U0BOT|ml-intern>  stop", "U0BOT") == "stop"
+    assert command_text("<@U0BOT> a &amp;&gt; b", "U0BOT") == "a &> b"
 
 
 def test_event_keys() -> None:

@@ -12,8 +12,10 @@ from typing import Any
 
 from agent_core.events import UserInput
 from bot.conversation.commands import Command
+from bot.conversation.dm_sessions import DmConversations
 from bot.conversation.incoming import Incoming
 from bot.conversation.intake import Intake
+from bot.conversation.message_input import InputComposer, ThreadNotes
 from bot.llm_warmup import LlmWarmup
 from bot.settings import parse_slack_settings
 from bot.slack.keys import ThreadRef
@@ -78,6 +80,38 @@ class Replies:
         raise AssertionError("no ephemeral expected")
 
 
+class KvStore:
+    """The store's kv and session lookup, in memory."""
+
+    def __init__(self) -> None:
+        self.kv: dict[tuple[str, str], Any] = {}
+
+    async def kv_get(self, namespace: str, key: str) -> Any:
+        return self.kv.get((namespace, key))
+
+    async def kv_set(self, namespace: str, key: str, value: Any) -> None:
+        self.kv[(namespace, key)] = value
+
+    async def kv_delete(self, namespace: str, keys: list[str]) -> int:
+        return sum(self.kv.pop((namespace, k), None) is not None for k in keys)
+
+    async def get_session(self, sid: str) -> None:
+        return None
+
+
+class Inputs:
+    """Which session each message went to (the InputIndex's interface), in memory."""
+
+    def __init__(self) -> None:
+        self.sessions: dict[tuple[str, str], str] = {}
+
+    async def remember(self, channel: str, ts: str, session_id: str) -> None:
+        self.sessions[(channel, ts)] = session_id
+
+    async def session_of(self, channel: str, ts: str) -> str | None:
+        return self.sessions.get((channel, ts))
+
+
 class Commands:
     def __init__(self) -> None:
         self.ran: list[Command] = []
@@ -99,15 +133,30 @@ async def until(predicate: Any, timeout: float = 5.0) -> None:
 def _intake(manager: Manager, sender: Sender | None = None, **slack: Any) -> Intake:
     warmup = LlmWarmup()
     warmup.ready.set()
+    settings = parse_slack_settings(slack)
+    store: Any = KvStore()
+    sender = sender or Sender()
+    notes = ThreadNotes(store)
     intake = Intake(
-        settings=parse_slack_settings(slack),
+        settings=settings,
         manager=manager,  # type: ignore[arg-type]
         threads=Threads(),  # type: ignore[arg-type]
-        sender=sender or Sender(),  # type: ignore[arg-type]
+        sender=sender,  # type: ignore[arg-type]
         replies=Replies(),  # type: ignore[arg-type]
         commands=Commands(),  # type: ignore[arg-type]
         warmup=warmup,
         bot_user_id=BOT,
+        store=store,
+        composer=InputComposer(
+            names=None,  # no users.info here: ids stand for names
+            files=None,
+            notes=notes,
+            sender=sender,  # type: ignore[arg-type]
+            state_dir=None,
+            seed_limit=settings.seed_thread_messages,
+        ),
+        dms=DmConversations(store, idle_s=3600),
+        inputs=Inputs(),  # type: ignore[arg-type]
     )
     return intake
 
@@ -134,8 +183,15 @@ async def test_a_mention_starts_a_session_keyed_by_its_thread() -> None:
     await intake.handle_message(_msg(f"<@{BOT}>  train distilbert on imdb"))
     ((sid, op, origin),) = manager.submitted
     assert sid == f"slack:T1:C1:{ROOT}"
-    assert isinstance(op, UserInput) and op.text == "train distilbert on imdb"
-    assert op.meta == {"slack_ts": ROOT, "queued": False}
+    assert isinstance(op, UserInput)
+    assert op.text == "Message from @U1 (the requester):\ntrain distilbert on imdb"
+    assert op.meta == {
+        "slack_ts": ROOT,
+        "queued": False,
+        "author": "U1",
+        "author_name": "U1",
+        "requester": True,
+    }
     assert origin is not None and origin["requester"] == "U1" and origin["thread_ts"] == ROOT
     assert intake.threads.ensured == [ThreadRef("T1", "C1", ROOT)]  # type: ignore[attr-defined]
     assert intake.replies.reactions == [(ROOT, "eyes")]  # type: ignore[attr-defined]
@@ -177,7 +233,7 @@ async def test_messages_reach_the_engine_in_the_order_slack_delivered_them() -> 
     )  # type: ignore[attr-defined]
     manager.gate.set()
     await asyncio.wait_for(asyncio.gather(first, second), 5)
-    assert [op.text for _, op, _ in manager.submitted] == ["first", "second"]
+    assert [op.text.split("\n")[-1] for _, op, _ in manager.submitted] == ["first", "second"]
     assert manager.submitted[1][1].meta["queued"] is True  # it waited behind the first
 
 
@@ -192,7 +248,7 @@ async def test_a_session_started_inside_a_human_thread_is_seeded_with_its_histor
     intake = _intake(manager, Sender(history))
     await intake.handle_message(_msg(f"<@{BOT}> look", ts="1700000003.000100", thread_ts=ROOT))
     text = manager.submitted[0][1].text
-    assert "<@U2>: the eval loss went up" in text and "<@U3>: maybe the lr?" in text
+    assert "@U2: the eval loss went up" in text and "@U3: maybe the lr?" in text
     assert "our own post" not in text and text.endswith("look")
 
 

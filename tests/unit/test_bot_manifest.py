@@ -37,9 +37,14 @@ def test_events_and_scopes_cover_what_the_bot_uses() -> None:
         "chat:write",  # postMessage, update, postEphemeral, assistant.threads.setStatus
         "reactions:write",  # reactions.add/remove
         "files:write",  # files_upload_v2
-        "usergroups:read",  # usergroups.users.list
+        "usergroups:read",  # usergroups.users.list, usergroups.list (names)
         "commands",  # the slash command
+        "files:read",  # url_private_download, files.info (bot.conversation.attachments)
+        "users:read",  # users.info (bot.slack.names)
+        "channels:read",  # conversations.info (bot.slack.names)
+        "groups:read",
     }
     assert needed <= scopes
     (command,) = MANIFEST["features"]["slash_commands"]
     assert command["command"] == SLASH_COMMAND
+    assert command["should_escape"] is True  # the decoder reads <@U…>, not bare @names

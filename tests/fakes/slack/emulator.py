@@ -9,6 +9,7 @@ one ``FakeSlack`` and calls the parts' methods through it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable
@@ -18,7 +19,7 @@ from aiohttp import web
 from tests.fakes.server import FakeServer
 from tests.fakes.slack.control import ControlApi
 from tests.fakes.slack.faults import FaultPlan
-from tests.fakes.slack.files import FileTransfers
+from tests.fakes.slack.files import FileTransfers, share_user_file
 from tests.fakes.slack.hooks import Hooks
 from tests.fakes.slack.people import People
 from tests.fakes.slack.socket_mode import SocketMode
@@ -103,13 +104,13 @@ class FakeSlack(FakeServer, SlackState):
         self.request_reconnect = self.socket.request_reconnect
         self.drop_connections = self.socket.drop_connections
         self.add_webhook = self.hooks.add_webhook
-        self.webhook_url = self.hooks.webhook_url
         self.new_response_url = self.hooks.new_response_url
         self.mention = self.people.mention
         self.message = self.people.message
         self.dm = self.people.dm
         self.click_button = self.people.click_button
         self.submit_view = self.people.submit_view
+        self.share_file = functools.partial(share_user_file, self)
 
     def routes(self, app: web.Application) -> None:
         self.web_api.routes(app)

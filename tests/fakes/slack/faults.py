@@ -20,7 +20,7 @@ from tests.fakes import slack_limits as limits
 
 @dataclass
 class Fault:
-    """A scripted failure (or slowdown) for the next ``remaining`` matching calls."""
+    """A scripted failure (after ``delay`` seconds) for the next ``remaining`` matching calls."""
 
     method: str
     error: str | None
@@ -30,7 +30,6 @@ class Fault:
     delay: float = 0.0
     match: Callable[[dict[str, Any]], bool] | None = None
     body: str | None = None
-    passthrough: bool = False  # delay only, then answer normally
 
 
 class FaultPlan:
@@ -78,17 +77,6 @@ class FaultPlan:
         )
         self._faults.append(fault)
         return fault
-
-    def slow_next(self, method: str, delay: float, *, count: int = 1) -> Fault:
-        """Delay the next ``count`` calls of ``method``, then answer normally (timeouts)."""
-        fault = Fault(
-            method=method, error=None, status=200, remaining=count, delay=delay, passthrough=True
-        )
-        self._faults.append(fault)
-        return fault
-
-    def clear_faults(self) -> None:
-        self._faults.clear()
 
     def take(self, method: str, args: dict[str, Any]) -> Fault | None:
         for fault in self._faults:

@@ -5,8 +5,10 @@ there without a token (as slack_sdk does); ``files.completeUploadExternal`` shar
 into a channel or thread as one message. ``url_private`` downloads need the bot token, as in
 Slack (a wrong or missing token gets the login redirect, not the file).
 
-Inbound files (a person shares a file with the bot) belong here too: store a ``FakeFile``
-with ``content`` and put :func:`file_json` in the message's ``files``.
+Inbound files (a person shares a file with the bot): :func:`share_user_file` stores it and
+returns the file object to put in the event's ``files``; ``files.info`` answers for it (Slack
+Connect events carry only the id), and every download is recorded as a ``files-pri`` call
+(``args["authorized"]`` says whether the bot token came with it).
 """
 
 from __future__ import annotations
@@ -72,11 +74,11 @@ def file_json(state: SlackState, f: FakeFile) -> dict[str, Any]:
         "mimetype": mimetype,
         "filetype": filetype,
         "pretty_type": filetype.capitalize(),
-        "user": BOT_USER_ID,
+        "user": f.owner,
         "user_team": TEAM_ID,
         "editable": False,
         "size": size,
-        "mode": "hosted",
+        "mode": f.mode,
         "is_external": False,
         "external_type": "",
         "is_public": any(c.startswith("C") for c in channels),
@@ -84,7 +86,7 @@ def file_json(state: SlackState, f: FakeFile) -> dict[str, Any]:
         "display_as_bot": False,
         "url_private": f"{state.origin}/files-pri/{TEAM_ID}-{f.id}/{f.filename}",
         "url_private_download": f"{state.origin}/files-pri/{TEAM_ID}-{f.id}/{f.filename}",
-        "permalink": f"{state.origin}/files/{BOT_USER_ID}/{f.id}/{f.filename}",
+        "permalink": f"{state.origin}/files/{f.owner}/{f.id}/{f.filename}",
         "alt_txt": f.alt_txt,
         "comments_count": 0,
         "is_starred": False,
@@ -158,9 +160,41 @@ def files_complete_upload_external(state: SlackState, args: dict[str, Any]) -> d
     return {"files": [{"id": f.id, "title": f.title} for f in picked]}
 
 
+def files_info(state: SlackState, args: dict[str, Any]) -> dict[str, Any]:
+    f = state.files.get(str(args.get("file") or ""))
+    if f is None or not f.completed:
+        raise SlackError("file_not_found")
+    return {"file": file_json(state, f), "comments": [], "response_metadata": {"next_cursor": ""}}
+
+
+def share_user_file(
+    state: SlackState,
+    name: str,
+    content: bytes,
+    *,
+    user: str = "U1",
+    snippet: bool = False,
+) -> dict[str, Any]:
+    """A person uploads ``content`` (or pastes a snippet): returns the event's file object."""
+    fid = state.new_id("F", 10)
+    f = FakeFile(
+        id=fid, filename=name, length=len(content), content=content, uploaded=True,
+        completed=True, owner=user, mode="snippet" if snippet else "hosted",
+    )  # fmt: skip
+    state.files[fid] = f
+    obj = file_json(state, f)
+    if snippet or obj["mimetype"].startswith("text/"):
+        lines = content.decode("utf-8", errors="replace").splitlines()
+        obj.update(
+            preview="\n".join(lines[:5]), lines=len(lines), lines_more=max(0, len(lines) - 5)
+        )
+    return obj
+
+
 METHODS = {
     "files.getUploadURLExternal": files_get_upload_url_external,
     "files.completeUploadExternal": files_complete_upload_external,
+    "files.info": files_info,
 }
 
 
@@ -185,7 +219,7 @@ class FileTransfers:
             self.state.record_call(call, 404, "not_found")
             return web.Response(status=404, text="not_found")
         fault = self.faults.take("upload_url", call.args)
-        if fault is not None and not fault.passthrough:
+        if fault is not None:
             resp = self.faults.response(fault, api=False, method="upload_url")
             self.state.record_call(call, resp.status, resp.text)
             return resp
@@ -214,14 +248,21 @@ class FileTransfers:
 
     async def _handle_file_download(self, request: web.Request) -> web.StreamResponse:
         auth = request.headers.get("Authorization", "")
-        if auth != f"Bearer {self.bot_token}":
+        fid = request.match_info["team_file"].removeprefix(f"{TEAM_ID}-")
+        authorized = auth == f"Bearer {self.bot_token}"
+        call = Call(
+            "files-pri", {"file": fid, "authorized": authorized}, None, time.monotonic(), "GET"
+        )
+        if not authorized:  # Slack: to the sign-in page (HTML, 200 once redirects are followed)
+            self.state.record_call(call, 302, "login")
             return web.Response(
                 status=302, headers={"Location": f"{self.state.origin}/?redir=login"}
             )
-        fid = request.match_info["team_file"].removeprefix(f"{TEAM_ID}-")
         f = self.state.files.get(fid)
         if f is None or f.content is None:
+            self.state.record_call(call, 404, "file_not_found")
             return web.Response(status=404, text="file_not_found")
+        self.state.record_call(call, 200, f"{len(f.content)} bytes")
         return web.Response(
             body=f.content, content_type=mimetypes.guess_type(f.filename)[0] or "text/plain"
         )

@@ -47,9 +47,6 @@ class Hooks:
     def add_webhook(self, hook_id: str, channel: str | None = None) -> str:
         """Register an incoming webhook; returns its URL. With a channel, posts become messages."""
         self._webhooks[hook_id] = {"channel": channel}
-        return self.webhook_url(hook_id)
-
-    def webhook_url(self, hook_id: str = "T111/B111/xxxx") -> str:
         return f"{self.state.origin}/services/{hook_id}"
 
     async def _read_hook_payload(self, request: web.Request) -> dict[str, Any] | None:
@@ -85,12 +82,11 @@ class Hooks:
         if fault is not None:
             if fault.delay:
                 await asyncio.sleep(fault.delay)
-            if not fault.passthrough:
-                resp = self.faults.response(fault, api=False, method="webhook")
-                post.status = resp.status
-                self.state.webhook_posts.append(post)
-                self.state.record_call(call, resp.status, resp.text)
-                return resp
+            resp = self.faults.response(fault, api=False, method="webhook")
+            post.status = resp.status
+            self.state.webhook_posts.append(post)
+            self.state.record_call(call, resp.status, resp.text)
+            return resp
         hook = self._webhooks.get(hook_id)
         if hook is None and self.state.strict:
             return answer(404, "no_service")
@@ -139,7 +135,7 @@ class Hooks:
         post = HookPost(hook_id, payload, call.time)
         self.state.response_url_posts.append(post)
         fault = self.faults.take("response_url", call.args)
-        if fault is not None and not fault.passthrough:
+        if fault is not None:
             resp = self.faults.response(fault, api=False, method="response_url")
             post.status = resp.status
             self.state.record_call(call, resp.status, resp.text)

@@ -176,6 +176,8 @@ class FakeFile:
     snippet_type: str | None = None
     created: int = field(default_factory=lambda: int(time.time()))
     shares: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    owner: str = BOT_USER_ID  # who uploaded it (a person for files shared with the bot)
+    mode: str = "hosted"  # "snippet" for a pasted snippet (it then has a ``preview``)
 
 
 class AckTimeout(TimeoutError):

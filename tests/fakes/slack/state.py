@@ -79,6 +79,7 @@ class SlackState:
         self.channels_info: dict[str, dict[str, Any]] = {}
         self.users: dict[str, dict[str, Any]] = {}
         self.usergroups: dict[str, list[str]] = {}
+        self.usergroup_handles: dict[str, str] = {}
         self._messages: dict[str, list[Message]] = {}  # channel -> messages in ts order
         self._by_ts: dict[tuple[str, str], Message] = {}  # indexes keep big runs O(1)
         self._replies: dict[tuple[str, str], list[Message]] = {}  # (channel, root ts) -> replies
@@ -166,8 +167,11 @@ class SlackState:
         self.users[user_id] = user
         return user
 
-    def set_usergroup(self, usergroup_id: str, users: Iterable[str]) -> None:
+    def set_usergroup(
+        self, usergroup_id: str, users: Iterable[str], *, handle: str | None = None
+    ) -> None:
         self.usergroups[usergroup_id] = list(users)
+        self.usergroup_handles[usergroup_id] = handle or usergroup_id.lower()
 
     def dm_channel(self, user: str) -> str:
         """The IM channel id between the bot and ``user`` (created on first use)."""

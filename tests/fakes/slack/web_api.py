@@ -116,14 +116,13 @@ class WebApi:
         if fault is not None:
             if fault.delay:
                 await asyncio.sleep(fault.delay)  # server-side latency, not a test wait
-            if not fault.passthrough:
-                resp = self.faults.response(fault, api=True, method=method)
-                self.state.record_call(
-                    call,
-                    resp.status,
-                    json.loads(resp.text) if resp.content_type == "application/json" else resp.text,
-                )
-                return resp
+            resp = self.faults.response(fault, api=True, method=method)
+            self.state.record_call(
+                call,
+                resp.status,
+                json.loads(resp.text) if resp.content_type == "application/json" else resp.text,
+            )
+            return resp
         retry_after = self.faults.rate_limit(method, args.get("channel") or args.get("channel_id"))
         if retry_after is not None:
             headers["Retry-After"] = str(retry_after)

@@ -242,6 +242,33 @@ def usergroups_users_list(state: SlackState, args: dict[str, Any]) -> dict[str, 
     return {"users": list(state.usergroups[group])}
 
 
+def users_info(state: SlackState, args: dict[str, Any]) -> dict[str, Any]:
+    """Display names for mentions and message authors (``users:read``)."""
+    return {"user": state.user_json(state.check_user(args.get("user")))}
+
+
+def conversations_info(state: SlackState, args: dict[str, Any]) -> dict[str, Any]:
+    """``#name`` for channel mentions (``channels:read`` / ``groups:read``)."""
+    channel = str(args.get("channel") or "")
+    info = state.channels_info.get(channel)
+    if info is None:
+        if state.strict or not re.match(r"^[CGD][A-Z0-9]+$", channel):
+            raise SlackError("channel_not_found")
+        info = {"id": channel, "name": channel.lower(), "is_channel": channel.startswith("C")}
+    return {"channel": dict(info)}
+
+
+def usergroups_list(state: SlackState, args: dict[str, Any]) -> dict[str, Any]:
+    """``@handle`` for user-group mentions (``usergroups:read``)."""
+    return {
+        "usergroups": [
+            {"id": gid, "team_id": TEAM_ID, "handle": state.usergroup_handles.get(gid, gid.lower()),
+             "name": state.usergroup_handles.get(gid, gid), "user_count": len(users)}
+            for gid, users in state.usergroups.items()
+        ]
+    }  # fmt: skip
+
+
 def _parse_view(args: dict[str, Any]) -> dict[str, Any]:
     view = args.get("view")
     if view is None:
@@ -302,6 +329,9 @@ METHODS: dict[str, Method] = {
     "conversations.replies": conversations_replies,
     "conversations.open": conversations_open,
     "usergroups.users.list": usergroups_users_list,
+    "usergroups.list": usergroups_list,
+    "users.info": users_info,
+    "conversations.info": conversations_info,
     "views.open": views_open,
     "assistant.threads.setStatus": assistant_threads_set_status,
 }
