@@ -54,11 +54,18 @@ def is_postgres_url(location: str) -> bool:
     return location.startswith(("postgresql://", "postgres://"))
 
 
+def _password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
 def redacted(url: str) -> str:
     """The URL without its password (for messages and ``Store.path``)."""
-    parts = urlsplit(url)
-    if parts.password is None:
+    if _password(url) is None:
         return url
+    parts = urlsplit(url)
     netloc = parts.netloc.rsplit("@", 1)[1]
     user = parts.username or ""
     return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
@@ -147,9 +154,16 @@ class PostgresBackend:
             pool = await asyncpg.create_pool(
                 url, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT_S
             )
-        except Exception as exc:  # refused, unknown database, bad password, timeout
+        except Exception as exc:  # refused, unknown database, bad password, bad URL, timeout
             message = str(exc).replace(url, location)
-            raise StoreError(f"cannot open the store at {location}: {message}") from exc
+            password = _password(url)
+            if password:
+                message = message.replace(password, "***")
+            # ``from None``: the driver's own exception (and whatever it quoted) stays out of
+            # tracebacks that end up in logs.
+            raise StoreError(
+                f"cannot open the store at {location}: {type(exc).__name__}: {message}"
+            ) from None
         return cls(pool, location, url)
 
     async def close(self) -> None:
