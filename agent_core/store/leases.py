@@ -117,7 +117,7 @@ class SessionLeases:
         )
 
     async def release(self, lease: Lease) -> bool:
-        """Give the lease up now; False if it had already changed hands."""
+        """Give the lease up now; False if it had already expired or changed hands."""
         return (
             await self.store.execute(
                 "UPDATE session_leases SET expires_at=renewed_at WHERE session_id=? AND owner=?"

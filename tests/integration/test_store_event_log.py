@@ -41,6 +41,17 @@ async def test_find_event_returns_the_latest_match_on_data_fields(store: Store) 
     assert await store.find_event("s", "job_finished") is None
 
 
+async def test_find_event_compares_json_values_with_their_types(store: Store) -> None:
+    """Both backends agree: 5 matches 5, not "5"; true matches True; a missing field matches
+    nothing."""
+    await store.append_event("s", "job_finished", {"n": 5, "ok": True, "id": "5"})
+    assert await store.find_event("s", "job_finished", n=5) is not None
+    assert await store.find_event("s", "job_finished", n="5") is None
+    assert await store.find_event("s", "job_finished", id="5", ok=True) is not None
+    assert await store.find_event("s", "job_finished", id=5) is None
+    assert await store.find_event("s", "job_finished", missing="x") is None
+
+
 async def test_find_event_refuses_a_field_name_that_is_not_an_identifier(store: Store) -> None:
     """The name goes into a JSON path: a crafted one must never reach the SQL."""
     with pytest.raises(ValueError, match="not a field name"):
