@@ -3,8 +3,9 @@
 One private cluster per test session (per xdist worker): ``initdb`` into a temp directory,
 ``pg_ctl start`` on a free loopback port with its socket in that directory, torn down at the
 end. Root cannot run Postgres, so as root the cluster belongs to Debian's ``postgres`` user
-(``runuser``). Durability is off (``fsync``, ``synchronous_commit``, ``full_page_writes``):
-the tests check behaviour, not crash safety of the disk.
+(``runuser``). Durability is off (``fsync``, ``synchronous_commit``, ``full_page_writes``): the
+tests check behaviour, not crash safety of the disk; memory is small (16 MB shared buffers), as
+each xdist worker starts its own cluster.
 
 Each test gets a fresh, empty schema of its own (see :meth:`PostgresCluster.create_database`),
 so tests never see each other's rows.
@@ -127,7 +128,7 @@ def start_cluster() -> PostgresCluster:
             port = free_port()
             options = (
                 f"-p {port} -h 127.0.0.1 -k {root} -c fsync=off -c synchronous_commit=off"
-                " -c full_page_writes=off -c max_connections=200"
+                " -c full_page_writes=off -c max_connections=100 -c shared_buffers=16MB"
             )
             try:
                 _run(
