@@ -98,3 +98,27 @@ async def test_a_wake_up_channel_name_cannot_inject(replicas: tuple[Store, Store
         await replicas[0].notify("x; DROP TABLE sessions", "")
     with pytest.raises(ValueError, match="not a wake-up channel name"):
         await replicas[0].listen("Robert'); --", lambda _p: None)
+
+
+async def test_work_for_a_session_owned_elsewhere_is_queued_durably_and_its_owner_woken(
+    store_url: str, replicas: tuple[Store, Store]
+) -> None:
+    """The hand-off the replicas will use (not wired into the manager yet): the receiving
+    replica sees the lease is not its own, enqueues the operation, then wakes the owner, who
+    finds the work in the store (the wake-up carries only the session id)."""
+    owner_store, receiver = replicas
+    if not store_url.startswith("postgresql://"):
+        owner_store = receiver  # SQLite: one process, so one store hears its own wake-ups
+    lease = await SessionLeases(owner_store).acquire("s", "replica-a", TTL)
+    assert lease is not None
+    woken: asyncio.Queue[str] = asyncio.Queue()
+    await owner_store.listen("session_ops", woken.put_nowait)
+
+    holder = await SessionLeases(receiver).holder("s")
+    assert holder is not None and holder.owner != "replica-b"
+    op_id = await receiver.enqueue_op("s", "user_input", {"text": "hi"})
+    await receiver.notify("session_ops", "s")
+
+    session_id = await asyncio.wait_for(woken.get(), timeout=10)
+    assert await owner_store.queued_ops(session_id) == [(op_id, "user_input", {"text": "hi"})]
+    assert await SessionLeases(owner_store).holds(lease)
