@@ -64,6 +64,22 @@ OUTBOX_SCHEMA = Schema(
         DELETE FROM kv WHERE namespace='gateways' AND key IN ('event_cursor', 'notifying_since');
         """,
     ),
+    postgres={
+        # v2 as above, with the aggregate Postgres requires for the kv row's time.
+        2: """
+        INSERT INTO event_consumers (consumer, started_at)
+            SELECT 'gateways', CAST(value AS DOUBLE PRECISION) FROM kv
+            WHERE namespace='gateways' AND key='notifying_since'
+            ON CONFLICT (consumer) DO NOTHING;
+        INSERT INTO event_cursors (consumer, session_id, seq, state, updated_at)
+            SELECT 'gateways', e.session_id, MAX(e.seq), '{}', MAX(k.updated_at)
+            FROM events e JOIN kv k ON k.namespace='gateways' AND k.key='event_cursor'
+            WHERE e.ts < CAST(k.value AS DOUBLE PRECISION) - 60
+            GROUP BY e.session_id
+            ON CONFLICT (consumer, session_id) DO NOTHING;
+        DELETE FROM kv WHERE namespace='gateways' AND key IN ('event_cursor', 'notifying_since');
+        """
+    },
 )
 
 

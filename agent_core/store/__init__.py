@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .database import dumps
 from .event_log import Cursor, EventLog
+from .leases import LEASES_SCHEMA, Lease, SessionLeases
 from .schema import CORE, Schema, StoreError
 from .sessions import SessionTables
 
@@ -26,7 +27,10 @@ __all__ = [
     "CORE",
     "SCHEMA_VERSION",
     "Cursor",
+    "LEASES_SCHEMA",
+    "Lease",
     "Schema",
+    "SessionLeases",
     "Store",
     "StoreError",
     "dumps",

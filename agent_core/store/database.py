@@ -1,19 +1,16 @@
-"""The SQLite connection under the store: lifecycle, per-owner migrations, generic queries.
+"""The connection under the store: choosing a backend, per-owner migrations, generic queries.
 
-One aiosqlite connection in WAL mode serves the whole process. Writes are serialised by the
-connection's own worker thread, and a lock keeps one coroutine's statements out of another's
-transaction, so callers never hold locks across awaits. Each owner's tables are migrated
-forward when the store opens (or, for an owner that registers later with :meth:`require`,
-before the next query); a file newer than this code understands is refused rather than
-silently damaged.
+Two backends sit behind one interface: :class:`~.sqlite.SqliteBackend` (the embedded default,
+one file) and :class:`~.postgres.PostgresBackend` (``ML_INTERN_DB=postgresql://…``, shared by
+several replicas). Each owner's tables are migrated forward when the store opens (or, for an
+owner that registers later with :meth:`Database.require`, before the next query); a store newer
+than this code understands is refused rather than silently damaged.
 
-The connection, the dialect's transaction and migration mechanics sit here; the domain methods
-(:mod:`.event_log`, :mod:`.sessions`) and the layers' own table modules speak only through
-:meth:`execute`, :meth:`fetchone`, :meth:`fetchall`, :meth:`atomic` and :meth:`transaction`,
-with ``?`` placeholders and SQL that SQLite and Postgres share (``ON CONFLICT`` upserts, plain
-columns). The exceptions are the JSON look-ups (``json_extract`` in
-:meth:`~.event_log.EventLog.find_event` and
-:meth:`~.sessions.SessionTables.sessions_with_pending_batch`), which a second backend overrides.
+The domain methods (:mod:`.event_log`, :mod:`.sessions`) and the layers' own table modules speak
+only through :meth:`~Database.execute`, :meth:`~Database.fetchone`, :meth:`~Database.fetchall`,
+:meth:`~Database.atomic` and :meth:`~Database.transaction`, with ``?`` placeholders and SQL both
+backends share (``ON CONFLICT`` upserts, ``RETURNING``, plain columns). What differs (JSON
+look-ups) comes from :attr:`Database.dialect`; see :mod:`.dialect`.
 """
 
 from __future__ import annotations
@@ -23,13 +20,14 @@ import json
 import os
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any, Self
-
-import aiosqlite
+from typing import Any, Protocol, Self
 
 from ..paths import default_db_path
-from .schema import CORE, Schema, StoreError
+from .dialect import Dialect
+from .postgres import PostgresBackend, is_postgres_url
+from .schema import CORE, Schema
+from .sqlite import SqliteBackend
+from .wakeups import Callback
 
 
 def dumps(value: Any) -> str:
@@ -37,53 +35,75 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-class Database:
-    """Async facade over the SQLite file. Open with ``await Store.open(path)``; close always."""
+class Backend(Protocol):
+    """What :class:`Database` needs from a backend (see :mod:`.sqlite`, :mod:`.postgres`)."""
 
-    def __init__(self, db: aiosqlite.Connection, path: str) -> None:
-        self.db = db
-        self.path = path
-        # One connection is shared by every coroutine; without this lock a statement issued
-        # by one coroutine could land inside (and be rolled back with) another's transaction.
-        self._lock = asyncio.Lock()
+    dialect: Dialect
+    location: str
+    conflict_errors: tuple[type[BaseException], ...]
+
+    async def close(self) -> None: ...
+    async def version(self, owner: str) -> int: ...
+    async def migrate(self, schema: Schema) -> None: ...
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int: ...
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
+    def atomic(self) -> Any: ...
+    async def listen(self, channel: str, callback: Callback) -> None: ...
+    async def unlisten(self, channel: str, callback: Callback) -> None: ...
+    async def notify(self, channel: str, payload: str) -> None: ...
+
+
+def store_location(path: str | os.PathLike[str] | None) -> str:
+    """``path``, else ``ML_INTERN_DB`` (a file path or a ``postgresql://`` URL), else the
+    default file in the state directory."""
+    if path:
+        return str(path)
+    explicit = os.environ.get("ML_INTERN_DB", "").strip()
+    if is_postgres_url(explicit):
+        return explicit  # a URL is not a path: no expanduser, no Path() normalisation
+    return str(default_db_path())
+
+
+class Database:
+    """Async facade over the backend. Open with ``await Store.open(location)``; close always."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.dialect = backend.dialect
+        # Where the store is (a file path, or the Postgres URL without its password).
+        self.path = backend.location
         self._migrated: set[str] = set()
         self._required: dict[str, Schema] = {}
+        self._migrating = asyncio.Lock()
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
     async def open(
         cls, path: str | os.PathLike[str] | None = None, *, schemas: Sequence[Schema] = ()
     ) -> Self:
-        """Open (creating if needed) and migrate the engine's tables and ``schemas``."""
-        resolved = str(path) if path else str(default_db_path())
-        if resolved != ":memory:":
-            try:
-                Path(resolved).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(
-                    f"cannot create the directory for the store {resolved}: {exc}"
-                ) from exc
+        """Open (creating if needed) and migrate the engine's tables and ``schemas``.
+
+        ``path`` is a SQLite file or a ``postgresql://`` URL (default: :func:`store_location`).
+        """
+        location = store_location(path)
+        backend: Backend
+        if is_postgres_url(location):
+            backend = await PostgresBackend.connect(location)
+        else:
+            backend = await SqliteBackend.connect(location)
+        store = cls(backend)
         try:
-            db = await aiosqlite.connect(resolved, isolation_level=None)
-        except Exception as exc:  # sqlite3.OperationalError and friends
-            raise StoreError(f"cannot open the store at {resolved}: {exc}") from exc
-        db.row_factory = aiosqlite.Row
-        store = cls(db, resolved)
-        try:
-            await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA synchronous=NORMAL")
-            await db.execute("PRAGMA busy_timeout=5000")
-            await db.execute("PRAGMA foreign_keys=ON")
-            await store._migrate(CORE)
-            for schema in schemas:
+            for schema in (CORE, *schemas):
                 await store._migrate(schema)
         except BaseException:
-            await db.close()
+            await backend.close()
             raise
         return store
 
     async def close(self) -> None:
-        await self.db.close()
+        await self.backend.close()
 
     # ------------------------------------------------------------------ migrations
     def require(self, schema: Schema) -> None:
@@ -98,95 +118,73 @@ class Database:
     async def _ready(self) -> None:
         if not self._required:
             return
-        async with self._lock:
+        async with self._migrating:
+            # Dropped from _required only once migrated: a concurrent query waits here
+            # instead of running against tables that are not there yet.
             while self._required:
-                _owner, schema = self._required.popitem()
+                owner, schema = next(iter(self._required.items()))
                 await self._migrate(schema)
+                del self._required[owner]
 
     async def _version(self, owner: str) -> int:
-        if owner == CORE.owner:
-            async with self.db.execute("PRAGMA user_version") as cur:
-                row = await cur.fetchone()
-        else:
-            async with self.db.execute(
-                "SELECT version FROM schema_versions WHERE owner=?", (owner,)
-            ) as cur:
-                row = await cur.fetchone()
-        return int(row[0]) if row else 0
+        return await self.backend.version(owner)
 
     async def _migrate(self, schema: Schema) -> None:
         if schema.owner in self._migrated:
             return
-        version = await self._version(schema.owner)
-        if version > schema.version:
-            raise StoreError(
-                f"the store at {self.path} has {schema.owner} schema v{version}, newer than this "
-                f"build understands (v{schema.version}); upgrade ml-intern-slack or use another "
-                "ML_INTERN_DB"
-            )
-        for target in range(version, schema.version):
-            if schema.owner == CORE.owner:
-                record = f"PRAGMA user_version={target + 1};"
-            else:
-                record = (
-                    "INSERT INTO schema_versions (owner, version)"
-                    f" VALUES ('{schema.owner}', {target + 1})"
-                    " ON CONFLICT (owner) DO UPDATE SET version=excluded.version;"
-                )
-            try:
-                await self.db.executescript(
-                    f"BEGIN IMMEDIATE;\n{schema.migrations[target]}\n{record}\nCOMMIT;"
-                )
-            except BaseException:
-                if self.db.in_transaction:
-                    await self.db.execute("ROLLBACK")
-                # Two processes opening one new file race to migrate it; the loser finds the
-                # step done by the winner (it waited for the write lock) and carries on.
-                if await self._version(schema.owner) > target:
-                    continue
-                raise
+        await self.backend.migrate(schema)
         self._migrated.add(schema.owner)
 
     # ------------------------------------------------------------------ generic queries
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        """Run one statement; returns lastrowid (for inserts) or rowcount."""
+        """Run one statement; returns the number of rows it touched.
+
+        (SQLite, for an INSERT: its lastrowid. Both backends support ``RETURNING``; use it with
+        :meth:`fetchone` for a generated id.)
+        """
         await self._ready()
-        async with self._lock:
-            async with self.db.execute(sql, params) as cur:
-                return cur.lastrowid if sql.lstrip()[:6].upper() == "INSERT" else cur.rowcount
+        return await self.backend.execute(sql, params)
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         await self._ready()
-        async with self._lock:
-            await self.db.executemany(sql, rows)
+        await self.backend.executemany(sql, rows)
 
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """The first row (indexable by column name and position), or None."""
         await self._ready()
-        async with self._lock:
-            async with self.db.execute(sql, params) as cur:
-                return await cur.fetchone()
+        return await self.backend.fetchone(sql, params)
 
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         await self._ready()
-        async with self._lock:
-            async with self.db.execute(sql, params) as cur:
-                return list(await cur.fetchall())
+        return await self.backend.fetchall(sql, params)
 
     @asynccontextmanager
-    async def atomic(self) -> AsyncIterator[aiosqlite.Connection]:
-        """An exclusive write transaction. Inside, use the yielded connection directly."""
+    async def atomic(self) -> AsyncIterator[Any]:
+        """An exclusive write transaction, across processes on either backend.
+
+        Inside, use the yielded handle: ``await tx.execute(sql, params)``, ``async with
+        tx.execute(sql, params) as cur: row = await cur.fetchone()``, ``cur.rowcount``,
+        ``await tx.executemany(sql, rows)``.
+        """
         await self._ready()
-        async with self._lock:
-            await self.db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.db
-            except BaseException:
-                await self.db.execute("ROLLBACK")
-                raise
-            await self.db.execute("COMMIT")
+        async with self.backend.atomic() as tx:
+            yield tx
 
     async def transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
         """Apply several statements atomically."""
-        async with self.atomic() as db:
+        async with self.atomic() as tx:
             for sql, params in statements:
-                await db.execute(sql, params)
+                await tx.execute(sql, params)
+
+    # ------------------------------------------------------------------ wake-ups
+    async def listen(self, channel: str, callback: Callback) -> None:
+        """Call ``callback(payload)`` on every wake-up sent on ``channel`` (see :mod:`.wakeups`)."""
+        await self.backend.listen(channel, callback)
+
+    async def unlisten(self, channel: str, callback: Callback) -> None:
+        await self.backend.unlisten(channel, callback)
+
+    async def notify(self, channel: str, payload: str = "") -> None:
+        """Wake the listeners of ``channel`` (on Postgres: every replica's, at commit)."""
+        await self._ready()
+        await self.backend.notify(channel, payload)

@@ -22,6 +22,8 @@ from typing import Any
 from ..events import Event
 from .database import Database, dumps
 
+_APPEND_ATTEMPTS = 50
+
 
 @dataclass(frozen=True)
 class Cursor:
@@ -50,12 +52,20 @@ class EventLog(Database):
         (a turn and the job watcher, say) can never collide.
         """
         now = time.time()
-        row = await self.fetchone(
-            "INSERT INTO events (session_id, seq, type, data, ts) VALUES (?, "
-            "(SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE session_id=?), ?, ?, ?) "
-            "RETURNING seq",
-            (session_id, session_id, type_, dumps(data), now),
-        )
+        # One writer per store on SQLite never collides; Postgres replicas (or pooled
+        # connections) appending to one session at once can, and the loser simply retries.
+        for attempt in range(_APPEND_ATTEMPTS):
+            try:
+                row = await self.fetchone(
+                    "INSERT INTO events (session_id, seq, type, data, ts) VALUES (?, "
+                    "(SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE session_id=?), ?, ?, ?) "
+                    "RETURNING seq",
+                    (session_id, session_id, type_, dumps(data), now),
+                )
+                break
+            except self.backend.conflict_errors:
+                if attempt == _APPEND_ATTEMPTS - 1:
+                    raise
         assert row is not None
         return Event(session_id=session_id, seq=int(row[0]), type=type_, data=data, ts=now)
 
@@ -103,10 +113,9 @@ class EventLog(Database):
         sql = "SELECT session_id, seq, type, data, ts FROM events WHERE session_id=? AND type=?"
         params: list[Any] = [session_id, type_]
         for name, value in fields.items():
-            if not name.isidentifier():
-                raise ValueError(f"not a field name: {name!r}")
-            sql += f" AND json_extract(data, '$.{name}')=?"
-            params.append(value)
+            condition, param = self.dialect.json_equals("data", name, value)
+            sql += f" AND {condition}"
+            params.append(param)
         row = await self.fetchone(sql + " ORDER BY seq DESC LIMIT 1", params)
         return _event(row) if row else None
 
@@ -183,7 +192,8 @@ class EventLog(Database):
                     return False
             await db.execute(
                 "INSERT INTO event_cursors (consumer, session_id, seq, state, updated_at)"
-                " SELECT ?, session_id, MAX(seq), '{}', ? FROM events WHERE true GROUP BY session_id"
+                " SELECT ?, session_id, MAX(seq), '{}', CAST(? AS DOUBLE PRECISION) FROM events"
+                " WHERE true GROUP BY session_id"
                 " ON CONFLICT (consumer, session_id) DO NOTHING",
                 (consumer, time.time()),
             )

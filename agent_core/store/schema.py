@@ -10,14 +10,18 @@ Rules for an entry: never edit a released one, append. Owner scripts start with 
 IF NOT EXISTS``: their first version adopts tables that older builds created as part of the
 engine's v1 (one file, one history then), so existing databases upgrade cleanly.
 
-The scripts are SQLite. A second backend (Postgres) adds its own script list per owner with
-the same version numbers; owners keep their SQL to what both understand (``ON CONFLICT``,
-plain columns) wherever that costs nothing.
+The scripts are SQLite. On Postgres the same versions run, each script translated by
+:func:`~.dialect.postgres_ddl` (column types only); a version whose SQL does not translate gets a
+hand-written Postgres script in ``Schema.postgres`` (keyed by version number). Owners keep their
+SQL to what both understand (``ON CONFLICT``, plain columns) wherever that costs nothing.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .dialect import postgres_ddl
 
 
 class StoreError(RuntimeError):
@@ -30,15 +34,32 @@ class Schema:
 
     owner: str
     migrations: tuple[str, ...]
+    # version number → that version's script on Postgres, where the SQLite one does not
+    # translate (see the module docs); the other versions are translated.
+    postgres: Mapping[int, str] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def version(self) -> int:
         return len(self.migrations)
 
+    def postgres_script(self, version: int) -> str:
+        """The script that brings this owner's tables to ``version`` on Postgres."""
+        if version in self.postgres:
+            return self.postgres[version]
+        return postgres_ddl(self.migrations[version - 1])
 
-# The engine's tables. Their version is ``PRAGMA user_version`` (as in every build so far);
-# other owners' versions live in ``schema_versions``.
-CORE = Schema(
+    def refuse_newer(self, found: int, location: str) -> None:
+        """A store migrated by a newer build is never touched: raise if ``found`` is newer."""
+        if found > self.version:
+            raise StoreError(
+                f"the store at {location} has {self.owner} schema v{found}, newer than this "
+                f"build understands (v{self.version}); upgrade ml-intern-slack or use another "
+                "ML_INTERN_DB"
+            )
+
+
+# The engine's tables as SQLite runs them (Postgres: :data:`CORE` below).
+_CORE_SQLITE = Schema(
     "core",
     (
         # v1 — the initial schema. Older builds also created the jobs, Slack and outbox tables
@@ -134,4 +155,21 @@ CORE = Schema(
         DROP INDEX IF EXISTS events_by_type;
         """,
     ),
+)
+
+# The engine's tables. On SQLite their version is ``PRAGMA user_version`` (as in every build so
+# far); every other version — and, on Postgres, core's too — lives in ``schema_versions``.
+CORE = Schema(
+    "core",
+    _CORE_SQLITE.migrations,
+    postgres={
+        # Postgres has no implicit rowid; the approvals are listed in insertion order by it.
+        1: postgres_ddl(_CORE_SQLITE.migrations[0])
+        + "\nALTER TABLE approvals ADD COLUMN rowid BIGINT GENERATED ALWAYS AS IDENTITY;\n",
+        # Postgres keeps core's version in schema_versions too, so the backend creates the
+        # table before the first migration.
+        2: postgres_ddl(_CORE_SQLITE.migrations[1]).replace(
+            "CREATE TABLE schema_versions", "CREATE TABLE IF NOT EXISTS schema_versions"
+        ),
+    },
 )

@@ -61,9 +61,9 @@ class SessionTables(Database):
 
     async def sessions_with_pending_batch(self) -> list[tuple[str, str]]:
         """(session, batch id) of every session whose state names an approval batch in flight."""
+        batch = self.dialect.json_text("state", "pending_batch")
         rows = await self.fetchall(
-            "SELECT id, json_extract(state, '$.pending_batch') AS batch FROM sessions"
-            " WHERE json_extract(state, '$.pending_batch') IS NOT NULL"
+            f"SELECT id, {batch} AS batch FROM sessions WHERE {batch} IS NOT NULL"
         )
         return [(r["id"], str(r["batch"])) for r in rows]
 
@@ -107,11 +107,13 @@ class SessionTables(Database):
     # ------------------------------------------------------------------ queued operations
     async def enqueue_op(self, session_id: str, kind: str, data: dict[str, Any]) -> int:
         now = time.time()
-        return await self.execute(
+        row = await self.fetchone(
             "INSERT INTO ops (session_id, kind, data, status, created_at, updated_at)"
-            " VALUES (?,?,?,'queued',?,?)",
+            " VALUES (?,?,?,'queued',?,?) RETURNING id",
             (session_id, kind, dumps(data), now, now),
         )
+        assert row is not None
+        return int(row[0])
 
     async def next_op(self, session_id: str) -> tuple[int, dict[str, Any]] | None:
         row = await self.fetchone(

@@ -14,9 +14,12 @@ from pathlib import Path
 
 import aiohttp
 
+from agent_core.store import Store
+
 ROOT = Path(__file__).resolve().parents[2]
 BOT_TOKEN = "xoxb-subprocess-secret-token-42"
 APP_TOKEN = "xapp-1-A111-subprocess-secret-77"
+DB_PW = "pg-subprocess-secret-99"
 
 
 async def _spawn(*args: str, env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
@@ -72,8 +75,12 @@ async def _stop(proc: asyncio.subprocess.Process) -> None:
             await proc.wait()
 
 
-async def test_bot_process_serves_then_exits_cleanly_on_sigterm(tmp_path) -> None:
+async def test_bot_process_serves_then_exits_cleanly_on_sigterm(tmp_path, store_url) -> None:
+    """On both store backends; the Postgres URL carries a password that must never show."""
     env = _base_env(tmp_path)
+    if store_url.startswith("postgresql://"):  # the test cluster trusts loopback: any password
+        store_url = store_url.replace("postgresql://postgres@", f"postgresql://postgres:{DB_PW}@")
+    env["ML_INTERN_DB"] = store_url
     slack = await _spawn(
         "-m", "tests.fakes.fake_slack", "--port", "0", "--bot-token", BOT_TOKEN, "--app-token", APP_TOKEN,
         env=env, cwd=ROOT,
@@ -129,8 +136,16 @@ async def test_bot_process_serves_then_exits_cleanly_on_sigterm(tmp_path) -> Non
         output = "".join(logs) + rest
         assert code == 0, output
         assert "stopped cleanly" in output
-        for secret in (BOT_TOKEN, APP_TOKEN, "sk-fake-process-key"):
+        for secret in (BOT_TOKEN, APP_TOKEN, "sk-fake-process-key", DB_PW):
             assert secret not in output
+        store = await Store.open(store_url)  # the turn is in the store ML_INTERN_DB named
+        try:
+            answered = await store.fetchone(
+                "SELECT COUNT(*) FROM events WHERE type=?", ("turn_complete",)
+            )
+            assert answered is not None and answered[0] == 1
+        finally:
+            await store.close()
     finally:
         for proc in (bot, slack, llm):
             if proc is not None:

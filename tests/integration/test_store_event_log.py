@@ -1,4 +1,7 @@
-"""The store's event-log API, consumer cursors, per-owner schemas and upgrades of old files."""
+"""The store's event-log API, consumer cursors, per-owner schemas and upgrades of old files.
+
+Every test taking ``store`` or ``store_url`` runs on both backends (SQLite and a real Postgres).
+"""
 
 from __future__ import annotations
 
@@ -19,8 +22,8 @@ V1_SCHEMA = (Path(__file__).parent / "store_v1_schema.sql").read_text()
 
 
 @pytest.fixture
-async def store(tmp_path: Path):
-    s = await Store.open(tmp_path / "state.db")
+async def store(store_url: str):
+    s = await Store.open(store_url)
     try:
         yield s
     finally:
@@ -36,6 +39,17 @@ async def test_find_event_returns_the_latest_match_on_data_fields(store: Store) 
     assert found is not None and (found.seq, found.data["n"]) == (latest.seq, 2)
     assert await store.find_event("s", "approval_required", batch_id="b9") is None
     assert await store.find_event("s", "job_finished") is None
+
+
+async def test_find_event_compares_json_values_with_their_types(store: Store) -> None:
+    """Both backends agree: 5 matches 5, not "5"; true matches True; a missing field matches
+    nothing."""
+    await store.append_event("s", "job_finished", {"n": 5, "ok": True, "id": "5"})
+    assert await store.find_event("s", "job_finished", n=5) is not None
+    assert await store.find_event("s", "job_finished", n="5") is None
+    assert await store.find_event("s", "job_finished", id="5", ok=True) is not None
+    assert await store.find_event("s", "job_finished", id=5) is None
+    assert await store.find_event("s", "job_finished", missing="x") is None
 
 
 async def test_find_event_refuses_a_field_name_that_is_not_an_identifier(store: Store) -> None:
@@ -85,8 +99,8 @@ async def test_register_consumer_skips_history_only_the_first_time(store: Store)
     assert await store.sessions_behind("g", untracked=True) == ["s"]
 
 
-async def test_owner_schema_is_migrated_on_first_query_and_versioned(tmp_path: Path) -> None:
-    path = tmp_path / "s.db"
+async def test_owner_schema_is_migrated_on_first_query_and_versioned(store_url: str) -> None:
+    path = store_url
     v1 = Schema("demo", ("CREATE TABLE demo (x INTEGER);",))
     store = await Store.open(path)
     store.require(v1)

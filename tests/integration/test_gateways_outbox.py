@@ -1,9 +1,9 @@
-"""Outbox queries: idempotent enqueue, fair selection across destinations, recovery, pruning."""
+"""Outbox queries: idempotent enqueue, fair selection across destinations, recovery, pruning
+(on both backends: SQLite and a real Postgres)."""
 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 from agent_core.store import Store
 from gateways.outbox import Outbox, OutboxItem
@@ -13,8 +13,8 @@ def _item(key: str, dest: str, due: float = 0.0) -> OutboxItem:
     return OutboxItem(key, dest, "error", "s1", {"n": key}, due)
 
 
-async def test_enqueue_is_idempotent_and_selection_is_fair(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "db")
+async def test_enqueue_is_idempotent_and_selection_is_fair(store_url: str) -> None:
+    store = await Store.open(store_url)
     try:
         box = Outbox(store)
         await box.enqueue([_item(f"a{i}", "a") for i in range(300)])
@@ -32,8 +32,8 @@ async def test_enqueue_is_idempotent_and_selection_is_fair(tmp_path: Path) -> No
         await store.close()
 
 
-async def test_interrupted_rows_are_recovered_and_old_sent_rows_pruned(tmp_path: Path) -> None:
-    store = await Store.open(tmp_path / "db")
+async def test_interrupted_rows_are_recovered_and_old_sent_rows_pruned(store_url: str) -> None:
+    store = await Store.open(store_url)
     try:
         box = Outbox(store)
         rows = await box.enqueue([_item("x", "a"), _item("y", "b")])

@@ -1,0 +1,241 @@
+"""The shared backend: a Postgres database that several bot processes (replicas) can use at once.
+
+Selected with ``ML_INTERN_DB=postgresql://user:password@host:port/db``. Statements run on a
+small asyncpg pool; the store's ``?`` SQL is numbered for Postgres by
+:func:`~.dialect.numbered_placeholders` (cached), and each migration runs the owner's Postgres
+script (:meth:`~.schema.Schema.postgres_script`).
+
+Guarantees kept from SQLite, across processes:
+
+- :meth:`PostgresBackend.atomic` takes one transaction-scoped advisory lock (:data:`WRITE_LOCK`)
+  before anything else, the equivalent of SQLite's ``BEGIN IMMEDIATE``: atomic blocks are
+  serialised across every connection and replica, and each statement inside sees what the
+  previous holder committed (READ COMMITTED). So a check-then-write inside ``atomic()`` — an
+  approval claim, a Slack dedupe key — wins exactly once, whichever replica runs it.
+- Migrations run under another advisory lock (:data:`MIGRATION_LOCK`), one transaction per
+  owner, so replicas starting together migrate once; a database migrated by a newer build is
+  refused, as with SQLite. Every owner's version, the engine's included, is in
+  ``schema_versions``.
+- The connection string's password never appears in an error or in :attr:`location`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any, Self
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+
+from .dialect import POSTGRES, numbered_placeholders
+from .schema import Schema, StoreError
+from .wakeups import Callback, Listeners, check_channel
+
+# Advisory lock keys (arbitrary, fixed: every replica must use the same ones).
+WRITE_LOCK = 0x6D6C_7701  # atomic() blocks
+MIGRATION_LOCK = 0x6D6C_7702  # schema migrations
+
+POOL_SIZE = 8
+CONNECT_TIMEOUT_S = 10.0
+
+_ROWS = re.compile(r"^\s*(SELECT|WITH|VALUES|SHOW)\b|\bRETURNING\b", re.IGNORECASE)
+
+_VERSIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_versions (
+    owner         TEXT PRIMARY KEY,
+    version       BIGINT NOT NULL
+)
+"""
+
+
+def is_postgres_url(location: str) -> bool:
+    return location.startswith(("postgresql://", "postgres://"))
+
+
+def _password(url: str) -> str | None:
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
+
+
+def redacted(url: str) -> str:
+    """The URL without its password (for messages and ``Store.path``)."""
+    if _password(url) is None:
+        return url
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{netloc}"))
+
+
+def _count(status: str) -> int:
+    """Rows touched, from a command tag such as ``UPDATE 3`` or ``INSERT 0 1``."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+class PgCursor:
+    """One statement's result inside :meth:`PostgresBackend.atomic`, shaped like aiosqlite's.
+
+    ``await tx.execute(...)`` and ``async with tx.execute(...) as cur`` both work, with
+    ``cur.fetchone()``, ``cur.fetchall()`` and ``cur.rowcount``, so a layer's atomic block
+    reads the same on both backends.
+    """
+
+    lastrowid = None
+
+    def __init__(self, conn: asyncpg.Connection, sql: str, params: Sequence[Any]) -> None:
+        self._conn, self._sql, self._params = conn, sql, params
+        self._rows: list[asyncpg.Record] = []
+        self._ran = False
+        self.rowcount = -1
+
+    async def _run(self) -> PgCursor:
+        if not self._ran:
+            self._ran = True
+            sql = numbered_placeholders(self._sql)
+            if _ROWS.search(self._sql):
+                self._rows = list(await self._conn.fetch(sql, *self._params))
+                self.rowcount = len(self._rows)
+            else:
+                self.rowcount = _count(await self._conn.execute(sql, *self._params))
+        return self
+
+    def __await__(self) -> Any:
+        return self._run().__await__()
+
+    async def __aenter__(self) -> PgCursor:
+        return await self._run()
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+    async def fetchone(self) -> asyncpg.Record | None:
+        return self._rows.pop(0) if self._rows else None
+
+    async def fetchall(self) -> list[asyncpg.Record]:
+        rows, self._rows = self._rows, []
+        return rows
+
+
+class PgTransaction:
+    """The handle :meth:`PostgresBackend.atomic` yields (aiosqlite-shaped, see :class:`PgCursor`)."""
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> PgCursor:
+        return PgCursor(self.conn, sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self.conn.executemany(numbered_placeholders(sql), list(rows))
+
+
+class PostgresBackend:
+    """Statements, transactions and migrations on a Postgres database."""
+
+    dialect = POSTGRES
+    conflict_errors: tuple[type[BaseException], ...] = (asyncpg.UniqueViolationError,)
+
+    def __init__(self, pool: asyncpg.Pool, location: str, url: str) -> None:
+        self.pool = pool
+        self.location = location
+        self._url = url  # with its password: only for the listening connection
+        self._listeners = Listeners()
+        self._listening: asyncpg.Connection | None = None
+
+    @classmethod
+    async def connect(cls, url: str) -> Self:
+        location = redacted(url)
+        try:
+            pool = await asyncpg.create_pool(
+                url, min_size=1, max_size=POOL_SIZE, timeout=CONNECT_TIMEOUT_S
+            )
+        except Exception as exc:  # refused, unknown database, bad password, bad URL, timeout
+            message = str(exc).replace(url, location)
+            password = _password(url)
+            if password:
+                message = message.replace(password, "***")
+            # ``from None``: the driver's own exception (and whatever it quoted) stays out of
+            # tracebacks that end up in logs.
+            raise StoreError(
+                f"cannot open the store at {location}: {type(exc).__name__}: {message}"
+            ) from None
+        return cls(pool, location, url)
+
+    async def close(self) -> None:
+        if self._listening is not None:
+            await self._listening.close()
+        await self.pool.close()
+
+    # ------------------------------------------------------------------ migrations
+    async def version(self, owner: str) -> int:
+        value = await self.pool.fetchval(
+            "SELECT version FROM schema_versions WHERE owner=$1", owner
+        )
+        return int(value or 0)
+
+    async def migrate(self, schema: Schema) -> None:
+        """Bring ``schema``'s tables up to date in one transaction, once across replicas."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK)
+            await conn.execute(_VERSIONS_TABLE)
+            version = int(
+                await conn.fetchval(
+                    "SELECT version FROM schema_versions WHERE owner=$1", schema.owner
+                )
+                or 0
+            )
+            schema.refuse_newer(version, self.location)
+            for target in range(version + 1, schema.version + 1):
+                await conn.execute(schema.postgres_script(target))
+            if schema.version > version:
+                await conn.execute(
+                    "INSERT INTO schema_versions (owner, version) VALUES ($1, $2)"
+                    " ON CONFLICT (owner) DO UPDATE SET version=excluded.version",
+                    schema.owner,
+                    schema.version,
+                )
+
+    # ------------------------------------------------------------------ statements
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        return _count(await self.pool.execute(numbered_placeholders(sql), *params))
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        await self.pool.executemany(numbered_placeholders(sql), list(rows))
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> asyncpg.Record | None:
+        return await self.pool.fetchrow(numbered_placeholders(sql), *params)
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[asyncpg.Record]:
+        return list(await self.pool.fetch(numbered_placeholders(sql), *params))
+
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[PgTransaction]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
+            yield PgTransaction(conn)
+
+    # ------------------------------------------------------------------ wake-ups (LISTEN/NOTIFY)
+    def _on_notification(self, _conn: object, _pid: int, channel: str, payload: str) -> None:
+        self._listeners.deliver(channel, payload)
+
+    async def listen(self, channel: str, callback: Callback) -> None:
+        """Call ``callback(payload)`` for every wake-up on ``channel``, from any replica.
+
+        Listening holds one connection of its own (outside the pool) for the store's life.
+        """
+        if self._listeners.add(channel, callback):
+            if self._listening is None:
+                self._listening = await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT_S)
+            await self._listening.add_listener(channel, self._on_notification)
+
+    async def unlisten(self, channel: str, callback: Callback) -> None:
+        if self._listeners.remove(channel, callback) and self._listening is not None:
+            await self._listening.remove_listener(channel, self._on_notification)
+
+    async def notify(self, channel: str, payload: str) -> None:
+        await self.pool.execute("SELECT pg_notify($1, $2)", check_channel(channel), payload)
