@@ -35,7 +35,8 @@ async def test_token_split_over_stream_chunks_cannot_be_rebuilt_from_store(
     assert len(eng.events.of("s", "assistant_chunk")) >= 2
     dump = store_dump(tmp_path / "db")
     rebuilt = stored_stream(tmp_path / "db")
-    assert "keep it safe" in dump and "keep it safe" in rebuilt
+    # Deltas are delivered in memory only; the answer is stored whole (and scrubbed) once.
+    assert "keep it safe" in dump
     for piece in pieces(secret):
         assert piece not in dump, f"{kind}: {piece!r} of the token is in the store"
         assert piece not in rebuilt, f"{kind}: the stored chunks rebuild {piece!r}"
@@ -53,7 +54,7 @@ async def test_configured_secret_of_no_known_shape_split_over_chunks_is_withheld
         await eng.events.wait_for("turn_complete", "s", timeout=60)
     dump = store_dump(tmp_path / "db")
     rebuilt = stored_stream(tmp_path / "db")
-    assert "debug: key=" in rebuilt
+    assert "debug: key=" in dump
     for piece in pieces(custom):
         assert piece not in dump
         assert piece not in rebuilt
