@@ -24,7 +24,6 @@ import asyncio
 import contextlib
 import os
 import stat
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from ..sandbox.fileops import (
     READ_DEFAULT_LIMIT,
     READ_OUTPUT_BUDGET,
     WRITE_MAX_BYTES,
+    atomic_write,
     list_dir,
     numbered,
     python_warnings,
@@ -136,25 +136,6 @@ def was_read(ctx: ToolContext, real: Path) -> bool:
 # --------------------------------------------------------------------------- file helpers
 
 
-def _atomic_write(target: Path, data: str) -> None:
-    """Write via a temp file in the same directory and ``os.replace`` it into place."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        if target.exists():
-            with contextlib.suppress(OSError):
-                os.chmod(tmp, target.stat().st_mode & 0o7777)
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def workspace_usage(root: Path, *, skip: Path | None = None) -> int:
     """Bytes used by the files under ``root`` (without following links), except ``skip``."""
     total = 0
@@ -255,7 +236,7 @@ async def write_handler(args: dict[str, Any], ctx: ToolContext) -> tuple[str, bo
         ), False
     try:
         await asyncio.to_thread(_check_quota, ctx, target, len(content.encode("utf-8")))
-        await asyncio.to_thread(_atomic_write, target, content)
+        await asyncio.to_thread(atomic_write, target, content)
     except WorkspaceError as exc:
         return f"ERROR: {exc}", False
     except OSError as exc:
@@ -319,7 +300,7 @@ async def edit_handler(args: dict[str, Any], ctx: ToolContext) -> tuple[str, boo
                 "file limit; nothing was changed"
             )
         await asyncio.to_thread(_check_quota, ctx, target, size)
-        await asyncio.to_thread(_atomic_write, target, updated)
+        await asyncio.to_thread(atomic_write, target, updated)
     except WorkspaceError as exc:
         return f"ERROR: {exc}", False
     except OSError as exc:
