@@ -79,7 +79,7 @@ async def pin_script(args: dict[str, Any], ctx: ToolContext) -> dict[str, Any]:
         return args
     if args.get("script_sha256") and args["script_sha256"] == sha256_text(script):
         return args  # already pinned (a call prepared before a restart)
-    from .hf_jobs import is_url, looks_like_path  # hf_jobs builds on this module
+    from .job_command import is_url, looks_like_path  # job_command builds on this module
     from .workspace import read_workspace_text, resolve_workspace_path
 
     if not looks_like_path(script) and not is_url(script):
@@ -127,7 +127,7 @@ def job_preview(args: dict[str, Any], config: Any) -> dict[str, Any]:
     scrubber, so a value that is a secret appears as ``[REDACTED]``; the HF token is named, never
     shown. The timeout is the exact one that will be submitted.
     """
-    from .hf_jobs import DOCKER_IMAGE, UV_IMAGE  # hf_jobs builds on this module
+    from .job_command import DOCKER_IMAGE, UV_IMAGE  # job_command builds on this module
 
     script = args.get("script") if isinstance(args.get("script"), str) else None
     raw_timeout = job_timeout(args, config)
@@ -141,7 +141,7 @@ def job_preview(args: dict[str, Any], config: Any) -> dict[str, Any]:
         "timeout": str(raw_timeout),
         "timeout_s": seconds,
         "estimated_cost_usd": pricing.estimate_job_cost(flavor, raw_timeout),
-        "env": scrub({**_user_env(args), **trackio_env(args)}),  # as hf_jobs.job_env merges
+        "env": scrub({**_user_env(args), **trackio_env(args)}),  # as job_command.job_env merges
         "secrets": ["HF_TOKEN"],
         "token_notice": TOKEN_NOTICE,
     }

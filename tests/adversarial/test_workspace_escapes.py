@@ -36,7 +36,7 @@ async def test_hard_link_planted_by_approved_command_reads_file_outside_workspac
 
 async def test_hard_linked_script_is_not_submitted_by_hf_jobs(h, tmp_path):
     from agent_core.hub import HubError
-    from agent_core.tools.hf_jobs import _resolve_script
+    from agent_core.tools.job_command import _resolve_script
 
     outside = tmp_path / "private.py"
     outside.write_text("print('private code of another user')\n")

@@ -27,7 +27,7 @@ from agent_core.jobs.schedule import (
     steady_state_requests_per_minute,
 )
 from agent_core.jobs.stages import is_terminal
-from agent_core.tools.hf_jobs import job_env, job_labels, uv_command
+from agent_core.tools.job_command import job_env, job_labels, uv_command
 from tests.fakes.fake_hub_jobs import training_log_lines
 
 TOKEN = "hf_" + "Z" * 34
