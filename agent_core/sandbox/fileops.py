@@ -16,9 +16,7 @@ import tempfile
 from collections import deque
 from pathlib import Path
 
-from .text_edit import EDIT_MODES, WorkspaceError, apply_edit
-
-__all__ = ["EDIT_MODES", "apply_edit"]  # re-exported: the server imports the edit rule from here
+from .text_edit import WorkspaceError
 
 READ_DEFAULT_LIMIT = 2000
 READ_MAX_LINE_CHARS = 4000
@@ -26,9 +24,6 @@ READ_OUTPUT_BUDGET = 40_000  # characters of numbered lines per read call
 WRITE_MAX_BYTES = 2_000_000
 OUTPUT_CAP = 25_000
 ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b\][^\x07]*\x07")
-
-
-FileOpError = WorkspaceError  # the sandbox is the agent's workspace too
 
 
 def atomic_write(target: Path, data: str) -> None:
@@ -53,7 +48,7 @@ def atomic_write(target: Path, data: str) -> None:
 def read_text(target: Path) -> str:
     data = target.read_bytes()
     if b"\x00" in data[:8192]:
-        raise FileOpError(f"{target.name} is a binary file ({len(data)} bytes); not shown")
+        raise WorkspaceError(f"{target.name} is a binary file ({len(data)} bytes); not shown")
     return data.decode("utf-8", errors="replace")
 
 

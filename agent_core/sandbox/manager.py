@@ -93,45 +93,41 @@ class SandboxManager:
     ) -> tuple[SandboxHandle, bool]:
         """The session's sandbox, created if needed. Returns ``(handle, created_now)``.
 
-        Asking for different hardware than the live sandbox has is refused (the model must
-        delete it first, as upstream does) — except upgrading the automatic cpu-basic one,
-        which is replaced.
+        Asking for different hardware than the live sandbox has is refused (as upstream
+        does) — except upgrading the automatic cpu-basic one, which is replaced. Every call
+        copies in the workspace files that are new since the last one.
         """
         wanted = hardware or self.default_hardware
         async with self._locks.setdefault(session_id, asyncio.Lock()):
             live = self._live.get(session_id)
-            if live is not None:
-                if live.handle.hardware == wanted or hardware is None:
-                    live.last_used = time.monotonic()
-                    return live.handle, False
-                if live.handle.hardware != self.default_hardware:
-                    raise SandboxError(
-                        f"this session's sandbox runs on {live.handle.hardware}; hardware "
-                        "cannot be changed in place. Delete the sandbox first "
-                        "(sandbox_create with delete=true), then create the new one."
-                    )
-                await self._teardown_locked(session_id)
-            if log_fn is not None:
-                await log_fn(f"Creating a {wanted} sandbox (this takes a little while)…")
-            handle = await self.backend.create(session_id, wanted)
-            client = SandboxClient(handle.url, handle.token, self.backend.auth_token())
-            self._live[session_id] = _Live(handle, client)
-            if log_fn is not None:
-                await log_fn(f"Sandbox ready: {handle.id} ({wanted})")
-        if workspace is not None:
+            created = live is None or (hardware is not None and live.handle.hardware != wanted)
+            if created:
+                if live is not None:
+                    if live.handle.hardware != self.default_hardware:
+                        raise SandboxError(
+                            f"this session's sandbox runs on {live.handle.hardware}; hardware "
+                            "cannot be changed in place. Keep using it (it is deleted when "
+                            "idle), or start a new thread for other hardware."
+                        )
+                    await self._teardown_locked(session_id)
+                if log_fn is not None:
+                    await log_fn(f"Creating a {wanted} sandbox (this takes a little while)…")
+                handle = await self.backend.create(session_id, wanted)
+                client = SandboxClient(handle.url, handle.token, self.backend.auth_token())
+                live = self._live[session_id] = _Live(handle, client)
+                if log_fn is not None:
+                    await log_fn(f"Sandbox ready: {handle.id} ({wanted})")
+            live.last_used = time.monotonic()
+        if workspace is not None:  # files shared since the last call are copied in
             await self.sync(session_id, workspace)
-        return handle, True
+        return live.handle, created
 
     async def client(
         self, session_id: str, *, workspace: Path | None = None, log_fn: LogFn | None = None
     ) -> SandboxClient:
         """A client for the session's sandbox, creating a default one on first use."""
-        await self.ensure(session_id, workspace=workspace, log_fn=log_fn)
-        live = self._live[session_id]
-        if workspace is not None:
-            await self.sync(session_id, workspace)
-        live.last_used = time.monotonic()
-        return live.client
+        await self.ensure(session_id, workspace=workspace, log_fn=log_fn)  # also syncs
+        return self._live[session_id].client
 
     async def teardown(self, session_id: str) -> bool:
         async with self._locks.setdefault(session_id, asyncio.Lock()):

@@ -43,15 +43,14 @@ from .fileops import (
     OUTPUT_CAP,
     READ_DEFAULT_LIMIT,
     WRITE_MAX_BYTES,
-    FileOpError,
     OutputCapture,
-    apply_edit,
     atomic_write,
     list_dir,
     numbered,
     python_warnings,
     read_text,
 )
+from .text_edit import WorkspaceError, apply_edit
 
 TOKEN_ENV = "SANDBOX_API_TOKEN"
 ROOT_ENV = "SANDBOX_ROOT"
@@ -72,7 +71,7 @@ class SandboxState:
 
     def resolve(self, path: Any) -> Path:
         if not isinstance(path, str) or not path.strip():
-            raise FileOpError("'path' must be a non-empty string")
+            raise WorkspaceError("'path' must be a non-empty string")
         p = Path(path)
         return (p if p.is_absolute() else self.root / p).resolve()
 
@@ -80,14 +79,14 @@ class SandboxState:
 
     def bash(self, command: Any, work_dir: Any, timeout: Any) -> dict[str, Any]:
         if not isinstance(command, str) or not command.strip():
-            raise FileOpError("'command' must be a non-empty string")
+            raise WorkspaceError("'command' must be a non-empty string")
         cwd = self.resolve(work_dir or str(self.root))
         if not cwd.is_dir():
-            raise FileOpError(f"work_dir {cwd} is not a directory")
+            raise WorkspaceError(f"work_dir {cwd} is not a directory")
         try:
             limit = float(timeout) if timeout is not None else DEFAULT_TIMEOUT_S
         except (TypeError, ValueError) as exc:
-            raise FileOpError("timeout must be a number of seconds") from exc
+            raise WorkspaceError("timeout must be a number of seconds") from exc
         limit = min(max(limit, 1.0), MAX_TIMEOUT_S)
         env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
         env.setdefault("PYTHONUNBUFFERED", "1")
@@ -154,7 +153,7 @@ class SandboxState:
     def read(self, path: Any, offset: Any, limit: Any) -> dict[str, Any]:
         target = self.resolve(path)
         if not target.exists():
-            raise FileOpError(f"{target} does not exist")
+            raise WorkspaceError(f"{target} does not exist")
         if target.is_dir():
             return {"ok": True, "output": f"Directory {target}:\n{list_dir(target)}"}
         text = read_text(target)
@@ -166,14 +165,14 @@ class SandboxState:
 
     def write(self, path: Any, content: Any) -> dict[str, Any]:
         if not isinstance(content, str):
-            raise FileOpError("'content' must be a string with the whole file")
+            raise WorkspaceError("'content' must be a string with the whole file")
         if len(content.encode("utf-8")) > WRITE_MAX_BYTES:
-            raise FileOpError(f"content exceeds {WRITE_MAX_BYTES} bytes; split it")
+            raise WorkspaceError(f"content exceeds {WRITE_MAX_BYTES} bytes; split it")
         target = self.resolve(path)
         if target.is_dir():
-            raise FileOpError(f"{target} is a directory")
+            raise WorkspaceError(f"{target} is a directory")
         if target.exists() and str(target) not in self.read_files:
-            raise FileOpError(
+            raise WorkspaceError(
                 f"{target} already exists and has not been read in this session; read it first"
             )
         atomic_write(target, content)
@@ -193,7 +192,7 @@ class SandboxState:
         try:
             data = base64.b64decode(str(content_b64), validate=True)
         except (binascii.Error, ValueError) as exc:
-            raise FileOpError("content_b64 is not valid base64") from exc
+            raise WorkspaceError("content_b64 is not valid base64") from exc
         target = self.resolve(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(f".{target.name}.{uuid.uuid4().hex[:6]}.tmp")
@@ -205,26 +204,26 @@ class SandboxState:
         """A file's bytes (a script the agent wrote here, submitted as an HF job)."""
         target = self.resolve(path)
         if not target.is_file():
-            raise FileOpError(f"{target} is not a file")
+            raise WorkspaceError(f"{target} is not a file")
         if target.stat().st_size > WRITE_MAX_BYTES:
-            raise FileOpError(f"{target} is over {WRITE_MAX_BYTES} bytes")
+            raise WorkspaceError(f"{target} is over {WRITE_MAX_BYTES} bytes")
         data = target.read_bytes()
         return {"ok": True, "output": "", "content_b64": base64.b64encode(data).decode()}
 
     def edit(self, args: dict[str, Any]) -> dict[str, Any]:
         old, new = args.get("old_str"), args.get("new_str")
         if not isinstance(old, str) or not isinstance(new, str):
-            raise FileOpError("old_str and new_str must be strings")
+            raise WorkspaceError("old_str and new_str must be strings")
         target = self.resolve(args.get("path"))
         if not target.is_file():
-            raise FileOpError(f"{target} does not exist (use write to create it)")
+            raise WorkspaceError(f"{target} does not exist (use write to create it)")
         if str(target) not in self.read_files:
-            raise FileOpError(f"read {target} before editing it")
+            raise WorkspaceError(f"read {target} before editing it")
         content = read_text(target)
         mode = str(args.get("mode") or "replace")
         updated, count = apply_edit(content, old, new, mode, bool(args.get("replace_all")))
         if len(updated.encode("utf-8")) > WRITE_MAX_BYTES:
-            raise FileOpError(f"the edited file would exceed {WRITE_MAX_BYTES} bytes")
+            raise WorkspaceError(f"the edited file would exceed {WRITE_MAX_BYTES} bytes")
         atomic_write(target, updated)
         notes = python_warnings(target, updated)
         return {"ok": True, "output": "\n".join([f"Edited {target} ({count} place(s)).", *notes])}
@@ -288,7 +287,7 @@ def make_handler(state: SandboxState, token: str | None) -> type[BaseHTTPRequest
                 return
             try:
                 self._send(200, self._route(args))
-            except FileOpError as exc:
+            except WorkspaceError as exc:
                 self._send(200, {"ok": False, "error": str(exc)})
             except (OSError, ValueError, TypeError) as exc:
                 self._send(200, {"ok": False, "error": f"{type(exc).__name__}: {exc}"})
@@ -311,7 +310,7 @@ def make_handler(state: SandboxState, token: str | None) -> type[BaseHTTPRequest
                     return state.upload(a.get("path"), a.get("content_b64"))
                 case "/api/exists":
                     return {"ok": True, "exists": state.resolve(a.get("path")).exists()}
-            raise FileOpError(f"unknown route {self.path}")
+            raise WorkspaceError(f"unknown route {self.path}")
 
     return Handler
 

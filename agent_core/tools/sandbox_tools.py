@@ -20,10 +20,11 @@ from huggingface_hub import SpaceHardware
 from .. import policy, pricing
 from ..policy import ApprovalRequirement
 from ..sandbox.client import SandboxUnavailable
-from ..sandbox.fileops import EDIT_MODES, READ_DEFAULT_LIMIT, READ_OUTPUT_BUDGET
+from ..sandbox.fileops import READ_DEFAULT_LIMIT, READ_OUTPUT_BUDGET
 from ..sandbox.handle import SandboxError
 from ..sandbox.manager import SandboxManager
 from ..sandbox.server import DEFAULT_TIMEOUT_S, MAX_TIMEOUT_S
+from ..sandbox.text_edit import EDIT_MODES
 from .base import Services, ToolContext, ToolSpec
 
 HARDWARE = [h.value for h in SpaceHardware]

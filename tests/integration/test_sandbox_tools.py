@@ -137,3 +137,12 @@ async def test_idle_sandbox_is_deleted(tmp_path, sandbox_root):
     assert await manager.reap_idle(now=time.monotonic() + 61) == ["sess-1"]
     assert manager.active("sess-1") is None
     await manager.close()
+
+
+async def test_a_file_shared_after_the_sandbox_exists_is_copied_in(tmp_path, local_manager):
+    services = Services(config=make_config(), state_dir=tmp_path, sandboxes=local_manager)
+    h = make_harness(tmp_path, services=services)
+    await sandbox_tools.bash_handler({"command": "true"}, h.ctx)  # the sandbox now exists
+    (h.ctx.workspace() / "later.csv").write_text("a,b\n1,2\n")  # shared in Slack afterwards
+    out, ok = await sandbox_tools.bash_handler({"command": "cat later.csv"}, h.ctx)
+    assert (out, ok) == ("a,b\n1,2", True)

@@ -133,7 +133,7 @@ async def started(h, nap: str, children: int) -> asyncio.Task:
     fifos = [f"ready{i}" for i in range(children)]
     for name in fifos:
         os.mkfifo(h.ctx.workspace() / name)
-    code = "import sys, time; open(sys.argv[1], 'w').write('up'); time.sleep(3600)"
+    code = "import sys, signal; open(sys.argv[1], 'w').write('up'); signal.pause()"
     command = " ".join(f'python3 -c "{code}" {name} {nap} &' for name in fifos) + " wait"
     task = asyncio.create_task(bash_tool.bash_handler({"command": command, "timeout": 600}, h.ctx))
     for name in fifos:
