@@ -148,9 +148,10 @@ class SessionManager:
         if self.ownership.shared:
             await self.ownership.listen(OPS_CHANNEL, self._kick)
             await self.ownership.listen(STOP_CHANNEL, self.workers.on_remote_stop)
-            await self.sweeper.recover(skip=self.ownership.held_elsewhere)
+            await self._recover_batches()
             await self.workers.rescue()
             self.ownership.patrol(self.workers.rescue)
+            self.ownership.patrol(self._recover_batches)
         else:
             await report_cut_off(self.emit, await self.store.mark_running_ops("interrupted"))
             await self.sweeper.recover()
@@ -158,6 +159,12 @@ class SessionManager:
                 self._kick(session_id)
         self.sweeper.start()
         self.pruner.start()
+
+    async def _recover_batches(self) -> None:
+        """Approval batches decided on a replica that died before queueing their execution."""
+        await self.sweeper.recover(
+            skip=self.ownership.held_elsewhere, settled_for_s=self.config.replicas.lease_ttl_s
+        )
 
     @property
     def _closing(self) -> bool:

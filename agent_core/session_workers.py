@@ -107,8 +107,11 @@ class SessionWorkers:
             if self.tasks.get(session_id) is asyncio.current_task():
                 self.tasks.pop(session_id, None)
             # An op may have been queued after our last check but before we unregistered.
-            if not self.closing and await self._has_queued(session_id):
-                self.kick(session_id)
+            if not self.closing:
+                if await self._has_queued(session_id):
+                    self.kick(session_id)
+            elif self.ownership.shared and not claim.lost and await self._has_queued(session_id):
+                await self._hand_over(session_id)  # shutting down: another replica runs it
 
     async def _claim(self, session_id: str, wake_holder: bool) -> Claim | None:
         """Hold the session for this worker, recovering it if another replica had it; None
@@ -173,6 +176,12 @@ class SessionWorkers:
                 )
             finally:
                 self.running.pop(session_id, None)
+
+    async def _hand_over(self, session_id: str) -> None:
+        try:
+            await self.ownership.notify(OPS_CHANNEL, session_id)
+        except Exception:  # the patrol of the others finds it
+            log.warning("could not hand session %s over", session_id, exc_info=True)
 
     async def _has_queued(self, session_id: str) -> bool:
         """Checked on the way out of a worker, where a store error must not mask its own."""

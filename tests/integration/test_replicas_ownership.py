@@ -20,13 +20,17 @@ from typing import Any
 
 import pytest
 
-from agent_core.events import UserInput
+from agent_core.events import ToolApproval, UserInput
 from agent_core.llm import get_litellm
 from agent_core.manager import SessionManager
-from agent_core.replicas import LeasedOwnership
+from agent_core.replicas import LeasedOwnership, LocalOwnership
 from agent_core.store import SessionLeases, Store
-from tests.engine_harness import ORIGIN, Engine, EventRecorder, make_config
+from agent_core.tools import plan_tool
+from agent_core.tools.base import ToolSpec
+from agent_core.tools.router import ToolRouter
+from tests.engine_harness import ORIGIN, Engine, EventRecorder, make_config, run_engine
 from tests.fakes.fake_llm import FakeLLM, text
+from tests.integration.test_engine_approvals import GPU_RUN, _request_approval, jobs_tool
 
 # Takeover tests: a dead replica's sessions move within a few seconds. Long enough that a
 # loaded CI box (event loop lag) never makes a live replica miss its own renewals.
@@ -50,7 +54,11 @@ async def store_until(check: Callable[[], Any], timeout: float = 10.0) -> None:
 
 @asynccontextmanager
 async def replica(
-    url: str, base_url: str, name: str, lease: dict[str, float] = LONG_LEASE
+    url: str,
+    base_url: str,
+    name: str,
+    lease: dict[str, float] = LONG_LEASE,
+    tools: list[ToolSpec] | None = None,
 ) -> AsyncIterator[Engine]:
     """A started SessionManager named ``name`` on its own store of the database at ``url``."""
     import os
@@ -60,7 +68,9 @@ async def replica(
     await asyncio.to_thread(get_litellm)
     cfg = make_config(replicas={**lease, "replica_id": name})
     store = await Store.open(url)
-    manager = SessionManager(store, cfg)
+    manager = SessionManager(
+        store, cfg, router=ToolRouter([*plan_tool.tools(None), *(tools or [])])
+    )  # type: ignore[arg-type]
     assert isinstance(manager.ownership, LeasedOwnership)  # Postgres: leases, not the free kind
     recorder = EventRecorder()
     manager.add_listener(recorder)
@@ -283,3 +293,74 @@ async def test_a_replica_that_stalled_past_its_lease_stops_instead_of_acting_twi
         assert "stale answer" not in history and "B's answer" in history
         assert a.events.of("s", "assistant_chunk") == []
         assert await op_statuses(a.store) == ["interrupted", "done"]
+
+
+async def test_a_replica_shutting_down_hands_its_queued_ops_over_at_once(
+    postgres_url: str, llm: FakeLLM
+) -> None:
+    """Long leases: B's patrol would take 30 s, so only A's hand-over can start B in time."""
+    gate = asyncio.Event()
+    llm.push(text("finished on A", gate=gate), text("ran on B"))
+    async with replica(postgres_url, llm.base_url, "B") as b:
+        async with replica(postgres_url, llm.base_url, "A") as a:
+            await a.manager.submit("s", UserInput(text="first"), origin=ORIGIN)
+            await llm.wait_for_requests(1)
+            await a.manager.submit("s", UserInput(text="second"))
+            closing = asyncio.create_task(a.manager.close(grace_s=10))
+            await wait_until(lambda: a.manager.workers.closing)
+            gate.set()  # A finishes the running turn, takes nothing new
+            await closing
+            assert a.events.of("s", "turn_complete")[0].data["final_response"] == "finished on A"
+        done = await b.events.wait_for("turn_complete", "s")
+        assert done.data["final_response"] == "ran on B"
+        await store_until(lambda: _all_done(b.store, 2))
+        assert await stored(b.store, "error") == []
+
+
+async def test_a_batch_decided_on_a_replica_that_died_before_queueing_it_runs_once_on_b(
+    postgres_url: str, llm: FakeLLM
+) -> None:
+    ran: list = []
+    async with AsyncExitStack() as stack:
+        a, b = [
+            await stack.enter_async_context(
+                replica(postgres_url, llm.base_url, name, SHORT_LEASE, [jobs_tool(ran)])
+            )
+            for name in ("A", "B")
+        ]
+        request = await _request_approval(a, llm, ran)
+        entry = request.data["tools"][0]
+        approve = ToolApproval(
+            tool_call_id=entry["tool_call_id"], approved=True, args_hash=entry["args_hash"]
+        )
+        # A records the click, then dies before queueing the batch's execution.
+        claimed = await a.manager.approvals.claim("s", [approve], "U_REQ", complete_batch=True)
+        assert claimed.ok and claimed.batch_complete
+        await crash(a)
+
+        llm.push(text("Job submitted."))
+        done = await b.events.wait_for("turn_complete", "s", timeout=20)
+        assert done.data["final_response"] == "Job submitted."
+        assert ran == [GPU_RUN]
+        assert await b.manager.approvals.pending("s") == []
+
+
+async def test_on_sqlite_a_turn_never_touches_the_leases(tmp_path: Any, llm: FakeLLM) -> None:
+    """One process on SQLite: ownership is free — not one lease statement per turn."""
+    llm.push(text("hello"))
+    async with run_engine(tmp_path / "db", llm.base_url) as eng:
+        assert isinstance(eng.manager.ownership, LocalOwnership)
+        statements: list[str] = []
+        backend = eng.store.backend
+        for name in ("execute", "fetchone", "fetchall"):
+            original = getattr(backend, name)
+
+            async def recording(sql: str, params: Any = (), _original: Any = original) -> Any:
+                statements.append(sql)
+                return await _original(sql, params)
+
+            setattr(backend, name, recording)
+        await eng.manager.submit("s", UserInput(text="hi"), origin=ORIGIN)
+        await eng.events.wait_for("turn_complete", "s")
+        assert any("ops" in sql for sql in statements)  # the recording saw the turn
+        assert not any("session_leases" in sql or "pg_notify" in sql for sql in statements)
