@@ -99,6 +99,9 @@ class SessionWorkers:
         except asyncio.CancelledError:
             if not claim.lost:
                 raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # the renewal cancelled us on purpose; end normally
             log.warning("session %s moved to another replica mid-turn; stopped here", session_id)
         finally:
             if claim.lost:
@@ -176,6 +179,7 @@ class SessionWorkers:
                 )
             finally:
                 self.running.pop(session_id, None)
+                session.interruption.fence = None  # the claim ends with this worker
 
     async def _hand_over(self, session_id: str) -> None:
         try:

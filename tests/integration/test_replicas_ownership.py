@@ -138,7 +138,7 @@ async def test_an_op_submitted_on_b_runs_on_a_that_drives_the_session_once(
         assert done.data["final_response"] == "second answer"
         assert b.events.of("s", "turn_complete") == []  # B ran nothing
         assert len(llm.requests) == 2
-        assert await op_statuses(a.store) == ["done", "done"]
+        await store_until(lambda: _all_statuses(a.store, ["done", "done"]))
         answers = [e.data["final_response"] for e in await stored(a.store, "turn_complete")]
         assert answers == ["first answer", "second answer"]
 
@@ -214,7 +214,7 @@ async def test_a_dead_replica_s_turn_is_reported_interrupted_and_its_queue_runs_
         assert done.data["final_response"] == "ran the queued one"
         restarts = [e for e in await stored(b.store, "error") if e.data.get("kind") == "restart"]
         assert len(restarts) == 1 and "spend money" not in restarts[0].data["error"]
-        assert await op_statuses(b.store) == ["interrupted", "done"]
+        await store_until(lambda: _all_statuses(b.store, ["interrupted", "done"]))
         # The cut-off turn was never sent to the model again.
         assert [r["messages"][-1]["content"] for r in llm.requests] == [
             "spend money",
@@ -240,7 +240,7 @@ async def test_a_replica_starting_up_leaves_a_live_replica_s_turn_alone(
             done = await b.events.wait_for("turn_complete", "s")
             assert done.data["final_response"] == "finished on B"
             assert a.events.of("s") == []
-        assert await op_statuses(b.store) == ["done"]
+        await store_until(lambda: _all_statuses(b.store, ["done"]))
         assert len(llm.requests) == 1
 
 
@@ -292,7 +292,7 @@ async def test_a_replica_that_stalled_past_its_lease_stops_instead_of_acting_twi
         history = [m.get("content") for m in await a.store.load_messages("s")]
         assert "stale answer" not in history and "B's answer" in history
         assert a.events.of("s", "assistant_chunk") == []
-        assert await op_statuses(a.store) == ["interrupted", "done"]
+        await store_until(lambda: _all_statuses(a.store, ["interrupted", "done"]))
 
 
 async def test_a_replica_shutting_down_hands_its_queued_ops_over_at_once(
@@ -364,3 +364,32 @@ async def test_on_sqlite_a_turn_never_touches_the_leases(tmp_path: Any, llm: Fak
         await eng.events.wait_for("turn_complete", "s")
         assert any("ops" in sql for sql in statements)  # the recording saw the turn
         assert not any("session_leases" in sql or "pg_notify" in sql for sql in statements)
+
+
+async def test_a_replica_restarted_under_the_same_id_takes_its_sessions_back_at_once(
+    postgres_url: str, llm: FakeLLM
+) -> None:
+    """Long leases: only the same-id rule lets the new process resume before they expire."""
+    never = asyncio.Event()
+    llm.push(text("cut off", gate=never))
+    async with AsyncExitStack() as stack:
+        first = await stack.enter_async_context(replica(postgres_url, llm.base_url, "bot-0"))
+        await first.manager.submit("s", UserInput(text="spend money"), origin=ORIGIN)
+        await llm.wait_for_requests(1)
+        await first.manager.submit("s", UserInput(text="then this"))
+        await crash(first)
+
+        llm.push(text("resumed"))
+        again = await stack.enter_async_context(replica(postgres_url, llm.base_url, "bot-0"))
+        done = await again.events.wait_for("turn_complete", "s")
+        assert done.data["final_response"] == "resumed"
+        restarts = [
+            e for e in await stored(again.store, "error") if e.data.get("kind") == "restart"
+        ]
+        assert len(restarts) == 1
+        await store_until(lambda: _all_statuses(again.store, ["interrupted", "done"]))
+        assert len(llm.requests) == 2
+
+
+async def _all_statuses(store: Store, expected: list[str]) -> bool:
+    return await op_statuses(store) == expected
