@@ -162,6 +162,7 @@ class SessionManager:
                 await asyncio.wait(pending, timeout=5)
                 for task in pending:
                     task.cancel()
+        await self.llm.aclose()
 
     # ------------------------------------------------------------------ sessions
     async def ensure_session(

@@ -89,7 +89,7 @@ class BotRuntime:
         self._llm = llm
         self.warm_llm = warm_llm
         self.services = services or Services()
-        self.warmup = LlmWarmup()
+        self.warmup = LlmWarmup(config)
         self.inflight = InFlight()
         self.store: Store | None = None
         self.manager: SessionManager | None = None

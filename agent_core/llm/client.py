@@ -132,14 +132,6 @@ class LLMClient:
         """Serialises per-user spend totals across this process's sessions."""
         self.fast = FastTransport(config.llm_timeout_s)
 
-    def needs_litellm(self, model: str) -> bool:
-        """Whether calls to ``model`` go through litellm (so its import is worth warming)."""
-        try:
-            route = routing.resolve(model, self.config, require_key=False)
-        except Exception:
-            return True
-        return not uses_fast_path(route, self.config)
-
     async def aclose(self) -> None:
         """Close the fast path's HTTP session."""
         await self.fast.aclose()

@@ -35,7 +35,7 @@ from .openai_wire import (
     request_headers,
     sse_events,
 )
-from .routing import OPENAI_DEFAULT_BASE, OPENAI_WIRE_PROVIDERS, Route
+from .routing import OPENAI_DEFAULT_BASE, OPENAI_WIRE_PROVIDERS, Route, resolve
 
 LITELLM = "litellm"
 AUTO = "auto"
@@ -44,6 +44,15 @@ AUTO = "auto"
 def uses_fast_path(route: Route, config: Config) -> bool:
     """Whether ``route`` goes over :class:`FastTransport` under ``config.llm_transport``."""
     return config.llm_transport != LITELLM and route.provider in OPENAI_WIRE_PROVIDERS
+
+
+def model_needs_litellm(model: str, config: Config) -> bool:
+    """Whether calls to ``model`` go through litellm (an unresolvable id: assume so)."""
+    try:
+        route = resolve(model, config, require_key=False)
+    except Exception:
+        return True
+    return not uses_fast_path(route, config)
 
 
 class FastTransport:
