@@ -147,8 +147,10 @@ class BotMetrics:
         payload_type = str(body.get("type") or "unknown")
         if payload_type == "event_callback":
             payload_type = f"event:{(body.get('event') or {}).get('type') or 'unknown'}"
-        headers = getattr(request, "headers", None) or {}
-        retry = "yes" if headers.get("x-slack-retry-num") else "no"
+        retry_num = (getattr(request, "headers", None) or {}).get("x-slack-retry-num") or ["0"]
+        # Bolt's headers are lists; Socket Mode envelopes map ``retry_attempt: 0`` to "0".
+        first = retry_num[0] if isinstance(retry_num, list | tuple) else retry_num
+        retry = "no" if str(first or "0") == "0" else "yes"
         self.slack_requests.labels(self.transport, payload_type, retry).inc()
         return await next()
 
