@@ -331,10 +331,10 @@ class BotRuntime:
         return app
 
     async def _start_ops_server(self) -> None:
-        """Socket Mode with ``ops.port`` set: health, readiness and metrics on their own port
-        (HTTP mode mounts them on the request URL's listener instead)."""
+        """``ops.port`` set: health, readiness and metrics on their own port, from the start
+        (HTTP mode also mounts them on the request URL's listener)."""
         port = self.ops_settings.port
-        if self.transport.serves_ops or port is None:
+        if port is None:
             return
         try:
             self.ops_server = await serve_app(ops_app(self.ops), self.ops_settings.host, port)

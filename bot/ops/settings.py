@@ -1,9 +1,11 @@
 """The ``ops`` and ``http`` config sections: where health, readiness and metrics are served,
 and where HTTP mode (``serve --http``) listens for Slack's requests.
 
-``ops.port`` null means no ops server in Socket Mode (in HTTP mode the endpoints share the
-request URL's port). ``PORT`` in the environment overrides ``http.port`` because that is how
-most container platforms tell a process where to listen.
+``ops.port`` set serves the endpoints on their own port, in either mode (in HTTP mode they
+are also on the request URL's port; a private ops port keeps ``/metrics`` off the public
+listener). Null means no separate ops server. ``PORT`` in the environment overrides
+``http.port`` because that is how most container platforms tell a process where to listen;
+``ML_INTERN_OPS_PORT`` overrides ``ops.port`` the same way (the container image sets it).
 """
 
 from __future__ import annotations
@@ -53,19 +55,27 @@ def _parse(model: type[_Strict], section: str, raw: Mapping[str, Any] | None) ->
         raise ConfigError("; ".join(problems)) from None
 
 
-def load_ops_settings(config: Config) -> OpsSettings:
-    result: OpsSettings = _parse(OpsSettings, "ops", config.ops)
+def _with_env_port(
+    raw: Mapping[str, Any] | None, variable: str, env: Mapping[str, str] | None
+) -> dict[str, Any]:
+    environ = os.environ if env is None else env
+    section = dict(raw or {})
+    port = environ.get(variable, "").strip()
+    if port:
+        if not port.isdigit() or int(port) > 65_535:
+            raise ConfigError(f"{variable}: {port!r} is not a port number (0-65535)")
+        section["port"] = int(port)
+    return section
+
+
+def load_ops_settings(config: Config, env: Mapping[str, str] | None = None) -> OpsSettings:
+    """The ``ops`` section with ``ML_INTERN_OPS_PORT`` from the environment taking precedence."""
+    raw = _with_env_port(config.ops, "ML_INTERN_OPS_PORT", env)
+    result: OpsSettings = _parse(OpsSettings, "ops", raw)
     return result
 
 
 def load_http_settings(config: Config, env: Mapping[str, str] | None = None) -> HttpSettings:
     """The ``http`` section with ``PORT`` from the environment taking precedence."""
-    environ = os.environ if env is None else env
-    raw = dict(config.http or {})
-    port = environ.get("PORT", "").strip()
-    if port:
-        if not port.isdigit() or int(port) > 65_535:
-            raise ConfigError(f"PORT: {port!r} is not a port number (0-65535)")
-        raw["port"] = int(port)
-    result: HttpSettings = _parse(HttpSettings, "http", raw)
+    result: HttpSettings = _parse(HttpSettings, "http", _with_env_port(config.http, "PORT", env))
     return result

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.ops import probe
 from bot.ops.settings import OpsSettings
 from tests.postgres_harness import REQUIRED_ENV, NoServer, PostgresCluster, start_cluster
 from tests.slack_harness import bot_env
@@ -162,3 +163,14 @@ async def test_readiness_follows_postgres_going_down_and_coming_back(
         pg_ctl(private_postgres, "-l", log, "-o", options, "-w", "-t", "60", "start")
         body = await readiness_becomes(ready, 200)
         assert body["checks"]["store"] == "ok"
+
+
+async def test_the_container_healthcheck_probe_asks_the_running_bot(tmp_path, monkeypatch) -> None:
+    async with bot_env(tmp_path, ops=LOOPBACK_OPS) as env:
+        monkeypatch.setenv("ML_INTERN_OPS_PORT", str(env.runtime.ops_server.port))
+        assert await asyncio.to_thread(probe.main, ["healthz"]) == 0
+        assert await asyncio.to_thread(probe.main, ["readyz"]) == 0
+        env.runtime.stopping = True
+        assert await asyncio.to_thread(probe.main, ["readyz"]) == 1
+        assert await asyncio.to_thread(probe.main, ["healthz"]) == 0
+    assert await asyncio.to_thread(probe.main, ["healthz"]) == 1  # nothing listens any more
