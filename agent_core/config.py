@@ -6,7 +6,7 @@ directory is loaded first without overriding the real environment. ``${VAR}`` an
 ``${VAR:-default}`` are substituted in every string. Any problem is a :class:`ConfigError` that
 names the key path, because "invalid config" without a key is useless at 3 a.m.
 
-Sections owned by other layers (``slack``, ``messaging``) are kept as plain dicts here and
+Sections owned by other layers (``slack``, ``messaging``, ``ops``, ``http``) are kept as plain dicts here and
 validated by those layers, so the engine never learns their shape.
 """
 
@@ -148,6 +148,9 @@ class Config(_Section):
     mcpServers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     messaging: dict[str, Any] = Field(default_factory=dict)
     slack: dict[str, Any] = Field(default_factory=dict)
+    # The bot's operations endpoints and HTTP mode (validated by bot/ops/settings.py).
+    ops: dict[str, Any] = Field(default_factory=dict)
+    http: dict[str, Any] = Field(default_factory=dict)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)

@@ -162,6 +162,11 @@ class SessionTables(Database):
         """Withdraw a waiting operation; False if it already started (or is gone)."""
         return await self.execute("DELETE FROM ops WHERE id=? AND status='queued'", (op_id,)) == 1
 
+    async def count_all_queued_ops(self) -> int:
+        """Operations waiting across every session (the ops endpoint's queue depth)."""
+        row = await self.fetchone("SELECT COUNT(*) FROM ops WHERE status='queued'")
+        return int(row[0]) if row else 0
+
     async def sessions_with_queued_ops(self) -> list[str]:
         rows = await self.fetchall(
             "SELECT DISTINCT session_id FROM ops WHERE status='queued' ORDER BY session_id"
