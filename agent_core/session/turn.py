@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..context import CompactionFailed, patch_dangling_tool_calls, wire_messages
+from ..context import CompactionFailed, UsageMark, patch_dangling_tool_calls, wire_messages
 from ..events import EventType
 from ..input_limits import clip_for_model
 from ..llm import CONTEXT_OVERFLOW, LLMError, LLMResult
@@ -79,14 +79,19 @@ async def run_turn(
         return None
     if final is None:
         return None
-    await end_turn_bookkeeping(session)
-    await session.emit(
-        EventType.TURN_COMPLETE,
-        {
-            "history_size": len(session.history),
-            "final_response": final,
-            "llm_usage": session.state.get("llm_usage") or {},
-        },
+    # The answer, the turn count and turn_complete become durable in one transaction.
+    session.state["turn_count"] = int(session.state.get("turn_count", 0)) + 1
+    await session.commit(
+        [
+            (
+                EventType.TURN_COMPLETE,
+                {
+                    "history_size": len(session.history),
+                    "final_response": final,
+                    "llm_usage": session.state.get("llm_usage") or {},
+                },
+            )
+        ]
     )
     return final
 
@@ -180,10 +185,17 @@ async def finish_cancelled(session: Session) -> None:
 
 
 async def maybe_compact(session: Session, force: bool = False) -> bool:
-    """Compact when over the threshold (or forced). False → the turn must stop."""
+    """Compact when over the threshold (or forced). False → the turn must stop.
+
+    The size comes from the provider's usage of the last call plus an estimate of what was
+    appended since (:meth:`~agent_core.context.ContextManager.estimate`); the tokenizer runs
+    only near the threshold. ``context_tokens`` in the state stays the provider's figure when
+    there is one (written by :func:`call_llm`), so an unchanged step writes nothing.
+    """
     prompt = session.system_prompt()
-    tokens = session.context.tokens(session.model, prompt, session.history)
-    session.state["context_tokens"] = tokens
+    tokens = session.context.estimate(session.model, prompt, session.history, session.usage_mark)
+    if session.usage_mark is None:
+        session.state["context_tokens"] = tokens
     if not force and not session.context.needs_compaction(session.model, tokens):
         return True
     try:
@@ -231,6 +243,7 @@ async def call_llm(session: Session) -> LLMResult:
             f"LLM {err.kind.replace('_', ' ')} ({err.original[:120]}); retry {attempt} in {delay:.1f}s",
         )
 
+    sent = len(session.history)
     result: LLMResult = await session.interruption.race(
         session.llm.complete(
             messages,
@@ -243,10 +256,8 @@ async def call_llm(session: Session) -> LLMResult:
     )
     if rest := scrubber.flush():
         await session.emit(EventType.ASSISTANT_CHUNK, {"content": rest})
-    if session.config.stream:
-        await session.emit(EventType.ASSISTANT_STREAM_END, {})
-    if result.content:
-        await session.emit(EventType.ASSISTANT_MESSAGE, {"content": result.content})
+    if result.usage.get("prompt_tokens"):
+        session.usage_mark = UsageMark(int(result.usage["prompt_tokens"]), sent)
     if result.usage.get("total_tokens"):
         session.state["context_tokens"] = result.usage["total_tokens"]
     fields = result.llm_call_fields
@@ -255,13 +266,21 @@ async def call_llm(session: Session) -> LLMResult:
     ledger = ledger_for(session.services)
     if llm_cost and ledger is not None:
         await ledger.add(session.origin.get("requester"), float(llm_cost), kind="llm")
-    await session.emit(
-        EventType.LLM_CALL,
-        {
-            "model": session.model,
-            "latency_ms": round(result.latency_ms, 1),
-            "finish_reason": result.finish_reason,
-            **fields,
-        },
+    events: list[tuple[str, dict[str, Any]]] = []
+    if session.config.stream:
+        events.append((EventType.ASSISTANT_STREAM_END, {}))
+    if result.content:
+        events.append((EventType.ASSISTANT_MESSAGE, {"content": result.content}))
+    events.append(
+        (
+            EventType.LLM_CALL,
+            {
+                "model": session.model,
+                "latency_ms": round(result.latency_ms, 1),
+                "finish_reason": result.finish_reason,
+                **fields,
+            },
+        )
     )
+    await session.emit_many(events)  # one transaction for the step's events
     return result

@@ -52,7 +52,9 @@ class Backend(Protocol):
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
     def atomic(self) -> Any: ...
-    async def transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None: ...
+    async def transaction(
+        self, statements: Sequence[tuple[str, Sequence[Any]]]
+    ) -> list[list[Any]]: ...
     async def listen(self, channel: str, callback: Callback) -> None: ...
     async def unlisten(self, channel: str, callback: Callback) -> None: ...
     async def notify(self, channel: str, payload: str) -> None: ...
@@ -175,14 +177,15 @@ class Database:
         async with self.backend.atomic() as tx:
             yield tx
 
-    async def transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-        """Apply several writes atomically, in one round trip on SQLite.
+    async def transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        """Apply several writes atomically, in one round trip on SQLite; returns each
+        statement's rows (those with ``RETURNING``), empty lists for the others.
 
         For writes that do not depend on what they read; a check-then-write belongs in
         :meth:`atomic`.
         """
         await self._ready()
-        await self.backend.transaction(statements)
+        return await self.backend.transaction(statements)
 
     # ------------------------------------------------------------------ wake-ups
     async def listen(self, channel: str, callback: Callback) -> None:

@@ -231,18 +231,23 @@ class PostgresBackend:
         self.stats.count(sql)
         return list(await self.pool.fetch(numbered_placeholders(sql), *params))
 
-    async def transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+    async def transaction(
+        self, statements: Sequence[tuple[str, Sequence[Any]]]
+    ) -> list[list[asyncpg.Record]]:
         """Apply ``statements`` atomically on one connection (no write lock: nothing in it
-        reads before it writes, so there is nothing for another replica to race)."""
+        reads before it writes, so there is nothing for another replica to race). Returns
+        each statement's rows (``RETURNING``), empty for the others."""
         statements = list(statements)
         if not statements:
-            return
-        self.stats.commits += 1
+            return []
+        results = []
         async with self.pool.acquire() as conn, conn.transaction():
             for sql, params in statements:
                 self.stats.count(sql, autocommit=False)
-                await conn.execute(numbered_placeholders(sql), *params)
+                results.append(list(await conn.fetch(numbered_placeholders(sql), *params)))
         self.stats.round_trips += 2  # BEGIN, COMMIT
+        self.stats.commits += 1
+        return results
 
     @asynccontextmanager
     async def atomic(self) -> AsyncIterator[PgTransaction]:

@@ -81,16 +81,21 @@ def _run_many(conn: sqlite3.Connection, sql: str, rows: list[Sequence[Any]]) -> 
 
 def _run_transaction(
     conn: sqlite3.Connection, statements: Sequence[tuple[str, Sequence[Any]]]
-) -> None:
-    """BEGIN IMMEDIATE, the statements, COMMIT — on the worker thread, as one call."""
+) -> list[list[Any]]:
+    """BEGIN IMMEDIATE, the statements, COMMIT — on the worker thread, as one call. Returns
+    each statement's rows (``RETURNING``), empty for the others."""
     conn.execute("BEGIN IMMEDIATE")
+    results = []
     try:
         for sql, params in statements:
-            conn.execute(sql, params).close()
+            cur = conn.execute(sql, params)
+            results.append(cur.fetchall())
+            cur.close()
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+    return results
 
 
 async def _switch_to_wal(db: aiosqlite.Connection) -> None:
@@ -230,16 +235,18 @@ class SqliteBackend:
         self.stats.count(sql)
         return await self._on_thread(_run_statement, sql, params, "rows")
 
-    async def transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+    async def transaction(
+        self, statements: Sequence[tuple[str, Sequence[Any]]]
+    ) -> list[list[aiosqlite.Row]]:
         """Apply ``statements`` atomically in one round trip (BEGIN IMMEDIATE … COMMIT)."""
         statements = list(statements)
         if not statements:
-            return
+            return []
         for sql, _ in statements:
             self.stats.count(sql, round_trip=False, autocommit=False)
         self.stats.round_trips += 1
         self.stats.commits += 1
-        await self._on_thread(_run_transaction, statements)
+        return await self._on_thread(_run_transaction, statements)
 
     @asynccontextmanager
     async def _block(self) -> AsyncIterator[_CountingConnection]:
