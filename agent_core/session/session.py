@@ -93,6 +93,7 @@ class Session:
         self._rewrite = False
         # The provider's count of the last request (None: estimate, see context.estimate).
         self.usage_mark: UsageMark | None = None
+        self.context_estimate: int | None = None  # the last step's estimate (maybe_compact)
         self.interruption = Interruption()
         self.busy = False
 

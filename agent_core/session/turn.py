@@ -31,8 +31,13 @@ WAITING_FOR_APPROVAL = "Waiting for an approval decision before continuing."
 MAX_FORCED_COMPACTIONS = 1
 
 
-async def accept_input(session: Session, text: str, *, user: str | None, synthetic: bool) -> bool:
-    """Add a message to the history. False → it was deferred until the open batch closes."""
+async def accept_input(
+    session: Session, text: str, *, user: str | None, synthetic: bool, commit: bool = True
+) -> bool:
+    """Add a message to the history. False → it was deferred until the open batch closes.
+
+    ``commit=False``: the caller commits it (with the event that follows, in one transaction).
+    """
     if synthetic and session.state.get("pending_batch"):
         # A system note (e.g. "your job finished") must not abandon calls waiting for a
         # person, and cannot sit between a tool call and its result: defer it until the
@@ -48,7 +53,8 @@ async def accept_input(session: Session, text: str, *, user: str | None, synthet
     elif user:
         msg["_user"] = user
     session.add_message(msg)
-    await session.commit()
+    if commit:
+        await session.commit()
     return True
 
 
@@ -62,15 +68,20 @@ async def run_turn(
     run_llm: bool = True,
 ) -> str | None:
     """One agentic turn. Returns the final answer, or None when the turn did not complete."""
-    if text and not await accept_input(session, text, user=user, synthetic=synthetic):
+    if text and not await accept_input(
+        session, text, user=user, synthetic=synthetic, commit=not run_llm
+    ):
         return None
     if not run_llm:
         return None
+    # The new message and the event that answers it are made durable together.
     if session.state.get("pending_batch"):
-        await session.emit(EventType.ERROR, {"error": WAITING_FOR_APPROVAL, "kind": "approval"})
+        await session.commit(
+            [(EventType.ERROR, {"error": WAITING_FOR_APPROVAL, "kind": "approval"})]
+        )
         return None
-    await session.emit(
-        EventType.PROCESSING, {"message": "Processing user input", "meta": meta or {}}
+    await session.commit(
+        [(EventType.PROCESSING, {"message": "Processing user input", "meta": meta or {}})]
     )
     try:
         final = await _loop(session)
@@ -189,13 +200,12 @@ async def maybe_compact(session: Session, force: bool = False) -> bool:
 
     The size comes from the provider's usage of the last call plus an estimate of what was
     appended since (:meth:`~agent_core.context.ContextManager.estimate`); the tokenizer runs
-    only near the threshold. ``context_tokens`` in the state stays the provider's figure when
-    there is one (written by :func:`call_llm`), so an unchanged step writes nothing.
+    only near the threshold. ``context_tokens`` in the state is written by :func:`call_llm`
+    (the provider's figure, else this estimate), with the step's other writes.
     """
     prompt = session.system_prompt()
     tokens = session.context.estimate(session.model, prompt, session.history, session.usage_mark)
-    if session.usage_mark is None:
-        session.state["context_tokens"] = tokens
+    session.context_estimate = tokens  # call_llm keeps it when the provider reports no usage
     if not force and not session.context.needs_compaction(session.model, tokens):
         return True
     try:
@@ -258,8 +268,7 @@ async def call_llm(session: Session) -> LLMResult:
         await session.emit(EventType.ASSISTANT_CHUNK, {"content": rest})
     if result.usage.get("prompt_tokens"):
         session.usage_mark = UsageMark(int(result.usage["prompt_tokens"]), sent)
-    if result.usage.get("total_tokens"):
-        session.state["context_tokens"] = result.usage["total_tokens"]
+    session.state["context_tokens"] = result.usage.get("total_tokens") or session.context_estimate
     fields = result.llm_call_fields
     # The daily caps cover model spend too (the LLM layer prices the call when it can).
     llm_cost = result.cost_usd

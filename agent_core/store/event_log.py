@@ -158,15 +158,19 @@ class EventLog(Database):
 
     async def start_cursor(self, consumer: str, session_id: str) -> Cursor:
         """The cursor, created at the session's current end if missing: nothing older replays."""
-        await self.execute(
+        await self.execute(*self.cursor_start(consumer, session_id))
+        cursor = await self.cursor(consumer, session_id)
+        assert cursor is not None
+        return cursor
+
+    def cursor_start(self, consumer: str, session_id: str) -> tuple[str, tuple[Any, ...]]:
+        """The statement of :meth:`start_cursor` (for a caller's larger transaction)."""
+        return (
             "INSERT INTO event_cursors (consumer, session_id, seq, state, updated_at)"
             " VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id=?),"
             " '{}', ?) ON CONFLICT (consumer, session_id) DO NOTHING",
             (consumer, session_id, session_id, time.time()),
         )
-        cursor = await self.cursor(consumer, session_id)
-        assert cursor is not None
-        return cursor
 
     async def advance_cursor(
         self, consumer: str, session_id: str, seq: int, state: dict[str, Any] | None = None
