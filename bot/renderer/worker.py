@@ -8,8 +8,14 @@ draws with each feature's pure functions and writes through the ledger-backed
 
 * posts go through the ledger: a (session, seq, part) is posted once, even across restarts;
 * edits (the progress message, approval cards, job cards) are idempotent and coalesced;
-* the watermark and the state are saved together after anything visible happened, and when
-  the queue drains; after a restart :meth:`catch_up` replays whatever came after.
+* the watermark and the state are saved together once the thread settles (the queue is empty
+  and no turn is running), or after :data:`SAVE_AFTER_S` of quiet during a turn, or when the
+  worker stops — not after every event: replaying events after a crash is safe (posts go
+  through the ledger, edits are idempotent), so the watermark only bounds how much is
+  replayed. After a restart :meth:`catch_up` replays whatever came after it.
+* events with nothing to draw (:data:`~bot.renderer.handlers.IGNORED`) still pass through the
+  queue so the watermark moves over them in memory; otherwise every such event would leave a
+  gap that the next drawn event fills with a read of the log.
 
 The worker is also the one writer of approval cards: a decision taken by a click asks for a
 redraw (:meth:`Renderer.redraw_card`), which is queued behind the thread's events.
@@ -46,6 +52,7 @@ from gateways.providers.slack_errors import error_code, is_retryable
 log = logging.getLogger(__name__)
 
 WORKER_IDLE_S = 30.0
+SAVE_AFTER_S = 1.0  # during a turn: save the watermark after this much quiet
 RENDER_ATTEMPTS = 3  # for failures that are not Slack or the network being unavailable
 RETRY_BASE_S = 0.5
 RETRY_MAX_S = 60.0
@@ -80,6 +87,11 @@ def _retry_after(exc: BaseException) -> float | None:
     if isinstance(exc, SlackApiError):
         return retry_after_from_headers(getattr(exc.response, "headers", None))
     return None
+
+
+def _settled(rec: ThreadRecord) -> bool:
+    """No turn running in the thread: a good moment to save how far it is drawn."""
+    return rec.state.turn is None or not rec.state.turn.active
 
 
 def _describe(exc: BaseException) -> str:
@@ -122,8 +134,8 @@ class Renderer:
         """The manager's listener: enqueue and return."""
         if self._closing or not is_slack_session(event.session_id):
             return
-        if event.type in IGNORED:
-            return  # nothing to draw; the watermark skips them via the next gap fill
+        if event.type in IGNORED and not event.seq:
+            return  # a transient delta: not in the log, the watermark never counts it
         self._enqueue(event.session_id, event)
 
     def kick(self, session_id: str) -> None:
@@ -192,22 +204,28 @@ class Renderer:
                 queue.get_nowait()
                 queue.task_done()
             return
-        dirty = False
+        unsaved = False
         try:
             while True:
                 try:
-                    item = await asyncio.wait_for(queue.get(), WORKER_IDLE_S)
+                    item = await asyncio.wait_for(
+                        queue.get(), SAVE_AFTER_S if unsaved else WORKER_IDLE_S
+                    )
                 except TimeoutError:
+                    if unsaved:  # quiet in the middle of a turn: record how far it is drawn
+                        await self.threads.save(rec)
+                        unsaved = False
+                        continue
                     if queue.empty():
                         if self._queues.get(session_id) is queue:
                             del self._queues[session_id]  # idle: forget it until next time
                         return
                     continue
                 try:
-                    dirty |= await self._handle(rec, item)
-                    if dirty and queue.empty():
+                    unsaved |= await self._handle(rec, item)
+                    if unsaved and queue.empty() and _settled(rec):
                         await self.threads.save(rec)
-                        dirty = False
+                        unsaved = False
                 finally:
                     queue.task_done()
         except (asyncio.CancelledError, SenderClosed):
@@ -215,7 +233,7 @@ class Renderer:
         except Exception:
             log.exception("the renderer of %s stopped; it restarts with the next event", session_id)
         finally:
-            if dirty:
+            if unsaved:
                 try:
                     await self.threads.save(rec)
                 except Exception:
@@ -224,7 +242,7 @@ class Renderer:
                 self._workers.pop(session_id, None)
 
     async def _handle(self, rec: ThreadRecord, item: _Item) -> bool:
-        """One queue item; True when the render state changed."""
+        """One queue item; True when the watermark or the render state moved (unsaved)."""
         if isinstance(item, _Tick):
             return await on_tick(self.ctx, rec, item.turn_seq)
         if isinstance(item, _RedrawCard):
@@ -235,6 +253,8 @@ class Renderer:
             except Exception:
                 log.warning("could not redraw the approval card", exc_info=True)
             return False
+        if item is not None and item.seq <= rec.rendered_seq:
+            return False  # already drawn (a replay overtook it)
         if item is not None and item.seq == rec.rendered_seq + 1:
             return await self._apply(rec, item)
         dirty = False
@@ -255,13 +275,12 @@ class Renderer:
         the next start renders it. Other failures (a channel the bot was removed from, a bug)
         are retried briefly, then skipped.
         """
-        changed = False
         handler = HANDLERS.get(event.type)  # type: ignore[call-overload]
         attempt = 0
         while handler is not None:
             attempt += 1
             try:
-                changed = await handler(self.ctx, rec, event)
+                await handler(self.ctx, rec, event)
                 break
             except SenderClosed:
                 raise
@@ -288,6 +307,4 @@ class Renderer:
                     )
                 )
         rec.rendered_seq = event.seq
-        if changed:
-            await self.threads.save(rec)
         return True
