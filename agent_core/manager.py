@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from . import policy
@@ -123,18 +123,38 @@ class SessionManager:
         """Scrub, persist, then deliver an event. Usable by tools, the job watcher, gateways.
 
         :data:`~agent_core.events.TRANSIENT_EVENTS` (streamed deltas) are only delivered."""
-        if type_ in TRANSIENT_EVENTS:
-            event = Event(session_id, 0, str(type_), scrub(data))
-        else:
-            event = await self.store.append_event(session_id, str(type_), scrub(data))
-        if event.type == EventType.APPROVAL_REQUIRED:
-            self.sweeper.wake()  # its deadline may be sooner than the sweep's next tick
-        for listener in list(self._listeners):
-            try:
-                await listener(event)
-            except Exception:
-                log.exception("event listener failed for %s #%d", event.type, event.seq)
+        (event,) = await self.emit_many(session_id, [(type_, data)])
         return event
+
+    async def emit_many(
+        self,
+        session_id: str,
+        events: Sequence[tuple[str, dict[str, Any]]],
+        statements: Sequence[tuple[str, Sequence[Any]]] = (),
+    ) -> list[Event]:
+        """Like :meth:`emit` for several events of one session, persisted together with
+        ``statements`` (the step's history and state) in one transaction, then delivered in
+        order: one commit per engine step instead of one per event."""
+        scrubbed = [(str(type_), scrub(data)) for type_, data in events]
+        durable = [(t, d) for t, d in scrubbed if t not in TRANSIENT_EVENTS]
+        stored = iter(
+            await self.store.append_events(session_id, durable, with_statements=statements)
+            if durable or statements
+            else ()
+        )
+        out = [
+            Event(session_id, 0, t, d) if t in TRANSIENT_EVENTS else next(stored)
+            for t, d in scrubbed
+        ]
+        for event in out:
+            if event.type == EventType.APPROVAL_REQUIRED:
+                self.sweeper.wake()  # its deadline may be sooner than the sweep's next tick
+            for listener in list(self._listeners):
+                try:
+                    await listener(event)
+                except Exception:
+                    log.exception("event listener failed for %s #%d", event.type, event.seq)
+        return out
 
     async def events_after(self, session_id: str, after_seq: int = 0) -> list[Event]:
         return await self.store.events_after(session_id, after_seq)
@@ -182,6 +202,7 @@ class SessionManager:
         await self.identity.aclose()
         await self.workers.finish(grace_s, STOPPED_BY_SHUTDOWN)
         await self.ownership.close()
+        await self.llm.aclose()
 
     # ------------------------------------------------------------------ sessions
     async def ensure_session(
@@ -224,6 +245,7 @@ class SessionManager:
             services=self.services,
             approvals=self.approvals,
             emit=self.emit,
+            emit_many=self.emit_many,
             system_prompt=self._system_prompt,
         )
         self._loaded[session_id] = session
