@@ -22,6 +22,8 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from aiohttp.http_exceptions import LineTooLong
+
 from . import model_map
 from .errors import ProviderError, provider_message
 
@@ -189,7 +191,7 @@ async def sse_events(content: Any) -> AsyncIterator[dict[str, Any]]:
     while True:
         try:
             line = await content.readline(max_line_length=MAX_EVENT_BYTES)
-        except ValueError:  # aiohttp's LineTooLong
+        except LineTooLong:
             raise StreamTooLarge(f"one event over {MAX_EVENT_BYTES // (1024 * 1024)} MiB") from None
         total += len(line)
         if total > MAX_BODY_BYTES:
