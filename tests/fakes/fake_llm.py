@@ -403,6 +403,8 @@ class RecordedRequest(dict[str, Any]):
         self.headers: dict[str, str] = {k.lower(): v for k, v in headers.items()}
         self.path = path
         self.index = index
+        self.peer: tuple[str, int] | None = None
+        """The client's address (the same port twice means a reused connection)."""
 
 
 Responder = Callable[[RecordedRequest], Reply | str | None | Awaitable[Reply | str | None]]
@@ -585,6 +587,8 @@ class FakeLLM:
         recorded = RecordedRequest(
             body, headers=request.headers, path=request.path, index=len(self.requests)
         )
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        recorded.peer = tuple(peer[:2]) if peer else None
         self.requests.append(recorded)
         await self._notify()
         refused = self.check_request(recorded)

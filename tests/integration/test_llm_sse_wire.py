@@ -147,3 +147,19 @@ async def test_a_server_that_ignores_stream_true_still_answers(
         server, wire(json.dumps(completion).encode(), content_type="application/json")
     )
     assert result.tool_calls[0]["name"] == "read" and result.usage["total_tokens"] == 7
+
+
+async def test_one_connection_carries_consecutive_calls(
+    server: FakeLLM,
+    llm_transport: str,  # noqa: F811
+) -> None:
+    if llm_transport == "litellm":
+        pytest.skip("the fast path's shared session")
+    server.push(text("one"), text("two", chunk_size=1), text("three"))
+    llm = LLMClient(make_config(model_name=MODEL))
+    try:
+        for _ in range(3):
+            await llm.complete([{"role": "user", "content": "go"}], model=MODEL)
+    finally:
+        await llm.aclose()
+    assert len({r.peer for r in server.requests}) == 1  # no new TCP connection per call
