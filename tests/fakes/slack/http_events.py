@@ -35,7 +35,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -143,11 +143,21 @@ class HttpEvents:
 
     # ------------------------------------------------------------------ what Slack sends
     async def push_envelope(
-        self, envelope: dict[str, Any], *, ack_timeout: float | None = None
+        self,
+        envelope: dict[str, Any],
+        *,
+        ack_timeout: float | None = None,
+        connection: int | None = None,
+        avoid: Collection[int] = (),
     ) -> Ack:
         """Deliver a Socket Mode-shaped envelope's payload as Slack's HTTP request would
         carry it; retries events like Slack. Returns the successful answer as an :class:`Ack`
-        (its ``payload``: the JSON body the app answered, e.g. a ``response_action``)."""
+        (its ``payload``: the JSON body the app answered, e.g. a ``response_action``).
+
+        ``connection`` / ``avoid`` (Socket Mode's steering) have no meaning over HTTP, where
+        the load balancer picks the replica: a pinned connection is refused."""
+        if connection is not None:
+            raise ValueError("HTTP delivery has no connections to pin (the load balancer picks)")
         payload = envelope["payload"]
         self.state.envelopes.append(envelope)
         if envelope.get("type") == "interactive":
@@ -217,6 +227,8 @@ class HttpEvents:
         retry_reason: str = "",
         *,
         ack_timeout: float | None = None,
+        connection: int | None = None,
+        avoid: Collection[int] = (),
     ) -> Ack:
         """An ``event_callback`` request; returns once the app answered 2xx."""
         envelope = payloads.event_envelope(
@@ -226,7 +238,9 @@ class HttpEvents:
             retry_attempt=retry_attempt,
             retry_reason=retry_reason,
         )
-        return await self.push_envelope(envelope, ack_timeout=ack_timeout)
+        return await self.push_envelope(
+            envelope, ack_timeout=ack_timeout, connection=connection, avoid=avoid
+        )
 
     async def redeliver(
         self,
@@ -235,6 +249,8 @@ class HttpEvents:
         retry_reason: str = "http_timeout",
         *,
         ack_timeout: float | None = None,
+        connection: int | None = None,
+        avoid: Collection[int] = (),
     ) -> Ack:
         """Send an event again as Slack's retry does: same body, ``X-Slack-Retry-Num``."""
         if isinstance(envelope, Ack):
@@ -244,7 +260,9 @@ class HttpEvents:
         again = json.loads(json.dumps(envelope))
         again["retry_attempt"] = retry_attempt
         again["retry_reason"] = retry_reason
-        return await self.push_envelope(again, ack_timeout=ack_timeout)
+        return await self.push_envelope(
+            again, ack_timeout=ack_timeout, connection=connection, avoid=avoid
+        )
 
     async def url_verification(self, challenge: str | None = None) -> Delivery:
         """The handshake Slack sends when the request URL is saved in the app settings."""
