@@ -19,8 +19,7 @@ async def test_url_verification_is_answered_with_the_challenge(tmp_path) -> None
 
 async def test_a_mention_over_http_is_answered_in_its_thread(tmp_path) -> None:
     async with bot_env(tmp_path, http=True, default_reply="Hello over HTTP.") as env:
-        ts, ack = await env.slack.mention("hi there")
-        assert ack.latency_s < env.slack.http_events.response_timeout
+        ts, _ = await env.slack.mention("hi there")
         await env.wait_answer("C1", ts, "Hello over HTTP.")
         (first,) = env.slack.http_events.deliveries
         assert first.kind == "event_callback" and first.status == 200 and first.retry_num == 0
@@ -47,9 +46,9 @@ async def test_approve_and_reject_clicks_arrive_as_signed_form_posts(tmp_path) -
         env.llm.push(tool_calls(gpu_job()), text("Training submitted."))
         ts, _ = await env.slack.mention("train it on a GPU")
         card = await wait_card(env, ts)
-        ack = await env.slack.click_button("C1", card.ts, "ml_approval:approve:0", user="U1")
-        assert env.slack.http_events.deliveries[-1].kind == "block_actions"
-        assert ack.latency_s < env.slack.http_events.response_timeout
+        await env.slack.click_button("C1", card.ts, "ml_approval:approve:0", user="U1")
+        click = env.slack.http_events.deliveries[-1]
+        assert (click.kind, click.status) == ("block_actions", 200)
         await env.wait_answer("C1", ts, "Training submitted")
         assert len(env.hf_jobs.calls) == 1
 
