@@ -7,12 +7,13 @@ on ``ops.port`` through :func:`serve_app`, which is also how HTTP mode binds its
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.ops.health import Readiness
+from bot.ops.health import STORE_TIMEOUT_S, Readiness
 from bot.ops.metrics import CONTENT_TYPE, BotMetrics
 
 log = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class OpsEndpoints:
 
     async def metrics_page(self, request: web.Request) -> web.Response:
         try:
-            await self.refresh()
+            await asyncio.wait_for(self.refresh(), STORE_TIMEOUT_S)
         except Exception as exc:  # a scrape must still answer: the gauges keep their last value
             log.warning("metrics: store gauges not refreshed (%s)", type(exc).__name__)
         body = self.metrics.render()

@@ -3,11 +3,17 @@ signed Events API and interactivity requests to its request URL, as Slack does."
 
 from __future__ import annotations
 
-import aiohttp
+import socket
 
+import aiohttp
+import pytest
+from slack_bolt.async_app import AsyncApp
+
+from bot.ops.settings import HttpSettings
+from bot.slack.transport import HttpTransport, TransportError
 from tests.e2e.test_slack_approvals import gpu_job, tool_messages, wait_card
 from tests.fakes.fake_llm import text, tool_calls
-from tests.slack_harness import all_text, bot_env
+from tests.slack_harness import SIGNING_SECRET, all_text, bot_env
 
 
 async def test_url_verification_is_answered_with_the_challenge(tmp_path) -> None:
@@ -92,3 +98,15 @@ async def test_health_readiness_and_metrics_share_the_request_port(tmp_path) -> 
         assert 'ml_intern_slack_api_seconds_count{method="chat.postMessage"}' in page
         assert 'ml_intern_llm_call_seconds_count{model="openai/fake"} 1.0' in page
         assert "ml_intern_queued_operations 0.0" in page
+
+
+async def test_a_busy_port_is_a_clear_startup_error(tmp_path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        transport = HttpTransport(SIGNING_SECRET, HttpSettings(host="127.0.0.1", port=port))
+        app = AsyncApp(token="xoxb-unused", signing_secret=SIGNING_SECRET)
+        with pytest.raises(TransportError, match=f"cannot listen on 127.0.0.1:{port}.*PORT"):
+            await transport.start(app, None)
+        assert transport.port is None
