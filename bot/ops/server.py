@@ -15,6 +15,7 @@ from aiohttp import web
 
 from bot.ops.health import STORE_TIMEOUT_S, Readiness
 from bot.ops.metrics import CONTENT_TYPE, BotMetrics
+from bot.ops.settings import OpsSettings
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +92,23 @@ async def serve_app(app: web.Application, host: str, port: int) -> ServedApp:
     return ServedApp(runner, bound)
 
 
-def ops_app(endpoints: OpsEndpoints) -> web.Application:
-    """A standalone application with only the ops routes (Socket Mode's ``ops.port``)."""
+async def serve_ops(endpoints: OpsEndpoints, settings: OpsSettings) -> ServedApp | None:
+    """The ops routes alone on ``ops.port`` (None when it is not set). A port that cannot be
+    bound raises :class:`OpsPortError` saying which setting to change."""
+    if settings.port is None:
+        return None
     app = web.Application()
     endpoints.add_routes(app)
-    return app
+    try:
+        served = await serve_app(app, settings.host, settings.port)
+    except OSError as exc:
+        raise OpsPortError(
+            f"cannot serve the ops endpoints on {settings.host}:{settings.port} "
+            f"({exc.strerror}); change ops.port or ML_INTERN_OPS_PORT"
+        ) from None
+    log.info("ops endpoints on %s:%d", settings.host, served.port)
+    return served
+
+
+class OpsPortError(RuntimeError):
+    """The ops port cannot be bound."""
