@@ -12,6 +12,9 @@ What Slack does, and this fake reproduces (sources beside each rule):
   challenge). Interactivity payloads (``block_actions``, ``view_submission``) are
   ``application/x-www-form-urlencoded`` with a single ``payload`` field holding the JSON
   (docs.slack.dev, "Handling user interaction" → "Preparing your app for user interactions").
+  Slash commands are form-encoded too, one field per key of the command's data (``command``,
+  ``text``, ``user_id``, ``channel_id``, ``response_url``, ``trigger_id``, …) with no
+  ``payload`` wrapper (docs.slack.dev, "Implementing slash commands" → "Preparing your app").
 * An event whose request did not get a 2xx within 3 seconds, or got a 5xx, is retried up
   to 3 times (nearly immediately, after 1 minute, after 5 minutes) with
   ``X-Slack-Retry-Num: 1..3`` and ``X-Slack-Retry-Reason`` (``http_timeout``,
@@ -164,11 +167,15 @@ class HttpEvents:
             body = urlencode({"payload": json.dumps(payload)}).encode()
             content_type = "application/x-www-form-urlencoded"
             attempts = 1  # Slack does not retry interactivity
+        elif envelope.get("type") == "slash_commands":
+            body = urlencode({k: str(v) for k, v in payload.items()}).encode()
+            content_type = "application/x-www-form-urlencoded"
+            attempts = 1
         else:
             body = json.dumps(payload).encode()
             content_type = "application/json"
             attempts = 1 + MAX_RETRIES
-        kind = str(payload.get("type") or envelope.get("type"))
+        kind = str(payload.get("type") or envelope.get("type"))  # slash_commands: no "type"
         event_id = payload.get("event_id")
         first_retry = int(envelope.get("retry_attempt") or 0)
         reason = str(envelope.get("retry_reason") or "")
