@@ -169,8 +169,12 @@ async def test_an_approval_click_is_answered_before_the_approved_call_runs(tmp_p
         env.llm.push(tool_calls(gpu_job()), text("Training submitted."))
         ts, _ = await env.slack.mention("train it on a GPU")
         card = await wait_card(env, ts)
+        async with aiohttp.ClientSession() as http, http.get(f"{env.http_url}/metrics") as r:
+            assert "ml_intern_approvals_pending 1.0" in await r.text()
         await env.slack.click_button("C1", card.ts, "ml_approval:approve:0", user="U1")
         assert env.slack.http_events.deliveries[-1].status == 200
         await until(lambda: env.hf_jobs.calls)  # running, and still held
         env.hf_jobs.gate.set()
         await env.wait_answer("C1", ts, "Training submitted")
+        async with aiohttp.ClientSession() as http, http.get(f"{env.http_url}/metrics") as r:
+            assert "ml_intern_approvals_pending 0.0" in await r.text()
