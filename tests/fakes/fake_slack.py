@@ -39,11 +39,11 @@ Where things are (``tests/fakes/slack/``)
 ``web_methods.py``     the Web API methods the bot calls (chat, reactions, conversations …)
 ``files.py``           ``files.*``, the upload URL, ``url_private`` downloads
 ``socket_mode.py``     ``/link/``: connections, envelopes, acks, reconnects
-``http_events.py``     the HTTP Events API: signed POSTs to the app's request URL, retries
 ``payloads.py``        event and interactivity payload shapes
 ``people.py``          mention, message, DM, click, submit a modal
 ``hooks.py``           incoming webhooks (``/services/…``) and ``response_url``
 ``faults.py``          scripted failures and rate-limit tiers (limits in ``slack_limits.py``)
+``http_events.py``     the HTTP Events API: signed POSTs to the app's request URL, retries
 ``control.py``         ``/_control/…`` for out-of-process drivers (benchmarks)
 ``emulator.py``        ``FakeSlack``: the parts composed on one ``FakeServer`` (``server.py``)
 =====================  ===================================================================
