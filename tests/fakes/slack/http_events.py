@@ -38,7 +38,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -72,6 +72,7 @@ class Delivery:
     body: str
     latency_s: float
     event_id: str | None
+    url: str = ""  # which request URL (replica) got it
 
 
 class DeliveryFailed(AckTimeout):
@@ -79,12 +80,16 @@ class DeliveryFailed(AckTimeout):
 
 
 class HttpEvents:
-    """Delivers what Slack sends to ``request_url`` over HTTP, signed with ``signing_secret``."""
+    """Delivers what Slack sends to ``request_url`` over HTTP, signed with ``signing_secret``.
+
+    ``request_url`` may be a list: the replicas behind a load balancer, which gets each request
+    (a retry included) in turn, round robin — so a retry usually lands on another replica.
+    """
 
     def __init__(
         self,
         state: SlackState,
-        request_url: str,
+        request_url: str | Sequence[str],
         signing_secret: str,
         *,
         response_timeout: float = RESPONSE_TIMEOUT_S,
@@ -92,7 +97,8 @@ class HttpEvents:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.state = state
-        self.request_url = request_url
+        self.request_urls = [request_url] if isinstance(request_url, str) else list(request_url)
+        self._next_url = 0
         self.signing_secret = signing_secret
         self.response_timeout = response_timeout
         self.retry_delays = retry_delays
@@ -124,13 +130,14 @@ class HttpEvents:
     ) -> Delivery:
         """POST ``body`` as given (no signing here: adversarial tests forge headers)."""
         started = time.monotonic()
+        url = self._pick_url()
         limit = self.response_timeout if timeout is None else timeout
         status, text = 0, ""
         try:
             async with (
                 aiohttp.ClientSession() as http,
                 http.post(
-                    self.request_url,
+                    url,
                     data=body,
                     headers=dict(headers),
                     timeout=aiohttp.ClientTimeout(total=limit),
@@ -139,10 +146,17 @@ class HttpEvents:
                 status, text = response.status, await response.text()
         except (TimeoutError, aiohttp.ServerTimeoutError):
             status = 0
-        delivery = Delivery(kind, retry_num, status, text, time.monotonic() - started, event_id)
+        delivery = Delivery(
+            kind, retry_num, status, text, time.monotonic() - started, event_id, url
+        )
         self.deliveries.append(delivery)
         self.state.changed()
         return delivery
+
+    def _pick_url(self) -> str:
+        url = self.request_urls[self._next_url % len(self.request_urls)]
+        self._next_url += 1
+        return url
 
     # ------------------------------------------------------------------ what Slack sends
     async def push_envelope(
