@@ -135,3 +135,17 @@ async def test_huge_body_is_refused_without_reading_it_all(tmp_path) -> None:
             writer.close()
         envelope = mention_envelope(env, "still listening?")
         await assert_genuine_delivery_still_processed(env, envelope)
+
+
+async def test_malformed_timestamp_is_refused_not_an_error(tmp_path) -> None:
+    """slack_sdk's verifier raises on a non-numeric timestamp: that must be a 401, not a 500
+    with a traceback in the log for every request an attacker sends."""
+    async with bot_env(tmp_path, http=True, default_reply="genuine answer") as env:
+        events = env.slack.http_events
+        envelope = mention_envelope(env, "hello")
+        body = json.dumps(envelope["payload"]).encode()
+        for timestamp in ("abc", "1e3", "", "1.5", "0x10", "١٢٣٤٥٦٧٨٩٠"):
+            headers = events.headers(body, "application/json", timestamp=timestamp)
+            refused = await events.post(body, headers)
+            assert refused.status == 401, (timestamp, refused.status)
+        await assert_genuine_delivery_still_processed(env, envelope)
