@@ -73,6 +73,7 @@ class Delivery:
     latency_s: float
     event_id: str | None
     url: str = ""  # which request URL (replica) got it
+    sent: tuple[bytes, dict[str, str]] = (b"", {})  # the request as sent (to replay it)
 
 
 class DeliveryFailed(AckTimeout):
@@ -147,7 +148,14 @@ class HttpEvents:
         except (TimeoutError, aiohttp.ServerTimeoutError):
             status = 0
         delivery = Delivery(
-            kind, retry_num, status, text, time.monotonic() - started, event_id, url
+            kind,
+            retry_num,
+            status,
+            text,
+            time.monotonic() - started,
+            event_id,
+            url,
+            (body, dict(headers)),
         )
         self.deliveries.append(delivery)
         self.state.changed()
