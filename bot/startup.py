@@ -4,9 +4,9 @@ Start order matters: the store and the engine come up first (and catch up on any
 from the last run) so that by the time the transport opens (the Socket Mode connection, or the
 HTTP listener in ``serve --http``; see :mod:`bot.slack.transport`), every event Slack delivers
 can be acted on. The engine's slow services (the Hub client, the job watcher, MCP servers)
-start only *after* the transport is open, so they never delay connecting. Stop order is the reverse of
-intake: stop taking events, let listener work finish, let the engine reach a safe point, let
-the renderer and sender flush, close the optional components, close the store.
+start only *after* the transport is open, so they never delay connecting. Stop order is the
+reverse of intake: stop taking events, let listener work finish, let the engine reach a safe
+point, let the renderer and sender flush, close the optional components, close the store.
 
 ``import litellm`` (~2.5 s) is not on this path: the engine imports it on first use, and
 :class:`~bot.llm_warmup.LlmWarmup` imports it in a thread only *after* the socket is connected.

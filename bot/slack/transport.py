@@ -107,7 +107,8 @@ async def guard_requests(request: web.Request, handler: Any) -> web.StreamRespon
 
 
 class HttpTransport:
-    """Slack's HTTP requests on ``http.host:http.port`` + ``http.path`` (``SLACK_SIGNING_SECRET``)."""
+    """Slack's requests on ``http.host:http.port`` + ``http.path``, verified with the
+    signing secret (``SLACK_SIGNING_SECRET``)."""
 
     name = "http"
     serves_ops = True
