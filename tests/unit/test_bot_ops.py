@@ -104,7 +104,9 @@ async def test_metrics_from_engine_events() -> None:
         ),
         (EventType.TURN_COMPLETE, {}),
         (EventType.PROCESSING, {}),
+        (EventType.ERROR, {"error": "There is no pending approval to answer.", "kind": "approval"}),
         (EventType.ERROR, {"error": "context window exceeded", "kind": "context_overflow"}),
+        (EventType.ERROR, {"error": "Model not changed: not allowed.", "kind": "model"}),
         (EventType.JOB_FINISHED, {"job_id": "j1", "cost_usd": 1.25}),
         (EventType.JOB_FINISHED, {"job_id": "j2", "cost_usd": None}),
     ]:
@@ -115,6 +117,8 @@ async def test_metrics_from_engine_events() -> None:
     assert got[("ml_intern_turns_finished_total", (("outcome", "completed"),))] == 1
     assert got[("ml_intern_turns_finished_total", (("outcome", "failed"),))] == 1
     assert got[("ml_intern_errors_total", (("kind", "context_overflow"),))] == 1
+    assert got[("ml_intern_errors_total", (("kind", "approval"),))] == 1  # counted as an error,
+    assert got[("ml_intern_errors_total", (("kind", "model"),))] == 1  # but no turn ended by them
     assert got[("ml_intern_llm_call_seconds_sum", model)] == 1.5
     assert got[("ml_intern_llm_tokens_total", (("kind", "prompt"), *model))] == 1200
     assert got[("ml_intern_llm_tokens_total", (("kind", "completion"), *model))] == 80
