@@ -15,13 +15,10 @@ from aiohttp import web
 
 from bot.ops.health import STORE_TIMEOUT_S, Readiness
 from bot.ops.metrics import CONTENT_TYPE, BotMetrics
-from bot.ops.settings import OpsSettings
+from bot.ops.settings import HEALTH_PATH, METRICS_PATH, READY_PATH, OpsSettings
 
 log = logging.getLogger(__name__)
 
-HEALTH_PATH = "/healthz"
-READY_PATH = "/readyz"
-METRICS_PATH = "/metrics"
 SHUTDOWN_TIMEOUT_S = 5.0
 
 
