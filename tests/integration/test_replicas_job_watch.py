@@ -58,6 +58,17 @@ async def two_replicas(store_url: str, tmp_path: Path) -> AsyncIterator[tuple[Re
             await hub.aclose()
 
 
+async def _running_job(replica: Replica) -> str:
+    """A GPU job submitted through ``replica`` and seen running by its watcher."""
+    replica.env.fake.jobs.script(manual=True, logs=["step=1 loss=0.9"])
+    job_id = await submit(replica.env, GPU_RUN)
+    replica.env.fake.jobs.set_stage(job_id, "RUNNING")
+    await replica.recorder.wait_for(
+        "job_progress", job_id=job_id, predicate=lambda e: e.data["stage"] == "RUNNING"
+    )
+    return job_id
+
+
 async def _finished_reports(store: Store, job_id: str) -> int:
     rows = await store.fetchall("SELECT data FROM events WHERE type='job_finished'")
     return sum(1 for r in rows if job_id in r["data"])
@@ -77,12 +88,7 @@ async def test_a_dead_replicas_job_is_adopted_and_its_end_reported_once(
     async with two_replicas(store_url, tmp_path) as (a, b):
         await a.watcher.start()
         await b.watcher.start()
-        a.env.fake.jobs.script(manual=True, logs=["step=1 loss=0.9"])
-        job_id = await submit(a.env, GPU_RUN)
-        a.env.fake.jobs.set_stage(job_id, "RUNNING")
-        await a.recorder.wait_for(
-            "job_progress", job_id=job_id, predicate=lambda e: e.data["stage"] == "RUNNING"
-        )
+        job_id = await _running_job(a)
         # replica-a watches it: replica-b's patrol leaves it alone
         await b.watcher.patrol()
         assert [s["job_id"] for s in b.watcher.status()] == []
@@ -112,12 +118,7 @@ async def test_two_replicas_seeing_a_job_end_around_a_takeover_report_it_once(
     adopts the job. The job ends and both replicas' polls see it: one report."""
     async with two_replicas(store_url, tmp_path) as (a, b):
         await a.watcher.start()
-        a.env.fake.jobs.script(manual=True, logs=["step=1 loss=0.9"])
-        job_id = await submit(a.env, GPU_RUN)
-        a.env.fake.jobs.set_stage(job_id, "RUNNING")
-        await a.recorder.wait_for(
-            "job_progress", job_id=job_id, predicate=lambda e: e.data["stage"] == "RUNNING"
-        )
+        job_id = await _running_job(a)
         assert a.watcher._patrol_task is not None
         a.watcher._patrol_task.cancel()  # the pause: no more renewals from replica-a
         await b.watcher.start()
