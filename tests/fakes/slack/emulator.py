@@ -22,7 +22,7 @@ from tests.fakes.slack.faults import FaultPlan
 from tests.fakes.slack.files import FileTransfers, share_user_file
 from tests.fakes.slack.hooks import Hooks
 from tests.fakes.slack.people import People
-from tests.fakes.slack.socket_mode import SocketMode
+from tests.fakes.slack.socket_mode import Delivery, SocketMode
 from tests.fakes.slack.state import SlackState
 from tests.fakes.slack.web_api import WebApi
 
@@ -51,6 +51,7 @@ class FakeSlack(FakeServer, SlackState):
         rate_limits: bool = False,
         clock: Callable[[], float] = time.monotonic,
         ack_timeout: float = 5.0,
+        event_retries: int = 3,
         trigger_ttl: float = 3.0,
     ) -> None:
         """
@@ -60,6 +61,8 @@ class FakeSlack(FakeServer, SlackState):
             rate_limits: enforce Slack's tiers from the start (``enable_rate_limits``).
             clock: time source for rate limits and trigger expiry (step it in tests).
             ack_timeout: how long an envelope waits for the bot's ack.
+            event_retries: how often an unacked Events API envelope is delivered again
+                (Slack: 3; 0 = never, the test redelivers by hand).
             trigger_ttl: trigger_ids expire after this (Slack: 3 s).
         """
         if not bot_token.startswith("xoxb-"):
@@ -78,7 +81,7 @@ class FakeSlack(FakeServer, SlackState):
         self.app_token = app_token
 
         self.faults = FaultPlan(self.rate_limited, clock=lambda: self.clock())
-        self.socket = SocketMode(self, ack_timeout=ack_timeout)
+        self.socket = SocketMode(self, ack_timeout=ack_timeout, retries=event_retries)
         self.hooks = Hooks(self, self.faults)
         self.web_api = WebApi(
             self,
@@ -139,6 +142,11 @@ class FakeSlack(FakeServer, SlackState):
     @property
     def connections_opened(self) -> int:
         return self.socket.connections_opened
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """Which connection got each envelope (see ``socket_mode``)."""
+        return self.socket.deliveries
 
     @property
     def rate_limits_enabled(self) -> bool:
