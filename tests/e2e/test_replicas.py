@@ -1,0 +1,203 @@
+"""Three bot replicas on one Postgres database: a mention burst spread over them by Slack, one
+replica SIGKILLed mid-turn, an approval clicked on another replica after the kill, a job whose
+end is reported once — and every post exactly once.
+
+The replicas are real ``ml-intern-slack run`` processes (``tests/replica_harness.py``); the
+Slack emulator delivers each envelope to one of their three Socket Mode connections, as Slack
+does. Leases are short (``LEASE_TTL_S``) so the takeover of the killed replica's sessions
+happens within seconds. Nothing sleeps: every wait is on the emulator's, the LLM's or the
+database's state, with a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from agent_core.store import Store
+from tests.postgres_harness import PostgresCluster
+from tests.replica_harness import (
+    ReplicaSet,
+    bot_replies,
+    count_containing,
+    duplicate_posts,
+    eventually,
+    ledger_key,
+    replica_config,
+    replica_set,
+    wait_until,
+)
+
+LEASE_TTL_S = 2.0
+# The burst: 30 mentions in CI (the 200-mention burst is in bench/bench_replicas.py);
+# ML_INTERN_REPLICA_BURST=200 runs the issue's full figure here too.
+BURST = int(os.environ.get("ML_INTERN_REPLICA_BURST", "30"))
+HELD = 6  # turns held in the LLM while the kill happens: two per replica
+APPROVE = "ml_approval:approve:0"
+RESTARTED = "restarted while working on this"
+WAIT_S = 60.0
+TOKEN_RE = re.compile(r"tk[0-9a-f]{10}")
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class Turn:
+    kind: str
+    tok: str
+    channel: str
+    ts: str  # the thread's root
+    event_id: str
+    user: str
+
+
+async def mention(
+    rs: ReplicaSet, kind: str, *, channel: str | None = None, thread_ts: str | None = None
+) -> Turn:
+    """Someone mentions the bot with a ``bench kind=… tok=…`` prompt (a new channel and a new
+    person each time: one person may only have a few sessions working at once)."""
+    tok = "tk" + secrets.token_hex(5)
+    n = next(_ids)
+    channel = channel or f"C{n:08d}"
+    ts, ack = await rs.slack.mention(
+        f"bench kind={kind} tok={tok}", channel, f"U{n:08d}", thread_ts=thread_ts
+    )
+    assert ack.envelope is not None
+    event_id = ack.envelope["payload"]["event_id"]
+    return Turn(kind, tok, channel, thread_ts or ts, event_id, f"U{n:08d}")
+
+
+async def ops_of(store: Store, tok: str) -> list[str]:
+    """Statuses of the durable operations whose input carries ``tok``."""
+    rows = await store.fetchall("SELECT status FROM ops WHERE data LIKE ?", (f"%{tok}%",))
+    return [r[0] for r in rows]
+
+
+def answers(rs: ReplicaSet, turn: Turn, needle: str) -> int:
+    return count_containing(bot_replies(rs.slack, turn.channel, turn.ts), needle)
+
+
+def posts_of_part(rs: ReplicaSet, turn: Turn, part: str) -> int:
+    """Posts in the thread that the render ledger knows as ``part`` (e.g. ``job_done:<id>``)."""
+    return sum(
+        1
+        for m in bot_replies(rs.slack, turn.channel, turn.ts)
+        if (key := ledger_key(m)) is not None and key[2] == part
+    )
+
+
+async def test_three_replicas_kill_one_mid_turn_everything_exactly_once(
+    tmp_path: Path, postgres_server: PostgresCluster
+) -> None:
+    db_url = await postgres_server.create_database()
+    config = replica_config(LEASE_TTL_S)
+    async with replica_set(db_url, tmp_path, config) as rs:
+        store = await Store.open(db_url)
+        try:
+            await _scenario(rs, store)
+        finally:
+            await store.close()
+
+
+async def _scenario(rs: ReplicaSet, store: Store) -> None:
+    slack, llm = rs.slack, rs.llm
+    replicas = await rs.start(3)
+    assert slack.ws_connections == 3
+
+    # 1. Turns held in the LLM, spread over the replicas, and a GPU job waiting for approval.
+    held = [await mention(rs, "hold") for _ in range(HELD)]
+    gpu = await mention(rs, "gpu")
+    await llm.wait_for_tokens([t.tok for t in held], WAIT_S)
+    card = await wait_until(
+        slack,
+        lambda: next(
+            (m for m in bot_replies(slack, gpu.channel, gpu.ts) if APPROVE in json.dumps(m.blocks)),
+            None,
+        ),
+        WAIT_S,
+        "the approval card",
+    )
+    card_owner = rs.running_turn_of(gpu.tok)
+    runner = {t.tok: rs.running_turn_of(t.tok) for t in held}
+    victim = next(
+        r for r in replicas if r is not card_owner and any(v is r for v in runner.values())
+    )
+    (third,) = [r for r in replicas if r is not victim and r is not card_owner]
+    cut_off = [t for t in held if runner[t.tok] is victim]
+    survived = [t for t in held if runner[t.tok] is not victim]
+
+    # 2. Follow-ups queued behind the victim's running turns, and the mention burst.
+    follow_ups = {
+        t.tok: await mention(rs, "plain", channel=t.channel, thread_ts=t.ts) for t in cut_off
+    }
+    burst = list(await asyncio.gather(*(mention(rs, "plain") for _ in range(BURST))))
+    per_replica = {r.replica_id: 0 for r in replicas}
+    for turn in burst:
+        per_replica[rs.receiver_of(turn.event_id).replica_id] += 1
+    assert all(n >= BURST // 3 - 1 for n in per_replica.values()), per_replica  # spread
+    for turn in [*follow_ups.values(), *burst]:  # durably queued before the kill
+        await eventually(lambda t=turn: ops_of(store, t.tok), WAIT_S, f"op of {turn.tok}")
+
+    # 3. SIGKILL mid-turn; the approval is clicked on the third replica's connection.
+    await rs.kill(victim)
+    click = await slack.click_button(
+        gpu.channel, card.ts, APPROVE, user=gpu.user, connection=third.connection
+    )
+    (delivery,) = [d for d in slack.deliveries if d.envelope_id == click.envelope_id]
+    assert rs.by_connection(delivery.connection) is third
+    await wait_until(
+        slack,
+        lambda: answers(rs, gpu, f"Job submitted for {gpu.tok}"),
+        WAIT_S,
+        "the approved job's answer",
+    )
+    job = rs.hub.jobs.last
+    assert job is not None and len(rs.hub.jobs.all()) == 1
+    rs.hub.jobs.set_stage(job.id, "COMPLETED")
+    llm.release.set()
+
+    # 4. Everything is answered: the killed replica's sessions by the survivors.
+    def unserved() -> list[str]:
+        return [
+            *(
+                f"answer {t.tok}"
+                for t in [*survived, *burst]
+                if not answers(rs, t, f"Answer for {t.tok}")
+            ),
+            *(f"restart notice {t.tok}" for t in cut_off if not answers(rs, t, RESTARTED)),
+            *(
+                f"follow-up {f.tok}"
+                for f in follow_ups.values()
+                if not answers(rs, f, f"Answer for {f.tok}")
+            ),
+            *(["job finished"] if not posts_of_part(rs, gpu, f"job_done:{job.id}") else []),
+        ]
+
+    await wait_until(slack, lambda: not unserved(), WAIT_S, "every thread to be served", unserved)
+    codes = await rs.stop_all()  # nothing can post after this: the audit below is final
+    assert all(code == 0 for code in codes.values()), codes
+
+    # 5. Exactly once, everywhere.
+    for t in [*survived, *burst]:
+        assert answers(rs, t, f"Answer for {t.tok}") == 1, t
+    for t in cut_off:
+        assert answers(rs, t, RESTARTED) == 1, t
+        assert answers(rs, t, f"Answer for {t.tok}") == 0, t  # a cut-off call is never re-run
+        follow = follow_ups[t.tok]
+        assert answers(rs, follow, f"Answer for {follow.tok}") == 1, follow
+    assert answers(rs, gpu, f"Job submitted for {gpu.tok}") == 1
+    assert posts_of_part(rs, gpu, f"job_done:{job.id}") == 1
+    assert answers(rs, gpu, f"your job `{job.id}` completed") == 1
+    assert len(rs.hub.jobs.all()) == 1  # one click, one job
+    channels = {t.channel for t in [*held, *burst, gpu]}
+    assert duplicate_posts(slack, channels) == {}
+    for t in [*held, *burst, gpu]:  # no thread shows another session's token
+        own = {t.tok} | ({follow_ups[t.tok].tok} if t.tok in follow_ups else set())
+        for m in bot_replies(slack, t.channel, t.ts):
+            assert set(TOKEN_RE.findall(m.text)) <= own, (t, m.text)
