@@ -20,6 +20,7 @@ from .store import Store
 log = logging.getLogger(__name__)
 
 Submit = Callable[[str, Operation], Awaitable[int]]
+Skip = Callable[[str], Awaitable[bool]]
 MAX_SLEEP_S = 60.0
 MIN_SLEEP_S = 0.05
 RETRY_AFTER_FAILURE_S = 5.0
@@ -35,9 +36,14 @@ class ApprovalSweeper:
         self._task: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()
 
-    async def recover(self) -> None:
-        """A batch claimed just before a crash may have no execution queued: queue it now."""
+    async def recover(self, skip: Skip | None = None) -> None:
+        """A batch claimed just before a crash may have no execution queued: queue it now.
+
+        ``skip(session)`` true: leave the session alone (with replicas, one a live replica
+        holds — its own worker is running it)."""
         for session_id, batch_id in await self.store.sessions_with_pending_batch():
+            if skip is not None and await skip(session_id):
+                continue
             calls = await self.approvals.batch(session_id, batch_id)
             if not calls or any(c.status == PENDING for c in calls):
                 continue

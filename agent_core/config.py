@@ -15,12 +15,20 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 
 class ConfigError(ValueError):
@@ -108,6 +116,40 @@ class RetentionConfig(_Section):
     every_h: float = Field(24.0, ge=0)  # automatic pruning interval; 0 = only on demand
 
 
+REPLICA_ID_ENV = "ML_INTERN_REPLICA_ID"
+
+
+def default_replica_id() -> str:
+    """``ML_INTERN_REPLICA_ID``, else ``<hostname>-<pid>`` (unique per process, so a restarted
+    process never mistakes its predecessor's leases for its own)."""
+    explicit = os.environ.get(REPLICA_ID_ENV, "").strip()
+    return explicit or f"{socket.gethostname()}-{os.getpid()}"
+
+
+class ReplicasConfig(_Section):
+    """Per-session leases when several bot processes share one Postgres store (issue 19).
+
+    A replica holds a session's lease while it runs the session's operations and renews it
+    every ``renew_every_s``; if it dies, another replica takes the session over once
+    ``lease_ttl_s`` passed since the last renewal. See agent_core.replicas.
+    """
+
+    lease_ttl_s: float = Field(15.0, gt=0)
+    renew_every_s: float = Field(5.0, gt=0)
+    # Unique per running process; leases are held in its name. Set ML_INTERN_REPLICA_ID to
+    # pin it (e.g. a StatefulSet pod name: a restart then takes its own leases back at once).
+    replica_id: str = Field(default_factory=default_replica_id, min_length=1)
+
+    @model_validator(mode="after")
+    def _renew_before_expiry(self) -> ReplicasConfig:
+        if self.renew_every_s >= self.lease_ttl_s:
+            raise ValueError(
+                f"renew_every_s ({self.renew_every_s}) must be below lease_ttl_s "
+                f"({self.lease_ttl_s}), or leases expire between renewals"
+            )
+        return self
+
+
 class Config(_Section):
     """The engine's settings. Upstream-compatible keys keep upstream's names."""
 
@@ -151,6 +193,7 @@ class Config(_Section):
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)
     retention: RetentionConfig = Field(default_factory=RetentionConfig)
+    replicas: ReplicasConfig = Field(default_factory=ReplicasConfig)
 
     # Upstream keys we accept for compatibility but do not use (a shared config file works).
     save_sessions: bool | None = None
@@ -280,6 +323,8 @@ def load_config(
     data = substitute_env(data, env=environ)
     if environ.get("ML_INTERN_MODEL", "").strip():
         data["model_name"] = environ["ML_INTERN_MODEL"].strip()
+    if environ.get(REPLICA_ID_ENV, "").strip():
+        data.setdefault("replicas", {})["replica_id"] = environ[REPLICA_ID_ENV].strip()
     try:
         return Config.model_validate(data)
     except ValidationError as exc:

@@ -7,11 +7,15 @@ After a crash, an operation left half-run is reported as interrupted (never sile
 it may have spent money) and queued operations are resumed; approval batches nobody will
 click on any more (expired, or decided just before the crash) are the sweeper's
 (:mod:`agent_core.approval_sweeper`).
+
+With several replicas on one Postgres store, the workers (:mod:`agent_core.session_workers`)
+claim a session before running it (:mod:`agent_core.replicas`); this module routes what must
+reach the replica driving a session (a Stop) and, at start, touches only sessions nobody holds.
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -30,14 +34,15 @@ from .events import (
     ExecApproval,
     Operation,
     ToolApproval,
-    operation_from_dict,
 )
 from .llm import LLMClient
 from .llm.pricing import USER_USAGE_NAMESPACE
 from .prompts import system_prompt_renderer
 from .prompts.session_context import IdentitySource
 from .redact import scrub
+from .replicas import OPS_CHANNEL, STOP_CHANNEL, Ownership, ownership_for, report_cut_off
 from .session import Session
+from .session_workers import SessionWorkers
 from .store import Store
 from .store.retention import Pruner
 from .tools.base import Services
@@ -69,6 +74,7 @@ class SessionManager:
         services: Services | None = None,
         llm: LLMClient | None = None,
         router: ToolRouter | None = None,
+        ownership: Ownership | None = None,
         max_loaded: int = 128,
     ) -> None:
         self.store = store
@@ -91,9 +97,16 @@ class SessionManager:
         )
         self._listeners: list[Listener] = []
         self._loaded: OrderedDict[str, Session] = OrderedDict()
-        self._workers: dict[str, asyncio.Task[None]] = {}
-        self._running: dict[str, Session] = {}
-        self._closing = False
+        self.ownership = ownership or ownership_for(store, config.replicas)
+        self.workers = SessionWorkers(
+            store,
+            self.ownership,
+            load=self.get_session,
+            emit=self.emit,
+            forget=lambda session_id: self._loaded.pop(session_id, None),
+        )
+        self._workers = self.workers.tasks
+        self._running = self.workers.running
         self.sweeper = ApprovalSweeper(self.approvals, store, self.submit)
         self.pruner = Pruner(store, config.retention)
         self.max_loaded = max_loaded
@@ -128,24 +141,31 @@ class SessionManager:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        """Recover after a restart: report cut-off operations, resume queued ones."""
-        for _op_id, session_id, kind in await self.store.mark_running_ops("interrupted"):
-            await self.emit(
-                session_id,
-                EventType.ERROR,
-                {
-                    "error": (
-                        f"The bot restarted while working on this ({kind.replace('_', ' ')}). "
-                        "Nothing was lost up to the last step shown; reply to continue."
-                    ),
-                    "kind": "restart",
-                },
-            )
-        await self.sweeper.recover()
-        for session_id in await self.store.sessions_with_queued_ops():
-            self._kick(session_id)
+        """Recover after a restart: report cut-off operations, resume queued ones.
+
+        With replicas, only sessions nobody holds are touched (a worker's claim recovers each
+        one as it takes it over), and wake-ups and the patrol start here."""
+        if self.ownership.shared:
+            await self.ownership.listen(OPS_CHANNEL, self._kick)
+            await self.ownership.listen(STOP_CHANNEL, self.workers.on_remote_stop)
+            await self.sweeper.recover(skip=self.ownership.held_elsewhere)
+            await self.workers.rescue()
+            self.ownership.patrol(self.workers.rescue)
+        else:
+            await report_cut_off(self.emit, await self.store.mark_running_ops("interrupted"))
+            await self.sweeper.recover()
+            for session_id in await self.store.sessions_with_queued_ops():
+                self._kick(session_id)
         self.sweeper.start()
         self.pruner.start()
+
+    @property
+    def _closing(self) -> bool:
+        return self.workers.closing
+
+    @_closing.setter
+    def _closing(self, value: bool) -> None:
+        self.workers.closing = value
 
     async def close(self, grace_s: float = 10.0) -> None:
         """Take no new work; let running operations finish for ``grace_s``, then interrupt."""
@@ -153,15 +173,8 @@ class SessionManager:
         await self.sweeper.close()
         await self.pruner.close()
         await self.identity.aclose()
-        workers = list(self._workers.values())
-        if workers:
-            _done, pending = await asyncio.wait(workers, timeout=grace_s)
-            if pending:
-                for session in list(self._running.values()):
-                    session.interrupt(STOPPED_BY_SHUTDOWN)
-                await asyncio.wait(pending, timeout=5)
-                for task in pending:
-                    task.cancel()
+        await self.workers.finish(grace_s, STOPPED_BY_SHUTDOWN)
+        await self.ownership.close()
 
     # ------------------------------------------------------------------ sessions
     async def ensure_session(
@@ -230,64 +243,11 @@ class SessionManager:
         await self.ensure_session(session_id, origin, model)
         data = scrub(op.model_dump())
         op_id = await self.store.enqueue_op(session_id, op.kind, data)
-        self._kick(session_id)
+        self.workers.kick(session_id, wake_holder=True)
         return op_id
 
     def _kick(self, session_id: str) -> None:
-        if self._closing:
-            return
-        task = self._workers.get(session_id)
-        if task is None or task.done():
-            self._workers[session_id] = asyncio.create_task(
-                self._worker(session_id), name=f"session-worker:{session_id}"
-            )
-
-    async def _worker(self, session_id: str) -> None:
-        try:
-            while not self._closing:
-                nxt = await self.store.next_op(session_id)
-                if nxt is None:
-                    return
-                op_id, data = nxt
-                await self.store.set_op_status(op_id, "running")
-                try:
-                    op = operation_from_dict(data)
-                except Exception as exc:
-                    await self.store.set_op_status(op_id, "failed")
-                    await self.emit(session_id, EventType.ERROR, {"error": f"Bad operation: {exc}"})
-                    continue
-                session = await self.get_session(session_id)
-                self._running[session_id] = session
-                try:
-                    await session.handle(op)
-                    await self.store.set_op_status(op_id, "done")
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:
-                    log.exception("operation %s failed in session %s", op.kind, session_id)
-                    await self.store.set_op_status(op_id, "failed")
-                    await self.emit(
-                        session_id,
-                        EventType.ERROR,
-                        {
-                            "error": f"Internal error while handling {op.kind}: {type(exc).__name__}: {exc}"
-                        },
-                    )
-                finally:
-                    self._running.pop(session_id, None)
-        finally:
-            if self._workers.get(session_id) is asyncio.current_task():
-                self._workers.pop(session_id, None)
-            # An op may have been queued after our last check but before we unregistered.
-            if not self._closing and await self._has_queued(session_id):
-                self._kick(session_id)
-
-    async def _has_queued(self, session_id: str) -> bool:
-        """Checked on the way out of a worker, where a store error must not mask its own."""
-        try:
-            return await self.store.count_queued_ops(session_id) > 0
-        except Exception:
-            return False
+        self.workers.kick(session_id)
 
     async def interrupt(self, session_id: str, *, by: str | None = None) -> str:
         """Stop the running turn on behalf of ``by`` (a gateway user id), reported as
@@ -297,6 +257,9 @@ class SessionManager:
         """
         session = self._running.get(session_id)
         if session is not None and session.interrupt(by):
+            return "interrupted"
+        if await self.ownership.held_elsewhere(session_id):  # its turn runs on another replica
+            await self.ownership.notify(STOP_CHANNEL, json.dumps({"session": session_id, "by": by}))
             return "interrupted"
         pending = await self.approvals.pending(session_id)
         if pending:

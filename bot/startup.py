@@ -145,6 +145,7 @@ class BotRuntime:
             sender=sender,
             settings=settings,
             threads=threads,
+            ownership=manager.ownership,  # one replica renders a thread at a time
         )
         manager.add_listener(renderer.on_event)
         if notifier is not None:
@@ -160,6 +161,7 @@ class BotRuntime:
             await self.warmup.run()
         await manager.start()
         behind = await renderer.catch_up()
+        await renderer.listen()
         if behind:
             log.info("replaying unrendered events of %d thread(s)", behind)
         self.handler = AsyncSocketModeHandler(app, app_token=tokens.app_token)

@@ -5,13 +5,18 @@ up to date. Cancelling the loop coroutine would skip its cleanup, so instead the
 every LLM call and tool task through :meth:`Interruption.race`; a stop cancels those awaits and
 the loop sees :class:`TurnCancelled` at a point where it can tidy up. Tools that start
 something outside the process (a sandbox, a job) register a cleanup hook that runs on stop.
+
+With several replicas, the same places are where a replica checks it still drives the session
+before acting (:attr:`Interruption.fence`, set by the manager from its claim; see
+:mod:`agent_core.replicas.claims`): a replica that lost its lease raises there instead of
+calling the model or running tools a second time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from ..tools.base import CleanupHook
@@ -19,6 +24,8 @@ from ..tools.base import CleanupHook
 log = logging.getLogger(__name__)
 
 CLEANUP_TIMEOUT_S = 10
+
+Fence = Callable[[], Awaitable[None]]
 
 
 class TurnCancelled(Exception):
@@ -33,6 +40,8 @@ class Interruption:
         self.by: str | None = None  # who asked for the stop: ``interrupted.stopped_by``
         self._inflight: set[asyncio.Task[Any]] = set()
         self._cleanups: dict[str, CleanupHook] = {}
+        # Raises when this process no longer drives the session (None: it always does).
+        self.fence: Fence | None = None
 
     @property
     def requested(self) -> bool:
@@ -51,8 +60,20 @@ class Interruption:
         self.by = None
         self._inflight.clear()
 
+    async def before_acting(self) -> None:
+        """The fencing check before a step that acts (a model call, tool calls)."""
+        if self.fence is not None:
+            await self.fence()
+
     async def race(self, coro: Awaitable[Any]) -> Any:
         """Await ``coro`` unless the turn is interrupted first (then raise TurnCancelled)."""
+        if self.fence is not None and not self.requested:
+            try:
+                await self.fence()
+            except BaseException:
+                if asyncio.iscoroutine(coro):
+                    coro.close()
+                raise
         if self.requested:
             if asyncio.iscoroutine(coro):
                 coro.close()

@@ -91,6 +91,7 @@ class Session:
         return self.services.store
 
     async def emit(self, type_: str, data: dict[str, Any] | None = None) -> Event:
+        await self.interruption.before_acting()  # a replica that lost the session says nothing
         data = data or {}
         if type_ == EventType.LLM_CALL:
             # Every model call is announced here (main loop, research, compaction), so this
@@ -106,6 +107,7 @@ class Session:
 
     async def commit(self) -> None:
         """Persist history changes and session state (call before acting on them)."""
+        await self.interruption.before_acting()  # nor overwrites its successor's history
         if self._rewrite:
             await self.store.replace_messages(self.id, self.history)
             self._rewrite = False

@@ -49,6 +49,7 @@ async def run_calls(session: Session, calls: list[tuple[str, str, dict[str, Any]
     """
     if not calls:
         return {}
+    await session.interruption.before_acting()
 
     async def one(tool_call_id: str, name: str, args: dict[str, Any]) -> tuple[str, bool]:
         return await session.router.call(name, args, session.tool_context(tool_call_id))

@@ -1,7 +1,8 @@
 """Per-session leases: which replica drives a session, for how long, and since which takeover.
 
-A building block for running several bot processes on one Postgres store (issue 19); nothing in
-the engine takes leases yet (see the README's "Replicas" notes for what is and is not wired).
+How several bot processes share one Postgres store (issue 19): :mod:`agent_core.replicas` takes
+these leases around a session's worker (and around rendering a thread, keyed ``render:<id>``);
+the job watcher keys its own ``job:<id>``.
 
 The rules, all enforced by single statements so they hold across replicas and connections:
 
@@ -141,6 +142,19 @@ class SessionLeases:
         now = time.time() if now is None else now
         rows = await self.store.fetchall(
             "SELECT session_id FROM session_leases WHERE expires_at <= ? ORDER BY expires_at",
+            (now,),
+        )
+        return [r["session_id"] for r in rows]
+
+    async def unowned_with_work(self, *, now: float | None = None) -> list[str]:
+        """Sessions with operations queued or left running whose lease is free or expired:
+        work nobody is doing (a lost wake-up, a dead owner). Oldest operation first."""
+        now = time.time() if now is None else now
+        rows = await self.store.fetchall(
+            "SELECT o.session_id, MIN(o.id) AS first_op FROM ops o"
+            " LEFT JOIN session_leases l ON l.session_id = o.session_id"
+            " WHERE o.status IN ('queued', 'running') AND (l.expires_at IS NULL OR l.expires_at <= ?)"
+            " GROUP BY o.session_id ORDER BY first_op",
             (now,),
         )
         return [r["session_id"] for r in rows]

@@ -168,15 +168,20 @@ class SessionTables(Database):
         )
         return [r["session_id"] for r in rows]
 
-    async def mark_running_ops(self, status: str) -> list[tuple[int, str, str]]:
-        """After a crash: ops left 'running' were cut off mid-way. Returns (id, session, kind)."""
-        rows = await self.fetchall("SELECT id, session_id, kind FROM ops WHERE status='running'")
-        if rows:
-            await self.execute(
-                "UPDATE ops SET status=?, updated_at=? WHERE status='running'",
-                (status, time.time()),
-            )
-        return [(int(r["id"]), r["session_id"], r["kind"]) for r in rows]
+    async def mark_running_ops(
+        self, status: str, session_id: str | None = None
+    ) -> list[tuple[int, str, str]]:
+        """After a crash: ops left 'running' were cut off mid-way (all of them, or one
+        session's when another replica takes it over). Returns (id, session, kind)."""
+        where, params = "status='running'", [status, time.time()]
+        if session_id is not None:
+            where += " AND session_id=?"
+            params.append(session_id)
+        rows = await self.fetchall(
+            f"UPDATE ops SET status=?, updated_at=? WHERE {where} RETURNING id, session_id, kind",
+            params,
+        )
+        return sorted((int(r["id"]), r["session_id"], r["kind"]) for r in rows)
 
     # ------------------------------------------------------------------ kv
     async def kv_get(self, namespace: str, key: str) -> Any:

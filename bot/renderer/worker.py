@@ -13,11 +13,27 @@ draws with each feature's pure functions and writes through the ledger-backed
 
 The worker is also the one writer of approval cards: a decision taken by a click asks for a
 redraw (:meth:`Renderer.redraw_card`), which is queued behind the thread's events.
+
+Several replicas (one Postgres store): each replica's renderer hears only the events its own
+manager emits, but a thread's events may be emitted on any replica (the turn on the session's
+holder; a click, a Stop, the approval sweeper or the job watcher on another). The render state
+(watermark, state, ledger) is shared, so a thread is rendered by **one replica at a time**: a
+worker claims the thread's *render lease* (``render:<session id>``, through the same
+:class:`~agent_core.replicas.Ownership` as the sessions; free on SQLite) before loading its
+record, renews it while it works, checks it before every event it renders (fencing), and
+releases it once its queue has been idle for a moment. A replica that cannot claim it drops
+what it queued — the events are in the store — and wakes the holder (``RENDER_CHANNEL``, with
+the cards to redraw), whose worker catches up from the store; after releasing, a worker looks
+once more for events past its watermark (emitted elsewhere meanwhile) and catches up again.
+The replica patrol re-runs :meth:`catch_up`, so a thread whose renderer died is picked up once
+its lease expires. Every event is rendered once: by whichever replica holds the lease when it
+gets to it, from the shared watermark, with posts through the shared ledger.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -28,6 +44,7 @@ from slack_sdk.errors import SlackApiError
 
 from agent_core.approvals import ApprovalBook
 from agent_core.events import Event
+from agent_core.replicas import RENDER_CHANNEL, Claim, LeaseLost, LocalOwnership, Ownership
 from agent_core.retry import backoff_delay, retry_after_from_headers
 from agent_core.store import Store
 from bot.approvals.rendering import redraw_card
@@ -46,6 +63,9 @@ from gateways.providers.slack_errors import error_code, is_retryable
 log = logging.getLogger(__name__)
 
 WORKER_IDLE_S = 30.0
+# With replicas, a thread's render lease is given back this soon after its queue drains, so
+# the replica running the thread's next turn usually renders it itself.
+SHARED_IDLE_S = 2.0
 RENDER_ATTEMPTS = 3  # for failures that are not Slack or the network being unavailable
 RETRY_BASE_S = 0.5
 RETRY_MAX_S = 60.0
@@ -98,8 +118,11 @@ class Renderer:
         settings: SlackSettings,
         threads: ThreadStore,
         clock: Callable[[], float] = time.time,
+        ownership: Ownership | None = None,
     ) -> None:
         self.store = store
+        self.ownership = ownership or LocalOwnership("")
+        self._idle_s = SHARED_IDLE_S if self.ownership.shared else WORKER_IDLE_S
         self.threads = threads
         self.ledger = Ledger(store)
         self.ctx = RenderContext(
@@ -151,6 +174,27 @@ class Renderer:
             self.kick(sid)
         return len(behind)
 
+    async def listen(self) -> None:
+        """With replicas: take wake-ups from replicas that could not render a thread, and
+        catch up on every patrol round (threads a dead replica left behind)."""
+        if self.ownership.shared:
+            await self.ownership.listen(RENDER_CHANNEL, self._on_wake)
+            self.ownership.patrol(self.catch_up)
+
+    def _on_wake(self, payload: str) -> None:
+        try:
+            wanted = json.loads(payload)
+            session_id = str(wanted["session"])
+            cards = [str(c) for c in wanted.get("cards") or ()]
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring a malformed render wake-up: %.200r", payload)
+            return
+        if self._closing:
+            return
+        self.kick(session_id)
+        for batch_id in cards:
+            self.redraw_card(session_id, batch_id)
+
     async def drain(self, timeout: float = 10.0) -> bool:
         """Wait until every queued event is rendered (tests, shutdown). False on timeout."""
         try:
@@ -186,17 +230,20 @@ class Renderer:
 
     # ------------------------------------------------------------------ the worker
     async def _worker(self, session_id: str, queue: asyncio.Queue[_Item]) -> None:
-        rec = await self.threads.load_or_derive(session_id)
-        if rec is None:
-            while not queue.empty():
-                queue.get_nowait()
-                queue.task_done()
+        claim = await self._claim(session_id)
+        if claim is None:
+            await self._hand_over(session_id, queue)
             return
+        rec: ThreadRecord | None = None
         dirty = False
         try:
+            rec = await self.threads.load_or_derive(session_id)
+            if rec is None:
+                self._discard(queue)
+                return
             while True:
                 try:
-                    item = await asyncio.wait_for(queue.get(), WORKER_IDLE_S)
+                    item = await asyncio.wait_for(queue.get(), self._idle_s)
                 except TimeoutError:
                     if queue.empty():
                         if self._queues.get(session_id) is queue:
@@ -204,7 +251,7 @@ class Renderer:
                         return
                     continue
                 try:
-                    dirty |= await self._handle(rec, item)
+                    dirty |= await self._handle(rec, item, claim)
                     if dirty and queue.empty():
                         await self.threads.save(rec)
                         dirty = False
@@ -212,19 +259,69 @@ class Renderer:
                     queue.task_done()
         except (asyncio.CancelledError, SenderClosed):
             pass
+        except LeaseLost:
+            log.warning("another replica renders %s now; stopped here", session_id)
         except Exception:
             log.exception("the renderer of %s stopped; it restarts with the next event", session_id)
         finally:
-            if dirty:
+            if dirty and not claim.lost:
                 try:
-                    await self.threads.save(rec)
+                    await self.threads.save(rec)  # type: ignore[arg-type]
                 except Exception:
                     log.warning("could not save render state of %s", session_id, exc_info=True)
-            if self._workers.get(session_id) is asyncio.current_task():
-                self._workers.pop(session_id, None)
+            await self._finish(session_id, claim, rec)
 
-    async def _handle(self, rec: ThreadRecord, item: _Item) -> bool:
+    async def _claim(self, session_id: str) -> Claim | None:
+        task = asyncio.current_task()
+        try:
+            return await self.ownership.claim(
+                f"render:{session_id}", on_lost=task.cancel if task is not None else None
+            )
+        except Exception:  # the store is unreachable; the next event or patrol retries
+            log.warning("could not claim the rendering of %s", session_id, exc_info=True)
+            return None
+
+    async def _hand_over(self, session_id: str, queue: asyncio.Queue[_Item]) -> None:
+        """Another replica renders the thread: drop what was queued here (the events are in
+        the store) and wake that replica, with the approval cards it must redraw."""
+        dropped = self._discard(queue)
+        if self._workers.get(session_id) is asyncio.current_task():
+            self._workers.pop(session_id, None)
+        cards = [i.batch_id for i in dropped if isinstance(i, _RedrawCard)]
+        if cards or any(isinstance(i, Event) for i in dropped):
+            payload = json.dumps({"session": session_id, "cards": cards})
+            try:
+                await self.ownership.notify(RENDER_CHANNEL, payload)
+            except Exception:
+                log.warning("could not wake the renderer of %s", session_id, exc_info=True)
+
+    @staticmethod
+    def _discard(queue: asyncio.Queue[_Item]) -> list[_Item]:
+        dropped = []
+        while not queue.empty():
+            dropped.append(queue.get_nowait())
+            queue.task_done()
+        return dropped
+
+    async def _finish(self, session_id: str, claim: Claim, rec: ThreadRecord | None) -> None:
+        """Give the thread back; with replicas, catch up again if events were emitted
+        elsewhere since the last look (their wake-up may have come while we held it)."""
+        await claim.release()
+        if self._workers.get(session_id) is asyncio.current_task():
+            self._workers.pop(session_id, None)
+        if not self.ownership.shared or self._closing or rec is None or claim.lost:
+            return
+        try:
+            behind = rec.rendered_seq < await self.store.last_seq(session_id)
+        except Exception:
+            behind = False  # the patrol's catch-up will see it
+        if behind:
+            self.kick(session_id)
+
+    async def _handle(self, rec: ThreadRecord, item: _Item, claim: Claim) -> bool:
         """One queue item; True when the render state changed."""
+        if claim.fenced:
+            await claim.fence()
         if isinstance(item, _Tick):
             return await on_tick(self.ctx, rec, item.turn_seq)
         if isinstance(item, _RedrawCard):
@@ -243,6 +340,8 @@ class Renderer:
             for ev in await self.store.events_after(rec.session_id, rec.rendered_seq):
                 if upto is not None and ev.seq > upto:
                     break
+                if claim.fenced:
+                    await claim.fence()  # a long catch-up must not outlive the lease
                 dirty |= await self._apply(rec, ev)
         return dirty
 

@@ -1,0 +1,285 @@
+"""Several SessionManagers ("replicas") on separate stores of one real Postgres database.
+
+What issue 19 asks of per-session ownership, checked with the strict fake LLM: an operation
+submitted on a replica that does not drive the session runs on the one that does, exactly
+once; two replicas never run one session in parallel; a replica that dies mid-turn loses the
+session when its lease expires and another one reports the cut-off operation as interrupted
+(never re-running it) and runs the queued ones, once; a replica starting up never touches a
+live replica's running turn; a Stop clicked on one replica stops the turn on the other.
+
+Every wait is on a condition with a timeout; the leases are short (``lease_ttl_s``) so a
+takeover happens within a second or two.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from typing import Any
+
+import pytest
+
+from agent_core.events import UserInput
+from agent_core.llm import get_litellm
+from agent_core.manager import SessionManager
+from agent_core.replicas import LeasedOwnership
+from agent_core.store import SessionLeases, Store
+from tests.engine_harness import ORIGIN, Engine, EventRecorder, make_config
+from tests.fakes.fake_llm import FakeLLM, text
+
+# Takeover tests: a dead replica's sessions move within a few seconds. Long enough that a
+# loaded CI box (event loop lag) never makes a live replica miss its own renewals.
+SHORT_LEASE = {"lease_ttl_s": 3.0, "renew_every_s": 0.5}
+# Tests where nobody dies: no lease may expire by accident.
+LONG_LEASE = {"lease_ttl_s": 60.0, "renew_every_s": 5.0}
+
+
+async def wait_until(predicate: Callable[[], Any], timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not predicate():
+            await asyncio.sleep(0.01)
+
+
+async def store_until(check: Callable[[], Any], timeout: float = 10.0) -> None:
+    """Wait until the async ``check()`` is true (a store condition)."""
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def replica(
+    url: str, base_url: str, name: str, lease: dict[str, float] = LONG_LEASE
+) -> AsyncIterator[Engine]:
+    """A started SessionManager named ``name`` on its own store of the database at ``url``."""
+    import os
+
+    os.environ["OPENAI_API_BASE"] = base_url
+    os.environ["OPENAI_API_KEY"] = "sk-fake-test-key"
+    await asyncio.to_thread(get_litellm)
+    cfg = make_config(replicas={**lease, "replica_id": name})
+    store = await Store.open(url)
+    manager = SessionManager(store, cfg)
+    assert isinstance(manager.ownership, LeasedOwnership)  # Postgres: leases, not the free kind
+    recorder = EventRecorder()
+    manager.add_listener(recorder)
+    await manager.start()
+    try:
+        yield Engine(manager, store, recorder, cfg, url)  # type: ignore[arg-type]
+    finally:
+        await manager.close(grace_s=2)
+        await store.close()
+
+
+async def crash(eng: Engine) -> None:
+    """Die like a killed process: nothing more reaches the store, no lease is given back."""
+    manager = eng.manager
+    manager.workers.closing = True
+    eng.store.backend.pool.terminate()  # type: ignore[attr-defined]
+    tasks = list(manager.workers.tasks.values())
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await manager.ownership.close()
+    await manager.sweeper.close()
+    await manager.pruner.close()
+
+
+async def op_statuses(store: Store, session_id: str = "s") -> list[str]:
+    rows = await store.fetchall(
+        "SELECT status FROM ops WHERE session_id=? ORDER BY id", (session_id,)
+    )
+    return [r["status"] for r in rows]
+
+
+async def stored(store: Store, type_: str, session_id: str = "s") -> list[Any]:
+    return [e for e in await store.events_after(session_id) if e.type == type_]
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[FakeLLM]:
+    async with FakeLLM() as fake:
+        yield fake
+
+
+async def test_an_op_submitted_on_b_runs_on_a_that_drives_the_session_once(
+    postgres_url: str, llm: FakeLLM
+) -> None:
+    gate = asyncio.Event()
+    llm.push(text("first answer", gate=gate), text("second answer"))
+    async with (
+        replica(postgres_url, llm.base_url, "A") as a,
+        replica(postgres_url, llm.base_url, "B") as b,
+    ):
+        await a.manager.submit("s", UserInput(text="first"), origin=ORIGIN)
+        await llm.wait_for_requests(1)
+        holder = await SessionLeases(a.store).holder("s")
+        assert holder is not None and holder.owner == "A"
+
+        await b.manager.submit("s", UserInput(text="second"))
+        # B tried, found A driving the session, and left the op queued for A.
+        await wait_until(lambda: not b.manager.workers.tasks)
+        assert len(llm.requests) == 1
+        assert await op_statuses(b.store) == ["running", "queued"]
+
+        gate.set()
+        done = await a.events.wait_for("turn_complete", "s", count=2)
+        assert done.data["final_response"] == "second answer"
+        assert b.events.of("s", "turn_complete") == []  # B ran nothing
+        assert len(llm.requests) == 2
+        assert await op_statuses(a.store) == ["done", "done"]
+        answers = [e.data["final_response"] for e in await stored(a.store, "turn_complete")]
+        assert answers == ["first answer", "second answer"]
+
+
+async def test_a_wake_up_reaches_the_holder_when_its_worker_is_not_running(
+    postgres_url: str, llm: FakeLLM
+) -> None:
+    """The holder learns of the op only through the NOTIFY (its own worker is idle)."""
+    llm.push(text("ran on A"))
+    async with (
+        replica(postgres_url, llm.base_url, "A") as a,
+        replica(postgres_url, llm.base_url, "B") as b,
+    ):
+        await a.manager.ensure_session("s", ORIGIN)
+        lease = await SessionLeases(a.store).acquire("s", "A", ttl_s=60)  # A holds, idle
+        assert lease is not None
+        await b.manager.submit("s", UserInput(text="hello"))
+        done = await a.events.wait_for("turn_complete", "s")
+        assert done.data["final_response"] == "ran on A"
+        assert b.events.of("s", "turn_complete") == []
+        assert len(llm.requests) == 1
+
+
+async def test_two_replicas_submitting_to_one_session_never_run_it_in_parallel(
+    postgres_url: str, llm: FakeLLM
+) -> None:
+    gate = asyncio.Event()
+    llm.push(text("answer 1", gate=gate), *(text(f"answer {i}") for i in range(2, 7)))
+    async with (
+        replica(postgres_url, llm.base_url, "A") as a,
+        replica(postgres_url, llm.base_url, "B") as b,
+    ):
+        await a.manager.submit("s", UserInput(text="m1"), origin=ORIGIN)
+        await llm.wait_for_requests(1)
+        await asyncio.gather(
+            *((b if i % 2 else a).manager.submit("s", UserInput(text=f"m{i}")) for i in range(2, 7))
+        )
+        await wait_until(lambda: not b.manager.workers.tasks)
+        assert len(llm.requests) == 1  # everything else waits behind the running turn
+        gate.set()
+        await store_until(lambda: _all_done(a.store, 6))
+        asked = [r["messages"][-1]["content"] for r in llm.requests]
+        assert len(asked) == 6 and asked[0] == "m1"
+        finals = [e.data["final_response"] for e in await stored(a.store, "turn_complete")]
+        assert finals == [f"answer {i}" for i in range(1, 7)]  # one turn after the other
+        # Each request carried every earlier answer: no turn started before the last ended.
+        for n, request in enumerate(llm.requests):
+            seen = [m["content"] for m in request["messages"] if m["role"] == "assistant"]
+            assert seen == [f"answer {i}" for i in range(1, n + 1)]
+
+
+async def _all_done(store: Store, n: int) -> bool:
+    statuses = await op_statuses(store)
+    return len(statuses) == n and all(s == "done" for s in statuses)
+
+
+async def test_a_dead_replica_s_turn_is_reported_interrupted_and_its_queue_runs_on_b_once(
+    postgres_url: str, llm: FakeLLM
+) -> None:
+    never = asyncio.Event()
+    llm.push(text("cut off", gate=never))
+    async with AsyncExitStack() as stack:
+        a = await stack.enter_async_context(replica(postgres_url, llm.base_url, "A", SHORT_LEASE))
+        b = await stack.enter_async_context(replica(postgres_url, llm.base_url, "B", SHORT_LEASE))
+        await a.manager.submit("s", UserInput(text="spend money"), origin=ORIGIN)
+        await llm.wait_for_requests(1)
+        await a.manager.submit("s", UserInput(text="then this"))
+        await crash(a)
+        assert await op_statuses(b.store) == ["running", "queued"]
+
+        llm.push(text("ran the queued one"))
+        done = await b.events.wait_for("turn_complete", "s")
+        assert done.data["final_response"] == "ran the queued one"
+        restarts = [e for e in await stored(b.store, "error") if e.data.get("kind") == "restart"]
+        assert len(restarts) == 1 and "spend money" not in restarts[0].data["error"]
+        assert await op_statuses(b.store) == ["interrupted", "done"]
+        # The cut-off turn was never sent to the model again.
+        assert [r["messages"][-1]["content"] for r in llm.requests] == [
+            "spend money",
+            "then this",
+        ]
+        holder = await SessionLeases(b.store).holder("s")
+        assert holder is None or holder.owner == "B"
+
+
+async def test_a_replica_starting_up_leaves_a_live_replica_s_turn_alone(
+    postgres_url: str, llm: FakeLLM
+) -> None:
+    gate = asyncio.Event()
+    llm.push(text("finished on B", gate=gate))
+    async with replica(postgres_url, llm.base_url, "B") as b:
+        await b.manager.submit("s", UserInput(text="long turn"), origin=ORIGIN)
+        await llm.wait_for_requests(1)
+        async with replica(postgres_url, llm.base_url, "A-restarted") as a:
+            await a.manager.workers.rescue()  # what its patrol does, once more
+            assert await op_statuses(a.store) == ["running"]
+            assert await stored(a.store, "error") == []
+            gate.set()
+            done = await b.events.wait_for("turn_complete", "s")
+            assert done.data["final_response"] == "finished on B"
+            assert a.events.of("s") == []
+        assert await op_statuses(b.store) == ["done"]
+        assert len(llm.requests) == 1
+
+
+async def test_stop_clicked_on_another_replica_stops_the_turn_where_it_runs(
+    postgres_url: str, llm: FakeLLM
+) -> None:
+    never = asyncio.Event()
+    llm.push(text("never shown", gate=never))
+    async with (
+        replica(postgres_url, llm.base_url, "A") as a,
+        replica(postgres_url, llm.base_url, "B") as b,
+    ):
+        await a.manager.submit("s", UserInput(text="long turn"), origin=ORIGIN)
+        await llm.wait_for_requests(1)
+        assert await b.manager.interrupt("s", by="U_STOP") == "interrupted"
+        stopped = await a.events.wait_for("interrupted", "s")
+        assert stopped.data["stopped_by"] == "U_STOP"
+        await store_until(lambda: _all_done(a.store, 1))
+        assert b.events.of("s") == []
+
+
+async def test_a_replica_that_stalled_past_its_lease_stops_instead_of_acting_twice(
+    postgres_url: str, llm: FakeLLM
+) -> None:
+    """A's renewals stop (a GC pause, a frozen VM) while its model call is out; B takes the
+    session over. When A's call returns, the fence stops A before it streams, answers or
+    writes history over B's."""
+    gate = asyncio.Event()
+    llm.push(text("stale answer", gate=gate))
+    async with (
+        replica(postgres_url, llm.base_url, "A", SHORT_LEASE) as a,
+        replica(postgres_url, llm.base_url, "B", SHORT_LEASE) as b,
+    ):
+        await a.manager.submit("s", UserInput(text="first"), origin=ORIGIN)
+        await llm.wait_for_requests(1)
+        await a.manager.submit("s", UserInput(text="second"))
+        renewals = [t for t in asyncio.all_tasks() if t.get_name() == "lease-renew:s"]
+        assert len(renewals) == 1  # A's, the only holder
+        renewals[0].cancel()  # A stalls: no more renewals
+
+        llm.push(text("B's answer"))
+        done = await b.events.wait_for("turn_complete", "s")
+        assert done.data["final_response"] == "B's answer"
+        gate.set()  # A's model call comes back, late
+        await wait_until(lambda: not a.manager.workers.tasks)
+
+        answers = [e.data["content"] for e in await stored(a.store, "assistant_message")]
+        assert answers == ["B's answer"]
+        history = [m.get("content") for m in await a.store.load_messages("s")]
+        assert "stale answer" not in history and "B's answer" in history
+        assert a.events.of("s", "assistant_chunk") == []
+        assert await op_statuses(a.store) == ["interrupted", "done"]
