@@ -162,13 +162,16 @@ async def _scenario(rs: ReplicaSet, store: Store) -> None:
     rs.hub.jobs.set_stage(job.id, "COMPLETED")
     llm.release.set()
 
-    # 4. Everything is answered: the killed replica's sessions by the survivors.
+    # 4. Everything is served: each burst turn answered — or, if the kill cut it off, told so —
+    # and the killed replica's held turns told, their queued follow-ups answered, by survivors.
     def unserved() -> list[str]:
         return [
             *(
-                f"answer {t.tok}"
-                for t in [*survived, *burst]
+                f"answer {t.tok} (got by {rs.receiver_of(t.event_id).replica_id}; thread: "
+                f"{[m.text[:50] for m in bot_replies(slack, t.channel, t.ts)]})"
+                for t in survived + burst
                 if not answers(rs, t, f"Answer for {t.tok}")
+                and not (t in burst and answers(rs, t, RESTARTED))
             ),
             *(f"restart notice {t.tok}" for t in cut_off if not answers(rs, t, RESTARTED)),
             *(
@@ -183,13 +186,25 @@ async def _scenario(rs: ReplicaSet, store: Store) -> None:
     codes = await rs.stop_all()  # nothing can post after this: the audit below is final
     assert all(code == 0 for code in codes.values()), codes
 
-    # 5. Exactly once, everywhere.
-    for t in [*survived, *burst]:
-        assert answers(rs, t, f"Answer for {t.tok}") == 1, t
+    # 5. Exactly once, everywhere; the outcome of each turn is the one its durable op records.
+    outcome = {t.tok: await ops_of(store, t.tok) for t in [*held, *burst, *follow_ups.values()]}
+    for t in survived + burst:
+        if outcome[t.tok] == ["interrupted"]:  # running on the victim when it was killed
+            assert answers(rs, t, RESTARTED) == 1, t
+            assert answers(rs, t, f"Answer for {t.tok}") == 0, t
+        else:
+            assert outcome[t.tok] == ["done"], (t, outcome[t.tok])
+            assert answers(rs, t, f"Answer for {t.tok}") == 1, t
+            assert answers(rs, t, RESTARTED) == 0, t
+    interrupted = [t for t in burst if outcome[t.tok] == ["interrupted"]]
+    assert len(interrupted) <= per_replica[victim.replica_id]
+    assert all(t not in interrupted for t in survived)
     for t in cut_off:
+        assert outcome[t.tok] == ["interrupted"], (t, outcome[t.tok])
         assert answers(rs, t, RESTARTED) == 1, t
         assert answers(rs, t, f"Answer for {t.tok}") == 0, t  # a cut-off call is never re-run
         follow = follow_ups[t.tok]
+        assert outcome[follow.tok] == ["done"], (follow, outcome[follow.tok])
         assert answers(rs, follow, f"Answer for {follow.tok}") == 1, follow
     assert answers(rs, gpu, f"Job submitted for {gpu.tok}") == 1
     assert posts_of_part(rs, gpu, f"job_done:{job.id}") == 1
