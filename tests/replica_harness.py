@@ -15,8 +15,10 @@ every replica's log is printed so the failure explains itself.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import os
+import secrets
 import sys
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -27,6 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
+from agent_core.store import Store
 from bench.llm_server import parse_directive
 from bench.llm_server import respond as bench_respond
 from bench.procs import Proc, ProcessPool
@@ -38,6 +41,7 @@ from tests.slack_harness import FAST_SLACK
 
 ROOT = Path(__file__).resolve().parents[1]
 LLM_KEY = "sk-replica-test-key"
+RESTARTED = "restarted while working on this"  # the notice of a turn cut off by a crash
 
 # Polling fast enough that a finished job is seen within a second.
 FAST_JOBS: dict[str, Any] = {
@@ -284,7 +288,63 @@ def replica_config(lease_ttl_s: float, **overrides: Any) -> dict[str, Any]:
     return config
 
 
-# ------------------------------------------------------------------------ Slack-side audits
+# ------------------------------------------------------------------------ people and audits
+
+_ids = itertools.count(1)
+
+
+@dataclass
+class Turn:
+    """One mention: its prompt's token, where its thread is, and who asked."""
+
+    kind: str
+    tok: str
+    channel: str
+    ts: str  # the thread's root
+    event_id: str
+    user: str
+
+
+async def mention(
+    rs: ReplicaSet,
+    kind: str,
+    *,
+    channel: str | None = None,
+    thread_ts: str | None = None,
+    connection: int | None = None,
+) -> Turn:
+    """Someone mentions the bot with a ``bench kind=… tok=…`` prompt (a new channel and a new
+    person each time: one person may only have a few sessions working at once).
+    ``connection`` delivers it to that replica; by default Slack's spread decides."""
+    tok = "tk" + secrets.token_hex(5)
+    n = next(_ids)
+    user = f"U{n:08d}"
+    channel = channel or f"C{n:08d}"
+    ts, ack = await rs.slack.mention(
+        f"bench kind={kind} tok={tok}", channel, user, thread_ts=thread_ts, connection=connection
+    )
+    assert ack.envelope is not None
+    return Turn(kind, tok, channel, thread_ts or ts, ack.envelope["payload"]["event_id"], user)
+
+
+async def ops_of(store: Store, tok: str) -> list[str]:
+    """Statuses of the durable operations whose input carries ``tok``."""
+    rows = await store.fetchall("SELECT status FROM ops WHERE data LIKE ?", (f"%{tok}%",))
+    return [r[0] for r in rows]
+
+
+def answers(rs: ReplicaSet, turn: Turn, needle: str) -> int:
+    """Bot replies in the turn's thread that contain ``needle``."""
+    return count_containing(bot_replies(rs.slack, turn.channel, turn.ts), needle)
+
+
+def posts_of_part(rs: ReplicaSet, turn: Turn, part: str) -> int:
+    """Posts in the thread that the render ledger knows as ``part`` (e.g. ``job_done:<id>``)."""
+    return sum(
+        1
+        for m in bot_replies(rs.slack, turn.channel, turn.ts)
+        if (key := ledger_key(m)) is not None and key[2] == part
+    )
 
 
 def bot_replies(slack: FakeSlack, channel: str, root_ts: str) -> list[Message]:

@@ -12,23 +12,23 @@ database's state, with a timeout.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import os
 import re
-import secrets
-from dataclasses import dataclass
 from pathlib import Path
 
 from agent_core.store import Store
 from tests.postgres_harness import PostgresCluster
 from tests.replica_harness import (
+    RESTARTED,
     ReplicaSet,
+    answers,
     bot_replies,
-    count_containing,
     duplicate_posts,
     eventually,
-    ledger_key,
+    mention,
+    ops_of,
+    posts_of_part,
     replica_config,
     replica_set,
     wait_until,
@@ -40,56 +40,8 @@ LEASE_TTL_S = 2.0
 BURST = int(os.environ.get("ML_INTERN_REPLICA_BURST", "30"))
 HELD = 6  # turns held in the LLM while the kill happens: two per replica
 APPROVE = "ml_approval:approve:0"
-RESTARTED = "restarted while working on this"
 WAIT_S = 60.0
 TOKEN_RE = re.compile(r"tk[0-9a-f]{10}")
-
-_ids = itertools.count(1)
-
-
-@dataclass
-class Turn:
-    kind: str
-    tok: str
-    channel: str
-    ts: str  # the thread's root
-    event_id: str
-    user: str
-
-
-async def mention(
-    rs: ReplicaSet, kind: str, *, channel: str | None = None, thread_ts: str | None = None
-) -> Turn:
-    """Someone mentions the bot with a ``bench kind=… tok=…`` prompt (a new channel and a new
-    person each time: one person may only have a few sessions working at once)."""
-    tok = "tk" + secrets.token_hex(5)
-    n = next(_ids)
-    channel = channel or f"C{n:08d}"
-    ts, ack = await rs.slack.mention(
-        f"bench kind={kind} tok={tok}", channel, f"U{n:08d}", thread_ts=thread_ts
-    )
-    assert ack.envelope is not None
-    event_id = ack.envelope["payload"]["event_id"]
-    return Turn(kind, tok, channel, thread_ts or ts, event_id, f"U{n:08d}")
-
-
-async def ops_of(store: Store, tok: str) -> list[str]:
-    """Statuses of the durable operations whose input carries ``tok``."""
-    rows = await store.fetchall("SELECT status FROM ops WHERE data LIKE ?", (f"%{tok}%",))
-    return [r[0] for r in rows]
-
-
-def answers(rs: ReplicaSet, turn: Turn, needle: str) -> int:
-    return count_containing(bot_replies(rs.slack, turn.channel, turn.ts), needle)
-
-
-def posts_of_part(rs: ReplicaSet, turn: Turn, part: str) -> int:
-    """Posts in the thread that the render ledger knows as ``part`` (e.g. ``job_done:<id>``)."""
-    return sum(
-        1
-        for m in bot_replies(rs.slack, turn.channel, turn.ts)
-        if (key := ledger_key(m)) is not None and key[2] == part
-    )
 
 
 async def test_three_replicas_kill_one_mid_turn_everything_exactly_once(

@@ -98,6 +98,7 @@ class FakeSlack(FakeServer, SlackState):
 
         # The test-facing API, by protocol.
         self.fail_next = self.faults.fail_next
+        self.lose_next_response = self.faults.lose_next_response
         self.enable_rate_limits = self.faults.enable_rate_limits
         self.disable_rate_limits = self.faults.disable_rate_limits
         self.wait_connected = self.socket.wait_connected
