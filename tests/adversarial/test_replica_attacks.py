@@ -19,7 +19,7 @@ from typing import Any
 from agent_core.store import Store
 from tests.fakes.slack import payloads
 from tests.fakes.slack.records import BOT_USER_ID
-from tests.postgres_harness import PostgresCluster, postgres_server  # noqa: F401 - the fixture
+from tests.postgres_harness import postgres_server, postgres_url  # noqa: F401 - fixtures
 from tests.replica_harness import (
     Turn,
     answers,
@@ -44,9 +44,9 @@ async def _is(value: Awaitable[Any], expected: Any) -> bool:
 
 async def test_redelivery_storm_of_one_event_to_every_replica_is_answered_once(
     tmp_path: Path,
-    postgres_server: PostgresCluster,  # noqa: F811
+    postgres_url: str,  # noqa: F811
 ) -> None:
-    db_url = await postgres_server.create_database()
+    db_url = postgres_url
     async with replica_set(db_url, tmp_path, replica_config(LEASE_TTL_S)) as rs:
         replicas = await rs.start(3)
         slack = rs.slack
@@ -82,9 +82,9 @@ async def test_redelivery_storm_of_one_event_to_every_replica_is_answered_once(
 
 async def test_replica_killed_between_posting_an_answer_and_recording_it_posts_nothing_twice(
     tmp_path: Path,
-    postgres_server: PostgresCluster,  # noqa: F811
+    postgres_url: str,  # noqa: F811
 ) -> None:
-    db_url = await postgres_server.create_database()
+    db_url = postgres_url
     async with replica_set(db_url, tmp_path, replica_config(LEASE_TTL_S)) as rs:
         first, second = await rs.start(2)
         slack = rs.slack

@@ -35,9 +35,9 @@ from tests.replica_harness import (
 )
 
 LEASE_TTL_S = 2.0
-# The burst: 30 mentions in CI (the 200-mention burst is in bench/bench_replicas.py);
-# ML_INTERN_REPLICA_BURST=200 runs the full figure here too.
-BURST = int(os.environ.get("ML_INTERN_REPLICA_BURST", "30"))
+# The 200 mentions (~36 s for the whole test at load 5 on 2 cores, 29 s with 30);
+# ML_INTERN_REPLICA_BURST=30 for a quicker local run. Throughput figures: bench_replicas.py.
+BURST = int(os.environ.get("ML_INTERN_REPLICA_BURST", "200"))
 HELD = 6  # turns held in the LLM while the kill happens: two per replica
 APPROVE = "ml_approval:approve:0"
 WAIT_S = 60.0
@@ -98,6 +98,12 @@ async def _scenario(rs: ReplicaSet, store: Store) -> None:
 
     # 3. SIGKILL mid-turn; the approval is clicked on the third replica's connection.
     await rs.kill(victim)
+    # The sessions it held when it died (a lease row keeps its owner until taken over, which
+    # happens only once it expired, seconds from now): the only ones it may have cut off.
+    rows = await store.fetchall(
+        "SELECT session_id FROM session_leases WHERE owner=?", (victim.replica_id,)
+    )
+    held_by_victim = {r[0] for r in rows}
     click = await slack.click_button(
         gpu.channel, card.ts, APPROVE, user=gpu.user, connection=third.connection
     )
@@ -148,9 +154,12 @@ async def _scenario(rs: ReplicaSet, store: Store) -> None:
             assert outcome[t.tok] == ["done"], (t, outcome[t.tok])
             assert answers(rs, t, f"Answer for {t.tok}") == 1, t
             assert answers(rs, t, RESTARTED) == 0, t
-    interrupted = [t for t in burst if outcome[t.tok] == ["interrupted"]]
-    assert len(interrupted) <= per_replica[victim.replica_id]
-    assert all(t not in interrupted for t in survived)
+    for t in [*burst, *cut_off]:
+        if outcome[t.tok] == ["interrupted"]:
+            (row,) = await store.fetchall(
+                "SELECT session_id FROM ops WHERE data LIKE ?", (f"%{t.tok}%",)
+            )
+            assert row[0] in held_by_victim, (t, "cut off, but not on the killed replica")
     for t in cut_off:
         assert outcome[t.tok] == ["interrupted"], (t, outcome[t.tok])
         assert answers(rs, t, RESTARTED) == 1, t
