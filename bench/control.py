@@ -77,10 +77,19 @@ class SlackControl(_Client):
         super().__init__(base_url.rstrip("/").removesuffix("/api"), "/_control")
 
     async def mention(
-        self, text: str, channel: str, *, user: str = "U1", ack_timeout: float = 30.0
+        self,
+        text: str,
+        channel: str,
+        *,
+        user: str = "U1",
+        ack_timeout: float = 30.0,
+        thread_ts: str | None = None,
     ) -> dict[str, Any]:
-        """Post a mention; returns ``{ts, ack: {latency_s, sent_at, acked_at, …}}``."""
+        """Post a mention (in ``thread_ts``'s thread if given); returns
+        ``{ts, ack: {latency_s, sent_at, acked_at, …}}``."""
         body = {"text": text, "channel": channel, "user": user, "ack_timeout": ack_timeout}
+        if thread_ts:
+            body["thread_ts"] = thread_ts
         return await self._request("POST", "mention", body, timeout=ack_timeout)
 
     async def click(
