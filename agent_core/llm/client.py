@@ -278,6 +278,8 @@ class LLMClient:
         if uses_fast_path(route, self.config):
             response = await self.fast.complete(kwargs, stream=use_stream)
         else:
+            if _litellm is None:  # a later switch to a litellm model: import off the loop
+                await asyncio.to_thread(get_litellm)
             response = await get_litellm().acompletion(**kwargs)
         if response is None:
             # litellm's answer to an HTTP 422 it could not fix by dropping params: TGI and
