@@ -332,6 +332,12 @@ def _get(obj: Any, key: str) -> Any:
     return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
 
 
+def _reasoning(part: Any) -> str:
+    """Reasoning text of a delta or message: ``reasoning_content``, or ``reasoning`` (vLLM,
+    OpenRouter), which litellm renames to ``reasoning_content`` — the fast path reads both."""
+    return _get(part, "reasoning_content") or _get(part, "reasoning") or ""
+
+
 def _from_response(response: Any) -> tuple[LLMResult, Any]:
     choices = _get(response, "choices") or [{}]
     choice = choices[0]
@@ -349,7 +355,7 @@ def _from_response(response: Any) -> tuple[LLMResult, Any]:
         tool_calls=calls,
         finish_reason=_get(choice, "finish_reason"),
         thinking_blocks=thinking.blocks,
-        reasoning_content=_get(message, "reasoning_content") or "",
+        reasoning_content=_reasoning(message),
     )
     return result, _get(response, "usage")
 
@@ -391,7 +397,7 @@ async def _consume_stream(
             blocks = _get(delta, "thinking_blocks")
             for block in blocks or []:
                 thinking.feed(dict(block))
-            piece = _get(delta, "reasoning_content")
+            piece = _reasoning(delta)
             if piece and not blocks:
                 reasoning.append(piece)
             content = _get(delta, "content")

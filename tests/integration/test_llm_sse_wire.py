@@ -163,3 +163,14 @@ async def test_one_connection_carries_consecutive_calls(
     finally:
         await llm.aclose()
     assert len({r.peer for r in server.requests}) == 1  # no new TCP connection per call
+
+
+async def test_reasoning_under_either_field_name_is_kept_apart_from_the_answer(
+    server: FakeLLM,
+) -> None:
+    body = sse(chunk({"role": "assistant", "reasoning": "think "}),
+               chunk({"reasoning_content": "more"}), chunk({"content": "answer"}, "stop"),
+               "data: [DONE]\n\n")  # fmt: skip
+    result, shown = await ask(server, wire(body))
+    assert result.reasoning_content == "think more" and result.content == "answer"
+    assert shown == ["answer"]
