@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Config
+from ..redact import register_secret
 from ..retry import backoff_delay
 from . import caching, pricing, routing
 from .effort import EffortBook, effort_kwargs
@@ -137,8 +138,12 @@ class LLMClient:
         await self.fast.aclose()
 
     def route(self, model: str) -> routing.Route:
-        """Where ``model`` goes; raises ``LLMError(auth)`` naming the missing key."""
-        return routing.resolve(model, self.config)
+        """Where ``model`` goes; raises ``LLMError(auth)`` naming the missing key. The key is
+        registered with the scrubber: a provider that echoes it back (an error body quoting
+        the request's headers) must not put it in an event, a log or Slack."""
+        route = routing.resolve(model, self.config)
+        register_secret(route.api_key)
+        return route
 
     async def check_model(self, model: str) -> None:
         """What a switch to ``model`` must know first (upstream's ``/model``): its host has a key

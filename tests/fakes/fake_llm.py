@@ -2,11 +2,13 @@
 
 Why this exists
 ---------------
-The engine talks to LLMs through litellm. Pointing litellm at a real provider is impossible
-here (no network) and ``mock_response=`` skips the HTTP, SSE and exception-mapping code that
-breaks in production. ``FakeLLM`` is an aiohttp server on 127.0.0.1 that speaks the OpenAI wire
-format, so the *whole* litellm path runs: request building, SSE parsing, tool-call fragment
-accumulation, error-to-exception mapping and ``Retry-After`` headers.
+The engine talks to OpenAI-compatible LLMs over its own lean client (``llm_transport: auto``)
+or through litellm (``llm_transport: litellm``, and always for Anthropic & co). Pointing either
+at a real provider is impossible here (no network) and litellm's ``mock_response=`` skips the
+HTTP, SSE and exception-mapping code that breaks in production. ``FakeLLM`` is an aiohttp
+server on 127.0.0.1 that speaks the OpenAI wire format, so the *whole* path of either transport
+runs: request building, SSE parsing, tool-call fragment accumulation, error mapping and
+``Retry-After`` headers. :func:`wire` replies send exact bytes for wire-level quirks.
 
 How the engine reaches it::
 
