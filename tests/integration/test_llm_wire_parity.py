@@ -124,6 +124,11 @@ ROUTER_CASES = {
         {"extra": {"extra_body": {"top_k": 5}, "extra_headers": {"X-Custom": "1"}}},
     ),
     "max_tokens": ({"model": KIMI, "config": {"reasoning_effort": None}}, {"max_tokens": 64}),
+    # Claude through the router: cache breakpoints on the tools and messages travel as-is.
+    "claude_via_router_with_markers": (
+        {"model": "anthropic/claude-opus-4.8:fal-ai"},
+        {"tools": TOOLS, "cache_key": "sess-7"},
+    ),
 }
 
 
