@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlparse
@@ -46,6 +47,19 @@ AUTO = "auto"
 def uses_fast_path(route: Route, config: Config) -> bool:
     """Whether ``route`` goes over :class:`FastTransport` under ``config.llm_transport``."""
     return config.llm_transport != LITELLM and route.provider in OPENAI_WIRE_PROVIDERS
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``/``HTTP_PROXY``/
+    ``ALL_PROXY``, minus ``NO_PROXY``) — what litellm's HTTP client honours, so a deployment
+    behind a proxy works on either transport. (aiohttp's own ``trust_env`` would also read
+    ``~/.netrc`` credentials, which must not replace the provider's key.)"""
+    parts = urlparse(url)
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
+        return None
+    return proxy
 
 
 def model_needs_litellm(model: str, config: Config) -> bool:
@@ -103,7 +117,7 @@ class FastTransport:
             body = request_body(kwargs, tools_json, drop)
             try:
                 response = await self._http().post(
-                    url, data=body, headers=headers, allow_redirects=False
+                    url, data=body, headers=headers, allow_redirects=False, proxy=proxy_for(url)
                 )
             except (aiohttp.ClientConnectionError, TimeoutError) as exc:
                 raise _connection_error(exc) from None

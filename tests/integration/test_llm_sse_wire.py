@@ -174,3 +174,31 @@ async def test_reasoning_under_either_field_name_is_kept_apart_from_the_answer(
     result, shown = await ask(server, wire(body))
     assert result.reasoning_content == "think more" and result.content == "answer"
     assert shown == ["answer"]
+
+
+async def test_a_proxy_named_by_the_environment_carries_the_call(
+    monkeypatch: pytest.MonkeyPatch,
+    llm_transport: str,  # noqa: F811
+) -> None:
+    """HTTP(S)_PROXY is honoured on both transports (httpx under litellm honours it): the
+    fake, as the proxy, receives the request for the real host in absolute form."""
+    async with FakeLLM(strict=True, default=text("via proxy")) as proxy:
+        for name in (
+            "NO_PROXY",
+            "no_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.base_url.removesuffix("/v1"))
+        monkeypatch.setenv("OPENAI_API_BASE", "http://llm.example.invalid/v1")
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-proxy-test-key")
+        llm = LLMClient(make_config(model_name=MODEL, llm_max_retries=0))
+        try:
+            result = await llm.complete([{"role": "user", "content": "go"}], model=MODEL)
+        finally:
+            await llm.aclose()
+    assert result.content == "via proxy"
+    assert proxy.requests[0].headers["host"] == "llm.example.invalid"
