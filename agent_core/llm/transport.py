@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import ssl
 import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -47,6 +49,20 @@ AUTO = "auto"
 def uses_fast_path(route: Route, config: Config) -> bool:
     """Whether ``route`` goes over :class:`FastTransport` under ``config.llm_transport``."""
     return config.llm_transport != LITELLM and route.provider in OPENAI_WIRE_PROVIDERS
+
+
+def _tls_context() -> ssl.SSLContext:
+    """Verified TLS with the CA bundle litellm's HTTP client (httpx) uses: ``SSL_CERT_FILE``
+    when set, else certifi's — so a slim image without system CAs works on either transport."""
+    cafile = os.environ.get("SSL_CERT_FILE")
+    if not cafile:
+        try:
+            import certifi
+
+            cafile = certifi.where()
+        except ImportError:  # pragma: no cover - certifi comes with httpx/requests
+            cafile = None
+    return ssl.create_default_context(cafile=cafile)
 
 
 def proxy_for(url: str) -> str | None:
@@ -90,7 +106,7 @@ class FastTransport:
             # A session belongs to one loop (tests run one loop each; the bot has one).
             # No pool cap: a burst of sessions streams at once (each holds its connection
             # for the whole answer), and queueing them behind a limit would add latency.
-            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ssl=_tls_context())
             self._session = aiohttp.ClientSession(
                 connector=connector, timeout=self._timeout, auto_decompress=True, trust_env=False
             )

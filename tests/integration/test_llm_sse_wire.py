@@ -10,7 +10,10 @@ whose body is a JSON error, gzip. The fast path must read each exactly as litell
 from __future__ import annotations
 
 import json
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -202,3 +205,44 @@ async def test_a_proxy_named_by_the_environment_carries_the_call(
             await llm.aclose()
     assert result.content == "via proxy"
     assert proxy.requests[0].headers["host"] == "llm.example.invalid"
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that no default CA bundle trusts (made with openssl)."""
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_tls_is_verified_against_ssl_cert_file_like_litellm(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    llm_transport: str,  # noqa: F811
+) -> None:
+    """An endpoint whose certificate no default bundle trusts is refused; the same endpoint is
+    reached once ``SSL_CERT_FILE`` names its CA (httpx under litellm reads the same variable)."""
+    cert, key = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    async with FakeLLM(strict=True, default=text("over tls"), ssl_context=context) as server:
+        monkeypatch.setenv("OPENAI_API_BASE", server.base_url)
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        llm = LLMClient(make_config(model_name=MODEL, llm_max_retries=0))
+        try:
+            with pytest.raises(LLMError) as refused:
+                await llm.complete([{"role": "user", "content": "go"}], model=MODEL)
+        finally:
+            await llm.aclose()
+        assert refused.value.kind == TRANSIENT and server.requests == []
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        llm = LLMClient(make_config(model_name=MODEL, llm_max_retries=0))
+        try:
+            result = await llm.complete([{"role": "user", "content": "go"}], model=MODEL)
+        finally:
+            await llm.aclose()
+    assert result.content == "over tls"
