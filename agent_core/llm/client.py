@@ -31,6 +31,7 @@ from ..retry import backoff_delay
 from . import caching, pricing, routing
 from .effort import EffortBook, effort_kwargs
 from .errors import (
+    BAD_REQUEST,
     CONTEXT_OVERFLOW,
     RATE_LIMIT,
     TRANSIENT,
@@ -51,6 +52,11 @@ CUT_OFF_NOTE = "\n\n_(The model's reply stopped early: the connection ended befo
 EFFORT_HEALED = "effort_adjusted"
 THINKING_HEALED = "thinking_dropped"
 _RATE_LIMIT_BASE_FACTOR = 3.0
+MAX_ANSWER_CHARS = 16 * 1024 * 1024
+ANSWER_TOO_LARGE = (
+    "The model's answer was too large (over 16 MiB of text and tool arguments); the call was "
+    "stopped."
+)
 MAX_HEALS = 6  # effort steps (max → … → off) plus one thinking-history drop, per call
 
 _litellm: Any = None
@@ -377,6 +383,7 @@ async def _consume_stream(
     markup = MarkupFilter()
     finish_reason: str | None = None
     usage_obj: Any = None
+    size = 0  # characters assembled (text, reasoning, tool arguments): bounded
 
     async def forward(piece: str) -> None:
         if piece and on_chunk is not None:
@@ -405,14 +412,19 @@ async def _consume_stream(
             piece = _reasoning(delta)
             if piece and not blocks:
                 reasoning.append(piece)
+                size += len(piece)
             content = _get(delta, "content")
             if content:
                 text.append(content)
+                size += len(content)
                 await forward(markup.feed(content))
             for tc in _get(delta, "tool_calls") or []:
                 fn = _get(tc, "function")
-                calls.feed(_get(tc, "index"), _get(tc, "id"), fn and _get(fn, "name"),
-                           fn and _get(fn, "arguments"))  # fmt: skip
+                arguments = fn and _get(fn, "arguments")
+                size += len(arguments or "")
+                calls.feed(_get(tc, "index"), _get(tc, "id"), fn and _get(fn, "name"), arguments)
+            if size > MAX_ANSWER_CHARS:
+                raise LLMError(BAD_REQUEST, ANSWER_TOO_LARGE, original=ANSWER_TOO_LARGE)
     await forward(markup.flush())
     result = LLMResult(
         content="".join(text),

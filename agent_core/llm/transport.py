@@ -113,6 +113,12 @@ class FastTransport:
             self._loop = loop
         return self._session
 
+    def _timeout_for(self, seconds: Any) -> aiohttp.ClientTimeout:
+        """The call's own ``timeout`` (litellm's kwarg: connect, and each read) if it has one."""
+        if not isinstance(seconds, int | float) or seconds <= 0:
+            return self._timeout
+        return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
+
     async def aclose(self) -> None:
         session, self._session = self._session, None
         if session is not None and not session.closed:
@@ -133,8 +139,9 @@ class FastTransport:
             body = request_body(kwargs, tools_json, drop)
             try:
                 response = await self._http().post(
-                    url, data=body, headers=headers, allow_redirects=False, proxy=proxy_for(url)
-                )
+                    url, data=body, headers=headers, allow_redirects=False, proxy=proxy_for(url),
+                    timeout=self._timeout_for(kwargs.get("timeout")),
+                )  # fmt: skip
             except (aiohttp.ClientConnectionError, TimeoutError) as exc:
                 raise _connection_error(exc) from None
             try:

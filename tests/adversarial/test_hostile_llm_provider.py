@@ -2,7 +2,8 @@
 
 Each test is named after the attack. They run on the fast path (``llm_transport: auto``), the
 transport that parses the provider's bytes itself; the bounds are its own
-(``agent_core/llm/openai_wire.py``: 8 MiB per event, 32 MiB per response).
+(``agent_core/llm/openai_wire.py``: 8 MiB per event, 32 MiB per whole response, 256 MiB per
+stream; ``client.py``: 16 MiB of assembled answer).
 """
 
 from __future__ import annotations
