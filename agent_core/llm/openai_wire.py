@@ -12,8 +12,8 @@ records both transports against the same fake and compares.
 Response: Server-Sent Events (``data:`` lines, multi-line events, ``: ping`` comments,
 ``data: [DONE]``), an ``error`` object in a data line mid-stream (the HF router and vLLM send
 one), a JSON body where a stream was asked for (an error, or a server that ignored
-``stream``). Every line and body is size-bounded, so a hostile or broken server cannot make
-the bot buffer without limit.
+``stream``). Every line, body and stream is size-bounded, so a hostile or broken server cannot make the
+bot buffer without limit.
 """
 
 from __future__ import annotations
@@ -30,7 +30,10 @@ from .errors import ProviderError, provider_message
 MAX_EVENT_BYTES = 8 * 1024 * 1024
 """The largest SSE line (one delta) accepted; a bigger one ends the call with a clear error."""
 MAX_BODY_BYTES = 32 * 1024 * 1024
-"""The largest non-streamed body (or total of a stream's data) accepted."""
+"""The largest non-streamed body accepted."""
+MAX_STREAM_BYTES = 256 * 1024 * 1024
+"""The most a stream may send (a maximal legitimate answer, ~128k tokens one event each, is
+~30 MB of SSE); what it assembles is bounded separately (``client.MAX_ANSWER_CHARS``)."""
 _SENT_ELSEWHERE = frozenset(
     {"model", "api_base", "api_key", "timeout", "num_retries", "max_retries", "extra_body",
      "extra_headers", "messages", "tools"}
@@ -194,8 +197,8 @@ async def sse_events(content: Any) -> AsyncIterator[dict[str, Any]]:
         except LineTooLong:
             raise StreamTooLarge(f"one event over {MAX_EVENT_BYTES // (1024 * 1024)} MiB") from None
         total += len(line)
-        if total > MAX_BODY_BYTES:
-            raise StreamTooLarge(f"a stream over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+        if total > MAX_STREAM_BYTES:
+            raise StreamTooLarge(f"a stream over {MAX_STREAM_BYTES // (1024 * 1024)} MiB")
         at_end = not line
         text = line.decode("utf-8", "replace").rstrip("\r\n")
         if text and not at_end:

@@ -2,7 +2,8 @@
 
 Each test is named after the attack. They run on the fast path (``llm_transport: auto``), the
 transport that parses the provider's bytes itself; the bounds are its own
-(``agent_core/llm/openai_wire.py``: 8 MiB per event, 32 MiB per response).
+(``agent_core/llm/openai_wire.py``: 8 MiB per event, 32 MiB per whole response, 256 MiB per
+stream; ``client.py``: 16 MiB of assembled answer).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from agent_core.llm.errors import TRANSIENT
 from tests.adversarial.conftest import store_dump
 from tests.engine_harness import ORIGIN, make_config, run_engine
 from tests.fakes.fake_hf_router import HF_TOKEN, FakeHFRouter
-from tests.fakes.fake_llm import FakeLLM, call, error, text, tool_calls, wire
+from tests.fakes.fake_llm import FakeLLM, Reply, call, error, text, tool_calls, wire
 
 MODEL = "openai/local-model"
 KIMI = "moonshotai/Kimi-K2.6"
@@ -77,39 +78,34 @@ async def test_silent_endpoint_before_the_first_byte_is_transient_and_retried(
     assert result.content == "second try" and len(server.requests) == 2
 
 
-async def test_ten_megabyte_event_line_is_refused_not_buffered(server: FakeLLM) -> None:
-    server.push(wire(b"data: " + b"x" * (10 * 1024 * 1024) + b"\n\n"))
+async def refusal(server: FakeLLM, reply: Reply) -> LLMError:
+    """The error the fast path ends ``reply`` with."""
+    server.push(reply)
     llm = client()
     try:
         with pytest.raises(LLMError) as caught:
             await llm.complete([{"role": "user", "content": "go"}], model=MODEL)
     finally:
         await llm.aclose()
-    assert not caught.value.retryable and "too large" in caught.value.message
+    return caught.value
+
+
+HUGE_ARGUMENTS = call("write", raw_arguments='{"content": "' + "A" * (50 * 1024 * 1024) + '"}')
+
+
+async def test_ten_megabyte_event_line_is_refused_not_buffered(server: FakeLLM) -> None:
+    err = await refusal(server, wire(b"data: " + b"x" * (10 * 1024 * 1024) + b"\n\n"))
+    assert not err.retryable and "too large" in err.message
 
 
 async def test_fifty_megabyte_tool_arguments_in_one_delta_are_refused(server: FakeLLM) -> None:
-    huge = call("write", raw_arguments='{"content": "' + "A" * (50 * 1024 * 1024) + '"}')
-    server.push(tool_calls(huge, args_chunk_size=64 * 1024 * 1024))
-    llm = client()
-    try:
-        with pytest.raises(LLMError) as caught:
-            await llm.complete([{"role": "user", "content": "go"}], model=MODEL)
-    finally:
-        await llm.aclose()
-    assert not caught.value.retryable and "too large" in caught.value.message
+    err = await refusal(server, tool_calls(HUGE_ARGUMENTS, args_chunk_size=64 * 1024 * 1024))
+    assert not err.retryable and "too large" in err.message
 
 
 async def test_fifty_megabyte_tool_arguments_in_small_deltas_are_refused(server: FakeLLM) -> None:
-    huge = call("write", raw_arguments='{"content": "' + "A" * (50 * 1024 * 1024) + '"}')
-    server.push(tool_calls(huge, args_chunk_size=1024 * 1024))
-    llm = client()
-    try:
-        with pytest.raises(LLMError) as caught:
-            await llm.complete([{"role": "user", "content": "go"}], model=MODEL)
-    finally:
-        await llm.aclose()
-    assert not caught.value.retryable and "too large" in caught.value.message
+    err = await refusal(server, tool_calls(HUGE_ARGUMENTS, args_chunk_size=1024 * 1024))
+    assert not err.retryable and "too large" in err.message
 
 
 @pytest.mark.parametrize("where", ["router", "local"])

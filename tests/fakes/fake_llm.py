@@ -2,11 +2,13 @@
 
 Why this exists
 ---------------
-The engine talks to LLMs through litellm. Pointing litellm at a real provider is impossible
-here (no network) and ``mock_response=`` skips the HTTP, SSE and exception-mapping code that
-breaks in production. ``FakeLLM`` is an aiohttp server on 127.0.0.1 that speaks the OpenAI wire
-format, so the *whole* litellm path runs: request building, SSE parsing, tool-call fragment
-accumulation, error-to-exception mapping and ``Retry-After`` headers.
+The engine talks to OpenAI-compatible LLMs over its own lean client (``llm_transport: auto``)
+or through litellm (``llm_transport: litellm``, and always for Anthropic & co). Pointing either
+at a real provider is impossible here (no network) and litellm's ``mock_response=`` skips the
+HTTP, SSE and exception-mapping code that breaks in production. ``FakeLLM`` is an aiohttp
+server on 127.0.0.1 that speaks the OpenAI wire format, so the *whole* path of either transport
+runs: request building, SSE parsing, tool-call fragment accumulation, error mapping and
+``Retry-After`` headers. :func:`wire` replies send exact bytes for wire-level quirks.
 
 How the engine reaches it::
 
@@ -91,6 +93,7 @@ import itertools
 import json
 import math
 import signal
+import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -459,6 +462,7 @@ class FakeLLM:
         host: str = "127.0.0.1",
         port: int = 0,
         strict: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.default: Reply | None = _as_reply(default)
         self.responder: Responder | None = responder
@@ -473,6 +477,8 @@ class FakeLLM:
         """Exceptions raised by ``responder`` (each answered with a 500 naming it)."""
         self._host = host
         self._port = port
+        self._ssl = ssl_context
+        """Serve HTTPS with this context (TLS tests: a CA the client must be told to trust)."""
         self._script: deque[Reply] = deque()
         self._cond = asyncio.Condition()
         self._closing = asyncio.Event()
@@ -498,11 +504,11 @@ class FakeLLM:
             app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
         )
         await runner.setup()
-        site = web.TCPSite(runner, self._host, self._port)
+        site = web.TCPSite(runner, self._host, self._port, ssl_context=self._ssl)
         await site.start()
         self._runner = runner
         host, port = runner.addresses[0][:2]
-        self._base_url = f"http://{host}:{port}/v1"
+        self._base_url = f"{'https' if self._ssl else 'http'}://{host}:{port}/v1"
         return self
 
     async def stop(self) -> None:

@@ -10,7 +10,10 @@ whose body is a JSON error, gzip. The fast path must read each exactly as litell
 from __future__ import annotations
 
 import json
+import ssl
+import subprocess
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -163,3 +166,85 @@ async def test_one_connection_carries_consecutive_calls(
     finally:
         await llm.aclose()
     assert len({r.peer for r in server.requests}) == 1  # no new TCP connection per call
+
+
+async def test_reasoning_under_either_field_name_is_kept_apart_from_the_answer(
+    server: FakeLLM,
+) -> None:
+    body = sse(chunk({"role": "assistant", "reasoning": "think "}),
+               chunk({"reasoning_content": "more"}), chunk({"content": "answer"}, "stop"),
+               "data: [DONE]\n\n")  # fmt: skip
+    result, shown = await ask(server, wire(body))
+    assert result.reasoning_content == "think more" and result.content == "answer"
+    assert shown == ["answer"]
+
+
+async def test_a_proxy_named_by_the_environment_carries_the_call(
+    monkeypatch: pytest.MonkeyPatch,
+    llm_transport: str,  # noqa: F811
+) -> None:
+    """HTTP(S)_PROXY is honoured on both transports (httpx under litellm honours it): the
+    fake, as the proxy, receives the request for the real host in absolute form."""
+    async with FakeLLM(strict=True, default=text("via proxy")) as proxy:
+        for name in (
+            "NO_PROXY",
+            "no_proxy",
+            "HTTPS_PROXY",
+            "https_proxy",
+            "ALL_PROXY",
+            "all_proxy",
+        ):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("HTTP_PROXY", proxy.base_url.removesuffix("/v1"))
+        monkeypatch.setenv("OPENAI_API_BASE", "http://llm.example.invalid/v1")
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-proxy-test-key")
+        llm = LLMClient(make_config(model_name=MODEL, llm_max_retries=0))
+        try:
+            result = await llm.complete([{"role": "user", "content": "go"}], model=MODEL)
+        finally:
+            await llm.aclose()
+    assert result.content == "via proxy"
+    assert proxy.requests[0].headers["host"] == "llm.example.invalid"
+
+
+def _self_signed(tmp: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that no default CA bundle trusts (made with openssl)."""
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-keyout", str(key), "-out", str(cert), "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+async def test_tls_is_verified_and_ssl_cert_file_names_the_ca(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    llm_transport: str,  # noqa: F811
+) -> None:
+    """An endpoint whose certificate no default bundle trusts is refused; the same endpoint is
+    reached once ``SSL_CERT_FILE`` names its CA (the variable httpx, under litellm, reads)."""
+    if llm_transport == "litellm":
+        pytest.skip("litellm caches its HTTP client per process: the CA cannot change mid-test")
+    cert, key = _self_signed(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    async with FakeLLM(strict=True, default=text("over tls"), ssl_context=context) as server:
+        monkeypatch.setenv("OPENAI_API_BASE", server.base_url)
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        llm = LLMClient(make_config(model_name=MODEL, llm_max_retries=0))
+        try:
+            with pytest.raises(LLMError) as refused:
+                await llm.complete([{"role": "user", "content": "go"}], model=MODEL)
+        finally:
+            await llm.aclose()
+        assert refused.value.kind == TRANSIENT and server.requests == []
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        llm = LLMClient(make_config(model_name=MODEL, llm_max_retries=0))
+        try:
+            result = await llm.complete([{"role": "user", "content": "go"}], model=MODEL)
+        finally:
+            await llm.aclose()
+    assert result.content == "over tls"

@@ -13,6 +13,7 @@ router's (``{"error": "<text>"}``) and TGI's 422 (reference notes, real-world-sh
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -123,6 +124,11 @@ ROUTER_CASES = {
         {"extra": {"extra_body": {"top_k": 5}, "extra_headers": {"X-Custom": "1"}}},
     ),
     "max_tokens": ({"model": KIMI, "config": {"reasoning_effort": None}}, {"max_tokens": 64}),
+    # Claude through the router: cache breakpoints on the tools and messages travel as-is.
+    "claude_via_router_with_markers": (
+        {"model": "anthropic/claude-opus-4.8:fal-ai"},
+        {"tools": TOOLS, "cache_key": "sess-7"},
+    ),
 }
 
 
@@ -248,3 +254,25 @@ async def test_a_router_call_is_priced_the_same_on_both_transports(router: FakeH
                                    KIMI + ":together")  # fmt: skip
     assert auto.cost_usd and auto.cost_usd == via_litellm.cost_usd
     assert auto.cost_source == via_litellm.cost_source == "litellm:together_ai/moonshotai/Kimi-K2.6"
+
+
+async def test_a_422_naming_a_parameter_is_resent_without_it_on_both_transports(
+    local: FakeLLM,
+) -> None:
+    """litellm's heal for servers that validate with FastAPI (a 422 whose message is a JSON
+    ``detail`` list naming the field): drop it and send once more. The fast path does the same."""
+    detail = json.dumps({"detail": [{"type": "extra_forbidden", "loc": ["body", "max_tokens"],
+                                     "msg": "Extra inputs are not permitted"}]})  # fmt: skip
+    for _ in range(2):  # one round per transport
+        local.push(error(422, detail), text("healed"))
+    await get_litellm_in_thread()
+    for transport in ("auto", "litellm"):
+        llm = LLMClient(make_config(model_name=LOCAL, llm_transport=transport, llm_max_retries=0))
+        try:
+            result = await llm.complete(HISTORY, model=LOCAL, max_tokens=64)
+        finally:
+            await llm.aclose()
+        assert result.content == "healed"
+    bodies = [dict(r) for r in local.requests]
+    assert [b.get("max_tokens") for b in bodies] == [64, None, 64, None]
+    assert bodies[0] == bodies[2] and bodies[1] == bodies[3]
