@@ -115,6 +115,8 @@ class JobWatcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._patrol_task: asyncio.Task[None] | None = None
+        # One job, one Watch: adopting (start, patrol) and watch() check-then-add under this.
+        self._adopting = asyncio.Lock()
         self._ticks: set[asyncio.Task[None]] = set()
         self._closing = False
 
@@ -161,6 +163,10 @@ class JobWatcher:
         self._wake.set()
 
     async def _adopt_open_jobs(self) -> int:
+        async with self._adopting:
+            return await self._adopt_unlocked()
+
+    async def _adopt_unlocked(self) -> int:
         adopted = 0
         for rec in await self.records.open_jobs():
             if rec.job_id in self._watched:
@@ -264,12 +270,13 @@ class JobWatcher:
                 "links": dict(stored.info.get("links") or {}),  # e.g. a seeded Trackio Space
             },
         )
-        if (
-            stored.job_id not in self._watched
-            and not stored.finished_emitted
-            and (self.ownership is None or await self.ownership.acquire(stored.job_id))
-        ):
-            self._watched[stored.job_id] = self._poller.new_watch(stored)
+        async with self._adopting:
+            if (
+                stored.job_id not in self._watched
+                and not stored.finished_emitted
+                and (self.ownership is None or await self.ownership.acquire(stored.job_id))
+            ):
+                self._watched[stored.job_id] = self._poller.new_watch(stored)
         self._ensure_loop()
         self._wake.set()
 
@@ -280,6 +287,18 @@ class JobWatcher:
             if session_id is not None and w.record.session_id != session_id:
                 continue
             out.append(self._poller.snapshot(w))
+        return sorted(out, key=lambda d: d["submitted_at"])
+
+    async def all_status(self, session_id: str) -> list[dict[str, Any]]:
+        """:meth:`status` of one session plus, with replicas, its open jobs another replica
+        watches (from their stored row: stage, latest metrics and tail; ``watching`` False)."""
+        out = self.status(session_id)
+        if self.ownership is None:
+            return out
+        here = {snap["job_id"] for snap in out}
+        for rec in await self.records.for_session(session_id, include_reported=False):
+            if rec.job_id not in here:
+                out.append(self._poller.stored_snapshot(rec))
         return sorted(out, key=lambda d: d["submitted_at"])
 
     async def job(self, job_id: str) -> dict[str, Any] | None:
