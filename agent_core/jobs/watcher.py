@@ -163,22 +163,18 @@ class JobWatcher:
         self._wake.set()
 
     async def _adopt_open_jobs(self) -> int:
-        async with self._adopting:
-            return await self._adopt_unlocked()
-
-    async def _adopt_unlocked(self) -> int:
         adopted = 0
-        for rec in await self.records.open_jobs():
-            if rec.job_id in self._watched:
-                continue
-            if self.ownership is not None and not await self.ownership.acquire(rec.job_id):
-                continue  # another live replica watches it
-            if await self._reporter.resume(rec):
-                await self._release(rec.job_id)
-                continue  # we crashed after the report was persisted: bookkeeping done now
-            w = self._poller.new_watch(rec, restored=True)
-            self._watched[rec.job_id] = w
-            adopted += 1
+        async with self._adopting:
+            for rec in await self.records.open_jobs():
+                if rec.job_id in self._watched:
+                    continue
+                if self.ownership is not None and not await self.ownership.acquire(rec.job_id):
+                    continue  # another live replica watches it
+                if await self._reporter.resume(rec):
+                    await self._release(rec.job_id)
+                    continue  # we crashed after the report was persisted: bookkeeping done now
+                self._watched[rec.job_id] = self._poller.new_watch(rec, restored=True)
+                adopted += 1
         return adopted
 
     async def patrol(self) -> None:
@@ -205,10 +201,7 @@ class JobWatcher:
 
     async def _release(self, job_id: str) -> None:
         if self.ownership is not None:
-            try:
-                await self.ownership.release(job_id)
-            except Exception:  # it expires anyway
-                log.warning("could not release the lease on job %s", job_id, exc_info=True)
+            await self.ownership.release(job_id)
 
     async def close(self, grace_s: float = 2.0, *, release_leases: bool = True) -> None:
         """Stop watching (jobs keep running on the Hub and are resumed on the next start).
@@ -236,8 +229,7 @@ class JobWatcher:
                 await asyncio.gather(*pending, return_exceptions=True)
         self._watched.clear()
         if self.ownership is not None and release_leases:  # others may adopt them at once
-            with contextlib.suppress(Exception):
-                await self.ownership.release_all()
+            await self.ownership.release_all()
 
     def _ensure_loop(self) -> None:
         if self._closing:
