@@ -11,7 +11,7 @@ not (the control cases, which show the emulator catches it).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -69,34 +69,44 @@ def _senders(slack: FakeSlack, stores: list[Store] | list[None]) -> list[SlackSe
     ]
 
 
-async def _post_from_replicas(slack: FakeSlack, stores: list[Store] | list[None]) -> None:
+async def _from_replicas(
+    slack: FakeSlack,
+    stores: list[Store] | list[None],
+    count: int,
+    send: Callable[[SlackSender, int, int], Awaitable[object]],
+) -> None:
+    """``count`` sends from each replica's sender at once (``send(sender, replica, i)``)."""
     senders = _senders(slack, stores)
     try:
-        posts = [
-            sender.call("C0CHAN", "chat_postMessage", channel="C0CHAN", text=f"r{r} answer {i}")
-            for i in range(POSTS_EACH)
-            for r, sender in enumerate(senders)
-        ]
-        await asyncio.wait_for(asyncio.gather(*posts), 30)
+        calls = [send(sender, r, i) for i in range(count) for r, sender in enumerate(senders)]
+        await asyncio.wait_for(asyncio.gather(*calls), 30)
     finally:
         for sender in senders:
             await sender.close()
+
+
+async def _post_from_replicas(slack: FakeSlack, stores: list[Store] | list[None]) -> None:
+    await _from_replicas(
+        slack,
+        stores,
+        POSTS_EACH,
+        lambda sender, r, i: sender.call(
+            "C0CHAN", "chat_postMessage", channel="C0CHAN", text=f"r{r} answer {i}"
+        ),
+    )
 
 
 async def _edit_from_replicas(slack: FakeSlack, stores: list[Store] | list[None]) -> None:
     """Progress edits of many messages in many threads, as busy replicas stream them (the
     messages need not exist: the tier counts every call)."""
-    senders = _senders(slack, stores)
-    try:
-        edits = [
-            sender.edit(f"C{i % 5}CHAN", f"1712.{r}{i:04d}", text=f"working… step {i}")
-            for i in range(EDITS_EACH)
-            for r, sender in enumerate(senders)
-        ]
-        await asyncio.wait_for(asyncio.gather(*edits), 30)
-    finally:
-        for sender in senders:
-            await sender.close()
+    await _from_replicas(
+        slack,
+        stores,
+        EDITS_EACH,
+        lambda sender, r, i: sender.edit(
+            f"C{i % 5}CHAN", f"1712.{r}{i:04d}", text=f"working… step {i}"
+        ),
+    )
 
 
 def _max_in_window(times: list[float], window: float) -> int:
