@@ -9,7 +9,9 @@ Operations per second (higher is better) with 1 store and with 3 stores on one d
 - ``outbox_claim_*``: :meth:`Outbox.claim` of distinct due rows (one conditional UPDATE);
 - ``post_slot_*``: :meth:`SharedRateBudget.reserve` over 20 channels (one upsert … RETURNING)
   — what a post costs on Postgres on top of the sender's in-memory bucket (SQLite keeps only
-  the in-memory bucket: no store round trip per post).
+  the in-memory bucket: no store round trip per post);
+- ``post_slot_ms``: one reservation's latency, one after another (a single replica's cost
+  per post on Postgres), in milliseconds (lower is better).
 """
 
 from __future__ import annotations
@@ -71,12 +73,21 @@ async def _figures(stores: list[Store], n: int, tag: str) -> dict[str, float]:
     }
 
 
+async def _slot_latency_ms(store: Store, n: int) -> float:
+    budget = SharedRateBudget(store, rate_per_min=60.0, burst=3.0)
+    started = time.perf_counter()
+    for i in range(n):
+        await budget.reserve(f"post:latency:C{i % 20}")
+    return round((time.perf_counter() - started) * 1000 / n, 3)
+
+
 async def measure_shared(location: str, n: int) -> dict[str, float]:
     """The figures above on ``location`` (a SQLite file or a Postgres URL)."""
     schemas = [SLACK_SCHEMA, OUTBOX_SCHEMA]
     stores = [await Store.open(location, schemas=schemas) for _ in range(3)]
     try:
         out = await _figures(stores[:1], n, "one")
+        out["post_slot_ms"] = await _slot_latency_ms(stores[0], n)
         out.update(await _figures(stores, n, "three"))
         return out
     finally:

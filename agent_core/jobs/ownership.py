@@ -20,6 +20,7 @@ the watcher behaves exactly as before.
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 import time
@@ -31,6 +32,8 @@ from .records import JOBS_SCHEMA
 if TYPE_CHECKING:
     from ..config import Config
     from ..store import Store
+
+log = logging.getLogger(__name__)
 
 KEY_PREFIX = "job:"
 DEFAULT_TTL_S = 15.0
@@ -106,9 +109,14 @@ class JobOwnership:
         return lost
 
     async def release(self, job_id: str) -> None:
+        """Give the job's lease up now (best effort: if the store is unreachable, it expires)."""
         lease = self._held.pop(job_id, None)
-        if lease is not None:
+        if lease is None:
+            return
+        try:
             await self.leases.release(lease)
+        except Exception:
+            log.warning("could not release the lease on job %s", job_id, exc_info=True)
 
     async def release_all(self) -> None:
         for job_id in list(self._held):

@@ -115,6 +115,8 @@ class JobWatcher:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._patrol_task: asyncio.Task[None] | None = None
+        # One job, one Watch: adopting (start, patrol) and watch() check-then-add under this.
+        self._adopting = asyncio.Lock()
         self._ticks: set[asyncio.Task[None]] = set()
         self._closing = False
 
@@ -162,17 +164,17 @@ class JobWatcher:
 
     async def _adopt_open_jobs(self) -> int:
         adopted = 0
-        for rec in await self.records.open_jobs():
-            if rec.job_id in self._watched:
-                continue
-            if self.ownership is not None and not await self.ownership.acquire(rec.job_id):
-                continue  # another live replica watches it
-            if await self._reporter.resume(rec):
-                await self._release(rec.job_id)
-                continue  # we crashed after the report was persisted: bookkeeping done now
-            w = self._poller.new_watch(rec, restored=True)
-            self._watched[rec.job_id] = w
-            adopted += 1
+        async with self._adopting:
+            for rec in await self.records.open_jobs():
+                if rec.job_id in self._watched:
+                    continue
+                if self.ownership is not None and not await self.ownership.acquire(rec.job_id):
+                    continue  # another live replica watches it
+                if await self._reporter.resume(rec):
+                    await self._release(rec.job_id)
+                    continue  # we crashed after the report was persisted: bookkeeping done now
+                self._watched[rec.job_id] = self._poller.new_watch(rec, restored=True)
+                adopted += 1
         return adopted
 
     async def patrol(self) -> None:
@@ -199,10 +201,7 @@ class JobWatcher:
 
     async def _release(self, job_id: str) -> None:
         if self.ownership is not None:
-            try:
-                await self.ownership.release(job_id)
-            except Exception:  # it expires anyway
-                log.warning("could not release the lease on job %s", job_id, exc_info=True)
+            await self.ownership.release(job_id)
 
     async def close(self, grace_s: float = 2.0, *, release_leases: bool = True) -> None:
         """Stop watching (jobs keep running on the Hub and are resumed on the next start).
@@ -230,8 +229,7 @@ class JobWatcher:
                 await asyncio.gather(*pending, return_exceptions=True)
         self._watched.clear()
         if self.ownership is not None and release_leases:  # others may adopt them at once
-            with contextlib.suppress(Exception):
-                await self.ownership.release_all()
+            await self.ownership.release_all()
 
     def _ensure_loop(self) -> None:
         if self._closing:
@@ -264,12 +262,13 @@ class JobWatcher:
                 "links": dict(stored.info.get("links") or {}),  # e.g. a seeded Trackio Space
             },
         )
-        if (
-            stored.job_id not in self._watched
-            and not stored.finished_emitted
-            and (self.ownership is None or await self.ownership.acquire(stored.job_id))
-        ):
-            self._watched[stored.job_id] = self._poller.new_watch(stored)
+        async with self._adopting:
+            if (
+                stored.job_id not in self._watched
+                and not stored.finished_emitted
+                and (self.ownership is None or await self.ownership.acquire(stored.job_id))
+            ):
+                self._watched[stored.job_id] = self._poller.new_watch(stored)
         self._ensure_loop()
         self._wake.set()
 
@@ -280,6 +279,18 @@ class JobWatcher:
             if session_id is not None and w.record.session_id != session_id:
                 continue
             out.append(self._poller.snapshot(w))
+        return sorted(out, key=lambda d: d["submitted_at"])
+
+    async def all_status(self, session_id: str) -> list[dict[str, Any]]:
+        """:meth:`status` of one session plus, with replicas, its open jobs another replica
+        watches (from their stored row: stage, latest metrics and tail; ``watching`` False)."""
+        out = self.status(session_id)
+        if self.ownership is None:
+            return out
+        here = {snap["job_id"] for snap in out}
+        for rec in await self.records.for_session(session_id, include_reported=False):
+            if rec.job_id not in here:
+                out.append(self._poller.stored_snapshot(rec))
         return sorted(out, key=lambda d: d["submitted_at"])
 
     async def job(self, job_id: str) -> dict[str, Any] | None:

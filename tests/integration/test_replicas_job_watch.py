@@ -19,7 +19,7 @@ from agent_core.jobs import JobWatcher
 from agent_core.jobs.ownership import JobOwnership, job_key
 from agent_core.store import SessionLeases, Store
 from tests.fakes.fake_hub import FakeHub
-from tests.hub_harness import JobsEnv, Recorder, Submitted, make_config, make_hub_client
+from tests.hub_harness import SESSION, JobsEnv, Recorder, Submitted, make_config, make_hub_client
 from tests.integration.test_jobs_watcher import GPU_RUN, submit
 
 TTL_S, RENEW_S = 1.0, 0.2
@@ -92,6 +92,13 @@ async def test_a_dead_replicas_job_is_adopted_and_its_end_reported_once(
         # replica-a watches it: replica-b's patrol leaves it alone
         await b.watcher.patrol()
         assert [s["job_id"] for s in b.watcher.status()] == []
+        # yet a `status` asked on replica-b lists it, from the stored row
+        (elsewhere,) = await b.watcher.all_status(SESSION)
+        assert (elsewhere["job_id"], elsewhere["stage"], elsewhere["watching"]) == (
+            job_id,
+            "RUNNING",
+            False,
+        )
         holder = await SessionLeases(b.store).holder(job_key(job_id))
         assert holder is not None and holder.owner == "replica-a"
         # replica-a dies (no release: its lease must expire), the job ends meanwhile
