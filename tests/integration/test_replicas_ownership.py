@@ -393,3 +393,20 @@ async def test_a_replica_restarted_under_the_same_id_takes_its_sessions_back_at_
 
 async def _all_statuses(store: Store, expected: list[str]) -> bool:
     return await op_statuses(store) == expected
+
+
+async def test_status_on_another_replica_shows_the_session_as_it_is_now(
+    postgres_url: str, llm: FakeLLM
+) -> None:
+    llm.push(text("one"), text("two"))
+    async with (
+        replica(postgres_url, llm.base_url, "A") as a,
+        replica(postgres_url, llm.base_url, "B") as b,
+    ):
+        await a.manager.submit("s", UserInput(text="first"), origin=ORIGIN)
+        await a.events.wait_for("turn_complete", "s")
+        assert (await b.manager.session_info("s"))["turns"] == 1  # B caches its copy now
+        await a.manager.submit("s", UserInput(text="second"))
+        await a.events.wait_for("turn_complete", "s", count=2)
+        await store_until(lambda: _all_statuses(a.store, ["done", "done"]))
+        assert (await b.manager.session_info("s"))["turns"] == 2
