@@ -308,14 +308,20 @@ class SessionManager:
             return "approvals_withdrawn"
         return "idle"
 
-    def at_session_limit(self, requester: str | None) -> bool:
+    async def at_session_limit(self, requester: str | None) -> bool:
         """True when ``requester`` already has ``max_active_sessions_per_user`` sessions working
-        (a gateway refuses to start another one for them). Counted on this replica."""
-        working = sum(
-            1
-            for session in self._running.values()
-            if requester and session.origin.get("requester") == requester
-        )
+        (a gateway refuses to start another one for them) — on any replica: with replicas the
+        store counts them, on SQLite this process does (no round trip)."""
+        if not requester:
+            return False
+        if self.ownership.shared:
+            working = await self.store.count_working_sessions(requester)
+        else:
+            working = sum(
+                1
+                for session in self._running.values()
+                if session.origin.get("requester") == requester
+            )
         return working >= self.config.max_active_sessions_per_user
 
     def is_busy(self, session_id: str) -> bool:

@@ -197,6 +197,17 @@ class SessionTables(Database):
         )
         return [r["session_id"] for r in rows]
 
+    async def count_working_sessions(self, requester: str) -> int:
+        """How many sessions started by ``requester`` have an operation running (on any
+        replica sharing the store)."""
+        who = self.dialect.json_text("s.origin", "requester")
+        row = await self.fetchone(
+            "SELECT COUNT(DISTINCT o.session_id) FROM ops o JOIN sessions s ON s.id = o.session_id"
+            f" WHERE o.status = 'running' AND {who} = ?",
+            (requester,),
+        )
+        return int(row[0]) if row else 0
+
     async def mark_running_ops(
         self, status: str, session_id: str | None = None
     ) -> list[tuple[int, str, str]]:

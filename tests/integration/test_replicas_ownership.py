@@ -59,6 +59,7 @@ async def replica(
     name: str,
     lease: dict[str, float] = LONG_LEASE,
     tools: list[ToolSpec] | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Engine]:
     """A started SessionManager named ``name`` on its own store of the database at ``url``."""
     import os
@@ -66,7 +67,7 @@ async def replica(
     os.environ["OPENAI_API_BASE"] = base_url
     os.environ["OPENAI_API_KEY"] = "sk-fake-test-key"
     await asyncio.to_thread(get_litellm)
-    cfg = make_config(replicas={**lease, "replica_id": name})
+    cfg = make_config(replicas={**lease, "replica_id": name}, **overrides)
     store = await Store.open(url)
     manager = SessionManager(
         store, cfg, router=ToolRouter([*plan_tool.tools(None), *(tools or [])])
@@ -410,3 +411,23 @@ async def test_status_on_another_replica_shows_the_session_as_it_is_now(
         await a.events.wait_for("turn_complete", "s", count=2)
         await store_until(lambda: _all_statuses(a.store, ["done", "done"]))
         assert (await b.manager.session_info("s"))["turns"] == 2
+
+
+async def test_the_per_person_limit_of_working_threads_holds_across_replicas(
+    postgres_url: str, llm: FakeLLM
+) -> None:
+    gate = asyncio.Event()
+    llm.push(text("slow", gate=gate))
+    limit = {"max_active_sessions_per_user": 1}
+    async with (
+        replica(postgres_url, llm.base_url, "A", **limit) as a,
+        replica(postgres_url, llm.base_url, "B", **limit) as b,
+    ):
+        assert not await b.manager.at_session_limit("U_REQ")
+        await a.manager.submit("s", UserInput(text="long"), origin=ORIGIN)
+        await llm.wait_for_requests(1)
+        assert await b.manager.at_session_limit("U_REQ")  # working on A, counted on B
+        assert not await b.manager.at_session_limit("U_OTHER")
+        gate.set()
+        await store_until(lambda: _all_statuses(a.store, ["done"]))
+        assert not await b.manager.at_session_limit("U_REQ")
