@@ -431,3 +431,25 @@ async def test_the_per_person_limit_of_working_threads_holds_across_replicas(
         gate.set()
         await store_until(lambda: _all_statuses(a.store, ["done"]))
         assert not await b.manager.at_session_limit("U_REQ")
+
+
+async def test_an_op_whose_turn_had_ended_is_not_reported_cut_off(store_url: str) -> None:
+    """The process died after the answer was logged but before the op was marked done: that
+    turn is finished, not cut off — while one stopped mid-way is still reported (both
+    backends; the same rule serves a restart on SQLite and a takeover on Postgres)."""
+    store = await Store.open(store_url)
+    try:
+        for sid in ("answered", "cut"):
+            await store.create_session(sid, ORIGIN, "openai/fake", {})
+            op_id = await store.enqueue_op(sid, "user_input", {"kind": "user_input"})
+            await store.set_op_status(op_id, "running")
+        await store.append_event("answered", "processing", {})
+        await store.append_event("answered", "turn_complete", {"final_response": "hi"})
+        await store.append_event("cut", "processing", {})
+        await store.append_event("cut", "tool_call", {"tool": "hf_jobs"})
+        cut_off = await store.mark_running_ops("interrupted")
+        assert [(sid, kind) for _id, sid, kind in cut_off] == [("cut", "user_input")]
+        assert await op_statuses(store, "answered") == ["done"]
+        assert await op_statuses(store, "cut") == ["interrupted"]
+    finally:
+        await store.close()
