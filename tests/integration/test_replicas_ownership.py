@@ -278,9 +278,9 @@ async def test_a_replica_that_stalled_past_its_lease_stops_instead_of_acting_twi
         await a.manager.submit("s", UserInput(text="first"), origin=ORIGIN)
         await llm.wait_for_requests(1)
         await a.manager.submit("s", UserInput(text="second"))
-        renewals = [t for t in asyncio.all_tasks() if t.get_name() == "lease-renew:s"]
-        assert len(renewals) == 1  # A's, the only holder
-        renewals[0].cancel()  # A stalls: no more renewals
+        renewals = a.manager.ownership._renewals  # type: ignore[attr-defined]
+        assert renewals is not None and not renewals.done()
+        renewals.cancel()  # A stalls: no more renewals
 
         llm.push(text("B's answer"))
         done = await b.events.wait_for("turn_complete", "s")
@@ -451,5 +451,30 @@ async def test_an_op_whose_turn_had_ended_is_not_reported_cut_off(store_url: str
         assert [(sid, kind) for _id, sid, kind in cut_off] == [("cut", "user_input")]
         assert await op_statuses(store, "answered") == ["done"]
         assert await op_statuses(store, "cut") == ["interrupted"]
+    finally:
+        await store.close()
+
+
+async def test_one_statement_renews_a_replica_s_leases_but_not_one_taken_over(
+    store_url: str,
+) -> None:
+    store = await Store.open(store_url)
+    try:
+        leases = SessionLeases(store)
+        now = 1000.0
+        held = [await leases.acquire(k, "A", 10, now=now) for k in ("s1", "s2", "s3")]
+        assert all(lease is not None for lease in held)
+        taken = await leases.acquire("s3", "B", 10, now=now + 11)  # A's expired: B takes it
+        assert taken is not None and taken.generation == 2
+        renewed = await leases.renew_many(held, 10, now=now + 11.5)  # type: ignore[arg-type]
+        assert sorted(lease.session_id for lease in renewed) == []  # all expired at 1010
+        fresh = [await leases.acquire(k, "A", 10, now=now + 12) for k in ("s1", "s2")]
+        renewed = await leases.renew_many([*fresh, *held[2:]], 10, now=now + 15)  # type: ignore[list-item]
+        assert sorted((lease.session_id, lease.expires_at) for lease in renewed) == [
+            ("s1", 1025.0),
+            ("s2", 1025.0),
+        ]
+        holder = await leases.holder("s3", now=now + 15)
+        assert holder is not None and holder.owner == "B"
     finally:
         await store.close()
