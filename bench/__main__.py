@@ -5,8 +5,9 @@
     python -m bench --only cold,calls --skip engine,jobs
 
 Steps: the bot benchmarks (``bench/bench_bot.py``: cold, steady, calls, restart), then the
-engine benchmark (``bench/bench_engine.py``) and the JobWatcher benchmark
-(``bench/bench_jobs.py``, if present) as subprocesses with reduced counts. Each step has its
+engine benchmark (``bench/bench_engine.py``), the JobWatcher benchmark
+(``bench/bench_jobs.py``, if present) and the replicas benchmark (``bench/bench_replicas.py``:
+1/2/3 bot processes on Postgres) as subprocesses with reduced counts. Each step has its
 own time limit; a failed or timed-out step is recorded in the JSON and the table, and the
 run goes on. Every process started is stopped before exit (see ``bench/procs.py``).
 
@@ -32,7 +33,7 @@ from bench.procs import ProcessPool, install_signal_exit, python_argv
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parents[1]
-STEPS = ("cold", "steady", "calls", "restart", "engine", "jobs")
+STEPS = ("cold", "steady", "calls", "restart", "engine", "jobs", "replicas")
 
 
 def _own_and_system_cpu() -> tuple[float, float]:
@@ -118,6 +119,18 @@ async def run(steps: list[str], quick: bool) -> dict[str, Any]:
                 pool, "bench_jobs", "bench.bench_jobs", args, RESULTS / "jobs.json", 120.0
             )
             results["jobs"]["elapsed_s"] = time.monotonic() - t0
+        if "replicas" in steps:
+            print("replicas benchmark", file=sys.stderr, flush=True)
+            t0 = time.monotonic()
+            results["replicas"] = await _subprocess_step(
+                pool,
+                "bench_replicas",
+                "bench.bench_replicas",
+                ["--quick"] if quick else [],
+                RESULTS / "replicas.json",
+                300.0,
+            )
+            results["replicas"]["elapsed_s"] = time.monotonic() - t0
     own1, busy1 = _own_and_system_cpu()
     elapsed = time.monotonic() - started
     cpus = os.cpu_count() or 1

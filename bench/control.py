@@ -77,10 +77,23 @@ class SlackControl(_Client):
         super().__init__(base_url.rstrip("/").removesuffix("/api"), "/_control")
 
     async def mention(
-        self, text: str, channel: str, *, user: str = "U1", ack_timeout: float = 30.0
+        self,
+        text: str,
+        channel: str,
+        *,
+        user: str = "U1",
+        ack_timeout: float = 30.0,
+        connection: int | None = None,
+        thread_ts: str | None = None,
     ) -> dict[str, Any]:
-        """Post a mention; returns ``{ts, ack: {latency_s, sent_at, acked_at, …}}``."""
+        """Post a mention (in ``thread_ts``'s thread if given); returns
+        ``{ts, ack: {latency_s, sent_at, acked_at, …}}``. ``connection`` delivers it on that
+        Socket Mode connection (default: Slack's spread)."""
         body = {"text": text, "channel": channel, "user": user, "ack_timeout": ack_timeout}
+        if connection is not None:
+            body["connection"] = connection
+        if thread_ts:
+            body["thread_ts"] = thread_ts
         return await self._request("POST", "mention", body, timeout=ack_timeout)
 
     async def click(
@@ -135,6 +148,10 @@ class SlackControl(_Client):
 
     async def acks(self) -> list[dict[str, Any]]:
         return (await self._request("GET", "acks"))["acks"]
+
+    async def deliveries(self) -> list[dict[str, Any]]:
+        """Which Socket Mode connection got each envelope (``{connection, type, acked_at, …}``)."""
+        return (await self._request("GET", "deliveries"))["deliveries"]
 
     async def stats(self) -> dict[str, Any]:
         return await self._request("GET", "stats")

@@ -335,6 +335,9 @@ def rows(results: dict[str, Any]) -> list[Row]:
                     f"{_f(delay.get('p50'), 1)} / {_f(delay.get('p95'), 1)} s",
                 ),
             ]
+    from bench.bench_replicas import report_rows as replicas_rows
+
+    out += replicas_rows(results.get("replicas"))
     return out
 
 

@@ -3,10 +3,10 @@
 Start order matters: the store and the engine come up first (and catch up on anything left
 from the last run) so that by the time the transport opens (the Socket Mode connection, or the
 HTTP listener in ``serve --http``; see :mod:`bot.slack.transport`), every event Slack delivers
-can be acted on. The engine's slow services (the Hub client, the job watcher, MCP servers) start only
-*after* the socket is connected, so they never delay connecting. Stop order is the reverse of
-intake: stop taking events, let listener work finish, let the engine reach a safe point, let
-the renderer and sender flush, close the optional components, close the store.
+can be acted on. The engine's slow services (the Hub client, the job watcher, MCP servers)
+start only *after* the transport is open, so they never delay connecting. Stop order is the
+reverse of intake: stop taking events, let listener work finish, let the engine reach a safe
+point, let the renderer and sender flush, close the optional components, close the store.
 
 ``import litellm`` (~2.5 s) is not on this path: the engine imports it on first use, and
 :class:`~bot.llm_warmup.LlmWarmup` imports it in a thread only *after* the socket is connected.
@@ -48,7 +48,7 @@ from bot.jobs.actions import JobActions
 from bot.llm_warmup import LlmWarmup
 from bot.ops.health import Readiness, store_problem
 from bot.ops.metrics import BotMetrics
-from bot.ops.server import OpsEndpoints, ServedApp, ops_app, serve_app
+from bot.ops.server import OpsEndpoints, OpsPortError, ServedApp, serve_ops
 from bot.ops.settings import OpsSettings
 from bot.renderer.worker import Renderer
 from bot.settings import SlackSettings, Tokens
@@ -57,6 +57,7 @@ from bot.slack.client import build_web_client, new_http_session
 from bot.slack.inflight import InFlight
 from bot.slack.middleware import build_middleware
 from bot.slack.names import SlackNames
+from bot.slack.rate_budget import POST_BURST, shared_post_budget
 from bot.slack.replies import Replies
 from bot.slack.seen_events import SeenEvents
 from bot.slack.sender import SlackSender
@@ -167,6 +168,7 @@ class BotRuntime:
             edit_interval_s=settings.progress_edit_interval_s,
             edits_per_minute=settings.edits_per_minute,
             posts_per_minute=settings.posts_per_minute,
+            shared_posts=shared_post_budget(store, settings.posts_per_minute, POST_BURST),
         )
         threads = ThreadStore(store)
         renderer = self.renderer = Renderer(
@@ -335,18 +337,12 @@ class BotRuntime:
     async def _start_ops_server(self) -> None:
         """``ops.port`` set: health, readiness and metrics on their own port, from the start
         (HTTP mode also mounts them on the request URL's listener)."""
-        port = self.ops_settings.port
-        if port is None:
-            return
         try:
-            self.ops_server = await serve_app(ops_app(self.ops), self.ops_settings.host, port)
-        except OSError as exc:
-            raise StartupError(
-                f"cannot serve the ops endpoints on {self.ops_settings.host}:{port} "
-                f"({exc.strerror}); change ops.port"
-            ) from None
-        self._closables.insert(0, ("the ops endpoints", self.ops_server))
-        log.info("ops endpoints on %s:%d", self.ops_settings.host, self.ops_server.port)
+            self.ops_server = await serve_ops(self.ops, self.ops_settings)
+        except OpsPortError as exc:
+            raise StartupError(str(exc)) from None
+        if self.ops_server is not None:
+            self._closables.insert(0, ("the ops endpoints", self.ops_server))
 
     async def _engine_problem(self) -> str | None:
         if self.stopping:

@@ -157,6 +157,9 @@ class DeliveryConfig(_Model):
     tool_wait_s: float = Field(15.0, ge=0)
     poll_max_s: float = Field(30.0, gt=0)
     sent_retention_days: float = Field(7.0, ge=0)
+    # How long a worker's claim on a row holds before another replica may redeliver it
+    # (null: timeout_s × 4 + 60 s, beyond the longest a delivery can take).
+    claim_ttl_s: float | None = Field(None, gt=0)
 
 
 class MessagingConfig(_Model):

@@ -5,6 +5,10 @@ deliveries to a destination stay sequential (Slack allows ~1 message/s per chann
 destinations never wait on each other — a destination that is rate-limited, slow or broken
 holds up only itself. After a Retry-After the whole destination is paused for that long, not
 just the row that got the 429.
+
+With several replicas each running a dispatcher on one store, the store decides who delivers
+a row (:meth:`Outbox.claim`); each pass also puts back rows whose claimant died mid-delivery
+(:meth:`Outbox.reclaim_expired`) and the scheduler wakes when the next claim runs out.
 """
 
 from __future__ import annotations
@@ -104,6 +108,11 @@ class Dispatcher:
             await self.housekeeping()
 
     async def _dispatch_due(self) -> None:
+        reclaimed = await self.outbox.reclaim_expired()
+        if reclaimed:
+            log.warning(
+                "outbox: %d delivery claim(s) expired (a worker died); resending", reclaimed
+            )
         now = self.clock()
         blocked = self._blocked(now)
         for row in await self.outbox.due_heads(now, exclude=blocked):
@@ -126,6 +135,9 @@ class Dispatcher:
             if dest in self.busy:
                 continue  # its task wakes us when done
             waits.append(max(due, self.paused_until.get(dest, 0.0)) - now)
+        expiry = await self.outbox.next_claim_expiry()
+        if expiry is not None:  # another worker's claim: look again when it may have died
+            waits.append(expiry - time.time())
         return min(max(min(waits), 0.0), self.cfg.poll_max_s)
 
     # ------------------------------------------------------------------ one delivery

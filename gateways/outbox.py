@@ -6,15 +6,27 @@ reason. ``idempotency_key`` is UNIQUE — ``<session>:<seq>:<destination>`` for 
 replaying an event after a restart can never enqueue (or send) it twice. Sent rows are kept for
 ``delivery.sent_retention_days`` (they are what makes replays idempotent) and then pruned.
 
-A row found in ``sending`` at startup was cut off mid-delivery by a crash; it goes back to
-``pending`` (at-least-once for that one case; webhooks carry the stable key so receivers can
-drop the duplicate). A graceful :meth:`NotificationService.close` drains in-flight deliveries
-first, so ordinary restarts neither lose nor repeat anything.
+Several replicas may each run a delivery worker on one store. A claim is one conditional
+``UPDATE … WHERE status='pending'`` that also records the claimant (``claimed_by``) and until
+when the claim holds (``claim_expires_at``, beyond the longest a delivery may take), so exactly
+one worker delivers a row; the claimant marks it ``sent`` before its claim can expire. A row
+whose claimant died (still ``sending`` past its expiry) is put back to ``pending`` by whichever
+worker looks next (:meth:`Outbox.reclaim_expired`) — at-least-once for that one case; webhooks
+carry the stable key so receivers can drop the duplicate. A late claimant's retry/failure
+bookkeeping only applies to a row it still holds. Due rows skip destinations with a delivery
+in flight on any replica, so deliveries to one destination stay sequential across replicas.
+
+At startup a worker takes back what its own previous life left ``sending`` (same
+``ML_INTERN_REPLICA_ID``; on SQLite, one process per file: every such row, as before). A
+graceful :meth:`NotificationService.close` drains in-flight deliveries first, so ordinary
+restarts neither lose nor repeat anything.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -62,6 +74,11 @@ OUTBOX_SCHEMA = Schema(
             GROUP BY e.session_id
             ON CONFLICT (consumer, session_id) DO NOTHING;
         DELETE FROM kv WHERE namespace='gateways' AND key IN ('event_cursor', 'notifying_since');
+        """,
+        # v3 — delivery claims shared by several replicas' workers (who, and until when).
+        """
+        ALTER TABLE outbox ADD COLUMN claimed_by TEXT;
+        ALTER TABLE outbox ADD COLUMN claim_expires_at REAL;
         """,
     ),
     postgres={
@@ -128,11 +145,31 @@ def _row(r: Any) -> OutboxRow:
     )
 
 
-class Outbox:
-    """Queries on the ``outbox`` table (declared here, :data:`OUTBOX_SCHEMA`)."""
+DEFAULT_CLAIM_TTL_S = 120.0
 
-    def __init__(self, store: Store) -> None:
+
+def default_claimant() -> str:
+    """This process's name on its claims: ``ML_INTERN_REPLICA_ID``, else ``<host>-<pid>``."""
+    return os.environ.get("ML_INTERN_REPLICA_ID") or f"{socket.gethostname()}-{os.getpid()}"
+
+
+class Outbox:
+    """Queries on the ``outbox`` table (declared here, :data:`OUTBOX_SCHEMA`).
+
+    ``claimant`` names this worker on its claims; ``claim_ttl_s`` must exceed the longest a
+    delivery (and its bookkeeping) can take, or a slow delivery could be repeated.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        claimant: str | None = None,
+        claim_ttl_s: float = DEFAULT_CLAIM_TTL_S,
+    ) -> None:
         self.store = store
+        self.claimant = claimant or default_claimant()
+        self.claim_ttl_s = claim_ttl_s
         store.require(OUTBOX_SCHEMA)
 
     async def enqueue(self, items: Sequence[OutboxItem]) -> dict[str, OutboxRow]:
@@ -140,27 +177,27 @@ class Outbox:
         if not items:
             return {}
         now = time.time()
-        await self.store.transaction(
-            [
-                (
-                    "INSERT INTO outbox (idempotency_key, destination, event_type,"
-                    " session_id, payload, status, attempts, next_attempt_at, created_at,"
-                    " updated_at) VALUES (?,?,?,?,?,?,0,?,?,?)"
-                    " ON CONFLICT (idempotency_key) DO NOTHING",
-                    (
-                        it.key,
-                        it.destination,
-                        it.event_type,
-                        it.session_id,
-                        _dumps(it.payload),
-                        PENDING,
-                        it.due_at,
-                        now,
-                        now,
-                    ),
-                )
-                for it in items
+        # One statement: atomic by itself, and a key enqueued by two replicas at once is
+        # decided by the unique index (no store-wide lock).
+        params: list[Any] = []
+        for it in items:
+            params += [
+                it.key,
+                it.destination,
+                it.event_type,
+                it.session_id,
+                _dumps(it.payload),
+                PENDING,
+                it.due_at,
+                now,
+                now,
             ]
+        await self.store.execute(
+            "INSERT INTO outbox (idempotency_key, destination, event_type, session_id, payload,"
+            " status, attempts, next_attempt_at, created_at, updated_at) VALUES "
+            + ",".join("(?,?,?,?,?,?,0,?,?,?)" for _ in items)
+            + " ON CONFLICT (idempotency_key) DO NOTHING",
+            params,
         )
         return await self.by_keys([it.key for it in items])
 
@@ -217,44 +254,83 @@ class Outbox:
         skip = f" AND destination NOT IN ({marks})" if exclude else ""
         rows = await self.store.fetchall(
             "SELECT * FROM outbox WHERE id IN (SELECT MIN(id) FROM outbox"
-            f" WHERE status=? AND next_attempt_at<=?{skip} GROUP BY destination) ORDER BY id",
-            (PENDING, now, *sorted(exclude)),
+            f" WHERE status=? AND next_attempt_at<=?{skip} AND destination NOT IN"
+            " (SELECT destination FROM outbox WHERE status=?) GROUP BY destination) ORDER BY id",
+            (PENDING, now, *sorted(exclude), SENDING),
         )
         return [_row(r) for r in rows]
 
     async def next_due_by_destination(self) -> dict[str, float]:
+        """When each destination next has a row due (those with a delivery in flight on any
+        replica are left to that delivery's worker)."""
         rows = await self.store.fetchall(
             "SELECT destination, MIN(next_attempt_at) AS t FROM outbox WHERE status=?"
+            " AND destination NOT IN (SELECT destination FROM outbox WHERE status=?)"
             " GROUP BY destination",
-            (PENDING,),
+            (PENDING, SENDING),
         )
         return {r["destination"]: float(r["t"]) for r in rows}
 
     async def claim(self, row_id: int) -> bool:
-        """pending → sending, counting the attempt. False if someone else got there first."""
+        """pending → sending for this claimant, counting the attempt. False if another worker
+        (of any replica) got there first."""
+        now = time.time()
         n = await self.store.execute(
-            "UPDATE outbox SET status=?, attempts=attempts+1, updated_at=? WHERE id=? AND status=?",
-            (SENDING, time.time(), row_id, PENDING),
+            "UPDATE outbox SET status=?, attempts=attempts+1, claimed_by=?, claim_expires_at=?,"
+            " updated_at=? WHERE id=? AND status=?",
+            (SENDING, self.claimant, now + self.claim_ttl_s, now, row_id, PENDING),
         )
         return n == 1
 
     async def mark_sent(self, row_id: int, external_id: str | None) -> None:
+        """Delivered: never again (whoever holds the claim by now — a slow claimant's
+        success still stops a redelivery that has not started)."""
         await self.store.execute(
-            "UPDATE outbox SET status=?, external_id=?, updated_at=? WHERE id=?",
+            "UPDATE outbox SET status=?, external_id=?, claimed_by=NULL, claim_expires_at=NULL,"
+            " updated_at=? WHERE id=?",
             (SENT, external_id, time.time(), row_id),
         )
 
     async def mark_retry(self, row_id: int, error: str, next_attempt_at: float) -> None:
-        await self.store.execute(
-            "UPDATE outbox SET status=?, last_error=?, next_attempt_at=?, updated_at=? WHERE id=?",
-            (PENDING, error[:1000], next_attempt_at, time.time(), row_id),
-        )
+        await self._settle(row_id, PENDING, error, next_attempt_at)
 
     async def mark_failed(self, row_id: int, error: str) -> None:
+        await self._settle(row_id, FAILED, error, None)
+
+    async def _settle(self, row_id: int, status: str, error: str, due: float | None) -> None:
+        """Record a failed attempt, unless the row was sent or is claimed by another worker
+        (this one was too slow and its claim ran out)."""
+        due_sql = ", next_attempt_at=?" if due is not None else ""
         await self.store.execute(
-            "UPDATE outbox SET status=?, last_error=?, updated_at=? WHERE id=?",
-            (FAILED, error[:1000], time.time(), row_id),
+            f"UPDATE outbox SET status=?, last_error=?{due_sql}, claimed_by=NULL,"
+            " claim_expires_at=NULL, updated_at=? WHERE id=? AND status<>?"
+            " AND (claimed_by IS NULL OR claimed_by=?)",
+            (
+                status,
+                error[:1000],
+                *(() if due is None else (due,)),
+                time.time(),
+                row_id,
+                SENT,
+                self.claimant,
+            ),
         )
+
+    async def reclaim_expired(self, now: float | None = None) -> int:
+        """Rows whose claimant died mid-delivery (claim expired) go back to ``pending``."""
+        now = time.time() if now is None else now
+        return await self.store.execute(
+            "UPDATE outbox SET status=?, claimed_by=NULL, claim_expires_at=NULL,"
+            " next_attempt_at=?, updated_at=? WHERE status=? AND claim_expires_at<=?",
+            (PENDING, now, now, SENDING, now),
+        )
+
+    async def next_claim_expiry(self) -> float | None:
+        """When the earliest live claim runs out (the worker looks again then)."""
+        row = await self.store.fetchone(
+            "SELECT MIN(claim_expires_at) FROM outbox WHERE status=?", (SENDING,)
+        )
+        return float(row[0]) if row is not None and row[0] is not None else None
 
     async def unsettled(self, now: float, *, include_future: bool = False) -> int:
         """Rows in flight or due by ``now`` (with ``include_future``: every unsent pending row)."""
@@ -267,10 +343,19 @@ class Outbox:
         return int(row[0]) if row else 0
 
     async def recover_interrupted(self) -> int:
-        """Rows left ``sending`` by a crash go back to ``pending`` (attempt count kept)."""
+        """At startup: rows this worker's previous life left ``sending`` go back to
+        ``pending`` (attempt count kept), with unclaimed ones and expired claims. On SQLite (one
+        process per file) every ``sending`` row is such a leftover."""
+        now = time.time()
+        mine = ""
+        params: tuple[object, ...] = (PENDING, now, now, SENDING)
+        if self.store.dialect.is_postgres:
+            mine = " AND (claimed_by IS NULL OR claimed_by=? OR claim_expires_at<=?)"
+            params += (self.claimant, now)
         return await self.store.execute(
-            "UPDATE outbox SET status=?, next_attempt_at=?, updated_at=? WHERE status=?",
-            (PENDING, time.time(), time.time(), SENDING),
+            "UPDATE outbox SET status=?, claimed_by=NULL, claim_expires_at=NULL,"
+            f" next_attempt_at=?, updated_at=? WHERE status=?{mine}",
+            params,
         )
 
     async def prune_sent(self, older_than: float) -> int:

@@ -79,13 +79,17 @@ class NotificationService:
         bot_token: str | None = None,
         env: Mapping[str, str] | None = None,
         http: httpx.AsyncClient | None = None,
+        replica_id: str | None = None,
     ) -> None:
         environ = os.environ if env is None else env
         if not isinstance(config, MessagingConfig):
             config = parse_messaging_config(config, env=environ, bot_token=bot_token)
         self.config = config
         self.store = store
-        self.outbox = Outbox(store)
+        # A claim outlives the longest delivery: its backstop (timeout × 4) plus bookkeeping.
+        delivery = config.delivery
+        claim_ttl_s = delivery.claim_ttl_s or delivery.timeout_s * 4 + 60.0
+        self.outbox = Outbox(store, claimant=replica_id, claim_ttl_s=claim_ttl_s)
         self.collapser = ErrorCollapser(store, config.collapse_window_s)
         self.slack_base_url = (
             slack_base_url or environ.get("SLACK_API_BASE_URL") or DEFAULT_API_BASE_URL
@@ -103,6 +107,9 @@ class NotificationService:
 
     @classmethod
     def from_config(cls, config: Config, store: Store, **kwargs: Any) -> NotificationService:
+        # The replica's name on its outbox claims (``replicas.replica_id`` once configured).
+        replicas = getattr(config, "replicas", None)
+        kwargs.setdefault("replica_id", getattr(replicas, "replica_id", None))
         return cls(config.messaging, store, **kwargs)
 
     # ------------------------------------------------------------------ properties

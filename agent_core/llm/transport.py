@@ -15,6 +15,7 @@ litellm`` costs seconds on the first answer after a start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
@@ -38,6 +39,7 @@ from .openai_wire import (
 from .routing import OPENAI_DEFAULT_BASE, OPENAI_WIRE_PROVIDERS, Route, resolve
 
 LITELLM = "litellm"
+_DRAIN_S = 0.5
 AUTO = "auto"
 
 
@@ -72,8 +74,11 @@ class FastTransport:
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
             # A session belongs to one loop (tests run one loop each; the bot has one).
+            # No pool cap: a burst of sessions streams at once (each holds its connection
+            # for the whole answer), and queueing them behind a limit would add latency.
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0)
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout, auto_decompress=True, trust_env=False
+                connector=connector, timeout=self._timeout, auto_decompress=True, trust_env=False
             )
             self._loop = loop
         return self._session
@@ -122,18 +127,31 @@ class FastTransport:
 
 
 async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
-    """The stream's events; the connection goes back to the pool (or is closed) at the end."""
+    """The stream's events. A stream read to its end hands the connection back to the pool
+    (the next call skips the TCP handshake); one left early (an error, an interrupt) is closed."""
+    finished = False
     try:
         if "json" in response.headers.get("Content-Type", ""):
             body = await _json_body(response)  # an error, or a server that ignored "stream"
             yield as_stream_event(body)
-            return
-        async for event in sse_events(response.content):
-            yield event
+        else:
+            async for event in sse_events(response.content):
+                yield event
+            # After [DONE] only the chunked terminator is left: read it so the connection
+            # is reusable (bounded in bytes and time: a server that lingers is cut off).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_DRAIN_S):
+                    for _ in range(4):
+                        if response.content.at_eof() or not await response.content.read(1 << 16):
+                            break
+        finished = response.content.at_eof()
     except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
         raise _connection_error(exc) from None
     finally:
-        response.close()
+        if finished:
+            response.release()
+        else:
+            response.close()
 
 
 async def _raise_for_status(response: aiohttp.ClientResponse, url: str) -> None:

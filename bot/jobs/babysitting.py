@@ -128,9 +128,8 @@ async def _tell_channel(
     """One post in ``channel`` per event, ever: a crash mid-post leaves it out rather than
     risking it twice (the thread has the warning anyway)."""
     part = f"{health_part(ev.data)}:to:{channel}"
-    if await ctx.ledger.get(rec.session_id, ev.seq, part) is not None:
-        return
-    await ctx.ledger.begin(rec.session_id, ev.seq, part, channel)
+    if not await ctx.ledger.begin(rec.session_id, ev.seq, part, channel):
+        return  # posted (or being posted by another replica) already
     link = ""
     try:
         data = await ctx.out.sender.call(

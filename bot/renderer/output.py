@@ -61,8 +61,10 @@ class ThreadOutput:
             if found:
                 await self.ledger.done(sid, seq, part, found)
                 return found
-        else:
-            await self.ledger.begin(sid, seq, part, rec.channel)
+            if not await self.ledger.retry(entry):  # another replica took it over
+                return await self._posted_ts(sid, seq, part)
+        elif not await self.ledger.begin(sid, seq, part, rec.channel):
+            return await self._posted_ts(sid, seq, part)  # another replica is posting it
         common = {
             "channel": rec.channel,
             "thread_ts": rec.thread_ts,
@@ -100,10 +102,8 @@ class ThreadOutput:
     ) -> None:
         """Share a file in the thread once. A crash mid-upload leaves it out rather than
         risking it twice (a missing file beats a double one)."""
-        entry = await self.ledger.get(rec.session_id, seq, part)
-        if entry is not None:
+        if not await self.ledger.begin(rec.session_id, seq, part, rec.channel):
             return
-        await self.ledger.begin(rec.session_id, seq, part, rec.channel)
         file_id = await upload_text(
             self.sender,
             channel=rec.channel,
@@ -114,6 +114,11 @@ class ThreadOutput:
             priority=HIGH,
         )
         await self.ledger.done(rec.session_id, seq, part, file_id)
+
+    async def _posted_ts(self, session_id: str, seq: int, part: str) -> str | None:
+        """The ts of a part someone else is posting (None until it is recorded)."""
+        entry = await self.ledger.get(session_id, seq, part)
+        return entry.ts if entry is not None else None
 
     async def _find_marker(self, rec: ThreadRecord, seq: int, part: str) -> str | None:
         try:

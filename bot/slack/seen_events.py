@@ -1,4 +1,12 @@
-"""Dedupe keys of Slack deliveries already handled (``slack_seen_events``), for the middleware."""
+"""Dedupe keys of Slack deliveries already handled (``slack_seen_events``), for the middleware.
+
+Several replicas may receive the same delivery at once (a Slack retry storm, a reconnect, a
+mention that also arrives as a ``message`` event on another connection). Whether a delivery
+is new is decided by one ``INSERT … WHERE NOT EXISTS … ON CONFLICT DO NOTHING RETURNING`` of all its keys:
+the database's unique index picks exactly one winner per key, with no lock shared by other
+deliveries. The keys go in sorted order, so two deliveries sharing several keys contend on
+the first shared one and cannot split the wins between them (which would drop the event).
+"""
 
 from __future__ import annotations
 
@@ -16,21 +24,32 @@ class SeenEvents:
         store.require(SLACK_SCHEMA)
 
     async def first_time(self, keys: list[str], now: float | None = None) -> bool:
-        """Record ``keys``; False if any was seen before (then nothing is recorded)."""
+        """Record ``keys``; False if any was seen before (then nothing new is recorded).
+
+        One statement: insert every key unless one exists, and count what was inserted. On
+        one process this is the old check-then-insert; across replicas racing on one key the
+        unique index decides, and each loser's count comes up short.
+        """
+        unique = sorted(set(keys))
+        if not unique:
+            return True
         now = time.time() if now is None else now
-        async with self.store.atomic() as db:
-            for key in keys:
-                async with db.execute(
-                    "SELECT 1 FROM slack_seen_events WHERE event_key=?", (key,)
-                ) as cur:
-                    if await cur.fetchone() is not None:
-                        return False
-            await db.executemany(
-                "INSERT INTO slack_seen_events (event_key, received_at) VALUES (?,?)"
-                " ON CONFLICT (event_key) DO NOTHING",
-                [(k, now) for k in keys],
-            )
-        return True
+        rows = " UNION ALL ".join(
+            "SELECT CAST(? AS TEXT) AS event_key, CAST(? AS DOUBLE PRECISION) AS received_at"
+            for _ in unique
+        )
+        marks = ",".join("?" * len(unique))
+        params: list[object] = []
+        for key in unique:
+            params += [key, now]
+        won = await self.store.fetchall(
+            "INSERT INTO slack_seen_events (event_key, received_at)"
+            f" SELECT event_key, received_at FROM ({rows}) AS delivery"
+            f" WHERE NOT EXISTS (SELECT 1 FROM slack_seen_events WHERE event_key IN ({marks}))"
+            " ON CONFLICT (event_key) DO NOTHING RETURNING event_key",
+            [*params, *unique],
+        )
+        return len(won) == len(unique)
 
     async def prune(self, older_than_s: float) -> int:
         return await self.store.execute(

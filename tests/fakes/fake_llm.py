@@ -85,6 +85,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import gzip as gzip_module
 import inspect
 import itertools
 import json
@@ -114,9 +115,10 @@ __all__ = [
     "run_forever",
     "text",
     "tool_calls",
+    "wire",
 ]
 
-ReplyKind = Literal["text", "tool_calls", "error"]
+ReplyKind = Literal["text", "tool_calls", "error", "wire"]
 
 _DEFAULT_TEXT_CHUNK_SIZE = 8
 _DEFAULT_ARGS_CHUNK_SIZE = 5
@@ -211,6 +213,14 @@ class Reply:
     retry_after: float | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     """Extra response headers (any reply kind)."""
+
+    # -- exact wire bytes (kind "wire", built with :func:`wire`)
+    body: bytes = b""
+    content_type: str = "text/event-stream"
+    gzip: bool = False
+    """Send ``body`` gzip-compressed with ``Content-Encoding: gzip``."""
+    hang_after_body: bool = False
+    """Send ``body``, then keep the connection open without another byte."""
 
 
 def call(
@@ -349,6 +359,22 @@ def error(
     )
 
 
+def wire(
+    body: bytes,
+    *,
+    status: int = 200,
+    content_type: str = "text/event-stream",
+    headers: Mapping[str, str] | None = None,
+    gzip: bool = False,
+    hang_after_body: bool = False,
+) -> Reply:
+    """Exactly these response bytes, for wire-level quirks the scripted replies cannot express:
+    multi-line SSE events, keep-alive comments, an ``error`` object mid-stream (the HF router
+    and vLLM send one), a 200 whose JSON body is an error, a 3xx, a stream that never ends."""
+    return Reply(kind="wire", body=body, status=status, content_type=content_type,
+                 headers=dict(headers or {}), gzip=gzip, hang_after_body=hang_after_body)  # fmt: skip
+
+
 def raw(*deltas: dict[str, Any], finish_reason: str = "tool_calls") -> Reply:
     """A stream of exactly these deltas, then ``finish_reason`` (streaming requests only)."""
     return Reply(kind="tool_calls", raw_deltas=tuple(deltas), finish_reason=finish_reason)
@@ -377,6 +403,8 @@ class RecordedRequest(dict[str, Any]):
         self.headers: dict[str, str] = {k.lower(): v for k, v in headers.items()}
         self.path = path
         self.index = index
+        self.peer: tuple[str, int] | None = None
+        """The client's address (the same port twice means a reused connection)."""
 
 
 Responder = Callable[[RecordedRequest], Reply | str | None | Awaitable[Reply | str | None]]
@@ -559,6 +587,8 @@ class FakeLLM:
         recorded = RecordedRequest(
             body, headers=request.headers, path=request.path, index=len(self.requests)
         )
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        recorded.peer = tuple(peer[:2]) if peer else None
         self.requests.append(recorded)
         await self._notify()
         refused = self.check_request(recorded)
@@ -590,6 +620,8 @@ class FakeLLM:
                 await self._wait_or_close(reply.gate.wait())
             if reply.kind == "error":
                 return _error_response(reply)
+            if reply.kind == "wire":
+                return await self._wire(request, reply)
             if body.get("stream"):
                 return await self._stream(request, recorded, reply)
             if reply.stall_after_chunks is not None:
@@ -668,6 +700,20 @@ class FakeLLM:
         if include_usage:
             await response.write(_sse(envelope.usage_chunk(_usage(body, reply))))
         await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    async def _wire(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+        payload = gzip_module.compress(reply.body) if reply.gzip else reply.body
+        headers = {"Content-Type": reply.content_type, **reply.headers}
+        if reply.gzip:
+            headers["Content-Encoding"] = "gzip"
+        response = web.StreamResponse(status=reply.status, headers=headers)
+        await response.prepare(request)
+        await response.write(payload)
+        if reply.hang_after_body:
+            await self._wait_or_close(asyncio.Event().wait())
+            raise _Abort
         await response.write_eof()
         return response
 

@@ -38,11 +38,12 @@ Where things are (``tests/fakes/slack/``)
 ``web_api.py``         ``/api/<method>``: argument parsing, tokens, faults, rate limits
 ``web_methods.py``     the Web API methods the bot calls (chat, reactions, conversations …)
 ``files.py``           ``files.*``, the upload URL, ``url_private`` downloads
-``socket_mode.py``     ``/link/``: connections, envelopes, acks, reconnects
+``socket_mode.py``     ``/link/``: connections, envelopes spread over them, acks, retries
 ``payloads.py``        event and interactivity payload shapes
 ``people.py``          mention, message, DM, click, submit a modal
 ``hooks.py``           incoming webhooks (``/services/…``) and ``response_url``
 ``faults.py``          scripted failures and rate-limit tiers (limits in ``slack_limits.py``)
+``http_events.py``     the HTTP Events API: signed POSTs to the app's request URL, retries
 ``control.py``         ``/_control/…`` for out-of-process drivers (benchmarks)
 ``emulator.py``        ``FakeSlack``: the parts composed on one ``FakeServer`` (``server.py``)
 =====================  ===================================================================
@@ -108,6 +109,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--rate-limits", action="store_true", help="enforce Slack rate-limit tiers")
     parser.add_argument("--ack-timeout", type=float, default=5.0)
+    parser.add_argument(
+        "--event-retries", type=int, default=3, help="redeliveries of an unacked event (Slack: 3)"
+    )
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(
@@ -121,6 +125,7 @@ def main(argv: list[str] | None = None) -> None:
         strict=args.strict,
         rate_limits=args.rate_limits,
         ack_timeout=args.ack_timeout,
+        event_retries=args.event_retries,
     )
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(serve_until_signalled(fake, lambda: fake.base_url))

@@ -7,13 +7,15 @@ read the traffic record. Every answer is ``{"ok": true, ...}`` or ``{"ok": false
 
 =========================  =================================================================
 ``GET  /_control/health``  ``{base_url, ws_connections}``
-``POST /_control/mention`` ``{text, channel?, user?, thread_ts?}`` -> ``{ts, ack}``
-``POST /_control/click``   ``{channel, message_ts, action_id, value?, user?, block_id?}``
+``POST /_control/mention`` ``{text, channel?, user?, thread_ts?, connection?, avoid?}`` -> ``{ts, ack}``
+``POST /_control/click``   ``{channel, message_ts, action_id, value?, user?, block_id?, connection?, avoid?}``
 ``POST /_control/rate_limits`` ``{enabled, methods?, overrides?: {m: {per_minute, burst, per_channel?}}}``
 ``POST /_control/wait_call``   ``{method, count?, timeout?}`` -> ``{call}``
 ``POST /_control/reset_counters`` clear calls / acks / rate_limited (state is kept)
 ``GET  /_control/calls?method=&since=`` -> ``{calls, total}``
 ``GET  /_control/acks``        -> ``{acks}``
+``GET  /_control/deliveries``  -> ``{deliveries}``: which connection got each envelope, acked when
+``GET  /_control/connections`` -> ``{connections}``: number, peer_port, open, opened/closed_at
 ``GET  /_control/messages?channel=&thread_ts=`` -> ``{messages}``
 ``GET  /_control/stats``       -> ``{calls_by_method, rate_limited, ws_connections, acks, ack_latency_s}``
 ``POST /_control/wait_message``   ``{channel, thread_ts?, contains?, bot_only?, timeout?}`` -> ``{message}``
@@ -65,6 +67,8 @@ class ControlApi:
         r.add_post("/_control/reset_counters", self._ctl_reset)
         r.add_get("/_control/calls", self._ctl_calls)
         r.add_get("/_control/acks", self._ctl_acks)
+        r.add_get("/_control/deliveries", self._ctl_deliveries)
+        r.add_get("/_control/connections", self._ctl_connections)
         r.add_get("/_control/messages", self._ctl_messages)
         r.add_get("/_control/stats", self._ctl_stats)
         r.add_post("/_control/wait_message", self._ctl_wait_message)
@@ -117,6 +121,8 @@ class ControlApi:
                 b.get("user", "U1"),
                 b.get("thread_ts"),
                 ack_timeout=b.get("ack_timeout"),
+                connection=b.get("connection"),
+                avoid=b.get("avoid") or (),
             )
             return {"ts": ts, "ack": ack.to_dict()}
 
@@ -132,6 +138,8 @@ class ControlApi:
                 b.get("user", "U1"),
                 b.get("block_id"),
                 ack_timeout=b.get("ack_timeout"),
+                connection=b.get("connection"),
+                avoid=b.get("avoid") or (),
             )
             return {"ack": ack.to_dict()}
 
@@ -176,6 +184,14 @@ class ControlApi:
 
     async def _ctl_acks(self, request: web.Request) -> web.Response:
         return web.json_response({"ok": True, "acks": [a.to_dict() for a in self.state.acks]})
+
+    async def _ctl_deliveries(self, request: web.Request) -> web.Response:
+        rows = [d.to_dict() for d in self.socket.deliveries]
+        return web.json_response({"ok": True, "deliveries": rows})
+
+    async def _ctl_connections(self, request: web.Request) -> web.Response:
+        rows = [c.to_dict() for c in self.socket.connections]
+        return web.json_response({"ok": True, "connections": rows})
 
     async def _ctl_messages(self, request: web.Request) -> web.Response:
         channel = request.query.get("channel", "C1")

@@ -26,7 +26,7 @@ from tests.fakes.slack.files import FileTransfers, share_user_file
 from tests.fakes.slack.hooks import Hooks
 from tests.fakes.slack.http_events import HttpEvents
 from tests.fakes.slack.people import People
-from tests.fakes.slack.socket_mode import SocketMode
+from tests.fakes.slack.socket_mode import Delivery, SocketMode
 from tests.fakes.slack.state import SlackState
 from tests.fakes.slack.web_api import WebApi
 
@@ -55,6 +55,7 @@ class FakeSlack(FakeServer, SlackState):
         rate_limits: bool = False,
         clock: Callable[[], float] = time.monotonic,
         ack_timeout: float = 5.0,
+        event_retries: int = 3,
         trigger_ttl: float = 3.0,
     ) -> None:
         """
@@ -64,6 +65,8 @@ class FakeSlack(FakeServer, SlackState):
             rate_limits: enforce Slack's tiers from the start (``enable_rate_limits``).
             clock: time source for rate limits and trigger expiry (step it in tests).
             ack_timeout: how long an envelope waits for the bot's ack.
+            event_retries: how often an unacked Events API envelope is delivered again
+                (Slack: 3; 0 = never, the test redelivers by hand).
             trigger_ttl: trigger_ids expire after this (Slack: 3 s).
         """
         if not bot_token.startswith("xoxb-"):
@@ -82,7 +85,7 @@ class FakeSlack(FakeServer, SlackState):
         self.app_token = app_token
 
         self.faults = FaultPlan(self.rate_limited, clock=lambda: self.clock())
-        self.socket = SocketMode(self, ack_timeout=ack_timeout)
+        self.socket = SocketMode(self, ack_timeout=ack_timeout, retries=event_retries)
         self.hooks = Hooks(self, self.faults)
         self.web_api = WebApi(
             self,
@@ -99,6 +102,7 @@ class FakeSlack(FakeServer, SlackState):
 
         # The test-facing API, by protocol.
         self.fail_next = self.faults.fail_next
+        self.lose_next_response = self.faults.lose_next_response
         self.enable_rate_limits = self.faults.enable_rate_limits
         self.disable_rate_limits = self.faults.disable_rate_limits
         self.wait_connected = self.socket.wait_connected
@@ -117,10 +121,11 @@ class FakeSlack(FakeServer, SlackState):
         self.share_file = functools.partial(share_user_file, self)
 
     def deliver_over_http(
-        self, request_url: str, signing_secret: str, **options: Any
+        self, request_url: str | list[str], signing_secret: str, **options: Any
     ) -> HttpEvents:
         """From now on deliver events and interactivity to ``request_url`` as Slack's HTTP
-        Events API does (signed, retried); ``options`` go to :class:`HttpEvents`."""
+        Events API does (signed, retried; several URLs: round robin, as a load balancer);
+        ``options`` go to :class:`HttpEvents`."""
         events = HttpEvents(self, request_url, signing_secret, **options)
         self.http_events = events
         self.people.socket = events  # type: ignore[assignment]  # same delivery methods
@@ -156,6 +161,11 @@ class FakeSlack(FakeServer, SlackState):
     @property
     def connections_opened(self) -> int:
         return self.socket.connections_opened
+
+    @property
+    def deliveries(self) -> list[Delivery]:
+        """Which connection got each envelope (see ``socket_mode``)."""
+        return self.socket.deliveries
 
     @property
     def rate_limits_enabled(self) -> bool:

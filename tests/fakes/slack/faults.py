@@ -8,9 +8,10 @@ upload URL, incoming webhooks and response_urls consult the same plan.
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
@@ -32,6 +33,19 @@ class Fault:
     body: str | None = None
 
 
+@dataclass
+class LostResponse:
+    """A call that takes effect in Slack but whose answer never reaches the caller (the
+    connection dies first): held until ``release`` is set. ``peer`` is the caller's
+    (host, port) once the call arrived, so a test can tell which process made it."""
+
+    method: str
+    match: Callable[[dict[str, Any]], bool] | None
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+    peer: tuple[str, int] | None = None
+    taken: bool = False
+
+
 class FaultPlan:
     """The scripted faults and the rate limiter; ``rate_limited`` counts the 429s served."""
 
@@ -39,6 +53,7 @@ class FaultPlan:
         self.rate_limited = rate_limited
         self.rate_limits_enabled = False
         self._faults: list[Fault] = []
+        self._lost: list[LostResponse] = []
         self._limiter = limits.RateLimiter(clock=clock)
 
     @property
@@ -77,6 +92,23 @@ class FaultPlan:
         )
         self._faults.append(fault)
         return fault
+
+    def lose_next_response(
+        self, method: str, match: Callable[[dict[str, Any]], bool] | None = None
+    ) -> LostResponse:
+        """The next matching call of ``method`` succeeds in Slack, but its response is held
+        until ``release`` is set: "posted, then the poster died before it knew"."""
+        lost = LostResponse(method, match)
+        self._lost.append(lost)
+        return lost
+
+    def take_lost(self, method: str, args: dict[str, Any]) -> LostResponse | None:
+        for lost in self._lost:
+            if lost.method == method and (lost.match is None or lost.match(args)):
+                self._lost.remove(lost)
+                lost.taken = True
+                return lost
+        return None
 
     def take(self, method: str, args: dict[str, Any]) -> Fault | None:
         for fault in self._faults:

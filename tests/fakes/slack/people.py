@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from tests.fakes.slack import payloads
@@ -43,11 +43,14 @@ class People:
         thread_ts: str | None = None,
         *,
         ack_timeout: float | None = None,
+        connection: int | None = None,
+        avoid: Collection[int] = (),
     ) -> tuple[str, Ack]:
         """A human @-mentions the bot: message stored, ``app_mention`` pushed; returns (ts, ack).
 
         Only the ``app_mention`` event is sent (real Slack also sends ``message`` when the
         app subscribes to message.channels; push that yourself with ``send_event``).
+        ``connection``/``avoid`` steer the envelope (see ``SocketMode.push_envelope``).
         """
         if f"<@{BOT_USER_ID}>" not in text:
             text = f"<@{BOT_USER_ID}> {text}"
@@ -56,6 +59,8 @@ class People:
         ack = await self.socket.send_event(
             payloads.message_event(self.state, "app_mention", channel, user, ts),
             ack_timeout=ack_timeout,
+            connection=connection,
+            avoid=avoid,
         )
         return ts, ack
 
@@ -104,6 +109,8 @@ class People:
         block_id: str | None = None,
         *,
         ack_timeout: float | None = None,
+        connection: int | None = None,
+        avoid: Collection[int] = (),
     ) -> Ack:
         """A user clicks an element of a stored message (or ephemeral) -> ``block_actions``.
 
@@ -174,7 +181,9 @@ class People:
         if msg is not None:
             payload["message"] = self.state.message_json(msg)
         envelope = payloads.interactive_envelope(payload, accepts_response_payload=False)
-        return await self.socket.push_envelope(envelope, ack_timeout=ack_timeout)
+        return await self.socket.push_envelope(
+            envelope, ack_timeout=ack_timeout, connection=connection, avoid=avoid
+        )
 
     async def submit_view(
         self,

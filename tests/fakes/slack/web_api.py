@@ -131,4 +131,11 @@ class WebApi:
             result = handler(self.state, args)
         except SlackError as e:
             return answer({"ok": False, "error": e.error, **e.extra})
+        lost = self.faults.take_lost(method, args)
+        if lost is not None:  # done in Slack; the caller hears nothing until released
+            peer = request.transport.get_extra_info("peername") if request.transport else None
+            lost.peer = tuple(peer[:2]) if peer else None
+            self.state.record_call(call, 200, {"ok": True, **result})
+            await lost.release.wait()
+            return web.json_response({"ok": True, **result}, headers=headers)
         return answer({"ok": True, **result})
