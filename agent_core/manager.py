@@ -308,17 +308,24 @@ class SessionManager:
             return "approvals_withdrawn"
         return "idle"
 
-    def at_session_limit(self, requester: str | None) -> bool:
+    async def at_session_limit(self, requester: str | None) -> bool:
         """True when ``requester`` already has ``max_active_sessions_per_user`` sessions working
-        (a gateway refuses to start another one for them)."""
-        working = sum(
-            1
-            for session in self._running.values()
-            if requester and session.origin.get("requester") == requester
-        )
+        (a gateway refuses to start another one for them) — on any replica: with replicas the
+        store counts them, on SQLite this process does (no round trip)."""
+        if not requester:
+            return False
+        if self.ownership.shared:
+            working = await self.store.count_working_sessions(requester)
+        else:
+            working = sum(
+                1
+                for session in self._running.values()
+                if session.origin.get("requester") == requester
+            )
         return working >= self.config.max_active_sessions_per_user
 
     def is_busy(self, session_id: str) -> bool:
+        """A turn of the session runs in this process (with replicas: on this replica)."""
         return session_id in self._running
 
     async def queued_count(self, session_id: str) -> int:
@@ -390,6 +397,8 @@ class SessionManager:
     # ------------------------------------------------------------------ introspection
     async def session_info(self, session_id: str) -> dict[str, Any]:
         """What `status` shows: model, activity, queue, approvals, plan, budget, context."""
+        if self.ownership.shared and session_id not in self._running:
+            self._loaded.pop(session_id, None)  # another replica may have moved it on since
         session = await self.get_session(session_id)
         pending = await self.approvals.pending(session_id)
         return {

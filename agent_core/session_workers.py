@@ -136,6 +136,10 @@ class SessionWorkers:
             if claim is not None:
                 await claim.release()
             claim = None
+        except BaseException:  # cancelled (shutdown): do not leave a renewal running
+            if claim is not None:
+                await claim.release()
+            raise
         if claim is None and self.tasks.get(session_id) is task:
             self.tasks.pop(session_id, None)
         return claim

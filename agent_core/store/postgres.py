@@ -30,9 +30,10 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from .dialect import POSTGRES, numbered_placeholders
+from .pg_listener import PgListener
 from .schema import Schema, StoreError
 from .stats import StoreStats
-from .wakeups import Callback, Listeners, check_channel
+from .wakeups import Callback, check_channel
 
 # Advisory lock keys (arbitrary, fixed: every replica must use the same ones).
 WRITE_LOCK = 0x6D6C_7701  # atomic() blocks
@@ -152,9 +153,7 @@ class PostgresBackend:
     def __init__(self, pool: asyncpg.Pool, location: str, url: str) -> None:
         self.pool = pool
         self.location = location
-        self._url = url  # with its password: only for the listening connection
-        self._listeners = Listeners()
-        self._listening: asyncpg.Connection | None = None
+        self._wakeups = PgListener(url, CONNECT_TIMEOUT_S)  # the URL keeps its password there
         self.stats = StoreStats()
 
     @classmethod
@@ -177,8 +176,7 @@ class PostgresBackend:
         return cls(pool, location, url)
 
     async def close(self) -> None:
-        if self._listening is not None:
-            await self._listening.close()
+        await self._wakeups.close()
         await self.pool.close()
 
     # ------------------------------------------------------------------ migrations
@@ -258,22 +256,16 @@ class PostgresBackend:
         self.stats.commits += 1
 
     # ------------------------------------------------------------------ wake-ups (LISTEN/NOTIFY)
-    def _on_notification(self, _conn: object, _pid: int, channel: str, payload: str) -> None:
-        self._listeners.deliver(channel, payload)
-
     async def listen(self, channel: str, callback: Callback) -> None:
         """Call ``callback(payload)`` for every wake-up on ``channel``, from any replica.
 
-        Listening holds one connection of its own (outside the pool) for the store's life.
+        Listening holds one connection of its own (outside the pool) for the store's life,
+        reconnected if it drops (:mod:`.pg_listener`).
         """
-        if self._listeners.add(channel, callback):
-            if self._listening is None:
-                self._listening = await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT_S)
-            await self._listening.add_listener(channel, self._on_notification)
+        await self._wakeups.listen(channel, callback)
 
     async def unlisten(self, channel: str, callback: Callback) -> None:
-        if self._listeners.remove(channel, callback) and self._listening is not None:
-            await self._listening.remove_listener(channel, self._on_notification)
+        await self._wakeups.unlisten(channel, callback)
 
     async def notify(self, channel: str, payload: str) -> None:
         await self.pool.execute("SELECT pg_notify($1, $2)", check_channel(channel), payload)
