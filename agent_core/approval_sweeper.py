@@ -36,16 +36,22 @@ class ApprovalSweeper:
         self._task: asyncio.Task[None] | None = None
         self._wakeup = asyncio.Event()
 
-    async def recover(self, skip: Skip | None = None) -> None:
+    async def recover(self, skip: Skip | None = None, settled_for_s: float = 0.0) -> None:
         """A batch claimed just before a crash may have no execution queued: queue it now.
 
-        ``skip(session)`` true: leave the session alone (with replicas, one a live replica
-        holds — its own worker is running it)."""
+        With replicas (run at start and on every patrol round), ``skip(session)`` true leaves
+        a session a live replica holds alone, and a batch decided less than ``settled_for_s``
+        ago is left to the replica whose click handler is queueing it right now; one decided
+        on a replica that died before queueing it is picked up a round later. A duplicate
+        would be harmless anyway: an execution finds its calls answered and does nothing."""
+        now = time.time()
         for session_id, batch_id in await self.store.sessions_with_pending_batch():
             if skip is not None and await skip(session_id):
                 continue
             calls = await self.approvals.batch(session_id, batch_id)
             if not calls or any(c.status == PENDING for c in calls):
+                continue
+            if any((c.decided_at or 0.0) > now - settled_for_s for c in calls):
                 continue
             if await self.store.has_queued_op(
                 session_id, ExecApproval.model_fields["kind"].default

@@ -172,6 +172,11 @@ class ApprovalBook:
         )
         return [_row_to_call(r) for r in rows]
 
+    async def count_pending(self) -> int:
+        """Calls waiting for a decision across every session (the ops endpoint's gauge)."""
+        row = await self.store.fetchone("SELECT COUNT(*) FROM approvals WHERE status='pending'")
+        return int(row[0]) if row else 0
+
     async def get(self, session_id: str, tool_call_id: str) -> PendingCall | None:
         row = await self.store.fetchone(
             "SELECT * FROM approvals WHERE session_id=? AND tool_call_id=?",

@@ -6,7 +6,7 @@ directory is loaded first without overriding the real environment. ``${VAR}`` an
 ``${VAR:-default}`` are substituted in every string. Any problem is a :class:`ConfigError` that
 names the key path, because "invalid config" without a key is useless at 3 a.m.
 
-Sections owned by other layers (``slack``, ``messaging``) are kept as plain dicts here and
+Sections owned by other layers (``slack``, ``messaging``, ``ops``, ``http``) are kept as plain dicts here and
 validated by those layers, so the engine never learns their shape.
 """
 
@@ -180,6 +180,7 @@ class Config(_Section):
     llm_max_retries: int = Field(3, ge=0, le=10)
     llm_retry_base_s: float = Field(5.0, ge=0)
     llm_retry_max_s: float = Field(60.0, ge=0)
+    llm_transport: Literal["auto", "litellm"] = "auto"  # auto: OpenAI-compatible routes skip litellm
     context_window: int | None = Field(None, gt=1000)
     compaction_threshold: float = Field(0.9, gt=0.1, lt=1.0)
     compaction_tail_messages: int = Field(5, ge=1)
@@ -189,6 +190,9 @@ class Config(_Section):
     mcpServers: dict[str, dict[str, Any]] = Field(default_factory=dict)
     messaging: dict[str, Any] = Field(default_factory=dict)
     slack: dict[str, Any] = Field(default_factory=dict)
+    # The bot's operations endpoints and HTTP mode (validated by bot/ops/settings.py).
+    ops: dict[str, Any] = Field(default_factory=dict)
+    http: dict[str, Any] = Field(default_factory=dict)
     jobs: JobsConfig = Field(default_factory=JobsConfig)
     tools: ToolsConfig = Field(default_factory=ToolsConfig)
     sandbox: SandboxConfig = Field(default_factory=SandboxConfig)

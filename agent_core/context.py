@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from .config import Config
@@ -17,6 +18,10 @@ from .llm import LLMClient, LLMResult, context_window, count_tokens
 
 DANGLING_RESULT = "Tool was not executed (interrupted or error)."
 OVERSIZED_PRESERVED_TOKENS = 50_000
+CHARS_PER_TOKEN = 4
+# Below this share of the compaction threshold a cheap estimate decides; above it the tokenizer
+# does. Chars/4 can undercount dense text (code: ~3 chars per token), and 0.6 × 4/3 < 1.
+TOKENIZER_ABOVE = 0.6
 
 COMPACTION_PROMPT = """You are compacting the middle of a long working session between a user and
 an ML-engineering agent so the agent can continue with less context. Write a dense summary
@@ -28,6 +33,27 @@ Do not invent anything."""
 
 class CompactionFailed(RuntimeError):
     """Compaction could not bring the context under the threshold."""
+
+
+@dataclass(frozen=True)
+class UsageMark:
+    """What the provider counted for the last request: its ``prompt_tokens`` covered the
+    system prompt and the first ``messages`` history messages. The next estimate adds only
+    what was appended since, so a step's accounting does not grow with the history."""
+
+    prompt_tokens: int
+    messages: int
+
+
+def rough_tokens(messages: list[dict[str, Any]]) -> int:
+    """Chars/4 over contents and tool calls: cheap, no tokenizer (and no litellm import)."""
+    chars = 0
+    for m in messages:
+        content = m.get("content")
+        chars += len(content) if isinstance(content, str) else len(str(content or ""))
+        if m.get("tool_calls"):
+            chars += len(str(m["tool_calls"]))
+    return chars // CHARS_PER_TOKEN
 
 
 def wire_messages(system_prompt: str, history: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -134,6 +160,29 @@ class ContextManager:
 
     def tokens(self, model: str, system_prompt: str, history: list[dict[str, Any]]) -> int:
         return count_tokens(model, wire_messages(system_prompt, history), self.config)
+
+    def estimate(
+        self,
+        model: str,
+        system_prompt: str,
+        history: list[dict[str, Any]],
+        mark: UsageMark | None,
+    ) -> int:
+        """The context size for the compaction decision, without the tokenizer on a normal step.
+
+        With a :class:`UsageMark` (the provider's count of the last request): that count plus
+        chars/4 of the messages appended since. Without one (first step after a load, a
+        provider that reports no usage): chars/4 of everything. Only an estimate near the
+        threshold is counted exactly (:meth:`tokens`), so the decision is the tokenizer's
+        whenever it matters.
+        """
+        if mark is not None and mark.messages <= len(history):
+            estimate = mark.prompt_tokens + rough_tokens(history[mark.messages :])
+        else:
+            estimate = (len(system_prompt) // CHARS_PER_TOKEN) + rough_tokens(history)
+        if estimate >= self.threshold(model) * TOKENIZER_ABOVE:
+            return self.tokens(model, system_prompt, history)
+        return estimate
 
     def needs_compaction(self, model: str, tokens: int) -> bool:
         return tokens > self.threshold(model)

@@ -51,8 +51,11 @@ class EventType(StrEnum):
 # only worth something while the turn runs (the answer is persisted whole, as
 # ``assistant_message``, and the Slack renderer posts it on ``turn_complete``). Persisting each
 # one cost ~0.55 ms of SQLite per delta — ~2 s of CPU for a 10,000-character answer in 2,000
-# chunks (issue 18). A transient event has ``seq`` 0: it has no place in the log.
-TRANSIENT_EVENTS: frozenset[str] = frozenset({EventType.ASSISTANT_CHUNK})
+# chunks (issue 18). ``assistant_stream_end`` only closes those deltas, so it is as transient.
+# A transient event has ``seq`` 0: it has no place in the log.
+TRANSIENT_EVENTS: frozenset[str] = frozenset(
+    {EventType.ASSISTANT_CHUNK, EventType.ASSISTANT_STREAM_END}
+)
 
 
 # ``interrupted.stopped_by`` is the gateway's user id of whoever asked for the stop, this

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from . import policy
@@ -123,18 +123,38 @@ class SessionManager:
         """Scrub, persist, then deliver an event. Usable by tools, the job watcher, gateways.
 
         :data:`~agent_core.events.TRANSIENT_EVENTS` (streamed deltas) are only delivered."""
-        if type_ in TRANSIENT_EVENTS:
-            event = Event(session_id, 0, str(type_), scrub(data))
-        else:
-            event = await self.store.append_event(session_id, str(type_), scrub(data))
-        if event.type == EventType.APPROVAL_REQUIRED:
-            self.sweeper.wake()  # its deadline may be sooner than the sweep's next tick
-        for listener in list(self._listeners):
-            try:
-                await listener(event)
-            except Exception:
-                log.exception("event listener failed for %s #%d", event.type, event.seq)
+        (event,) = await self.emit_many(session_id, [(type_, data)])
         return event
+
+    async def emit_many(
+        self,
+        session_id: str,
+        events: Sequence[tuple[str, dict[str, Any]]],
+        statements: Sequence[tuple[str, Sequence[Any]]] = (),
+    ) -> list[Event]:
+        """Like :meth:`emit` for several events of one session, persisted together with
+        ``statements`` (the step's history and state) in one transaction, then delivered in
+        order: one commit per engine step instead of one per event."""
+        scrubbed = [(str(type_), scrub(data)) for type_, data in events]
+        durable = [(t, d) for t, d in scrubbed if t not in TRANSIENT_EVENTS]
+        stored = iter(
+            await self.store.append_events(session_id, durable, with_statements=statements)
+            if durable or statements
+            else ()
+        )
+        out = [
+            Event(session_id, 0, t, d) if t in TRANSIENT_EVENTS else next(stored)
+            for t, d in scrubbed
+        ]
+        for event in out:
+            if event.type == EventType.APPROVAL_REQUIRED:
+                self.sweeper.wake()  # its deadline may be sooner than the sweep's next tick
+            for listener in list(self._listeners):
+                try:
+                    await listener(event)
+                except Exception:
+                    log.exception("event listener failed for %s #%d", event.type, event.seq)
+        return out
 
     async def events_after(self, session_id: str, after_seq: int = 0) -> list[Event]:
         return await self.store.events_after(session_id, after_seq)
@@ -148,9 +168,10 @@ class SessionManager:
         if self.ownership.shared:
             await self.ownership.listen(OPS_CHANNEL, self._kick)
             await self.ownership.listen(STOP_CHANNEL, self.workers.on_remote_stop)
-            await self.sweeper.recover(skip=self.ownership.held_elsewhere)
+            await self._recover_batches()
             await self.workers.rescue()
             self.ownership.patrol(self.workers.rescue)
+            self.ownership.patrol(self._recover_batches)
         else:
             await report_cut_off(self.emit, await self.store.mark_running_ops("interrupted"))
             await self.sweeper.recover()
@@ -158,6 +179,12 @@ class SessionManager:
                 self._kick(session_id)
         self.sweeper.start()
         self.pruner.start()
+
+    async def _recover_batches(self) -> None:
+        """Approval batches decided on a replica that died before queueing their execution."""
+        await self.sweeper.recover(
+            skip=self.ownership.held_elsewhere, settled_for_s=self.config.replicas.lease_ttl_s
+        )
 
     @property
     def _closing(self) -> bool:
@@ -175,6 +202,7 @@ class SessionManager:
         await self.identity.aclose()
         await self.workers.finish(grace_s, STOPPED_BY_SHUTDOWN)
         await self.ownership.close()
+        await self.llm.aclose()
 
     # ------------------------------------------------------------------ sessions
     async def ensure_session(
@@ -217,6 +245,7 @@ class SessionManager:
             services=self.services,
             approvals=self.approvals,
             emit=self.emit,
+            emit_many=self.emit_many,
             system_prompt=self._system_prompt,
         )
         self._loaded[session_id] = session
@@ -279,17 +308,24 @@ class SessionManager:
             return "approvals_withdrawn"
         return "idle"
 
-    def at_session_limit(self, requester: str | None) -> bool:
+    async def at_session_limit(self, requester: str | None) -> bool:
         """True when ``requester`` already has ``max_active_sessions_per_user`` sessions working
-        (a gateway refuses to start another one for them)."""
-        working = sum(
-            1
-            for session in self._running.values()
-            if requester and session.origin.get("requester") == requester
-        )
+        (a gateway refuses to start another one for them) — on any replica: with replicas the
+        store counts them, on SQLite this process does (no round trip)."""
+        if not requester:
+            return False
+        if self.ownership.shared:
+            working = await self.store.count_working_sessions(requester)
+        else:
+            working = sum(
+                1
+                for session in self._running.values()
+                if session.origin.get("requester") == requester
+            )
         return working >= self.config.max_active_sessions_per_user
 
     def is_busy(self, session_id: str) -> bool:
+        """A turn of the session runs in this process (with replicas: on this replica)."""
         return session_id in self._running
 
     async def queued_count(self, session_id: str) -> int:
@@ -361,6 +397,8 @@ class SessionManager:
     # ------------------------------------------------------------------ introspection
     async def session_info(self, session_id: str) -> dict[str, Any]:
         """What `status` shows: model, activity, queue, approvals, plan, budget, context."""
+        if self.ownership.shared and session_id not in self._running:
+            self._loaded.pop(session_id, None)  # another replica may have moved it on since
         session = await self.get_session(session_id)
         pending = await self.approvals.pending(session_id)
         return {

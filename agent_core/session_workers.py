@@ -99,6 +99,9 @@ class SessionWorkers:
         except asyncio.CancelledError:
             if not claim.lost:
                 raise
+            task = asyncio.current_task()
+            if task is not None:
+                task.uncancel()  # the renewal cancelled us on purpose; end normally
             log.warning("session %s moved to another replica mid-turn; stopped here", session_id)
         finally:
             if claim.lost:
@@ -107,8 +110,11 @@ class SessionWorkers:
             if self.tasks.get(session_id) is asyncio.current_task():
                 self.tasks.pop(session_id, None)
             # An op may have been queued after our last check but before we unregistered.
-            if not self.closing and await self._has_queued(session_id):
-                self.kick(session_id)
+            if not self.closing:
+                if await self._has_queued(session_id):
+                    self.kick(session_id)
+            elif self.ownership.shared and not claim.lost and await self._has_queued(session_id):
+                await self._hand_over(session_id)  # shutting down: another replica runs it
 
     async def _claim(self, session_id: str, wake_holder: bool) -> Claim | None:
         """Hold the session for this worker, recovering it if another replica had it; None
@@ -130,6 +136,10 @@ class SessionWorkers:
             if claim is not None:
                 await claim.release()
             claim = None
+        except BaseException:  # cancelled (shutdown): do not leave a renewal running
+            if claim is not None:
+                await claim.release()
+            raise
         if claim is None and self.tasks.get(session_id) is task:
             self.tasks.pop(session_id, None)
         return claim
@@ -173,6 +183,13 @@ class SessionWorkers:
                 )
             finally:
                 self.running.pop(session_id, None)
+                session.interruption.fence = None  # the claim ends with this worker
+
+    async def _hand_over(self, session_id: str) -> None:
+        try:
+            await self.ownership.notify(OPS_CHANNEL, session_id)
+        except Exception:  # the patrol of the others finds it
+            log.warning("could not hand session %s over", session_id, exc_info=True)
 
     async def _has_queued(self, session_id: str) -> bool:
         """Checked on the way out of a worker, where a store error must not mask its own."""

@@ -1,4 +1,8 @@
-"""The Slack gateway's settings: the ``slack`` config section and the two tokens.
+"""The Slack gateway's settings: the ``slack`` config section and the tokens.
+
+Socket Mode needs the bot token and the app-level token; HTTP mode (``serve --http``) needs
+the bot token and the signing secret instead (Slack signs every request it sends; the app
+token is unused).
 
 ``Config.slack`` is a plain dict in the engine (the engine must not learn Slack's shape); it
 is validated here, once, at startup. Every problem is a :class:`ConfigError` naming the key
@@ -199,19 +203,32 @@ def load_slack_settings(config: Config) -> SlackSettings:
 
 
 class Tokens(BaseModel):
-    """Where the gateway connects, read from the environment (never from a config file)."""
+    """Where the gateway connects, read from the environment (never from a config file).
+    ``app_token`` is empty in HTTP mode, ``signing_secret`` empty in Socket Mode."""
 
     bot_token: str
-    app_token: str
+    app_token: str = ""
     api_base_url: str = DEFAULT_API_BASE_URL
+    signing_secret: str = ""
 
 
-def token_problems(env: Mapping[str, str] | None = None) -> list[str]:
-    """Missing or malformed tokens, each with how to fix it. Never echoes a token."""
+def token_problems(env: Mapping[str, str] | None = None, *, http: bool = False) -> list[str]:
+    """Missing or malformed tokens, each with how to fix it. Never echoes a token.
+
+    ``http``: HTTP mode, where ``SLACK_SIGNING_SECRET`` replaces ``SLACK_APP_TOKEN``.
+    """
     environ = os.environ if env is None else env
     problems: list[str] = []
     bot = environ.get("SLACK_BOT_TOKEN", "").strip()
     app = environ.get("SLACK_APP_TOKEN", "").strip()
+    if http:
+        app = "xapp-unused-in-http-mode"
+        if not environ.get("SLACK_SIGNING_SECRET", "").strip():
+            problems.append(
+                "SLACK_SIGNING_SECRET is not set: HTTP mode verifies every request Slack "
+                "sends with it; copy it from the app's 'Basic Information → App Credentials "
+                "→ Signing Secret'"
+            )
     if not bot:
         problems.append(
             "SLACK_BOT_TOKEN is not set: it is the Bot User OAuth Token (xoxb-…), on the app's "
@@ -243,10 +260,10 @@ def token_problems(env: Mapping[str, str] | None = None) -> list[str]:
     return problems
 
 
-def load_tokens(env: Mapping[str, str] | None = None) -> Tokens:
-    """The tokens, or ConfigError listing every problem."""
+def load_tokens(env: Mapping[str, str] | None = None, *, http: bool = False) -> Tokens:
+    """The tokens (for HTTP mode with ``http``), or ConfigError listing every problem."""
     environ = os.environ if env is None else env
-    problems = token_problems(environ)
+    problems = token_problems(environ, http=http)
     if problems:
         raise ConfigError("; ".join(problems))
     base = environ.get("SLACK_API_BASE_URL", "").strip() or DEFAULT_API_BASE_URL
@@ -254,14 +271,17 @@ def load_tokens(env: Mapping[str, str] | None = None) -> Tokens:
         base += "/"
     return Tokens(
         bot_token=environ["SLACK_BOT_TOKEN"].strip(),
-        app_token=environ["SLACK_APP_TOKEN"].strip(),
+        app_token=environ.get("SLACK_APP_TOKEN", "").strip(),
         api_base_url=base,
+        signing_secret=environ.get("SLACK_SIGNING_SECRET", "").strip() if http else "",
     )
 
 
-def check_slack_settings(config: Config, env: Mapping[str, str] | None = None) -> list[str]:
+def check_slack_settings(
+    config: Config, env: Mapping[str, str] | None = None, *, http: bool = False
+) -> list[str]:
     """Everything wrong with the Slack side of the setup (``ml-intern-slack check``)."""
-    problems = token_problems(env)
+    problems = token_problems(env, http=http)
     try:
         load_slack_settings(config)
     except ConfigError as exc:

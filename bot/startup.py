@@ -1,8 +1,9 @@
 """Startup and shutdown of the Slack bot: every component is built and wired here, once.
 
 Start order matters: the store and the engine come up first (and catch up on anything left
-from the last run) so that by the time Socket Mode connects, every event Slack delivers can be
-acted on. The engine's slow services (the Hub client, the job watcher, MCP servers) start only
+from the last run) so that by the time the transport opens (the Socket Mode connection, or the
+HTTP listener in ``serve --http``; see :mod:`bot.slack.transport`), every event Slack delivers
+can be acted on. The engine's slow services (the Hub client, the job watcher, MCP servers) start only
 *after* the socket is connected, so they never delay connecting. Stop order is the reverse of
 intake: stop taking events, let listener work finish, let the engine reach a safe point, let
 the renderer and sender flush, close the optional components, close the store.
@@ -20,7 +21,6 @@ import os
 import time
 from typing import Any
 
-from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 
@@ -46,6 +46,10 @@ from bot.conversation.message_input import InputComposer, ThreadNotes
 from bot.jobs import listeners as job_listeners
 from bot.jobs.actions import JobActions
 from bot.llm_warmup import LlmWarmup
+from bot.ops.health import Readiness, store_problem
+from bot.ops.metrics import BotMetrics
+from bot.ops.server import OpsEndpoints, ServedApp, ops_app, serve_app
+from bot.ops.settings import OpsSettings
 from bot.renderer.worker import Renderer
 from bot.settings import SlackSettings, Tokens
 from bot.slack import unmatched
@@ -57,6 +61,7 @@ from bot.slack.replies import Replies
 from bot.slack.seen_events import SeenEvents
 from bot.slack.sender import SlackSender
 from bot.slack.threads import ThreadStore
+from bot.slack.transport import SocketModeTransport, Transport, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +85,8 @@ class BotRuntime:
         services: Services | None = None,
         llm: Any = None,
         warm_llm: bool = True,
+        transport: Transport | None = None,
+        ops: OpsSettings | None = None,
     ) -> None:
         self.config = config
         self.settings = settings
@@ -89,19 +96,35 @@ class BotRuntime:
         self._llm = llm
         self.warm_llm = warm_llm
         self.services = services or Services()
-        self.warmup = LlmWarmup()
+        self.warmup = LlmWarmup(config)
         self.inflight = InFlight()
         self.store: Store | None = None
         self.manager: SessionManager | None = None
         self.renderer: Renderer | None = None
         self.sender: SlackSender | None = None
-        self.handler: AsyncSocketModeHandler | None = None
+        self.transport: Transport = transport or SocketModeTransport(tokens.app_token)
+        self.ops_settings = ops or OpsSettings()
+        self.ops_server: ServedApp | None = None
+        self.metrics = BotMetrics(self.transport.name)
+        self.ops = OpsEndpoints(
+            self.metrics,
+            Readiness(
+                {
+                    "store": lambda: store_problem(self.store),
+                    "slack": self.transport.connection_problem,
+                    "engine": self._engine_problem,
+                }
+            ),
+            self._refresh_gauges,
+        )
+        self.stopping = False
         self.connect_s: float | None = None
         # Components with a lifecycle next to the engine, closed (in reverse) before the store.
         self._closables: list[tuple[str, Any]] = []
         self._background: set[asyncio.Task[Any]] = set()
         register_secret(tokens.bot_token)
         register_secret(tokens.app_token)
+        register_secret(tokens.signing_secret)
 
     # ------------------------------------------------------------------ start
     async def start(self) -> None:
@@ -115,6 +138,7 @@ class BotRuntime:
 
     async def _start(self, store: Store, started: float) -> None:
         settings, tokens = self.settings, self.tokens
+        await self._start_ops_server()
         self.services.store, self.services.config = store, self.config
         if self.services.sandboxes is None:
             try:
@@ -128,9 +152,15 @@ class BotRuntime:
         manager = self.manager = SessionManager(
             store, self.config, services=self.services, router=router, llm=self._llm
         )
+        manager.add_listener(self.metrics.on_event)
         http = new_http_session()
         self._closables.insert(0, ("the Slack HTTP session", http))  # closed last
-        client = build_web_client(tokens.bot_token, tokens.api_base_url, session=http)
+        client = build_web_client(
+            tokens.bot_token,
+            tokens.api_base_url,
+            session=http,
+            observer=self.metrics.observe_slack_call,
+        )
         auth = await _auth_test(client, tokens.api_base_url)
         sender = self.sender = SlackSender(
             client,
@@ -164,18 +194,14 @@ class BotRuntime:
         await renderer.listen()
         if behind:
             log.info("replaying unrendered events of %d thread(s)", behind)
-        self.handler = AsyncSocketModeHandler(app, app_token=tokens.app_token)
         try:
-            await self.handler.connect_async()
-        except SlackApiError as exc:
-            raise StartupError(
-                f"Slack refused the app token ({exc.response.get('error')}); check "
-                "SLACK_APP_TOKEN (an app-level token xapp-… with connections:write) and that "
-                "Socket Mode is enabled (manifest.yml sets it)"
-            ) from None
+            await self.transport.start(app, self.ops if self.transport.serves_ops else None)
+        except TransportError as exc:
+            raise StartupError(str(exc)) from None
         self.connect_s = time.perf_counter() - started
         log.info(
-            "connected to Slack as %s in team %s (%.2fs after start)",
+            "connected to Slack (%s) as %s in team %s (%.2fs after start)",
+            self.transport.name,
             auth.get("user"),
             auth.get("team_id"),
             self.connect_s,
@@ -283,8 +309,9 @@ class BotRuntime:
             client=client,
             process_before_response=False,
             ignoring_self_events_enabled=True,
-            request_verification_enabled=False,  # Socket Mode: no HTTP signatures to check
+            **self.transport.app_options(),  # HTTP mode: the signing secret, verification on
         )
+        app.use(self.metrics.count_requests)  # first: counts what Slack sent, duplicates too
         for middleware in build_middleware(
             seen=seen,
             threads=threads,
@@ -304,6 +331,33 @@ class BotRuntime:
 
         _preload_authorization(app, auth)
         return app
+
+    async def _start_ops_server(self) -> None:
+        """``ops.port`` set: health, readiness and metrics on their own port, from the start
+        (HTTP mode also mounts them on the request URL's listener)."""
+        port = self.ops_settings.port
+        if port is None:
+            return
+        try:
+            self.ops_server = await serve_app(ops_app(self.ops), self.ops_settings.host, port)
+        except OSError as exc:
+            raise StartupError(
+                f"cannot serve the ops endpoints on {self.ops_settings.host}:{port} "
+                f"({exc.strerror}); change ops.port"
+            ) from None
+        self._closables.insert(0, ("the ops endpoints", self.ops_server))
+        log.info("ops endpoints on %s:%d", self.ops_settings.host, self.ops_server.port)
+
+    async def _engine_problem(self) -> str | None:
+        if self.stopping:
+            return "shutting down"
+        if self.manager is None:
+            return "the engine is not started yet"
+        return None
+
+    async def _refresh_gauges(self) -> None:
+        if self.store is not None and self.manager is not None:
+            await self.metrics.refresh(self.store, self.manager.approvals)
 
     async def _attach_engine_services(self, manager: SessionManager) -> None:
         """The Hub client, the job watcher and MCP servers, once Slack is connected."""
@@ -329,12 +383,11 @@ class BotRuntime:
     async def stop(self, grace_s: float | None = None) -> None:
         """Stop taking events, let work reach a safe point, flush, close the store."""
         grace = self.settings.shutdown_grace_s if grace_s is None else grace_s
-        if self.handler is not None:
-            try:
-                await self.handler.close_async()
-            except Exception:
-                log.warning("closing the socket failed", exc_info=True)
-            self.handler = None
+        self.stopping = True  # /readyz answers 503 from now on
+        try:
+            await self.transport.stop()
+        except Exception:
+            log.warning("closing the %s transport failed", self.transport.name, exc_info=True)
         for task in list(self._background):
             task.cancel()
         await self.inflight.wait(timeout=min(5.0, grace + 1))

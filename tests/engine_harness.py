@@ -34,6 +34,8 @@ def make_config(**overrides: Any) -> Config:
             "llm_retry_max_s": 0.2,
             "llm_timeout_s": 30,
             "context_window": 100_000,
+            # tests.llm_transports runs a suite over both LLM transports through this.
+            "llm_transport": os.environ.get("ML_INTERN_TEST_LLM_TRANSPORT", "auto"),
             # Tests that set HF_TOKEN would otherwise get Space sandboxes; sandbox tests opt in.
             "sandbox": {"backend": "off"},
         },

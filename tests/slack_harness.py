@@ -1,8 +1,9 @@
 """Run the real Slack gateway against the Slack emulator and the scripted LLM, in-process.
 
 ``BotEnv`` builds the gateway exactly as production does (:class:`bot.startup.BotRuntime`:
-store, engine, Web API client with retry handlers, Bolt AsyncApp, Socket Mode handler) — only
-the URLs, the tool router and a few timings differ. Tests drive it through the emulator
+store, engine, Web API client with retry handlers, Bolt AsyncApp, Socket Mode handler — or,
+with ``http=True``, the HTTP transport on a loopback port, the emulator then delivering signed
+HTTP requests to it) — only the URLs, the tool router and a few timings differ. Tests drive it through the emulator
 (``env.slack.mention(...)``) and assert on Slack-side state, waiting on conditions, never
 sleeping.
 """
@@ -21,11 +22,15 @@ from agent_core.config import Config
 from agent_core.tools import plan_tool
 from agent_core.tools.base import Services, ToolSpec
 from agent_core.tools.router import ToolRouter
+from bot.ops.settings import HttpSettings, OpsSettings
 from bot.settings import Tokens, load_slack_settings
+from bot.slack.transport import HttpTransport
 from bot.startup import BotRuntime
 from tests.engine_harness import make_config
 from tests.fakes.fake_llm import FakeLLM
 from tests.fakes.fake_slack import BOT_USER_ID, FakeSlack, Message
+
+SIGNING_SECRET = "8f14e45fceea167a5a36dedd4bea2543"  # the shape of a real one (32 hex digits)
 
 FAST_SLACK = {
     "progress_edit_interval_s": 0.05,
@@ -94,7 +99,11 @@ class BotEnv:
         slack_settings: dict[str, Any] | None = None,
         config_overrides: dict[str, Any] | None = None,
         tools: list[ToolSpec] | None = None,
+        http: bool = False,
+        ops: OpsSettings | None = None,
     ) -> None:
+        self.http = http
+        self.ops = ops
         self.slack = slack
         self.llm = llm
         self.db = db
@@ -118,8 +127,14 @@ class BotEnv:
         config = self.config
         tokens = Tokens(
             bot_token=self.slack.bot_token,
-            app_token=self.slack.app_token,
+            app_token="" if self.http else self.slack.app_token,
             api_base_url=self.slack.base_url,
+            signing_secret=SIGNING_SECRET if self.http else "",
+        )
+        transport = (
+            HttpTransport(SIGNING_SECRET, HttpSettings(host="127.0.0.1", port=0))
+            if self.http
+            else None
         )
         self.runtime = BotRuntime(
             config,
@@ -129,10 +144,21 @@ class BotEnv:
             router=self.router(),
             warm_llm=False,
             services=Services(state_dir=self.state_dir),  # workspaces under tmp, not the cwd
+            transport=transport,
+            ops=self.ops,
         )
         await self.runtime.start()
-        await self.slack.wait_connected()
+        if transport is not None:
+            self.slack.deliver_over_http(f"{self.http_url}/slack/events", SIGNING_SECRET)
+        else:
+            await self.slack.wait_connected()
         return self.runtime
+
+    @property
+    def http_url(self) -> str:
+        """The bot's own listener in HTTP mode (request URL, health, metrics)."""
+        assert self.runtime is not None and isinstance(self.runtime.transport, HttpTransport)
+        return f"http://127.0.0.1:{self.runtime.transport.port}"
 
     async def stop_bot(self, grace_s: float = 2.0) -> None:
         if self.runtime is not None:
@@ -205,6 +231,8 @@ async def bot_env(
     tools: list[ToolSpec] | None = None,
     default_reply: str | None = None,
     start: bool = True,
+    http: bool = False,
+    ops: OpsSettings | None = None,
 ) -> AsyncIterator[BotEnv]:
     async with FakeSlack() as slack, FakeLLM(default=default_reply) as llm:
         env = BotEnv(
@@ -214,6 +242,8 @@ async def bot_env(
             slack_settings=slack_settings,
             config_overrides=config_overrides,
             tools=tools,
+            http=http,
+            ops=ops,
         )
         if start:
             await env.start_bot()
@@ -225,6 +255,7 @@ async def bot_env(
 
 __all__ = [
     "BOT_USER_ID",
+    "SIGNING_SECRET",
     "BotEnv",
     "bot_env",
     "echo_tool",

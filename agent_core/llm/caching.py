@@ -75,7 +75,7 @@ def apply_markers(
     message before it (4 in all, Anthropic's maximum)."""
     messages = list(messages)
     if tools:
-        tools = [*tools[:-1], {**tools[-1], "cache_control": EPHEMERAL}]
+        tools = _marked_tools(tools)
     marks: list[int] = []
     if messages and messages[0].get("role") == "system":
         marks.append(0)
@@ -88,6 +88,22 @@ def apply_markers(
     for i in marks:
         messages[i] = _marked(messages[i])
     return messages, tools
+
+
+_MARKED_TOOLS: dict[int, tuple[list[dict[str, Any]], list[dict[str, Any]]]] = {}
+
+
+def _marked_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tools with a breakpoint on the last one — the same list object for the same input
+    list, so the fast path's encoded schemas are reused instead of re-encoded per call."""
+    hit = _MARKED_TOOLS.get(id(tools))
+    if hit is not None and hit[0] is tools:
+        return hit[1]
+    marked = [*tools[:-1], {**tools[-1], "cache_control": EPHEMERAL}]
+    if len(_MARKED_TOOLS) >= 16:
+        _MARKED_TOOLS.pop(next(iter(_MARKED_TOOLS)))
+    _MARKED_TOOLS[id(tools)] = (tools, marked)
+    return marked
 
 
 def _marked(message: dict[str, Any]) -> dict[str, Any]:

@@ -1,17 +1,23 @@
-"""The engine's only door to language models: litellm, streamed, with bounded retries and heals.
+"""The engine's only door to language models: streamed, with bounded retries and heals.
 
-``import litellm`` costs seconds, so it happens on first use, never on the path that connects
-to Slack and acks events. Each call: route the model id (:mod:`.routing`: host and key, or a
-named missing key at once), shape the messages for that provider (:mod:`.caching`: thinking
-only where required, cache breakpoints), pick the effort (:mod:`.effort`), call, assemble
-(:mod:`.result`), price (:mod:`.pricing`). Failures are classified (:mod:`.errors`); rate limits
-and transient errors are retried with :mod:`agent_core.retry`'s timing; a refused effort or
-refused thinking history is healed at once (no sleep, not counted as a retry).
+Each call: route the model id (:mod:`.routing`: host and key, or a named missing key at once),
+shape the messages for that provider (:mod:`.caching`: thinking only where required, cache
+breakpoints), pick the effort (:mod:`.effort`), send it over a transport (:mod:`.transport`:
+the lean OpenAI-compatible client for the HF router, OpenAI and local servers, litellm for the
+providers it translates), assemble (:mod:`.result`), price (:mod:`.pricing`). Failures are
+classified (:mod:`.errors`, one rule for both transports); rate limits and transient errors
+are retried with :mod:`agent_core.retry`'s timing; a refused effort or refused thinking
+history is healed at once (no sleep, not counted as a retry). This module is the one place for
+retries and heals, whichever transport carried the call.
+
+``import litellm`` costs seconds, so it happens only when a route needs it, never on the path
+that connects to Slack and acks events, and never for a fast-path call.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -31,9 +37,11 @@ from .errors import (
     classify,
     is_effort_rejection,
     is_thinking_history_rejection,
+    unprocessable_overflow,
 )
 from .result import CallAssembler, LLMResult, ThinkingAssembler, finalize_calls, history_call_ids
 from .textcalls import MarkupFilter
+from .transport import FastTransport, uses_fast_path
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +130,11 @@ class LLMClient:
         self.effort = EffortBook(config.reasoning_effort)
         self.usage_lock = asyncio.Lock()
         """Serialises per-user spend totals across this process's sessions."""
+        self.fast = FastTransport(config.llm_timeout_s)
+
+    async def aclose(self) -> None:
+        """Close the fast path's HTTP session."""
+        await self.fast.aclose()
 
     def route(self, model: str) -> routing.Route:
         """Where ``model`` goes; raises ``LLMError(auth)`` naming the missing key."""
@@ -234,7 +247,6 @@ class LLMClient:
     ) -> LLMResult:
         """One attempt at ``effort`` (None: no reasoning, and no thinking sent back).
         ``streamed[0]`` becomes True once text reached ``on_chunk`` (a retry would repeat it)."""
-        litellm = get_litellm()
         messages, tools, max_tokens = request.messages, request.tools, request.max_tokens
         use_stream = self.config.stream if request.stream is None else request.stream
         if (
@@ -263,15 +275,14 @@ class LLMClient:
         if use_stream:
             kwargs["stream"] = True
             kwargs["stream_options"] = {"include_usage": True}
-        response = await litellm.acompletion(**kwargs)
+        if uses_fast_path(route, self.config):
+            response = await self.fast.complete(kwargs, stream=use_stream)
+        else:
+            response = await get_litellm().acompletion(**kwargs)
         if response is None:
             # litellm's answer to an HTTP 422 it could not fix by dropping params: TGI and
             # friends use 422 for "inputs + max_new_tokens exceed the context".
-            raise LLMError(
-                CONTEXT_OVERFLOW,
-                "context overflow",
-                original="HTTP 422 unprocessable request (no response)",
-            )
+            raise unprocessable_overflow()
         if use_stream:
             result, usage_obj = await _consume_stream(response, request.on_chunk, streamed)
         else:
@@ -314,28 +325,31 @@ def _merge(kwargs: dict[str, Any], more: dict[str, Any]) -> None:
             kwargs[key] = value
 
 
+def _get(obj: Any, key: str) -> Any:
+    """A field of a fast-path event (a dict) or of a litellm object, alike."""
+    return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+
+
 def _from_response(response: Any) -> tuple[LLMResult, Any]:
-    choice = response.choices[0]
-    message = choice.message
-    calls = [
-        {
-            "id": tc.id or "",
-            "name": tc.function.name or "",
-            "arguments": tc.function.arguments or "",
-        }
-        for tc in getattr(message, "tool_calls", None) or []
-    ]
+    choices = _get(response, "choices") or [{}]
+    choice = choices[0]
+    message = _get(choice, "message") or {}
+    calls = []
+    for tc in _get(message, "tool_calls") or []:
+        fn = _get(tc, "function") or {}
+        calls.append({"id": _get(tc, "id") or "", "name": _get(fn, "name") or "",
+                      "arguments": _get(fn, "arguments") or ""})  # fmt: skip
     thinking = ThinkingAssembler()
-    for block in getattr(message, "thinking_blocks", None) or []:
+    for block in _get(message, "thinking_blocks") or []:
         thinking.feed(dict(block))
     result = LLMResult(
-        content=message.content or "",
+        content=_get(message, "content") or "",
         tool_calls=calls,
-        finish_reason=choice.finish_reason,
+        finish_reason=_get(choice, "finish_reason"),
         thinking_blocks=thinking.blocks,
-        reasoning_content=getattr(message, "reasoning_content", None) or "",
+        reasoning_content=_get(message, "reasoning_content") or "",
     )
-    return result, getattr(response, "usage", None)
+    return result, _get(response, "usage")
 
 
 async def _consume_stream(
@@ -356,28 +370,36 @@ async def _consume_stream(
             streamed[0] = True
             await on_chunk(piece)
 
-    async for chunk in response:
-        if getattr(chunk, "usage", None):
-            usage_obj = chunk.usage
-        if not chunk.choices:
-            continue
-        choice = chunk.choices[0]
-        finish_reason = choice.finish_reason or finish_reason
-        delta = choice.delta
-        if delta is None:
-            continue
-        for block in getattr(delta, "thinking_blocks", None) or []:
-            thinking.feed(dict(block))
-        piece = getattr(delta, "reasoning_content", None)
-        if piece and not getattr(delta, "thinking_blocks", None):
-            reasoning.append(piece)
-        content = getattr(delta, "content", None)
-        if content:
-            text.append(content)
-            await forward(markup.feed(content))
-        for tc in getattr(delta, "tool_calls", None) or []:
-            fn = tc.function
-            calls.feed(tc.index, tc.id, fn.name if fn else None, fn.arguments if fn else None)
+    # A consumer that stops early (an interrupt) must hand the connection back at once.
+    closing = (
+        contextlib.aclosing(response) if hasattr(response, "aclose") else contextlib.nullcontext()
+    )
+    async with closing:
+        async for chunk in response:
+            if _get(chunk, "usage"):
+                usage_obj = _get(chunk, "usage")
+            choices = _get(chunk, "choices")
+            if not choices:
+                continue
+            choice = choices[0]
+            finish_reason = _get(choice, "finish_reason") or finish_reason
+            delta = _get(choice, "delta")
+            if delta is None:
+                continue
+            blocks = _get(delta, "thinking_blocks")
+            for block in blocks or []:
+                thinking.feed(dict(block))
+            piece = _get(delta, "reasoning_content")
+            if piece and not blocks:
+                reasoning.append(piece)
+            content = _get(delta, "content")
+            if content:
+                text.append(content)
+                await forward(markup.feed(content))
+            for tc in _get(delta, "tool_calls") or []:
+                fn = _get(tc, "function")
+                calls.feed(_get(tc, "index"), _get(tc, "id"), fn and _get(fn, "name"),
+                           fn and _get(fn, "arguments"))  # fmt: skip
     await forward(markup.flush())
     result = LLMResult(
         content="".join(text),

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import model_map
 from .routing import ROUTER, Route
 
 LEVELS = ("minimal", "low", "medium", "high", "xhigh", "max")
@@ -51,13 +52,8 @@ def _supports(route: Route, level: str) -> bool:
     """litellm's map flags for ``xhigh``/``max``; other levels are assumed supported."""
     if level not in ("xhigh", "max"):
         return True
-    from .client import get_litellm
-
-    try:
-        info = get_litellm().get_model_info(route.litellm_model)
-    except Exception:
-        return False
-    return bool(info.get(f"supports_{level}_reasoning_effort"))
+    info = model_map.model_info(route.litellm_model)
+    return bool(info and info.get(f"supports_{level}_reasoning_effort"))
 
 
 def clamp(route: Route, level: str | None) -> str | None:

@@ -1,15 +1,21 @@
-"""Sorting LLM failures into what to do about them.
+"""Sorting LLM failures into what to do about them — one rule for both transports.
 
-litellm's exception classes decide first (they are what providers map to); the error text
-decides second, because many gateways wrap a 429 or a context overflow in a generic 400/500.
-The result tells the loop whether to retry, how long to wait, whether compaction can help, and
-what to tell a person — never a traceback.
+litellm's exception classes decide first (they are what providers map to), the HTTP status
+next (the fast path's :class:`ProviderError` carries it, as litellm's exceptions do); the
+error text decides last, because many gateways wrap a 429 or a context overflow in a generic
+400/500. The result tells the loop whether to retry, how long to wait, whether compaction can
+help, and what to tell a person — never a traceback. What a person reads is the provider's own
+message, without litellm's ``litellm.XError: XError: OpenAIException -`` wrapping, so the same
+failure reads the same whichever transport carried the call.
 """
 
 from __future__ import annotations
 
 import re
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from ..retry import retry_after_from_headers
 
@@ -97,6 +103,49 @@ _THINKING_HISTORY_TEXT = (
 )
 
 
+class ProviderError(Exception):
+    """An HTTP failure on the fast path: the status, the response headers (``Retry-After``)
+    and the provider's message, worded as the openai SDK words it (so litellm, which wraps that
+    SDK, and the fast path show people the same text)."""
+
+    def __init__(self, status_code: int, message: str, headers: Mapping[str, str] | None = None):
+        super().__init__(message)
+        self.status_code = status_code
+        self.headers: Mapping[str, str] = headers or {}
+
+
+class ProviderConnectionError(ConnectionError):
+    """No answer on the fast path (refused, reset, timed out, cut mid-stream): transient."""
+
+
+def provider_message(status: int, raw: bytes | str) -> str:
+    """The message of an error response, as the openai SDK (and so litellm) states it: the
+    ``error.message`` of an OpenAI-shaped body, else ``Error code: <status> - <body>``, else
+    the body's text."""
+    import json
+
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    text = text.strip()
+    try:
+        body: Any = json.loads(text)
+    except ValueError:
+        return _short(text, 2000) or f"Error code: {status}"
+    error = body.get("error", body) if isinstance(body, dict) else body
+    if isinstance(error, dict) and isinstance(error.get("message"), str):
+        return error["message"]
+    return f"Error code: {status} - {_short(str(body), 2000)}"
+
+
+# litellm's wrapping of a provider message: "litellm.RateLimitError: RateLimitError:
+# OpenAIException - <message>", "litellm.Timeout: APITimeoutError - <message>".
+_LITELLM_WRAPPING = re.compile(r"^(?:(?:litellm\.\w+|\w+(?:Error|Exception))\s*(?::|\s-)\s*)+")
+
+
+def provider_text(text: str) -> str:
+    """``text`` without litellm's exception-class wrapping (what the provider said)."""
+    return _LITELLM_WRAPPING.sub("", text, count=1) or text
+
+
 @dataclass
 class LLMError(Exception):
     """A classified LLM failure. ``message`` is safe to show to a user."""
@@ -141,9 +190,9 @@ def is_thinking_history_rejection(err: LLMError) -> bool:
 
 
 def _kind_from_class(exc: BaseException) -> str | None:
-    try:
-        import litellm
-    except Exception:  # pragma: no cover - litellm is a hard dependency
+    # Only litellm raises litellm's classes: a fast-path failure must not import it.
+    litellm = sys.modules.get("litellm")
+    if litellm is None:
         return None
     checks: list[tuple[str, str]] = [
         ("ContextWindowExceededError", CONTEXT_OVERFLOW),
@@ -172,6 +221,8 @@ def _kind_from_status(exc: BaseException) -> str | None:
         return None
     if status in (401, 403):
         return AUTH
+    if status == 413:  # the request body is over the host's limit: compaction shrinks it
+        return CONTEXT_OVERFLOW
     if status == 429:
         return RATE_LIMIT
     if status == 404:
@@ -214,7 +265,9 @@ def classify(exc: BaseException, model: str = "", key_env: str | None = None) ->
         kind = by_text
     else:
         kind = by_class or by_text or OTHER
-    if kind == OTHER and "BadRequest" in type(exc).__name__:
+    if kind == OTHER and (
+        "BadRequest" in type(exc).__name__ or getattr(exc, "status_code", None) in (400, 422)
+    ):
         kind = BAD_REQUEST
     if isinstance(exc, TimeoutError | ConnectionError):
         kind = TRANSIENT
@@ -224,7 +277,7 @@ def classify(exc: BaseException, model: str = "", key_env: str | None = None) ->
         kind = AUTH  # litellm wraps the SDK's "Missing credentials" as an internal server error
     return LLMError(
         kind=kind,
-        message=friendly_message(kind, text, model, key_env),
+        message=friendly_message(kind, provider_text(text), model, key_env),
         retry_after=_retry_after_from(exc),
         original=_short(text, 1000),
     )
@@ -268,3 +321,13 @@ def friendly_message(kind: str, text: str, model: str = "", key_env: str | None 
     if kind == BAD_REQUEST:
         return f"The LLM provider refused the request{who}: {_short(text, 240)}"
     return f"The LLM call failed{who}: {_short(text, 240)}"
+
+
+def unprocessable_overflow() -> LLMError:
+    """HTTP 422 without a recognisable reason: TGI and friends use it for "inputs +
+    max_new_tokens exceed the context" (litellm answers it with no response at all)."""
+    return LLMError(
+        CONTEXT_OVERFLOW,
+        "context overflow",
+        original="HTTP 422 unprocessable request (no response)",
+    )

@@ -1,5 +1,7 @@
 """What a model call cost and how much context a model takes, from litellm's model map.
 
+The map is read as JSON (:mod:`.model_map`), so none of this imports litellm.
+
 Direct provider ids (``anthropic/claude-sonnet-4-5``) are in the map as they are. Router ids
 (``moonshotai/Kimi-K2.6[:novita]``) are not, but the same weights appear under the hosts that
 serve them (``together_ai/moonshotai/Kimi-K2.6``, ``novita/…``): the entry of the tagged host is
@@ -13,7 +15,8 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from .routing import ROUTER, Route
+from . import model_map
+from .routing import OPENAI_WIRE_PROVIDERS, ROUTER, Route
 
 FALLBACK_CONTEXT_WINDOW = 200_000
 
@@ -55,21 +58,24 @@ def normalized_usage(usage: Any) -> dict[str, int]:
 @lru_cache(maxsize=256)
 def price_entry(route_model: str, provider: str, tag: str | None) -> str | None:
     """The litellm model-map key that prices ``route_model`` (None when nothing does)."""
-    litellm = _litellm()
     if provider != ROUTER:
-        try:
-            litellm.get_model_info(route_model)
-            return route_model
-        except Exception:
-            return None
-    entries = _router_entries(route_model)
+        return route_model if model_map.model_info(route_model) is not None else None
+    entries = model_map.hosted_entries(route_model)
     if not entries:
         return None
     if tag:
         for key in entries:
             if _host_name(key.split("/", 1)[0]) == _host_name(tag):
                 return key
-    return max(entries, key=lambda k: float(litellm.model_cost[k].get("input_cost_per_token") or 0))
+    table = model_map.model_cost()
+    return max(entries, key=lambda k: float(table[k].get("input_cost_per_token") or 0))
+
+
+def _key_of(model: str) -> str:
+    """The map's own key for ``model`` (``openai/gpt-4o-mini`` is listed as ``gpt-4o-mini``)."""
+    if model in model_map.model_cost():
+        return model
+    return model.partition("/")[2] or model
 
 
 def _host_name(name: str) -> str:
@@ -77,19 +83,11 @@ def _host_name(name: str) -> str:
     return name.lower().replace("-", "").replace("_", "").removesuffix("ai")
 
 
-def _router_entries(hub_id: str) -> list[str]:
-    """Map keys that name the same Hub weights under some host (``<host>/<org>/<model>``)."""
-    wanted = "/" + hub_id.lower()
-    return sorted(
-        key
-        for key, info in _litellm().model_cost.items()
-        if key.lower().endswith(wanted) and info.get("mode", "chat") == "chat"
-    )
-
-
 def call_cost(route: Route, usage_obj: Any) -> tuple[float | None, str]:
     """USD for one call incl. cache-read and cache-write pricing; ``(None, "unknown")`` when the
-    model is not priced (a local server, an unlisted router model)."""
+    model is not priced (a local server, an unlisted router model). Priced from the map read
+    directly; only entries litellm prices with code of its own (and every route litellm
+    carries, e.g. Anthropic's cache-write tiers) go through ``litellm.cost_per_token``."""
     if route.local or not usage_obj:
         return None, "unknown"
     key = price_entry(route.hub_id if route.provider == ROUTER else route.litellm_model,
@@ -97,7 +95,12 @@ def call_cost(route: Route, usage_obj: Any) -> tuple[float | None, str]:
     if key is None:
         return None, "unknown"
     try:
-        prompt, completion = _litellm().cost_per_token(model=key, usage_object=usage_obj)
+        costs = None
+        if route.provider in OPENAI_WIRE_PROVIDERS:
+            costs = model_map.cost_per_token(_key_of(key), normalized_usage(usage_obj))
+        if costs is None:
+            costs = _litellm().cost_per_token(model=key, usage_object=usage_obj)
+        prompt, completion = costs
     except Exception:
         return None, "unknown"
     return round(float(prompt) + float(completion), 8), f"litellm:{key}"
@@ -105,29 +108,19 @@ def call_cost(route: Route, usage_obj: Any) -> tuple[float | None, str]:
 
 def context_window(route: Route) -> int:
     """The model's input window (litellm's map; router ids via their hosts); 200k if unknown."""
-    litellm = _litellm()
-    candidates = [route.litellm_model, route.model]
     if route.provider == ROUTER:
-        candidates = _router_entries(route.hub_id)
-    best = 0
-    for name in candidates:
-        try:
-            info = litellm.get_model_info(name)
-        except Exception:
-            continue
-        best = max(best, int(info.get("max_input_tokens") or info.get("max_tokens") or 0))
-        if route.provider != ROUTER and best:
-            break
+        infos = [model_map.model_info(k) for k in model_map.hosted_entries(route.hub_id)]
+    else:
+        infos = [model_map.model_info(route.litellm_model) or model_map.model_info(route.model)]
+    best = max((int(i.get("max_input_tokens") or i.get("max_tokens") or 0) for i in infos if i),
+               default=0)  # fmt: skip
     return best or FALLBACK_CONTEXT_WINDOW
 
 
 def max_output_tokens(route: Route) -> int | None:
     """The model's output ceiling (litellm only defaults Claude with thinking to 8192)."""
-    try:
-        info = _litellm().get_model_info(route.litellm_model)
-    except Exception:
-        return None
-    value = info.get("max_output_tokens")
+    info = model_map.model_info(route.litellm_model)
+    value = info.get("max_output_tokens") if info else None
     return int(value) if value else None
 
 

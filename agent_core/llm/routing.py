@@ -32,6 +32,7 @@ from urllib.parse import urlparse
 
 from ..config import Config
 from ..tools.http_util import hf_token
+from . import model_map
 from .errors import AUTH, LLMError
 
 ROUTER = "hf_router"
@@ -48,6 +49,10 @@ PROVIDER_PREFIXES = frozenset(
 )
 # Prefixes that are also organisations on the Hub: ambiguous, resolved by rule 3.
 SHARED_WITH_HUB = frozenset({"openai", "anthropic"})
+# Routes whose wire is OpenAI's chat completions at a known base URL: the fast path can carry
+# them (:mod:`.transport`); every other provider goes through litellm.
+OPENAI_WIRE_PROVIDERS = frozenset({ROUTER, "openai"})
+OPENAI_DEFAULT_BASE = "https://api.openai.com/v1"
 # Providers whose keys the engine checks itself (others: litellm.validate_environment).
 _KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 _BASE_ENV = {
@@ -185,6 +190,12 @@ def _litellm() -> Any:
 
 @lru_cache(maxsize=512)
 def _known_to_litellm(provider: str, name: str) -> bool:
+    """Whether litellm's map lists ``provider/name`` for that provider. ``openai/…`` is answered
+    from the map read as JSON (:mod:`.model_map`; no litellm import on a router or OpenAI
+    turn). ``anthropic/…`` asks litellm itself: its lookup also generalises unlisted Claude
+    aliases (``claude-opus-4-1``), and that route needs litellm anyway."""
+    if provider == "openai":
+        return model_map.model_info(f"{provider}/{name}", provider) is not None
     try:
         info = _litellm().get_model_info(f"{provider}/{name}")
     except Exception:
@@ -194,6 +205,10 @@ def _known_to_litellm(provider: str, name: str) -> bool:
 
 @lru_cache(maxsize=512)
 def _litellm_provider(model: str) -> str | None:
+    """The provider litellm infers for a bare id: the map's listing when it has one."""
+    listed = model_map.provider_of(model)
+    if listed is not None:
+        return listed
     try:
         return str(_litellm().get_llm_provider(model)[1])
     except Exception:

@@ -157,7 +157,7 @@ class LeasedClaim:
             return
         self.lost = True
         log.warning(
-            "lost the lease on %s (generation %d): another replica has it now",
+            "lost the lease on %s (generation %d): taken over, or not renewed before expiry",
             self.key,
             self.generation,
         )

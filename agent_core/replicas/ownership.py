@@ -57,7 +57,7 @@ class Ownership(Protocol):
         ...
 
     async def unowned_with_work(self) -> list[str]:
-        """Sessions with operations queued or left running that nobody holds."""
+        """Sessions with operations queued or left running that no other replica holds."""
         ...
 
     async def listen(self, channel: str, wake: Wake) -> None: ...
@@ -135,7 +135,7 @@ class LeasedOwnership:
         return holder is not None and holder.owner != self.replica_id
 
     async def unowned_with_work(self) -> list[str]:
-        return await self.leases.unowned_with_work()
+        return await self.leases.unowned_with_work(mine=self.replica_id)
 
     # ------------------------------------------------------------------ wake-ups
     async def listen(self, channel: str, wake: Wake) -> None:

@@ -10,12 +10,12 @@ stopping a turn in :mod:`.interruption`.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .. import policy
 from ..approvals import ApprovalBook
-from ..context import CompactionFailed, ContextManager, undo_last_turn
+from ..context import CompactionFailed, ContextManager, UsageMark, undo_last_turn
 from ..events import (
     Compact,
     EventType,
@@ -32,6 +32,7 @@ from ..llm import LLMClient, LLMError, LLMResult, record_llm_call
 from ..llm.pricing import record_user_usage
 from ..model_allowlist import model_refusal
 from ..redact import scrub
+from ..store import dumps
 from ..tools.base import Services, ToolContext
 from ..tools.router import ToolRouter
 from .approval_batch import abandon_pending, execute_approvals
@@ -44,6 +45,11 @@ if TYPE_CHECKING:
     from ..store import Store
 
 EmitFn = Callable[[str, str, dict[str, Any]], Awaitable["Event"]]
+# (session, [(type, data)], statements persisted with them) -> the events, in order
+EmitManyFn = Callable[
+    [str, Sequence[tuple[str, dict[str, Any]]], Sequence[tuple[str, Sequence[Any]]]],
+    Awaitable[list["Event"]],
+]
 
 
 class Session:
@@ -65,6 +71,7 @@ class Session:
         approvals: ApprovalBook,
         emit: EmitFn,
         system_prompt: Callable[[list[str]], str],
+        emit_many: EmitManyFn | None = None,
     ) -> None:
         self.id = session_id
         self.origin = origin
@@ -78,9 +85,15 @@ class Session:
         self.services = services
         self.approvals = approvals
         self._emit = emit
+        self._emit_many = emit_many
         self._system_prompt = system_prompt
         self._persisted_len = len(history)
+        self._persisted_state = dumps(state)
+        self._persisted_model = model
         self._rewrite = False
+        # The provider's count of the last request (None: estimate, see context.estimate).
+        self.usage_mark: UsageMark | None = None
+        self.context_estimate: int | None = None  # the last step's estimate (maybe_compact)
         self.interruption = Interruption()
         self.busy = False
 
@@ -91,8 +104,30 @@ class Session:
         return self.services.store
 
     async def emit(self, type_: str, data: dict[str, Any] | None = None) -> Event:
-        await self.interruption.before_acting()  # a replica that lost the session says nothing
+        if self.interruption.fence is not None:  # a replica that lost the session says nothing
+            await self.interruption.fence()
         data = data or {}
+        await self._account(type_, data)
+        return await self._emit(self.id, str(type_), data)
+
+    async def emit_many(
+        self,
+        events: Sequence[tuple[str, dict[str, Any]]],
+        statements: Sequence[tuple[str, Sequence[Any]]] = (),
+    ) -> list[Event]:
+        """Several events (and ``statements``) made durable in one transaction, then
+        delivered in order; one by one when the host gives no batch emitter."""
+        if self.interruption.fence is not None:
+            await self.interruption.fence()
+        for type_, data in events:
+            await self._account(type_, data)
+        if self._emit_many is not None:
+            return await self._emit_many(self.id, events, statements)
+        if statements:
+            await self.store.transaction(statements)
+        return [await self._emit(self.id, str(t), d) for t, d in events]
+
+    async def _account(self, type_: str, data: dict[str, Any]) -> None:
         if type_ == EventType.LLM_CALL:
             # Every model call is announced here (main loop, research, compaction), so this
             # is the one place its cost joins the thread's and the requester's totals.
@@ -100,29 +135,41 @@ class Session:
             await record_user_usage(
                 self.store, self.llm.usage_lock, self.origin.get("requester"), data
             )
-        return await self._emit(self.id, str(type_), data)
 
     def add_message(self, message: dict[str, Any]) -> None:
         self.history.append(scrub(message))
 
-    async def commit(self) -> None:
-        """Persist history changes and session state (call before acting on them)."""
-        await self.interruption.before_acting()  # nor overwrites its successor's history
-        if self._rewrite:
-            await self.store.replace_messages(self.id, self.history)
-            self._rewrite = False
+    async def commit(self, events: Sequence[tuple[str, dict[str, Any]]] = ()) -> list[Event]:
+        """Persist history changes and session state (call before acting on them), with
+        ``events`` in the same transaction (then delivered). Nothing changed and no events:
+        no write at all."""
+        if self.interruption.fence is not None:  # nor overwrites its successor's history
+            await self.interruption.fence()
+        statements: list[tuple[str, Sequence[Any]]] = []
+        if self._rewrite or len(self.history) < self._persisted_len:
+            statements += self.store.messages_replaced(self.id, self.history)
         elif len(self.history) > self._persisted_len:
-            await self.store.append_messages(
+            statements += self.store.messages_appended(
                 self.id, self._persisted_len, self.history[self._persisted_len :]
             )
-        elif len(self.history) < self._persisted_len:
-            await self.store.replace_messages(self.id, self.history)
+        state = dumps(self.state)
+        if statements or state != self._persisted_state or self.model != self._persisted_model:
+            statements.append(self.store.session_update(self.id, state=state, model=self.model))
+        if events:
+            emitted = await self.emit_many(events, statements)
+        else:
+            emitted = []
+            if statements:
+                await self.store.transaction(statements)
+        self._rewrite = False
         self._persisted_len = len(self.history)
-        await self.store.update_session(self.id, state=self.state, model=self.model)
+        self._persisted_state, self._persisted_model = state, self.model
+        return emitted
 
     def mark_rewritten(self) -> None:
         """The history changed in place (not only appended): the next commit rewrites it."""
         self._rewrite = True
+        self.usage_mark = None  # the provider's last count no longer describes the history
 
     async def apply_compaction(
         self, new_history: list[dict[str, Any]], old_tokens: int, new_tokens: int
@@ -209,6 +256,7 @@ class Session:
             )
             return
         self.model = model.strip()
+        self.usage_mark = None  # another model counts with another tokenizer
         await self.commit()
         await self.emit(EventType.SESSION_UPDATE, {"model": self.model})
 

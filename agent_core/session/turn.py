@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..context import CompactionFailed, patch_dangling_tool_calls, wire_messages
+from ..context import CompactionFailed, UsageMark, patch_dangling_tool_calls, wire_messages
 from ..events import EventType
 from ..input_limits import clip_for_model
 from ..llm import CONTEXT_OVERFLOW, LLMError, LLMResult
@@ -31,8 +31,13 @@ WAITING_FOR_APPROVAL = "Waiting for an approval decision before continuing."
 MAX_FORCED_COMPACTIONS = 1
 
 
-async def accept_input(session: Session, text: str, *, user: str | None, synthetic: bool) -> bool:
-    """Add a message to the history. False → it was deferred until the open batch closes."""
+async def accept_input(
+    session: Session, text: str, *, user: str | None, synthetic: bool, commit: bool = True
+) -> bool:
+    """Add a message to the history. False → it was deferred until the open batch closes.
+
+    ``commit=False``: the caller commits it (with the event that follows, in one transaction).
+    """
     if synthetic and session.state.get("pending_batch"):
         # A system note (e.g. "your job finished") must not abandon calls waiting for a
         # person, and cannot sit between a tool call and its result: defer it until the
@@ -48,7 +53,8 @@ async def accept_input(session: Session, text: str, *, user: str | None, synthet
     elif user:
         msg["_user"] = user
     session.add_message(msg)
-    await session.commit()
+    if commit:
+        await session.commit()
     return True
 
 
@@ -62,15 +68,20 @@ async def run_turn(
     run_llm: bool = True,
 ) -> str | None:
     """One agentic turn. Returns the final answer, or None when the turn did not complete."""
-    if text and not await accept_input(session, text, user=user, synthetic=synthetic):
+    if text and not await accept_input(
+        session, text, user=user, synthetic=synthetic, commit=not run_llm
+    ):
         return None
     if not run_llm:
         return None
+    # The new message and the event that answers it are made durable together.
     if session.state.get("pending_batch"):
-        await session.emit(EventType.ERROR, {"error": WAITING_FOR_APPROVAL, "kind": "approval"})
+        await session.commit(
+            [(EventType.ERROR, {"error": WAITING_FOR_APPROVAL, "kind": "approval"})]
+        )
         return None
-    await session.emit(
-        EventType.PROCESSING, {"message": "Processing user input", "meta": meta or {}}
+    await session.commit(
+        [(EventType.PROCESSING, {"message": "Processing user input", "meta": meta or {}})]
     )
     try:
         final = await _loop(session)
@@ -79,14 +90,19 @@ async def run_turn(
         return None
     if final is None:
         return None
-    await end_turn_bookkeeping(session)
-    await session.emit(
-        EventType.TURN_COMPLETE,
-        {
-            "history_size": len(session.history),
-            "final_response": final,
-            "llm_usage": session.state.get("llm_usage") or {},
-        },
+    # The answer, the turn count and turn_complete become durable in one transaction.
+    session.state["turn_count"] = int(session.state.get("turn_count", 0)) + 1
+    await session.commit(
+        [
+            (
+                EventType.TURN_COMPLETE,
+                {
+                    "history_size": len(session.history),
+                    "final_response": final,
+                    "llm_usage": session.state.get("llm_usage") or {},
+                },
+            )
+        ]
     )
     return final
 
@@ -180,10 +196,16 @@ async def finish_cancelled(session: Session) -> None:
 
 
 async def maybe_compact(session: Session, force: bool = False) -> bool:
-    """Compact when over the threshold (or forced). False → the turn must stop."""
+    """Compact when over the threshold (or forced). False → the turn must stop.
+
+    The size comes from the provider's usage of the last call plus an estimate of what was
+    appended since (:meth:`~agent_core.context.ContextManager.estimate`); the tokenizer runs
+    only near the threshold. ``context_tokens`` in the state is written by :func:`call_llm`
+    (the provider's figure, else this estimate), with the step's other writes.
+    """
     prompt = session.system_prompt()
-    tokens = session.context.tokens(session.model, prompt, session.history)
-    session.state["context_tokens"] = tokens
+    tokens = session.context.estimate(session.model, prompt, session.history, session.usage_mark)
+    session.context_estimate = tokens  # call_llm keeps it when the provider reports no usage
     if not force and not session.context.needs_compaction(session.model, tokens):
         return True
     try:
@@ -231,6 +253,7 @@ async def call_llm(session: Session) -> LLMResult:
             f"LLM {err.kind.replace('_', ' ')} ({err.original[:120]}); retry {attempt} in {delay:.1f}s",
         )
 
+    sent = len(session.history)
     result: LLMResult = await session.interruption.race(
         session.llm.complete(
             messages,
@@ -243,25 +266,30 @@ async def call_llm(session: Session) -> LLMResult:
     )
     if rest := scrubber.flush():
         await session.emit(EventType.ASSISTANT_CHUNK, {"content": rest})
-    if session.config.stream:
-        await session.emit(EventType.ASSISTANT_STREAM_END, {})
-    if result.content:
-        await session.emit(EventType.ASSISTANT_MESSAGE, {"content": result.content})
-    if result.usage.get("total_tokens"):
-        session.state["context_tokens"] = result.usage["total_tokens"]
+    if result.usage.get("prompt_tokens"):
+        session.usage_mark = UsageMark(int(result.usage["prompt_tokens"]), sent)
+    session.state["context_tokens"] = result.usage.get("total_tokens") or session.context_estimate
     fields = result.llm_call_fields
     # The daily caps cover model spend too (the LLM layer prices the call when it can).
     llm_cost = result.cost_usd
     ledger = ledger_for(session.services)
     if llm_cost and ledger is not None:
         await ledger.add(session.origin.get("requester"), float(llm_cost), kind="llm")
-    await session.emit(
-        EventType.LLM_CALL,
-        {
-            "model": session.model,
-            "latency_ms": round(result.latency_ms, 1),
-            "finish_reason": result.finish_reason,
-            **fields,
-        },
+    events: list[tuple[str, dict[str, Any]]] = []
+    if session.config.stream:
+        events.append((EventType.ASSISTANT_STREAM_END, {}))
+    if result.content:
+        events.append((EventType.ASSISTANT_MESSAGE, {"content": result.content}))
+    events.append(
+        (
+            EventType.LLM_CALL,
+            {
+                "model": session.model,
+                "latency_ms": round(result.latency_ms, 1),
+                "finish_reason": result.finish_reason,
+                **fields,
+            },
+        )
     )
+    await session.emit_many(events)  # one transaction for the step's events
     return result

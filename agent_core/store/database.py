@@ -27,6 +27,7 @@ from .dialect import Dialect
 from .postgres import PostgresBackend, is_postgres_url
 from .schema import CORE, Schema
 from .sqlite import SqliteBackend
+from .stats import StoreStats
 from .wakeups import Callback
 
 
@@ -41,6 +42,7 @@ class Backend(Protocol):
     dialect: Dialect
     location: str
     conflict_errors: tuple[type[BaseException], ...]
+    stats: StoreStats
 
     async def close(self) -> None: ...
     async def version(self, owner: str) -> int: ...
@@ -50,6 +52,9 @@ class Backend(Protocol):
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> Any: ...
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
     def atomic(self) -> Any: ...
+    async def transaction(
+        self, statements: Sequence[tuple[str, Sequence[Any]]]
+    ) -> list[list[Any]]: ...
     async def listen(self, channel: str, callback: Callback) -> None: ...
     async def unlisten(self, channel: str, callback: Callback) -> None: ...
     async def notify(self, channel: str, payload: str) -> None: ...
@@ -77,6 +82,8 @@ class Database:
         self._migrated: set[str] = set()
         self._required: dict[str, Schema] = {}
         self._migrating = asyncio.Lock()
+        # Statements, writes, commits and round trips so far (see :mod:`.stats`).
+        self.stats = backend.stats
 
     # ------------------------------------------------------------------ lifecycle
     @classmethod
@@ -170,11 +177,15 @@ class Database:
         async with self.backend.atomic() as tx:
             yield tx
 
-    async def transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-        """Apply several statements atomically."""
-        async with self.atomic() as tx:
-            for sql, params in statements:
-                await tx.execute(sql, params)
+    async def transaction(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Any]]:
+        """Apply several writes atomically, in one round trip on SQLite; returns each
+        statement's rows (those with ``RETURNING``), empty lists for the others.
+
+        For writes that do not depend on what they read; a check-then-write belongs in
+        :meth:`atomic`.
+        """
+        await self._ready()
+        return await self.backend.transaction(statements)
 
     # ------------------------------------------------------------------ wake-ups
     async def listen(self, channel: str, callback: Callback) -> None:

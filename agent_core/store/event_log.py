@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,23 +51,49 @@ class EventLog(Database):
         The sequence number is computed inside the INSERT so that two emitters for one session
         (a turn and the job watcher, say) can never collide.
         """
+        (event,) = await self.append_events(session_id, [(type_, data)])
+        return event
+
+    async def append_events(
+        self,
+        session_id: str,
+        events: Sequence[tuple[str, dict[str, Any]]],
+        *,
+        with_statements: Sequence[tuple[str, Sequence[Any]]] = (),
+    ) -> list[Event]:
+        """Persist several events of one session — and ``with_statements`` before them — in one
+        transaction (one round trip on SQLite): a step's history, state and events become
+        durable together, or not at all. Returns the events with their sequence numbers.
+        """
         now = time.time()
+        inserts = [
+            (
+                "INSERT INTO events (session_id, seq, type, data, ts) VALUES (?, "
+                "(SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE session_id=?), ?, ?, ?) "
+                "RETURNING seq",
+                (session_id, session_id, type_, dumps(data), now),
+            )
+            for type_, data in events
+        ]
+        statements = [*with_statements, *inserts]
         # One writer per store on SQLite never collides; Postgres replicas (or pooled
-        # connections) appending to one session at once can, and the loser simply retries.
+        # connections) appending to one session at once can, and the loser simply retries
+        # (``with_statements`` are upserts of the caller's own rows, safe to repeat).
         for attempt in range(_APPEND_ATTEMPTS):
             try:
-                row = await self.fetchone(
-                    "INSERT INTO events (session_id, seq, type, data, ts) VALUES (?, "
-                    "(SELECT COALESCE(MAX(seq), 0) + 1 FROM events WHERE session_id=?), ?, ?, ?) "
-                    "RETURNING seq",
-                    (session_id, session_id, type_, dumps(data), now),
-                )
+                if len(statements) == 1:
+                    rows = [[await self.fetchone(*statements[0])]]
+                else:
+                    rows = await self.transaction(statements)
                 break
             except self.backend.conflict_errors:
                 if attempt == _APPEND_ATTEMPTS - 1:
                     raise
-        assert row is not None
-        return Event(session_id=session_id, seq=int(row[0]), type=type_, data=data, ts=now)
+        seqs = [int(r[0][0]) for r in rows[len(with_statements) :]]
+        return [
+            Event(session_id=session_id, seq=seq, type=type_, data=data, ts=now)
+            for seq, (type_, data) in zip(seqs, events, strict=True)
+        ]
 
     async def events_after(
         self,
@@ -132,15 +158,19 @@ class EventLog(Database):
 
     async def start_cursor(self, consumer: str, session_id: str) -> Cursor:
         """The cursor, created at the session's current end if missing: nothing older replays."""
-        await self.execute(
+        await self.execute(*self.cursor_start(consumer, session_id))
+        cursor = await self.cursor(consumer, session_id)
+        assert cursor is not None
+        return cursor
+
+    def cursor_start(self, consumer: str, session_id: str) -> tuple[str, tuple[Any, ...]]:
+        """The statement of :meth:`start_cursor` (for a caller's larger transaction)."""
+        return (
             "INSERT INTO event_cursors (consumer, session_id, seq, state, updated_at)"
             " VALUES (?, ?, (SELECT COALESCE(MAX(seq), 0) FROM events WHERE session_id=?),"
             " '{}', ?) ON CONFLICT (consumer, session_id) DO NOTHING",
             (consumer, session_id, session_id, time.time()),
         )
-        cursor = await self.cursor(consumer, session_id)
-        assert cursor is not None
-        return cursor
 
     async def advance_cursor(
         self, consumer: str, session_id: str, seq: int, state: dict[str, Any] | None = None

@@ -146,15 +146,19 @@ class SessionLeases:
         )
         return [r["session_id"] for r in rows]
 
-    async def unowned_with_work(self, *, now: float | None = None) -> list[str]:
-        """Sessions with operations queued or left running whose lease is free or expired:
-        work nobody is doing (a lost wake-up, a dead owner). Oldest operation first."""
+    async def unowned_with_work(
+        self, *, mine: str | None = None, now: float | None = None
+    ) -> list[str]:
+        """Sessions with operations queued or left running whose lease is free or expired —
+        or held in ``mine``'s name (a previous run of this replica, restarted under the same
+        id): work nobody is doing (a lost wake-up, a dead owner). Oldest operation first."""
         now = time.time() if now is None else now
         rows = await self.store.fetchall(
             "SELECT o.session_id, MIN(o.id) AS first_op FROM ops o"
             " LEFT JOIN session_leases l ON l.session_id = o.session_id"
-            " WHERE o.status IN ('queued', 'running') AND (l.expires_at IS NULL OR l.expires_at <= ?)"
+            " WHERE o.status IN ('queued', 'running')"
+            " AND (l.expires_at IS NULL OR l.expires_at <= ? OR l.owner = ?)"
             " GROUP BY o.session_id ORDER BY first_op",
-            (now,),
+            (now, mine or ""),
         )
         return [r["session_id"] for r in rows]

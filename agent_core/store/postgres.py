@@ -30,8 +30,10 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 
 from .dialect import POSTGRES, numbered_placeholders
+from .pg_listener import PgListener
 from .schema import Schema, StoreError
-from .wakeups import Callback, Listeners, check_channel
+from .stats import StoreStats
+from .wakeups import Callback, check_channel
 
 # Advisory lock keys (arbitrary, fixed: every replica must use the same ones).
 WRITE_LOCK = 0x6D6C_7701  # atomic() blocks
@@ -87,8 +89,11 @@ class PgCursor:
 
     lastrowid = None
 
-    def __init__(self, conn: asyncpg.Connection, sql: str, params: Sequence[Any]) -> None:
+    def __init__(
+        self, conn: asyncpg.Connection, sql: str, params: Sequence[Any], stats: StoreStats
+    ) -> None:
         self._conn, self._sql, self._params = conn, sql, params
+        stats.count(sql, autocommit=False)
         self._rows: list[asyncpg.Record] = []
         self._ran = False
         self.rowcount = -1
@@ -124,14 +129,19 @@ class PgCursor:
 class PgTransaction:
     """The handle :meth:`PostgresBackend.atomic` yields (aiosqlite-shaped, see :class:`PgCursor`)."""
 
-    def __init__(self, conn: asyncpg.Connection) -> None:
+    def __init__(self, conn: asyncpg.Connection, stats: StoreStats) -> None:
         self.conn = conn
+        self._stats = stats
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> PgCursor:
-        return PgCursor(self.conn, sql, params)
+        return PgCursor(self.conn, sql, params, self._stats)
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        await self.conn.executemany(numbered_placeholders(sql), list(rows))
+        rows = list(rows)
+        self._stats.statements += len(rows)
+        self._stats.writes += len(rows)
+        self._stats.round_trips += 1
+        await self.conn.executemany(numbered_placeholders(sql), rows)
 
 
 class PostgresBackend:
@@ -143,9 +153,8 @@ class PostgresBackend:
     def __init__(self, pool: asyncpg.Pool, location: str, url: str) -> None:
         self.pool = pool
         self.location = location
-        self._url = url  # with its password: only for the listening connection
-        self._listeners = Listeners()
-        self._listening: asyncpg.Connection | None = None
+        self._wakeups = PgListener(url, CONNECT_TIMEOUT_S)  # the URL keeps its password there
+        self.stats = StoreStats()
 
     @classmethod
     async def connect(cls, url: str) -> Self:
@@ -167,8 +176,7 @@ class PostgresBackend:
         return cls(pool, location, url)
 
     async def close(self) -> None:
-        if self._listening is not None:
-            await self._listening.close()
+        await self._wakeups.close()
         await self.pool.close()
 
     # ------------------------------------------------------------------ migrations
@@ -202,40 +210,62 @@ class PostgresBackend:
 
     # ------------------------------------------------------------------ statements
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        self.stats.count(sql)
         return _count(await self.pool.execute(numbered_placeholders(sql), *params))
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        await self.pool.executemany(numbered_placeholders(sql), list(rows))
+        rows = list(rows)
+        self.stats.statements += len(rows)
+        self.stats.writes += len(rows)
+        self.stats.commits += 1
+        self.stats.round_trips += 1
+        await self.pool.executemany(numbered_placeholders(sql), rows)
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> asyncpg.Record | None:
+        self.stats.count(sql)
         return await self.pool.fetchrow(numbered_placeholders(sql), *params)
 
     async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[asyncpg.Record]:
+        self.stats.count(sql)
         return list(await self.pool.fetch(numbered_placeholders(sql), *params))
+
+    async def transaction(
+        self, statements: Sequence[tuple[str, Sequence[Any]]]
+    ) -> list[list[asyncpg.Record]]:
+        """Apply ``statements`` atomically on one connection (no write lock: nothing in it
+        reads before it writes, so there is nothing for another replica to race). Returns
+        each statement's rows (``RETURNING``), empty for the others."""
+        statements = list(statements)
+        if not statements:
+            return []
+        results = []
+        async with self.pool.acquire() as conn, conn.transaction():
+            for sql, params in statements:
+                self.stats.count(sql, autocommit=False)
+                results.append(list(await conn.fetch(numbered_placeholders(sql), *params)))
+        self.stats.round_trips += 2  # BEGIN, COMMIT
+        self.stats.commits += 1
+        return results
 
     @asynccontextmanager
     async def atomic(self) -> AsyncIterator[PgTransaction]:
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", WRITE_LOCK)
-            yield PgTransaction(conn)
+            self.stats.round_trips += 2  # BEGIN + the lock, COMMIT
+            yield PgTransaction(conn, self.stats)
+        self.stats.commits += 1
 
     # ------------------------------------------------------------------ wake-ups (LISTEN/NOTIFY)
-    def _on_notification(self, _conn: object, _pid: int, channel: str, payload: str) -> None:
-        self._listeners.deliver(channel, payload)
-
     async def listen(self, channel: str, callback: Callback) -> None:
         """Call ``callback(payload)`` for every wake-up on ``channel``, from any replica.
 
-        Listening holds one connection of its own (outside the pool) for the store's life.
+        Listening holds one connection of its own (outside the pool) for the store's life,
+        reconnected if it drops (:mod:`.pg_listener`).
         """
-        if self._listeners.add(channel, callback):
-            if self._listening is None:
-                self._listening = await asyncpg.connect(self._url, timeout=CONNECT_TIMEOUT_S)
-            await self._listening.add_listener(channel, self._on_notification)
+        await self._wakeups.listen(channel, callback)
 
     async def unlisten(self, channel: str, callback: Callback) -> None:
-        if self._listeners.remove(channel, callback) and self._listening is not None:
-            await self._listening.remove_listener(channel, self._on_notification)
+        await self._wakeups.unlisten(channel, callback)
 
     async def notify(self, channel: str, payload: str) -> None:
         await self.pool.execute("SELECT pg_notify($1, $2)", check_channel(channel), payload)

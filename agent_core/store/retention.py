@@ -66,7 +66,9 @@ async def prune(store: Any, retention: Any, now: float | None = None) -> dict[st
     old = f"SELECT id FROM sessions WHERE updated_at < ? AND id NOT IN ({busy})"
     rows = await store.fetchall(old, (session_cut,))
     ids = [r[0] for r in rows]
-    per_session = ["events", "messages", "approvals", "ops"] + [
+    # event_cursors too: a cursor left behind would sit past the seqs of a thread that is
+    # started again, and its consumer would skip the new events.
+    per_session = ["events", "event_cursors", "messages", "approvals", "ops"] + [
         t for t in ("jobs", "slack_ledger", "slack_threads") if t in tables
     ]
     for i in range(0, len(ids), 500):

@@ -47,17 +47,32 @@ class SessionTables(Database):
         origin: dict[str, Any] | None = None,
         status: str | None = None,
     ) -> None:
+        await self.execute(
+            *self.session_update(session_id, state=state, model=model, origin=origin, status=status)
+        )
+
+    def session_update(
+        self,
+        session_id: str,
+        *,
+        state: dict[str, Any] | str | None = None,
+        model: str | None = None,
+        origin: dict[str, Any] | None = None,
+        status: str | None = None,
+    ) -> tuple[str, list[Any]]:
+        """The UPDATE for :meth:`update_session`, to run inside a larger transaction
+        (``state`` may already be JSON text)."""
         sets, params = ["updated_at=?"], [time.time()]
         for col, val in (("state", state), ("origin", origin)):
             if val is not None:
                 sets.append(f"{col}=?")
-                params.append(dumps(val))
+                params.append(val if isinstance(val, str) else dumps(val))
         for col, val in (("model", model), ("status", status)):
             if val is not None:
                 sets.append(f"{col}=?")
                 params.append(val)
         params.append(session_id)
-        await self.execute(f"UPDATE sessions SET {', '.join(sets)} WHERE id=?", params)
+        return f"UPDATE sessions SET {', '.join(sets)} WHERE id=?", params
 
     async def sessions_with_pending_batch(self) -> list[tuple[str, str]]:
         """(session, batch id) of every session whose state names an approval batch in flight."""
@@ -77,21 +92,30 @@ class SessionTables(Database):
     async def append_messages(
         self, session_id: str, start_idx: int, messages: Sequence[dict[str, Any]]
     ) -> None:
-        if not messages:
-            return
-        await self.transaction(
-            [
-                (
-                    "INSERT INTO messages (session_id, idx, message) VALUES (?,?,?)"
-                    " ON CONFLICT (session_id, idx) DO UPDATE SET message=excluded.message",
-                    (session_id, start_idx + i, dumps(m)),
-                )
-                for i, m in enumerate(messages)
-            ]
-        )
+        if messages:
+            await self.transaction(self.messages_appended(session_id, start_idx, messages))
 
     async def replace_messages(self, session_id: str, messages: Sequence[dict[str, Any]]) -> None:
         """Rewrite the whole history atomically (after compaction, undo, repair)."""
+        await self.transaction(self.messages_replaced(session_id, messages))
+
+    def messages_appended(
+        self, session_id: str, start_idx: int, messages: Sequence[dict[str, Any]]
+    ) -> list[tuple[str, Sequence[Any]]]:
+        """The statements of :meth:`append_messages` (for a larger transaction)."""
+        return [
+            (
+                "INSERT INTO messages (session_id, idx, message) VALUES (?,?,?)"
+                " ON CONFLICT (session_id, idx) DO UPDATE SET message=excluded.message",
+                (session_id, start_idx + i, dumps(m)),
+            )
+            for i, m in enumerate(messages)
+        ]
+
+    def messages_replaced(
+        self, session_id: str, messages: Sequence[dict[str, Any]]
+    ) -> list[tuple[str, Sequence[Any]]]:
+        """The statements of :meth:`replace_messages` (for a larger transaction)."""
         stmts: list[tuple[str, Sequence[Any]]] = [
             ("DELETE FROM messages WHERE session_id=?", (session_id,))
         ]
@@ -102,7 +126,7 @@ class SessionTables(Database):
             )
             for i, m in enumerate(messages)
         ]
-        await self.transaction(stmts)
+        return stmts
 
     # ------------------------------------------------------------------ queued operations
     async def enqueue_op(self, session_id: str, kind: str, data: dict[str, Any]) -> int:
@@ -162,11 +186,27 @@ class SessionTables(Database):
         """Withdraw a waiting operation; False if it already started (or is gone)."""
         return await self.execute("DELETE FROM ops WHERE id=? AND status='queued'", (op_id,)) == 1
 
+    async def count_all_queued_ops(self) -> int:
+        """Operations waiting across every session (the ops endpoint's queue depth)."""
+        row = await self.fetchone("SELECT COUNT(*) FROM ops WHERE status='queued'")
+        return int(row[0]) if row else 0
+
     async def sessions_with_queued_ops(self) -> list[str]:
         rows = await self.fetchall(
             "SELECT DISTINCT session_id FROM ops WHERE status='queued' ORDER BY session_id"
         )
         return [r["session_id"] for r in rows]
+
+    async def count_working_sessions(self, requester: str) -> int:
+        """How many sessions started by ``requester`` have an operation running (on any
+        replica sharing the store)."""
+        who = self.dialect.json_text("s.origin", "requester")
+        row = await self.fetchone(
+            "SELECT COUNT(DISTINCT o.session_id) FROM ops o JOIN sessions s ON s.id = o.session_id"
+            f" WHERE o.status = 'running' AND {who} = ?",
+            (requester,),
+        )
+        return int(row[0]) if row else 0
 
     async def mark_running_ops(
         self, status: str, session_id: str | None = None

@@ -1,11 +1,22 @@
 """The embedded backend: one SQLite file, one aiosqlite connection per process.
 
-The connection runs in WAL mode. Writes are serialised by the connection's own worker thread,
-and a lock keeps one coroutine's statements out of another's transaction, so callers never
-hold locks across awaits. :meth:`SqliteBackend.atomic` is ``BEGIN IMMEDIATE``: the write lock
-on the file is taken up front, so a check-then-write inside it is atomic even against another
-process on the same file. The engine's own schema version is ``PRAGMA user_version`` (as in
-every build so far); the other owners' versions live in ``schema_versions``.
+The connection runs in WAL mode, and aiosqlite's single worker thread runs its calls one at a
+time, in the order they were queued. That order is what serialises statements here — no
+asyncio lock is held across a thread round trip (in a 200-mention burst such a lock became a
+queue: thousands of contended acquisitions, seconds of waiting). Each single statement, and
+each :meth:`SqliteBackend.transaction` (BEGIN IMMEDIATE … COMMIT), is *one* function run on
+that thread, so nothing can interleave with it.
+
+Only :meth:`SqliteBackend.atomic` spans several round trips (its caller reads, decides, then
+writes). While one is open, a statement from another coroutine must not land inside it (it
+would be rolled back with it), so statements issued meanwhile wait for it to close; statements
+queued before it opened run before its ``BEGIN``. ``atomic`` is ``BEGIN IMMEDIATE``: the write
+lock on the file is taken up front, so a check-then-write inside it is atomic even against
+another process on the same file. The engine's own schema version is ``PRAGMA user_version``
+(as in every build so far); the other owners' versions live in ``schema_versions``.
+
+aiosqlite has no public "run this function on the connection's thread"; ``Connection._execute``
+(there since 0.17, pinned in pyproject) is the one private name used, in :meth:`_on_thread`.
 """
 
 from __future__ import annotations
@@ -22,6 +33,7 @@ import aiosqlite
 from ..retry import backoff_delay
 from .dialect import SQLITE
 from .schema import CORE, Schema, StoreError
+from .stats import StoreStats, is_write
 from .wakeups import Callback, Listeners, check_channel
 
 _WAL_ATTEMPTS = 40
@@ -50,6 +62,42 @@ def _version_record(owner: str, version: int) -> tuple[str, tuple[Any, ...]]:
     )
 
 
+def _run_statement(conn: sqlite3.Connection, sql: str, params: Sequence[Any], want: str) -> Any:
+    """One statement on the worker thread: ``want`` is "rows", "row" or "count"."""
+    cur = conn.execute(sql, params)
+    try:
+        if want == "rows":
+            return cur.fetchall()
+        if want == "row":
+            return cur.fetchone()
+        return cur.lastrowid if sql.lstrip()[:6].upper() == "INSERT" else cur.rowcount
+    finally:
+        cur.close()
+
+
+def _run_many(conn: sqlite3.Connection, sql: str, rows: list[Sequence[Any]]) -> None:
+    conn.executemany(sql, rows).close()
+
+
+def _run_transaction(
+    conn: sqlite3.Connection, statements: Sequence[tuple[str, Sequence[Any]]]
+) -> list[list[Any]]:
+    """BEGIN IMMEDIATE, the statements, COMMIT — on the worker thread, as one call. Returns
+    each statement's rows (``RETURNING``), empty for the others."""
+    conn.execute("BEGIN IMMEDIATE")
+    results = []
+    try:
+        for sql, params in statements:
+            cur = conn.execute(sql, params)
+            results.append(cur.fetchall())
+            cur.close()
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return results
+
+
 async def _switch_to_wal(db: aiosqlite.Connection) -> None:
     """``PRAGMA journal_mode=WAL``, waiting out other processes opening the same new file.
 
@@ -67,6 +115,27 @@ async def _switch_to_wal(db: aiosqlite.Connection) -> None:
             await asyncio.sleep(backoff_delay(attempt, base=0.01, cap=0.25))
 
 
+class _CountingConnection:
+    """The handle inside an atomic block: aiosqlite's connection, its statements counted.
+
+    ``execute`` returns aiosqlite's own result (awaitable, or ``async with`` for a cursor).
+    """
+
+    def __init__(self, db: aiosqlite.Connection, stats: StoreStats) -> None:
+        self._db, self._stats = db, stats
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        self._stats.count(sql, autocommit=False)
+        return self._db.execute(sql, params)
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        self._stats.statements += len(rows)
+        self._stats.writes += len(rows) if is_write(sql) else 0
+        self._stats.round_trips += 1
+        await self._db.executemany(sql, rows)
+
+
 class SqliteBackend:
     """Statements, transactions and migrations on one SQLite file."""
 
@@ -77,10 +146,13 @@ class SqliteBackend:
     def __init__(self, db: aiosqlite.Connection, location: str) -> None:
         self.db = db
         self.location = location
-        # One connection is shared by every coroutine; without this lock a statement issued
-        # by one coroutine could land inside (and be rolled back with) another's transaction.
-        self._lock = asyncio.Lock()
+        # atomic() blocks and migrations, one at a time (they span several round trips).
+        self._exclusive = asyncio.Lock()
+        # Set while no atomic block is open: single statements wait on it, never on a lock.
+        self._no_block_open = asyncio.Event()
+        self._no_block_open.set()
         self._listeners = Listeners()
+        self.stats = StoreStats()
 
     @classmethod
     async def connect(cls, location: str) -> Self:
@@ -125,53 +197,80 @@ class SqliteBackend:
         The version is read inside the write lock, so processes opening one file together
         each apply a step only if nobody did it first (never re-running or downgrading one).
         """
-        async with self._lock:
-            while True:
+        while True:
+            async with self._block() as db:
+                version = await self.version(schema.owner)
+                schema.refuse_newer(version, self.location)
+                if version >= schema.version:
+                    return
+                for statement in split_statements(schema.migrations[version]):
+                    await db.execute(statement)
+                await db.execute(*_version_record(schema.owner, version + 1))
+
+    # ------------------------------------------------------------------ statements
+    async def _on_thread(self, fn: Any, *args: Any) -> Any:
+        """Run ``fn(sqlite3_connection, *args)`` on aiosqlite's worker thread, once no atomic
+        block is open (statements queued before a block opened run before its BEGIN)."""
+        while not self._no_block_open.is_set():
+            await self._no_block_open.wait()
+        return await self.db._execute(fn, self.db._conn, *args)
+
+    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
+        self.stats.count(sql)
+        return await self._on_thread(_run_statement, sql, params, "count")
+
+    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        rows = list(rows)
+        self.stats.statements += len(rows)
+        self.stats.writes += len(rows)
+        self.stats.commits += 1
+        self.stats.round_trips += 1
+        await self._on_thread(_run_many, sql, rows)
+
+    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
+        self.stats.count(sql)
+        return await self._on_thread(_run_statement, sql, params, "row")
+
+    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
+        self.stats.count(sql)
+        return await self._on_thread(_run_statement, sql, params, "rows")
+
+    async def transaction(
+        self, statements: Sequence[tuple[str, Sequence[Any]]]
+    ) -> list[list[aiosqlite.Row]]:
+        """Apply ``statements`` atomically in one round trip (BEGIN IMMEDIATE … COMMIT)."""
+        statements = list(statements)
+        if not statements:
+            return []
+        for sql, _ in statements:
+            self.stats.count(sql, round_trip=False, autocommit=False)
+        self.stats.round_trips += 1
+        self.stats.commits += 1
+        return await self._on_thread(_run_transaction, statements)
+
+    @asynccontextmanager
+    async def _block(self) -> AsyncIterator[_CountingConnection]:
+        """A BEGIN IMMEDIATE … COMMIT spanning round trips, other statements held off."""
+        async with self._exclusive:
+            self._no_block_open.clear()
+            try:
                 await self.db.execute("BEGIN IMMEDIATE")
+                self.stats.round_trips += 1
                 try:
-                    version = await self.version(schema.owner)
-                    schema.refuse_newer(version, self.location)
-                    if version >= schema.version:
-                        await self.db.execute("COMMIT")
-                        return
-                    for statement in split_statements(schema.migrations[version]):
-                        await self.db.execute(statement)
-                    await self.db.execute(*_version_record(schema.owner, version + 1))
+                    yield _CountingConnection(self.db, self.stats)
                 except BaseException:
                     await self.db.execute("ROLLBACK")
                     raise
                 await self.db.execute("COMMIT")
-
-    # ------------------------------------------------------------------ statements
-    async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
-        async with self._lock:
-            async with self.db.execute(sql, params) as cur:
-                return cur.lastrowid if sql.lstrip()[:6].upper() == "INSERT" else cur.rowcount
-
-    async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
-        async with self._lock:
-            await self.db.executemany(sql, rows)
-
-    async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> aiosqlite.Row | None:
-        async with self._lock:
-            async with self.db.execute(sql, params) as cur:
-                return await cur.fetchone()
-
-    async def fetchall(self, sql: str, params: Sequence[Any] = ()) -> list[aiosqlite.Row]:
-        async with self._lock:
-            async with self.db.execute(sql, params) as cur:
-                return list(await cur.fetchall())
+                self.stats.commits += 1
+                self.stats.round_trips += 1
+            finally:
+                self._no_block_open.set()
 
     @asynccontextmanager
-    async def atomic(self) -> AsyncIterator[aiosqlite.Connection]:
-        async with self._lock:
-            await self.db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self.db
-            except BaseException:
-                await self.db.execute("ROLLBACK")
-                raise
-            await self.db.execute("COMMIT")
+    async def atomic(self) -> AsyncIterator[_CountingConnection]:
+        async with self._block() as db:
+            yield db
 
     # ------------------------------------------------------------------ wake-ups (one process)
     async def listen(self, channel: str, callback: Callback) -> None:

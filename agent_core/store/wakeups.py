@@ -53,6 +53,10 @@ class Listeners:
         self._by_channel.pop(channel, None)
         return True
 
+    def channels(self) -> list[str]:
+        """The channels someone listens on (to subscribe again after a reconnect)."""
+        return list(self._by_channel)
+
     def deliver(self, channel: str, payload: str) -> None:
         for callback in list(self._by_channel.get(channel, ())):
             try:

@@ -24,6 +24,7 @@ class ToolRouter:
 
     def __init__(self, specs: Iterable[ToolSpec] = (), default_cap: int = DEFAULT_OUTPUT_CAP):
         self._specs: dict[str, ToolSpec] = {}
+        self._schemas: list[dict[str, Any]] | None = None
         self.default_cap = default_cap
         for spec in specs:
             self.register(spec)
@@ -32,6 +33,7 @@ class ToolRouter:
         if spec.name in self._specs:
             raise ValueError(f"duplicate tool name: {spec.name}")
         self._specs[spec.name] = spec
+        self._schemas = None
 
     def get(self, name: str) -> ToolSpec | None:
         return self._specs.get(name)
@@ -44,6 +46,12 @@ class ToolRouter:
         return list(self._specs.values())
 
     def openai_tools(self, only: Iterable[str] | None = None) -> list[dict[str, Any]]:
+        """The schemas; the full set is the same list object until a tool is registered, so
+        the LLM client encodes it once (treat it as read-only)."""
+        if only is None:
+            if self._schemas is None:
+                self._schemas = [s.openai_schema() for s in self._specs.values()]
+            return self._schemas
         allowed = set(only) if only is not None else None
         return [
             s.openai_schema() for s in self._specs.values() if allowed is None or s.name in allowed

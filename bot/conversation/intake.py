@@ -124,7 +124,7 @@ class Intake:
     async def _over_session_limit(self, msg: Incoming, sid: str) -> bool:
         """A new thread from someone who already has the maximum working: refuse politely
         (follow-ups in their existing threads are never refused)."""
-        if not self.manager.at_session_limit(msg.user) or await self.manager.exists(sid):
+        if not await self.manager.at_session_limit(msg.user) or await self.manager.exists(sid):
             return False
         await self.replies.ephemeral(
             msg.channel,

@@ -8,8 +8,14 @@ draws with each feature's pure functions and writes through the ledger-backed
 
 * posts go through the ledger: a (session, seq, part) is posted once, even across restarts;
 * edits (the progress message, approval cards, job cards) are idempotent and coalesced;
-* the watermark and the state are saved together after anything visible happened, and when
-  the queue drains; after a restart :meth:`catch_up` replays whatever came after.
+* the watermark and the state are saved together once the thread settles (the queue is empty
+  and no turn is running), or after :data:`SAVE_AFTER_S` of quiet during a turn, or when the
+  worker stops — not after every event: replaying events after a crash is safe (posts go
+  through the ledger, edits are idempotent), so the watermark only bounds how much is
+  replayed. After a restart :meth:`catch_up` replays whatever came after it.
+* events with nothing to draw (:data:`~bot.renderer.handlers.IGNORED`) still pass through the
+  queue so the watermark moves over them in memory; otherwise every such event would leave a
+  gap that the next drawn event fills with a read of the log.
 
 The worker is also the one writer of approval cards: a decision taken by a click asks for a
 redraw (:meth:`Renderer.redraw_card`), which is queued behind the thread's events.
@@ -66,6 +72,7 @@ WORKER_IDLE_S = 30.0
 # With replicas, a thread's render lease is given back this soon after its queue drains, so
 # the replica running the thread's next turn usually renders it itself.
 SHARED_IDLE_S = 2.0
+SAVE_AFTER_S = 1.0  # during a turn: save the watermark after this much quiet
 RENDER_ATTEMPTS = 3  # for failures that are not Slack or the network being unavailable
 RETRY_BASE_S = 0.5
 RETRY_MAX_S = 60.0
@@ -100,6 +107,11 @@ def _retry_after(exc: BaseException) -> float | None:
     if isinstance(exc, SlackApiError):
         return retry_after_from_headers(getattr(exc.response, "headers", None))
     return None
+
+
+def _settled(rec: ThreadRecord) -> bool:
+    """No turn running in the thread: a good moment to save how far it is drawn."""
+    return rec.state.turn is None or not rec.state.turn.active
 
 
 def _describe(exc: BaseException) -> str:
@@ -145,8 +157,8 @@ class Renderer:
         """The manager's listener: enqueue and return."""
         if self._closing or not is_slack_session(event.session_id):
             return
-        if event.type in IGNORED:
-            return  # nothing to draw; the watermark skips them via the next gap fill
+        if event.type in IGNORED and not event.seq:
+            return  # a transient delta: not in the log, the watermark never counts it
         self._enqueue(event.session_id, event)
 
     def kick(self, session_id: str) -> None:
@@ -235,7 +247,7 @@ class Renderer:
             await self._hand_over(session_id, queue)
             return
         rec: ThreadRecord | None = None
-        dirty = False
+        unsaved = False
         try:
             rec = await self.threads.load_or_derive(session_id)
             if rec is None:
@@ -243,18 +255,24 @@ class Renderer:
                 return
             while True:
                 try:
-                    item = await asyncio.wait_for(queue.get(), self._idle_s)
+                    item = await asyncio.wait_for(
+                        queue.get(), SAVE_AFTER_S if unsaved else self._idle_s
+                    )
                 except TimeoutError:
+                    if unsaved:  # quiet in the middle of a turn: record how far it is drawn
+                        await self.threads.save(rec)
+                        unsaved = False
+                        continue
                     if queue.empty():
                         if self._queues.get(session_id) is queue:
                             del self._queues[session_id]  # idle: forget it until next time
                         return
                     continue
                 try:
-                    dirty |= await self._handle(rec, item, claim)
-                    if dirty and queue.empty():
+                    unsaved |= await self._handle(rec, item, claim)
+                    if unsaved and queue.empty() and _settled(rec):
                         await self.threads.save(rec)
-                        dirty = False
+                        unsaved = False
                 finally:
                     queue.task_done()
         except (asyncio.CancelledError, SenderClosed):
@@ -264,7 +282,7 @@ class Renderer:
         except Exception:
             log.exception("the renderer of %s stopped; it restarts with the next event", session_id)
         finally:
-            if dirty and not claim.lost:
+            if unsaved and not claim.lost:
                 try:
                     await self.threads.save(rec)  # type: ignore[arg-type]
                 except Exception:
@@ -319,7 +337,7 @@ class Renderer:
             self.kick(session_id)
 
     async def _handle(self, rec: ThreadRecord, item: _Item, claim: Claim) -> bool:
-        """One queue item; True when the render state changed."""
+        """One queue item; True when the watermark or the render state moved (unsaved)."""
         if claim.fenced:
             await claim.fence()
         if isinstance(item, _Tick):
@@ -332,6 +350,8 @@ class Renderer:
             except Exception:
                 log.warning("could not redraw the approval card", exc_info=True)
             return False
+        if item is not None and item.seq <= rec.rendered_seq:
+            return False  # already drawn (a replay overtook it)
         if item is not None and item.seq == rec.rendered_seq + 1:
             return await self._apply(rec, item)
         dirty = False
@@ -354,13 +374,12 @@ class Renderer:
         the next start renders it. Other failures (a channel the bot was removed from, a bug)
         are retried briefly, then skipped.
         """
-        changed = False
         handler = HANDLERS.get(event.type)  # type: ignore[call-overload]
         attempt = 0
         while handler is not None:
             attempt += 1
             try:
-                changed = await handler(self.ctx, rec, event)
+                await handler(self.ctx, rec, event)
                 break
             except SenderClosed:
                 raise
@@ -387,6 +406,4 @@ class Renderer:
                     )
                 )
         rec.rendered_seq = event.seq
-        if changed:
-            await self.threads.save(rec)
         return True

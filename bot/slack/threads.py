@@ -9,6 +9,7 @@ consistent point and replays only what came after.
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,10 +34,17 @@ class ThreadRecord:
         return ThreadRef(self.team, self.channel, self.thread_ts)
 
 
+ENSURED_CACHE = 4096  # thread records this process knows exist (most recent)
+
+
 class ThreadStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         store.require(SLACK_SCHEMA)
+        # Every message in a thread calls ensure(); once a record is known to exist, the
+        # next ones cost no statement. A record deleted meanwhile (retention) is harmless:
+        # the renderer derives and re-creates it from the session key (load_or_derive).
+        self._ensured: OrderedDict[str, None] = OrderedDict()
 
     async def get(self, session_id: str) -> ThreadRecord | None:
         row = await self.store.fetchone(
@@ -59,14 +67,25 @@ class ThreadStore:
 
     async def ensure(self, ref: ThreadRef) -> None:
         """Create the record if missing. A session that already has events (created before
-        this record existed) starts its watermark at its last event: nothing old is replayed."""
+        this record existed) starts its watermark at its last event: nothing old is replayed.
+        Cursor and record are written in one transaction: a record never goes without one."""
         sid = ref.session_id
-        await self.store.start_cursor(RENDER_CONSUMER, sid)  # first: a record implies a cursor
-        await self.store.execute(
-            "INSERT INTO slack_threads (session_id, team, channel, thread_ts, updated_at)"
-            " VALUES (?,?,?,?,?) ON CONFLICT (session_id) DO NOTHING",
-            (sid, ref.team, ref.channel, ref.thread_ts, time.time()),
+        if sid in self._ensured:
+            self._ensured.move_to_end(sid)
+            return
+        await self.store.transaction(
+            [
+                self.store.cursor_start(RENDER_CONSUMER, sid),
+                (
+                    "INSERT INTO slack_threads (session_id, team, channel, thread_ts, updated_at)"
+                    " VALUES (?,?,?,?,?) ON CONFLICT (session_id) DO NOTHING",
+                    (sid, ref.team, ref.channel, ref.thread_ts, time.time()),
+                ),
+            ]
         )
+        self._ensured[sid] = None
+        if len(self._ensured) > ENSURED_CACHE:
+            self._ensured.popitem(last=False)
 
     async def load_or_derive(self, session_id: str) -> ThreadRecord | None:
         """The record, or one derived from the session key (sessions created elsewhere)."""
@@ -76,6 +95,7 @@ class ThreadStore:
         ref = parse_session_key(session_id)
         if ref is None:
             return None
+        self._ensured.pop(session_id, None)  # it existed once, but is gone (retention)
         await self.ensure(ref)
         return await self.get(session_id)
 

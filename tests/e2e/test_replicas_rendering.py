@@ -28,14 +28,19 @@ LEASES = {"lease_ttl_s": 60.0, "renew_every_s": 5.0}  # nobody dies here
 
 
 async def start_replica(
-    slack: FakeSlack, llm: FakeLLM, url: str, name: str, tmp_path: Path
+    slack: FakeSlack,
+    llm: FakeLLM,
+    url: str,
+    name: str,
+    tmp_path: Path,
+    leases: dict[str, float] = LEASES,
 ) -> BotRuntime:
     import os
 
     os.environ["OPENAI_API_BASE"] = llm.base_url
     os.environ["OPENAI_API_KEY"] = "sk-fake-test-key"
     config = make_config(
-        slack={**FAST_SLACK, "progress_delay_s": 30}, replicas={**LEASES, "replica_id": name}
+        slack={**FAST_SLACK, "progress_delay_s": 30}, replicas={**leases, "replica_id": name}
     )
     runtime = BotRuntime(
         config,
@@ -108,3 +113,41 @@ async def test_a_turn_run_on_b_is_rendered_once_by_a_that_renders_the_thread(
             for runtime in (b, a):
                 if runtime is not None:
                     await runtime.stop(grace_s=2)
+
+
+async def test_a_thread_whose_renderer_died_is_drawn_by_another_replica_after_expiry(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """A renders the thread, then its process loses the database (dead for the others: its
+    render lease is never renewed nor released). B's turn waits for the lease to expire; B's
+    patrol then takes the thread over and draws the answer, once."""
+    short = {"lease_ttl_s": 3.0, "renew_every_s": 0.5}
+    async with FakeSlack() as slack, FakeLLM() as llm:
+        a: BotRuntime | None = await start_replica(slack, llm, postgres_url, "A", tmp_path, short)
+        b: BotRuntime | None = None
+        try:
+            assert a is not None and a.renderer is not None and a.store is not None
+            a.renderer._idle_s = 60.0
+            llm.push(text("answer one"))
+            ts, _ = await slack.mention("first question")
+            await slack.wait_for(lambda: answers(slack, ts, "answer one") == 1, timeout=30)
+            (row,) = await a.store.fetchall("SELECT id FROM sessions")
+            sid = row["id"]
+
+            b = await start_replica(slack, llm, postgres_url, "B", tmp_path, short)
+            assert b.manager is not None and b.store is not None
+            a.store.backend.pool.terminate()  # type: ignore[attr-defined]  # A is gone
+            llm.push(text("answer two"))
+            await b.manager.submit(sid, UserInput(text="second question", user="U1"))
+            await slack.wait_for(lambda: answers(slack, ts, "answer two") == 1, timeout=30)
+            render = await SessionLeases(b.store).holder(f"render:{sid}")
+            assert render is not None and (render.owner, render.generation) == ("B", 2)
+            assert answers(slack, ts, "answer one") == 1
+        finally:
+            if b is not None:
+                await b.stop(grace_s=2)
+            if a is not None:
+                try:
+                    await a.stop(grace_s=1)
+                except Exception:  # its store is gone, as planned
+                    pass

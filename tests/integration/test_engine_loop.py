@@ -35,13 +35,15 @@ async def test_plain_turn_streams_and_completes(tmp_path: Path, llm: FakeLLM) ->
         # last words until they cannot be part of a secret
         assert types.count("assistant_chunk") >= 1
         assert "assistant_stream_end" in types and "assistant_message" in types
-        # the deltas reach listeners but not the log (issue 18); persisted events stay gapless
-        seqs = [e.seq for e in eng.events.of("s") if e.type != "assistant_chunk"]
+        # the deltas (and the end-of-stream mark) reach listeners but not the log (issue 18);
+        # persisted events stay gapless
+        transient = {"assistant_chunk", "assistant_stream_end"}
+        seqs = [e.seq for e in eng.events.of("s") if e.type not in transient]
         assert seqs == list(range(1, len(seqs) + 1))
-        assert {e.seq for e in eng.events.of("s") if e.type == "assistant_chunk"} == {0}
+        assert {e.seq for e in eng.events.of("s") if e.type in transient} == {0}
         logged = await eng.store.events_after("s", 0)
         assert [e.seq for e in logged] == seqs
-        assert "assistant_chunk" not in {e.type for e in logged}
+        assert not transient & {e.type for e in logged}
         history = await eng.store.load_messages("s")
         assert [m["role"] for m in history] == ["user", "assistant"]
         body = llm.requests[0]

@@ -16,6 +16,9 @@ from agent_core.llm import get_litellm
 from tests.engine_harness import ORIGIN, make_config, run_engine, tool
 from tests.fakes.fake_llm import call, error, text, tool_calls
 from tests.llm_providers import PROVIDERS, ServedLLM, serve_llm
+from tests.llm_transports import llm_transport  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("llm_transport")  # every test on both transports
 
 GPU_RUN = {
     "operation": "run",
@@ -27,8 +30,13 @@ GPU_RUN = {
 
 @pytest.fixture(params=PROVIDERS)
 async def served(
-    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    llm_transport: str,  # noqa: F811  (the fixture)
 ) -> AsyncIterator[ServedLLM]:
+    """Each provider's fake, on each transport (Anthropic is litellm's on both: run once)."""
+    if request.param == "anthropic" and llm_transport == "litellm":
+        pytest.skip("Anthropic goes through litellm on either transport setting")
     await asyncio.to_thread(get_litellm)  # its import takes seconds: not part of any wait below
     async with serve_llm(request.param, monkeypatch) as s:
         yield s

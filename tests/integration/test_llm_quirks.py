@@ -17,6 +17,9 @@ from agent_core.llm.errors import CONTEXT_OVERFLOW
 from agent_core.llm.result import EMPTY_NAME_ERROR, EMPTY_NAME_PLACEHOLDER
 from tests.engine_harness import make_config
 from tests.fakes.fake_llm import FakeLLM, Reply, error, raw, text
+from tests.llm_transports import llm_transport  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("llm_transport")  # every test on both transports
 
 MODEL = "openai/local-model"
 

@@ -13,6 +13,9 @@ from agent_core.llm.errors import AUTH
 from tests.engine_harness import make_config
 from tests.fakes.fake_hf_router import HF_TOKEN, FakeHFRouter
 from tests.fakes.fake_llm import call, error, text, tool_calls
+from tests.llm_transports import llm_transport  # noqa: F401  (fixture)
+
+pytestmark = pytest.mark.usefixtures("llm_transport")  # every test on both transports
 
 KIMI = "moonshotai/Kimi-K2.6"
 PROVIDER_KEY = "sk-proj-" + "p" * 48

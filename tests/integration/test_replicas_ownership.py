@@ -20,13 +20,17 @@ from typing import Any
 
 import pytest
 
-from agent_core.events import UserInput
+from agent_core.events import ToolApproval, UserInput
 from agent_core.llm import get_litellm
 from agent_core.manager import SessionManager
-from agent_core.replicas import LeasedOwnership
+from agent_core.replicas import LeasedOwnership, LocalOwnership
 from agent_core.store import SessionLeases, Store
-from tests.engine_harness import ORIGIN, Engine, EventRecorder, make_config
+from agent_core.tools import plan_tool
+from agent_core.tools.base import ToolSpec
+from agent_core.tools.router import ToolRouter
+from tests.engine_harness import ORIGIN, Engine, EventRecorder, make_config, run_engine
 from tests.fakes.fake_llm import FakeLLM, text
+from tests.integration.test_engine_approvals import GPU_RUN, _request_approval, jobs_tool
 
 # Takeover tests: a dead replica's sessions move within a few seconds. Long enough that a
 # loaded CI box (event loop lag) never makes a live replica miss its own renewals.
@@ -50,7 +54,12 @@ async def store_until(check: Callable[[], Any], timeout: float = 10.0) -> None:
 
 @asynccontextmanager
 async def replica(
-    url: str, base_url: str, name: str, lease: dict[str, float] = LONG_LEASE
+    url: str,
+    base_url: str,
+    name: str,
+    lease: dict[str, float] = LONG_LEASE,
+    tools: list[ToolSpec] | None = None,
+    **overrides: Any,
 ) -> AsyncIterator[Engine]:
     """A started SessionManager named ``name`` on its own store of the database at ``url``."""
     import os
@@ -58,9 +67,11 @@ async def replica(
     os.environ["OPENAI_API_BASE"] = base_url
     os.environ["OPENAI_API_KEY"] = "sk-fake-test-key"
     await asyncio.to_thread(get_litellm)
-    cfg = make_config(replicas={**lease, "replica_id": name})
+    cfg = make_config(replicas={**lease, "replica_id": name}, **overrides)
     store = await Store.open(url)
-    manager = SessionManager(store, cfg)
+    manager = SessionManager(
+        store, cfg, router=ToolRouter([*plan_tool.tools(None), *(tools or [])])
+    )  # type: ignore[arg-type]
     assert isinstance(manager.ownership, LeasedOwnership)  # Postgres: leases, not the free kind
     recorder = EventRecorder()
     manager.add_listener(recorder)
@@ -128,7 +139,7 @@ async def test_an_op_submitted_on_b_runs_on_a_that_drives_the_session_once(
         assert done.data["final_response"] == "second answer"
         assert b.events.of("s", "turn_complete") == []  # B ran nothing
         assert len(llm.requests) == 2
-        assert await op_statuses(a.store) == ["done", "done"]
+        await store_until(lambda: _all_statuses(a.store, ["done", "done"]))
         answers = [e.data["final_response"] for e in await stored(a.store, "turn_complete")]
         assert answers == ["first answer", "second answer"]
 
@@ -204,7 +215,7 @@ async def test_a_dead_replica_s_turn_is_reported_interrupted_and_its_queue_runs_
         assert done.data["final_response"] == "ran the queued one"
         restarts = [e for e in await stored(b.store, "error") if e.data.get("kind") == "restart"]
         assert len(restarts) == 1 and "spend money" not in restarts[0].data["error"]
-        assert await op_statuses(b.store) == ["interrupted", "done"]
+        await store_until(lambda: _all_statuses(b.store, ["interrupted", "done"]))
         # The cut-off turn was never sent to the model again.
         assert [r["messages"][-1]["content"] for r in llm.requests] == [
             "spend money",
@@ -230,7 +241,7 @@ async def test_a_replica_starting_up_leaves_a_live_replica_s_turn_alone(
             done = await b.events.wait_for("turn_complete", "s")
             assert done.data["final_response"] == "finished on B"
             assert a.events.of("s") == []
-        assert await op_statuses(b.store) == ["done"]
+        await store_until(lambda: _all_statuses(b.store, ["done"]))
         assert len(llm.requests) == 1
 
 
@@ -282,4 +293,141 @@ async def test_a_replica_that_stalled_past_its_lease_stops_instead_of_acting_twi
         history = [m.get("content") for m in await a.store.load_messages("s")]
         assert "stale answer" not in history and "B's answer" in history
         assert a.events.of("s", "assistant_chunk") == []
-        assert await op_statuses(a.store) == ["interrupted", "done"]
+        await store_until(lambda: _all_statuses(a.store, ["interrupted", "done"]))
+
+
+async def test_a_replica_shutting_down_hands_its_queued_ops_over_at_once(
+    postgres_url: str, llm: FakeLLM
+) -> None:
+    """Long leases: B's patrol would take 30 s, so only A's hand-over can start B in time."""
+    gate = asyncio.Event()
+    llm.push(text("finished on A", gate=gate), text("ran on B"))
+    async with replica(postgres_url, llm.base_url, "B") as b:
+        async with replica(postgres_url, llm.base_url, "A") as a:
+            await a.manager.submit("s", UserInput(text="first"), origin=ORIGIN)
+            await llm.wait_for_requests(1)
+            await a.manager.submit("s", UserInput(text="second"))
+            closing = asyncio.create_task(a.manager.close(grace_s=10))
+            await wait_until(lambda: a.manager.workers.closing)
+            gate.set()  # A finishes the running turn, takes nothing new
+            await closing
+            assert a.events.of("s", "turn_complete")[0].data["final_response"] == "finished on A"
+        done = await b.events.wait_for("turn_complete", "s")
+        assert done.data["final_response"] == "ran on B"
+        await store_until(lambda: _all_done(b.store, 2))
+        assert await stored(b.store, "error") == []
+
+
+async def test_a_batch_decided_on_a_replica_that_died_before_queueing_it_runs_once_on_b(
+    postgres_url: str, llm: FakeLLM
+) -> None:
+    ran: list = []
+    async with AsyncExitStack() as stack:
+        a, b = [
+            await stack.enter_async_context(
+                replica(postgres_url, llm.base_url, name, SHORT_LEASE, [jobs_tool(ran)])
+            )
+            for name in ("A", "B")
+        ]
+        request = await _request_approval(a, llm, ran)
+        entry = request.data["tools"][0]
+        approve = ToolApproval(
+            tool_call_id=entry["tool_call_id"], approved=True, args_hash=entry["args_hash"]
+        )
+        # A records the click, then dies before queueing the batch's execution.
+        claimed = await a.manager.approvals.claim("s", [approve], "U_REQ", complete_batch=True)
+        assert claimed.ok and claimed.batch_complete
+        await crash(a)
+
+        llm.push(text("Job submitted."))
+        done = await b.events.wait_for("turn_complete", "s", timeout=20)
+        assert done.data["final_response"] == "Job submitted."
+        assert ran == [GPU_RUN]
+        assert await b.manager.approvals.pending("s") == []
+
+
+async def test_on_sqlite_a_turn_never_touches_the_leases(tmp_path: Any, llm: FakeLLM) -> None:
+    """One process on SQLite: ownership is free — not one lease statement per turn."""
+    llm.push(text("hello"))
+    async with run_engine(tmp_path / "db", llm.base_url) as eng:
+        assert isinstance(eng.manager.ownership, LocalOwnership)
+        statements: list[str] = []
+        backend = eng.store.backend
+        for name in ("execute", "fetchone", "fetchall"):
+            original = getattr(backend, name)
+
+            async def recording(sql: str, params: Any = (), _original: Any = original) -> Any:
+                statements.append(sql)
+                return await _original(sql, params)
+
+            setattr(backend, name, recording)
+        await eng.manager.submit("s", UserInput(text="hi"), origin=ORIGIN)
+        await eng.events.wait_for("turn_complete", "s")
+        assert any("ops" in sql for sql in statements)  # the recording saw the turn
+        assert not any("session_leases" in sql or "pg_notify" in sql for sql in statements)
+
+
+async def test_a_replica_restarted_under_the_same_id_takes_its_sessions_back_at_once(
+    postgres_url: str, llm: FakeLLM
+) -> None:
+    """Long leases: only the same-id rule lets the new process resume before they expire."""
+    never = asyncio.Event()
+    llm.push(text("cut off", gate=never))
+    async with AsyncExitStack() as stack:
+        first = await stack.enter_async_context(replica(postgres_url, llm.base_url, "bot-0"))
+        await first.manager.submit("s", UserInput(text="spend money"), origin=ORIGIN)
+        await llm.wait_for_requests(1)
+        await first.manager.submit("s", UserInput(text="then this"))
+        await crash(first)
+
+        llm.push(text("resumed"))
+        again = await stack.enter_async_context(replica(postgres_url, llm.base_url, "bot-0"))
+        done = await again.events.wait_for("turn_complete", "s")
+        assert done.data["final_response"] == "resumed"
+        restarts = [
+            e for e in await stored(again.store, "error") if e.data.get("kind") == "restart"
+        ]
+        assert len(restarts) == 1
+        await store_until(lambda: _all_statuses(again.store, ["interrupted", "done"]))
+        assert len(llm.requests) == 2
+
+
+async def _all_statuses(store: Store, expected: list[str]) -> bool:
+    return await op_statuses(store) == expected
+
+
+async def test_status_on_another_replica_shows_the_session_as_it_is_now(
+    postgres_url: str, llm: FakeLLM
+) -> None:
+    llm.push(text("one"), text("two"))
+    async with (
+        replica(postgres_url, llm.base_url, "A") as a,
+        replica(postgres_url, llm.base_url, "B") as b,
+    ):
+        await a.manager.submit("s", UserInput(text="first"), origin=ORIGIN)
+        await a.events.wait_for("turn_complete", "s")
+        assert (await b.manager.session_info("s"))["turns"] == 1  # B caches its copy now
+        await a.manager.submit("s", UserInput(text="second"))
+        await a.events.wait_for("turn_complete", "s", count=2)
+        await store_until(lambda: _all_statuses(a.store, ["done", "done"]))
+        assert (await b.manager.session_info("s"))["turns"] == 2
+
+
+async def test_the_per_person_limit_of_working_threads_holds_across_replicas(
+    postgres_url: str, llm: FakeLLM
+) -> None:
+    gate = asyncio.Event()
+    llm.push(text("slow", gate=gate))
+    limit = {"max_active_sessions_per_user": 1}
+    async with (
+        replica(postgres_url, llm.base_url, "A", **limit) as a,
+        replica(postgres_url, llm.base_url, "B", **limit) as b,
+    ):
+        assert not await b.manager.at_session_limit("U_REQ")
+        await a.manager.submit("s", UserInput(text="long"), origin=ORIGIN)
+        await llm.wait_for_requests(1)
+        assert await b.manager.at_session_limit("U_REQ")  # working on A, counted on B
+        assert not await b.manager.at_session_limit("U_OTHER")
+        gate.set()
+        await store_until(lambda: _all_statuses(a.store, ["done"]))
+        assert not await b.manager.at_session_limit("U_REQ")

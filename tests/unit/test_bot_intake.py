@@ -36,7 +36,7 @@ class Manager:
     def is_busy(self, sid: str) -> bool:
         return self.busy
 
-    def at_session_limit(self, requester: str | None) -> bool:
+    async def at_session_limit(self, requester: str | None) -> bool:
         return False
 
     async def queued_count(self, sid: str) -> int:

@@ -3,7 +3,9 @@
 Composition only: :class:`SlackState` is the workspace; :class:`WebApi` (``/api/``),
 :class:`FileTransfers` (upload URL, ``url_private``), :class:`Hooks` (``/services/``,
 ``/response_url/``), :class:`SocketMode` (``/link/``) and :class:`ControlApi` (``/_control/``)
-each receive the state and what else they use; :class:`People` acts for humans. A test holds
+each receive the state and what else they use; :class:`People` acts for humans. After
+:meth:`FakeSlack.deliver_over_http`, people's actions reach the app as signed HTTP requests
+(:class:`HttpEvents`, the HTTP Events API) instead of Socket Mode envelopes. A test holds
 one ``FakeSlack`` and calls the parts' methods through it.
 """
 
@@ -13,6 +15,7 @@ import functools
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -21,6 +24,7 @@ from tests.fakes.slack.control import ControlApi
 from tests.fakes.slack.faults import FaultPlan
 from tests.fakes.slack.files import FileTransfers, share_user_file
 from tests.fakes.slack.hooks import Hooks
+from tests.fakes.slack.http_events import HttpEvents
 from tests.fakes.slack.people import People
 from tests.fakes.slack.socket_mode import Delivery, SocketMode
 from tests.fakes.slack.state import SlackState
@@ -115,6 +119,19 @@ class FakeSlack(FakeServer, SlackState):
         self.click_button = self.people.click_button
         self.submit_view = self.people.submit_view
         self.share_file = functools.partial(share_user_file, self)
+
+    def deliver_over_http(
+        self, request_url: str, signing_secret: str, **options: Any
+    ) -> HttpEvents:
+        """From now on deliver events and interactivity to ``request_url`` as Slack's HTTP
+        Events API does (signed, retried); ``options`` go to :class:`HttpEvents`."""
+        events = HttpEvents(self, request_url, signing_secret, **options)
+        self.http_events = events
+        self.people.socket = events  # type: ignore[assignment]  # same delivery methods
+        self.push_envelope = events.push_envelope
+        self.send_event = events.send_event
+        self.redeliver = events.redeliver
+        return events
 
     def routes(self, app: web.Application) -> None:
         self.web_api.routes(app)
