@@ -272,6 +272,19 @@ class ApprovalBook:
                     return _already_decided(st, by, target_batch)
                 if status_override is None and _is_past(row["expires_at"]):
                     return _expired(row["expires_at"], target_batch)
+            if not approvals:  # "decide the rest": there must be a rest, or it was decided
+                async with db.execute(
+                    "SELECT status, decided_by FROM approvals WHERE session_id=? AND batch_id=?"
+                    " ORDER BY status='pending' DESC, decided_at",
+                    (session_id, target_batch),
+                ) as cur:
+                    first = await cur.fetchone()
+                if first is None or first["status"] != PENDING:
+                    return _already_decided(
+                        first["status"] if first else None,
+                        first["decided_by"] if first else None,
+                        target_batch,
+                    )
             for sql, params in statements:
                 await db.execute(sql, params)
         remaining = await self.store.fetchone(

@@ -8,6 +8,9 @@ database where it says "2 stores" (two bot processes sharing it):
 - ``dedupe_2_stores``: Slack dedupe inserts (``SeenEvents.first_time``) from 2 stores at once —
   on Postgres these go through the store-wide write lock (see agent_core/store/postgres.py).
 
+Plus the figures of what replicas share (dedupe before/after, outbox claims, shared post
+slots; 1 and 3 stores): see :mod:`bench.shared_state`.
+
 Postgres is a private cluster started like the tests' (tests/postgres_harness.py: Debian's
 ``postgresql``, loopback, durability off), or ``--postgres URL`` for a real server (its
 database must be empty). Prints one JSON object.
@@ -24,6 +27,8 @@ from pathlib import Path
 
 from agent_core.store import Store
 from bot.slack.seen_events import SeenEvents
+
+from .shared_state import measure_shared
 
 
 async def _rate(count: int, work) -> float:
@@ -53,6 +58,7 @@ async def measure(location: str, n: int) -> dict[str, float]:
             "append_seq": await _rate(n, sequential),
             "append_2_stores": await _rate(n, spread),
             "dedupe_2_stores": await _rate(n, dedupe),
+            **await measure_shared(location, n),
         }
     finally:
         await a.close()

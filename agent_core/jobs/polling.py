@@ -238,20 +238,44 @@ class JobPoller:
         return max(0.0, self.wall() - w.started_wall)
 
     def snapshot(self, w: Watch) -> dict[str, Any]:
-        rec = w.record
-        elapsed = self.elapsed(w)
+        return self._snapshot(
+            w.record,
+            w.stage,
+            self.elapsed(w),
+            metrics=dict(w.log.metrics),
+            links=dict(w.log.links),
+            log_tail=list(w.log.tail),
+            watching=True,
+        )
+
+    def stored_snapshot(self, rec: JobRecord) -> dict[str, Any]:
+        """A job another replica watches, as far as its stored row tells."""
+        info = rec.info
+        started = info.get("started_at")
+        return self._snapshot(
+            rec,
+            rec.stage,
+            max(0.0, self.wall() - started) if isinstance(started, int | float) else 0.0,
+            metrics=dict(info.get("metrics") or {}),
+            links=dict(info.get("links") or {}),
+            log_tail=list(info.get("log_tail") or []),
+            watching=False,
+        )
+
+    @staticmethod
+    def _snapshot(
+        rec: JobRecord, stage: str, elapsed: float, *, watching: bool, **live: Any
+    ) -> dict[str, Any]:
         price = pricing.price_per_hour(rec.flavor)
         return {
             **rec.identity(),
-            "stage": w.stage,
+            "stage": stage,
             "elapsed_s": round(elapsed, 1),
             "cost_so_far_usd": round(price * elapsed / 3600, 4) if price is not None else None,
-            "metrics": dict(w.log.metrics),
-            "links": dict(w.log.links),
-            "log_tail": list(w.log.tail),
+            **live,
             "timeout_s": rec.timeout_s,
             "estimated_cost_usd": rec.estimated_cost_usd,
-            "watching": True,
+            "watching": watching,
         }
 
     async def emit_progress(

@@ -38,6 +38,16 @@ JOBS_SCHEMA = Schema(
         );
         CREATE INDEX IF NOT EXISTS jobs_open ON jobs (finished_emitted, session_id);
         """,
+        # v2 — who may report a job's end when several replicas share the store
+        # (agent_core.jobs.ownership): the claim of the newest lease generation.
+        """
+        CREATE TABLE IF NOT EXISTS job_reports (
+            job_id        TEXT PRIMARY KEY,
+            owner         TEXT NOT NULL,
+            generation    INTEGER NOT NULL,
+            claimed_at    REAL NOT NULL
+        );
+        """,
     ),
 )
 

@@ -10,6 +10,10 @@ persisted events after a restart, so a persisted event is a delivered report. (R
 windows: a crash between queueing the resume note and the mark may queue the note twice; a
 crash between settling the budget and emitting may settle it twice — both err on the side of
 "tell the agent" / "count the spend".)
+
+With several replicas, ``may_report`` (:meth:`~.ownership.JobOwnership.claim_report`) is asked
+first: only the replica holding the job's lease and the newest report claim goes on, so two
+replicas seeing the job end around a takeover report it once.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ log = logging.getLogger(__name__)
 EmitFn = Callable[[str, str, dict[str, Any]], Awaitable[Any]]
 SubmitFn = Callable[[str, Any], Awaitable[Any]]
 SpendFn = Callable[[str, float], Awaitable[None]]
+ClaimFn = Callable[[str], Awaitable[bool]]
 
 
 class FinishReporter:
@@ -43,16 +48,23 @@ class FinishReporter:
         adjust_spend: SpendFn | None,
         *,
         resume_agent: bool,
+        may_report: ClaimFn | None = None,
     ) -> None:
         self.records = records
+        self._may_report = may_report
         self._emit = emit
         self._submit = submit
         self._adjust_spend = adjust_spend
         self._resume_agent = resume_agent
 
-    async def report(self, rec: JobRecord, report: JobFinished, finished_at: float) -> None:
+    async def report(self, rec: JobRecord, report: JobFinished, finished_at: float) -> bool:
         """Settle, persist, emit, wake the agent, mark — see the module docs for why in this
-        order. Raises if persisting or emitting fails (the caller retries later)."""
+        order. Raises if persisting or emitting fails (the caller retries later).
+
+        Returns False without doing anything when another replica owns the report."""
+        if self._may_report is not None and not await self._may_report(rec.job_id):
+            log.info("job %s: its end is reported by the replica that owns it now", rec.job_id)
+            return False
         payload = report.to_data()
         reserved = rec.reserved_usd
         if (
@@ -76,6 +88,7 @@ class FinishReporter:
         if not await self.records.finished_event_exists(rec.session_id, rec.job_id):
             await self._emit(rec.session_id, EventType.JOB_FINISHED, payload)
         await self._after_report(rec, report)
+        return True
 
     async def resume(self, rec: JobRecord) -> bool:
         """After a restart: True if this open job's report was already emitted (then only the

@@ -26,6 +26,9 @@ Design
 * **Restarts.** :meth:`start` resumes every job with ``finished_emitted=0``; its first poll is
   immediate, so a job that finished while the bot was down is reported right away (its
   ``job_finished`` carries ``reported_after_restart: true``).
+* **Replicas.** With several bot processes on one Postgres store each job is watched by one
+  of them, the holder of its lease (:mod:`.ownership`); a patrol renews the leases and adopts
+  jobs whose holder died, and the end of a job is reported by exactly one replica.
 * **Cancel** is explicit (:meth:`cancel`), never a side effect of interrupting a turn; whether a
   person may cancel is the gateway's decision (:meth:`job` gives it the requester and origin).
 """
@@ -42,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 from ..events import EventType
 from ..hub import HubError
 from .babysitter import Babysit, Babysitter, job_hyperparameters
+from .ownership import JobOwnership
 from .polling import JobPoller, Watch
 from .preference_book import PreferenceBook
 from .records import JobRecord, JobStore
@@ -72,17 +76,20 @@ class JobWatcher:
         preferences: PreferenceBook | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        ownership: JobOwnership | None = None,
     ) -> None:
         self.records = JobStore(store)
         self.config = config
         self.hub = hub
         self._emit = emit
+        self.ownership = ownership
         self._reporter = FinishReporter(
             self.records,
             emit,
             submit,
             adjust_spend,
             resume_agent=config.jobs.on_job_finished == "resume",
+            may_report=ownership.claim_report if ownership is not None else None,
         )
         self.preferences = preferences or PreferenceBook(store, config.jobs.preferences_file)
         self._poller = JobPoller(
@@ -107,6 +114,9 @@ class JobWatcher:
         self._sem = asyncio.Semaphore(config.jobs.max_concurrent_polls)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._patrol_task: asyncio.Task[None] | None = None
+        # One job, one Watch: adopting (start, patrol) and watch() check-then-add under this.
+        self._adopting = asyncio.Lock()
         self._ticks: set[asyncio.Task[None]] = set()
         self._closing = False
 
@@ -123,6 +133,7 @@ class JobWatcher:
         hub = hub or manager.services.hub
         if hub is None:
             raise ValueError("JobWatcher needs a HubClient (services.hub is empty)")
+        kw.setdefault("ownership", JobOwnership.for_config(manager.store, manager.config))
         watcher = cls(
             manager.store,
             manager.config,
@@ -142,22 +153,68 @@ class JobWatcher:
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
-        """Resume every job whose end was not reported yet; start the scheduler."""
+        """Resume every job whose end was not reported yet (with replicas: every such job no
+        other live replica watches); start the scheduler."""
         self._closing = False
-        for rec in await self.records.open_jobs():
-            if rec.job_id in self._watched:
-                continue
-            if await self._reporter.resume(rec):
-                continue  # we crashed after the report was persisted: bookkeeping done now
-            w = self._poller.new_watch(rec, restored=True)
-            self._watched[rec.job_id] = w
+        await self._adopt_open_jobs()
         self._ensure_loop()
+        if self.ownership is not None and self._patrol_task is None:
+            self._patrol_task = asyncio.create_task(self._patrol_loop(), name="job-patrol")
         self._wake.set()
 
-    async def close(self, grace_s: float = 2.0) -> None:
-        """Stop watching (jobs keep running on the Hub and are resumed on the next start)."""
+    async def _adopt_open_jobs(self) -> int:
+        adopted = 0
+        async with self._adopting:
+            for rec in await self.records.open_jobs():
+                if rec.job_id in self._watched:
+                    continue
+                if self.ownership is not None and not await self.ownership.acquire(rec.job_id):
+                    continue  # another live replica watches it
+                if await self._reporter.resume(rec):
+                    await self._release(rec.job_id)
+                    continue  # we crashed after the report was persisted: bookkeeping done now
+                self._watched[rec.job_id] = self._poller.new_watch(rec, restored=True)
+                adopted += 1
+        return adopted
+
+    async def patrol(self) -> None:
+        """One round of replica housekeeping: renew this replica's job leases (dropping the
+        jobs it lost), then adopt open jobs nobody watches (their replica died)."""
+        if self.ownership is None:
+            return
+        for job_id in await self.ownership.renew_all():
+            log.warning("lost the lease on job %s; another replica watches it now", job_id)
+            self._watched.pop(job_id, None)
+        if await self._adopt_open_jobs():
+            self._wake.set()
+
+    async def _patrol_loop(self) -> None:
+        assert self.ownership is not None
+        while not self._closing:
+            try:
+                await asyncio.sleep(self.ownership.renew_every_s)  # the renewal period
+                await self.patrol()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a store hiccup: try again next period
+                log.exception("job lease patrol failed")
+
+    async def _release(self, job_id: str) -> None:
+        if self.ownership is not None:
+            await self.ownership.release(job_id)
+
+    async def close(self, grace_s: float = 2.0, *, release_leases: bool = True) -> None:
+        """Stop watching (jobs keep running on the Hub and are resumed on the next start).
+
+        With replicas the job leases are released so another replica adopts the jobs at
+        once; ``release_leases=False`` leaves them to expire, as a crash would."""
         self._closing = True
         self._wake.set()
+        if self._patrol_task is not None:
+            self._patrol_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._patrol_task
+            self._patrol_task = None
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -171,6 +228,8 @@ class JobWatcher:
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
         self._watched.clear()
+        if self.ownership is not None and release_leases:  # others may adopt them at once
+            await self.ownership.release_all()
 
     def _ensure_loop(self) -> None:
         if self._closing:
@@ -203,8 +262,13 @@ class JobWatcher:
                 "links": dict(stored.info.get("links") or {}),  # e.g. a seeded Trackio Space
             },
         )
-        if stored.job_id not in self._watched and not stored.finished_emitted:
-            self._watched[stored.job_id] = self._poller.new_watch(stored)
+        async with self._adopting:
+            if (
+                stored.job_id not in self._watched
+                and not stored.finished_emitted
+                and (self.ownership is None or await self.ownership.acquire(stored.job_id))
+            ):
+                self._watched[stored.job_id] = self._poller.new_watch(stored)
         self._ensure_loop()
         self._wake.set()
 
@@ -215,6 +279,18 @@ class JobWatcher:
             if session_id is not None and w.record.session_id != session_id:
                 continue
             out.append(self._poller.snapshot(w))
+        return sorted(out, key=lambda d: d["submitted_at"])
+
+    async def all_status(self, session_id: str) -> list[dict[str, Any]]:
+        """:meth:`status` of one session plus, with replicas, its open jobs another replica
+        watches (from their stored row: stage, latest metrics and tail; ``watching`` False)."""
+        out = self.status(session_id)
+        if self.ownership is None:
+            return out
+        here = {snap["job_id"] for snap in out}
+        for rec in await self.records.for_session(session_id, include_reported=False):
+            if rec.job_id not in here:
+                out.append(self._poller.stored_snapshot(rec))
         return sorted(out, key=lambda d: d["submitted_at"])
 
     async def job(self, job_id: str) -> dict[str, Any] | None:
@@ -364,4 +440,5 @@ class JobWatcher:
             w.busy = False
             if w.finished and w.emitted:
                 self._watched.pop(w.record.job_id, None)
+                await self._release(w.record.job_id)
             self._wake.set()

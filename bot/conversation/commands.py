@@ -210,12 +210,12 @@ class Commands:
         await self.stop(sid, user, channel=channel, thread_ts=None, respond=respond)
 
     async def _jobs(self, sid: str) -> list[dict[str, Any]]:
-        """This thread's watched jobs for ``status``."""
+        """This thread's open jobs for ``status`` (also those another replica watches)."""
         watcher = self.services.jobs
         if watcher is None:
             return []
         try:
-            return [j for j in watcher.status(sid) or [] if isinstance(j, dict)]
+            return [j for j in await watcher.all_status(sid) or [] if isinstance(j, dict)]
         except Exception:
             log.warning("job listing failed", exc_info=True)
             return []

@@ -9,7 +9,10 @@
   keeps all progress edits together under Slack's ``chat.update`` tier.
 * Posts are paced per channel (Slack allows about one ``chat.postMessage`` a second per
   channel, with short bursts): a burst of answers in one channel is spaced out before Slack
-  has to say 429, and edits to other messages keep flowing meanwhile.
+  has to say 429, and edits to other messages keep flowing meanwhile. With several replicas
+  on one store the pacing is shared too (``shared_posts``, :mod:`bot.slack.rate_budget`):
+  each post also reserves its slot in the store, so N replicas together keep one channel's
+  budget (and the local bucket still paces if the store cannot be reached).
 * Rate limits — HTTP 429 and HTTP 200 ``ok:false ratelimited`` — are first retried by the
   client's retry handlers (which sleep for Retry-After); if they persist, the channel is
   paused for Retry-After and the job is tried again.
@@ -32,6 +35,7 @@ from slack_sdk.errors import SlackApiError
 
 from agent_core.redact import scrub
 from agent_core.retry import backoff_delay, retry_after_from_headers
+from bot.slack.rate_budget import POST_BURST, SharedRateBudget, TokenBucket
 from gateways.providers.slack_errors import MESSAGE_GONE, RATE_LIMITED, error_code
 
 log = logging.getLogger(__name__)
@@ -67,30 +71,6 @@ def clean_kwargs(kwargs: dict[str, Any]) -> dict[str, Any]:
     return {k: (scrub(v) if k in _SCRUBBED else v) for k, v in kwargs.items()}
 
 
-class TokenBucket:
-    """``rate_per_min`` tokens a minute, ``burst`` at once; ``wait()`` says how long to wait."""
-
-    def __init__(self, rate_per_min: float, burst: float, clock: Callable[[], float]) -> None:
-        self.rate = rate_per_min / 60.0
-        self.burst = max(1.0, burst)
-        self.clock = clock
-        self.tokens = self.burst
-        self.stamp = clock()
-
-    def _refill(self) -> None:
-        now = self.clock()
-        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
-        self.stamp = now
-
-    def wait(self) -> float:
-        self._refill()
-        return 0.0 if self.tokens >= 1.0 else (1.0 - self.tokens) / self.rate
-
-    def take(self) -> None:
-        self._refill()
-        self.tokens = max(0.0, self.tokens - 1.0)
-
-
 @dataclass(order=True)
 class _Job:
     priority: int
@@ -118,6 +98,7 @@ class _Channel:
     last_edit: dict[str, float] = field(default_factory=dict)
     blocked_until: float = 0.0
     posts: TokenBucket | None = None
+    post_slot: float | None = None  # shared budget: when the slot reserved for the next post opens
     busy: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     idle: asyncio.Event = field(default_factory=asyncio.Event)
@@ -148,11 +129,13 @@ class SlackSender:
         edit_interval_s: float = 1.0,
         edits_per_minute: float = 50.0,
         posts_per_minute: float = 60.0,
-        post_burst: float = 3.0,
+        post_burst: float = POST_BURST,
         max_attempts: int = 4,
         clock: Callable[[], float] = time.monotonic,
+        shared_posts: SharedRateBudget | None = None,
     ) -> None:
         self.client = client
+        self.shared_posts = shared_posts
         self.edit_interval_s = edit_interval_s
         self.max_attempts = max_attempts
         self.clock = clock
@@ -272,9 +255,11 @@ class SlackSender:
         wait = IDLE_EXIT_S
         if ch.jobs:
             head = ch.jobs[0]
-            post_wait = (
-                ch.posts.wait() if ch.posts is not None and head.method in POSTING_METHODS else 0.0
-            )
+            post_wait = 0.0
+            if head.method in POSTING_METHODS and ch.post_slot is not None:
+                post_wait = max(0.0, ch.post_slot - now)
+            if head.method in POSTING_METHODS and ch.posts is not None:
+                post_wait = max(post_wait, ch.posts.wait())
             if post_wait > 0:
                 wait = min(wait, post_wait)  # not yet: edits may go meanwhile
             else:
@@ -308,6 +293,9 @@ class SlackSender:
             if ch.blocked_until > now:
                 await asyncio.sleep(ch.blocked_until - now)
                 continue
+            if self.shared_posts is not None and ch.post_slot is None and self._posting(ch):
+                ch.post_slot = now + await self._reserve_post(channel)
+                continue
             item, wait = self._pick(ch, now)
             if item is None:
                 if ch.empty():
@@ -333,6 +321,20 @@ class SlackSender:
             if ch.empty():
                 ch.idle.set()
 
+    @staticmethod
+    def _posting(ch: _Channel) -> bool:
+        return bool(ch.jobs) and ch.jobs[0].method in POSTING_METHODS
+
+    async def _reserve_post(self, channel: str) -> float:
+        """Seconds until this replica's next post to ``channel`` may go (shared budget). If
+        the store cannot be reached, this replica's own bucket paces it meanwhile."""
+        assert self.shared_posts is not None
+        try:
+            return await self.shared_posts.reserve(f"post:{channel}")
+        except Exception:
+            log.warning("shared post budget unavailable; pacing %s locally", channel, exc_info=True)
+            return 0.0
+
     def _rate_limit_wait(self, exc: SlackApiError, attempts: int) -> float | None:
         """Seconds to pause the channel if ``exc`` is a rate limit, else None."""
         resp = exc.response
@@ -357,8 +359,10 @@ class SlackSender:
         if job.future.done():  # cancelled by the caller
             return
         job.attempts += 1
-        if ch.posts is not None and job.method in POSTING_METHODS:
-            ch.posts.take()
+        if job.method in POSTING_METHODS:
+            ch.post_slot = None  # spent: the next post reserves its own
+            if ch.posts is not None:
+                ch.posts.take()
         result: Any = None
         error: BaseException | None = None
         try:

@@ -3,7 +3,8 @@
 ``slack_seen_events`` (dedupe keys, :mod:`bot.slack.seen_events`), ``slack_ledger`` (what was
 posted for which event, :mod:`bot.slack.ledger`), ``slack_threads`` (where a session's
 thread is, :mod:`bot.slack.threads`) and ``slack_inputs`` (which session a person's message
-went to, :mod:`bot.conversation.edits`). How far each thread is rendered is the renderer's cursor
+went to, :mod:`bot.conversation.edits`) and ``slack_rate_slots`` (post budgets shared by
+replicas, :mod:`bot.slack.rate_budget`). How far each thread is rendered is the renderer's cursor
 in the store's event log (consumer :data:`RENDER_CONSUMER`), not a column here.
 """
 
@@ -64,6 +65,14 @@ SLACK_SCHEMA = Schema(
         );
         CREATE INDEX IF NOT EXISTS slack_inputs_by_session
             ON slack_inputs (session_id, received_at);
+        """,
+        # v4 — send budgets shared by replicas (bot.slack.rate_budget.SharedRateBudget): per
+        # bucket (a channel's posts), the GCRA theoretical arrival time in wall-clock seconds.
+        """
+        CREATE TABLE IF NOT EXISTS slack_rate_slots (
+            bucket        TEXT PRIMARY KEY,
+            tat           REAL NOT NULL
+        );
         """,
     ),
 )

@@ -197,7 +197,7 @@ async def test_a_busy_session_queues_compact_behind_the_turn() -> None:
 
 async def test_status_lists_the_threads_jobs() -> None:
     class Jobs:
-        def status(self, sid: str) -> list[dict[str, Any]]:
+        async def all_status(self, sid: str) -> list[dict[str, Any]]:
             return [{"job_id": "j1", "stage": "RUNNING", "flavor": "a10g-small"}]
 
     class Info(_Manager):
