@@ -22,6 +22,7 @@ from tests.postgres_harness import PostgresCluster
 from tests.replica_harness import (
     RESTARTED,
     ReplicaSet,
+    Turn,
     answers,
     bot_replies,
     duplicate_posts,
@@ -31,6 +32,7 @@ from tests.replica_harness import (
     posts_of_part,
     replica_config,
     replica_set,
+    session_of,
     wait_until,
 )
 
@@ -77,8 +79,10 @@ async def _scenario(rs: ReplicaSet, store: Store) -> None:
         WAIT_S,
         "the approval card",
     )
-    card_owner = rs.running_turn_of(gpu.tok)
-    runner = {t.tok: rs.running_turn_of(t.tok) for t in held}
+    # Who drew the card (the gpu thread's render lease) and who runs each held turn (its
+    # session's lease, live while the turn waits for the LLM).
+    card_owner = await rs.holder_of(store, "render:" + await session_of(store, gpu.tok))
+    runner = {t.tok: await rs.holder_of(store, await session_of(store, t.tok)) for t in held}
     victim = next(
         r for r in replicas if r is not card_owner and any(v is r for v in runner.values())
     )
@@ -148,20 +152,22 @@ async def _scenario(rs: ReplicaSet, store: Store) -> None:
 
     # 5. Exactly once, everywhere; the outcome of each turn is the one its durable op records.
     outcome = {t.tok: await ops_of(store, t.tok) for t in [*held, *burst, *follow_ups.values()]}
+
+    def seen(t: Turn) -> tuple[Turn, list[str], list[str]]:
+        return t, outcome[t.tok], [m.text[:60] for m in bot_replies(slack, t.channel, t.ts)]
+
     for t in survived + burst:
         if outcome[t.tok] == ["interrupted"]:  # running on the victim when it was killed
-            assert answers(rs, t, RESTARTED) == 1, t
-            assert answers(rs, t, f"Answer for {t.tok}") == 0, t
+            assert answers(rs, t, RESTARTED) == 1, seen(t)
+            assert answers(rs, t, f"Answer for {t.tok}") == 0, seen(t)
         else:
-            assert outcome[t.tok] == ["done"], (t, outcome[t.tok])
-            assert answers(rs, t, f"Answer for {t.tok}") == 1, t
-            assert answers(rs, t, RESTARTED) == 0, t
+            assert outcome[t.tok] == ["done"], seen(t)
+            assert answers(rs, t, f"Answer for {t.tok}") == 1, seen(t)
+            assert answers(rs, t, RESTARTED) == 0, seen(t)
     for t in [*burst, *cut_off]:
         if outcome[t.tok] == ["interrupted"]:
-            (row,) = await store.fetchall(
-                "SELECT session_id FROM ops WHERE data LIKE ?", (f"%{t.tok}%",)
-            )
-            assert row[0] in held_by_victim, (t, "cut off, but not on the killed replica")
+            sid = await session_of(store, t.tok)
+            assert sid in held_by_victim, (t, "cut off, but not on the killed replica")
     for t in cut_off:
         assert outcome[t.tok] == ["interrupted"], (t, outcome[t.tok])
         assert answers(rs, t, RESTARTED) == 1, t
