@@ -7,7 +7,9 @@ gives back when it is done. Two kinds:
   (no store round trip, no task, no fence).
 - :class:`LeasedClaim` — several replicas on Postgres: a lease in ``session_leases``
   (:class:`~agent_core.store.leases.SessionLeases`), renewed in the background every
-  ``renew_every_s`` and given up on :meth:`~LeasedClaim.release`.
+  ``renew_every_s`` together with the replica's other leases (one statement per round, so a
+  busy replica's renewals do not crowd its own turns) and given up on
+  :meth:`~LeasedClaim.release`.
 
 Fencing (a replica that stalled past its lease must not act twice): the lease's expiry is
 kept locally, in this process's clock, as the renewals report it. :meth:`LeasedClaim.fence` is
@@ -16,8 +18,9 @@ approval batch's too), every event the session emits and every history commit, m
 operation done (see :attr:`agent_core.session.interruption.Interruption.fence`); while the expiry is comfortably ahead (more than half the slack
 between renewals and expiry) it returns without touching the store. Near or past the expiry —
 the renewals stopped: the process was paused, or the store was unreachable — it renews
-synchronously, and if that fails (another replica took the lease, which bumped its fencing
-``generation``; or the store did not answer in time) it raises :class:`LeaseLost`. The
+synchronously. A lease that expired but that no other replica took meanwhile (its fencing
+``generation`` unchanged: nobody acted for the key) is simply taken again; if another replica
+took it, or the store did not answer before the expiry, it raises :class:`LeaseLost`. The
 background renewal, on finding the lease gone, calls ``on_lost`` at once (the manager cancels
 the session's worker) instead of waiting for the next fence. Steps already under way when the
 lease expires (a tool call in flight) finish: the successor reports that operation as
@@ -26,8 +29,6 @@ interrupted and never re-runs it.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -92,7 +93,8 @@ LOCAL_CLAIM: Claim = _LocalClaim()
 
 
 class LeasedClaim:
-    """A live lease on ``key``, renewed in the background until released or lost."""
+    """A live lease on ``key``; its owner (:class:`~.ownership.LeasedOwnership`) renews it with
+    the replica's other leases until it is released or lost."""
 
     fenced = True
 
@@ -105,6 +107,7 @@ class LeasedClaim:
         renew_every_s: float,
         fresh: bool,
         on_lost: Callable[[], None] | None = None,
+        on_release: Callable[[LeasedClaim], None] | None = None,
     ) -> None:
         self.leases = leases
         self.lease = lease
@@ -115,10 +118,8 @@ class LeasedClaim:
         self.margin_s = (ttl_s - renew_every_s) / 2
         self.lost = False
         self._on_lost = on_lost
+        self._on_release = on_release
         self._released = False
-        self._renewer = asyncio.create_task(
-            self._renew_loop(), name=f"lease-renew:{lease.session_id}"
-        )
 
     @property
     def key(self) -> str:
@@ -133,14 +134,16 @@ class LeasedClaim:
             raise LeaseLost(self.key)
         if time.time() < self.lease.expires_at - self.margin_s:
             return
-        if not await self._renew():
+        if not await self.renew():
             raise LeaseLost(self.key)
 
-    async def _renew(self) -> bool:
-        """Extend the lease now; False (and ``lost``) when it is gone or its expiry passed
-        without a successful renewal."""
+    async def renew(self) -> bool:
+        """Extend the lease now; False (and ``lost``) when another replica took it, or when
+        its expiry passed without the store confirming it is still ours."""
         try:
             renewed = await self.leases.renew(self.lease, self.ttl_s)
+            if renewed is None:
+                renewed = await self._retake()
         except Exception:
             log.warning("could not renew the lease on %s", self.key, exc_info=True)
             if time.time() < self.lease.expires_at - self.margin_s:
@@ -152,32 +155,43 @@ class LeasedClaim:
         self.lease = renewed
         return True
 
+    def renewed(self, lease: Lease) -> None:
+        """The replica's renewal round extended this lease."""
+        self.lease = lease
+
+    async def missed(self) -> None:
+        """The renewal round could not extend this lease: take it back if nobody else had it
+        meanwhile, else stop the work (``on_lost``)."""
+        if not await self.renew() and self._on_lost is not None:
+            self._on_lost()  # from the renewal task, never the worker's own (it may cancel it)
+
+    async def _retake(self) -> Lease | None:
+        """After expiry: the same lease again if no other replica took it meanwhile (its
+        fencing generation is unchanged, so nobody acted for the key in between)."""
+        again = await self.leases.acquire(self.key, self.lease.owner, self.ttl_s)
+        if again is None:
+            return None
+        if again.generation == self.lease.generation:
+            return again
+        await self.leases.release(again)  # someone held it in between: a new worker reclaims
+        return None
+
     def _mark_lost(self) -> None:
         if self.lost:
             return
         self.lost = True
         log.warning(
-            "lost the lease on %s (generation %d): taken over, or not renewed before expiry",
+            "lost the lease on %s (generation %d): another replica took it over",
             self.key,
             self.generation,
         )
-
-    async def _renew_loop(self) -> None:
-        while not self.lost:
-            await asyncio.sleep(self.renew_every_s)
-            if self._released:
-                return
-            if not await self._renew() and self._on_lost is not None:
-                self._on_lost()  # from this task, never the worker's own (it may cancel it)
 
     async def release(self) -> None:
         if self._released:
             return
         self._released = True
-        if self._renewer is not asyncio.current_task():
-            self._renewer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._renewer
+        if self._on_release is not None:
+            self._on_release(self)
         if not self.lost:
             try:
                 await self.leases.release(self.lease)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Protocol
@@ -109,6 +110,9 @@ class LeasedOwnership:
         self.renew_every_s = settings.renew_every_s
         self.patrol_every_s = settings.lease_ttl_s / 2
         self._generations: OrderedDict[str, int] = OrderedDict()
+        self._held: dict[str, LeasedClaim] = {}
+        self._renewals: asyncio.Task[None] | None = None
+        self._closed = False
         self._patrols: list[Patrol] = []
         self._patrol_task: asyncio.Task[None] | None = None
         self._listening: list[tuple[str, Wake]] = []
@@ -121,14 +125,50 @@ class LeasedOwnership:
         self._generations[key] = lease.generation
         while len(self._generations) > REMEMBERED_GENERATIONS:
             self._generations.popitem(last=False)
-        return LeasedClaim(
+        claim = LeasedClaim(
             self.leases,
             lease,
             ttl_s=self.ttl_s,
             renew_every_s=self.renew_every_s,
             fresh=fresh,
             on_lost=on_lost,
+            on_release=self._forget,
         )
+        self._held[key] = claim
+        if self._renewals is None or self._renewals.done():
+            self._renewals = asyncio.create_task(self._renew_loop(), name="lease-renewals")
+        return claim
+
+    def _forget(self, claim: LeasedClaim) -> None:
+        if self._held.get(claim.key) is claim:
+            del self._held[claim.key]
+        if self._closed and not self._held and self._renewals is not None:
+            self._renewals.cancel()  # the last lease of a closing replica was given back
+
+    async def _renew_loop(self) -> None:
+        """Every ``renew_every_s``: extend every lease this replica holds in one statement;
+        the ones it could not extend are taken back or given up, one by one."""
+        while True:
+            await asyncio.sleep(self.renew_every_s)
+            claims = [c for c in self._held.values() if not c.lost]
+            if not claims:
+                continue
+            try:
+                renewed = {
+                    lease.session_id: lease
+                    for lease in await self.leases.renew_many([c.lease for c in claims], self.ttl_s)
+                }
+            except Exception:
+                log.warning("could not renew this replica's leases", exc_info=True)
+                renewed = None
+            for claim in claims:
+                if claim.lost or self._held.get(claim.key) is not claim:
+                    continue  # released meanwhile
+                lease = renewed.get(claim.key) if renewed is not None else None
+                if lease is not None and lease.generation == claim.generation:
+                    claim.renewed(lease)
+                elif renewed is not None or time.time() >= claim.lease.expires_at - claim.margin_s:
+                    await claim.missed()
 
     async def held_elsewhere(self, key: str) -> bool:
         holder = await self.leases.holder(key)
@@ -162,6 +202,11 @@ class LeasedOwnership:
                     log.warning("replica patrol step failed; retrying next round", exc_info=True)
 
     async def close(self) -> None:
+        """Stop the patrol and the wake-ups. Leases still held keep being renewed until their
+        workers give them back (a closing manager's workers finish first)."""
+        self._closed = True
+        if not self._held and self._renewals is not None:
+            self._renewals.cancel()
         if self._patrol_task is not None:
             self._patrol_task.cancel()
             await asyncio.gather(self._patrol_task, return_exceptions=True)

@@ -7,7 +7,19 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from ..events import EventType
 from .database import Database, dumps
+
+# The last event of a turn: once one is logged after an op started, the op has done its work.
+TURN_ENDINGS = tuple(
+    str(t)
+    for t in (
+        EventType.TURN_COMPLETE,
+        EventType.INTERRUPTED,
+        EventType.APPROVAL_REQUIRED,
+        EventType.ERROR,
+    )
+)
 
 
 class SessionTables(Database):
@@ -212,16 +224,29 @@ class SessionTables(Database):
         self, status: str, session_id: str | None = None
     ) -> list[tuple[int, str, str]]:
         """After a crash: ops left 'running' were cut off mid-way (all of them, or one
-        session's when another replica takes it over). Returns (id, session, kind)."""
-        where, params = "status='running'", [status, time.time()]
+        session's when another replica takes it over). Returns (id, session, kind) of those
+        set to ``status``.
+
+        An op whose turn had already ended — an answer, a stop, an approval request or an
+        error logged after it started — only missed being marked done (the process died in
+        between): it is marked done and not returned, so nobody is told a finished turn was
+        cut off.
+        """
+        marks = ",".join("?" * len(TURN_ENDINGS))
+        where, params = "status='running'", [*TURN_ENDINGS, status, time.time()]
         if session_id is not None:
             where += " AND session_id=?"
             params.append(session_id)
         rows = await self.fetchall(
-            f"UPDATE ops SET status=?, updated_at=? WHERE {where} RETURNING id, session_id, kind",
+            "UPDATE ops SET status = CASE WHEN EXISTS (SELECT 1 FROM events e"
+            " WHERE e.session_id = ops.session_id AND e.ts >= ops.updated_at"
+            f" AND e.type IN ({marks})) THEN 'done' ELSE ? END, updated_at=?"
+            f" WHERE {where} RETURNING id, session_id, kind, status",
             params,
         )
-        return sorted((int(r["id"]), r["session_id"], r["kind"]) for r in rows)
+        return sorted(
+            (int(r["id"]), r["session_id"], r["kind"]) for r in rows if r["status"] == status
+        )
 
     # ------------------------------------------------------------------ kv
     async def kv_get(self, namespace: str, key: str) -> Any:

@@ -278,9 +278,9 @@ async def test_a_replica_that_stalled_past_its_lease_stops_instead_of_acting_twi
         await a.manager.submit("s", UserInput(text="first"), origin=ORIGIN)
         await llm.wait_for_requests(1)
         await a.manager.submit("s", UserInput(text="second"))
-        renewals = [t for t in asyncio.all_tasks() if t.get_name() == "lease-renew:s"]
-        assert len(renewals) == 1  # A's, the only holder
-        renewals[0].cancel()  # A stalls: no more renewals
+        renewals = a.manager.ownership._renewals  # type: ignore[attr-defined]
+        assert renewals is not None and not renewals.done()
+        renewals.cancel()  # A stalls: no more renewals
 
         llm.push(text("B's answer"))
         done = await b.events.wait_for("turn_complete", "s")
@@ -431,3 +431,50 @@ async def test_the_per_person_limit_of_working_threads_holds_across_replicas(
         gate.set()
         await store_until(lambda: _all_statuses(a.store, ["done"]))
         assert not await b.manager.at_session_limit("U_REQ")
+
+
+async def test_an_op_whose_turn_had_ended_is_not_reported_cut_off(store_url: str) -> None:
+    """The process died after the answer was logged but before the op was marked done: that
+    turn is finished, not cut off — while one stopped mid-way is still reported (both
+    backends; the same rule serves a restart on SQLite and a takeover on Postgres)."""
+    store = await Store.open(store_url)
+    try:
+        for sid in ("answered", "cut"):
+            await store.create_session(sid, ORIGIN, "openai/fake", {})
+            op_id = await store.enqueue_op(sid, "user_input", {"kind": "user_input"})
+            await store.set_op_status(op_id, "running")
+        await store.append_event("answered", "processing", {})
+        await store.append_event("answered", "turn_complete", {"final_response": "hi"})
+        await store.append_event("cut", "processing", {})
+        await store.append_event("cut", "tool_call", {"tool": "hf_jobs"})
+        cut_off = await store.mark_running_ops("interrupted")
+        assert [(sid, kind) for _id, sid, kind in cut_off] == [("cut", "user_input")]
+        assert await op_statuses(store, "answered") == ["done"]
+        assert await op_statuses(store, "cut") == ["interrupted"]
+    finally:
+        await store.close()
+
+
+async def test_one_statement_renews_a_replica_s_leases_but_not_one_taken_over(
+    store_url: str,
+) -> None:
+    store = await Store.open(store_url)
+    try:
+        leases = SessionLeases(store)
+        now = 1000.0
+        held = [await leases.acquire(k, "A", 10, now=now) for k in ("s1", "s2", "s3")]
+        assert all(lease is not None for lease in held)
+        taken = await leases.acquire("s3", "B", 10, now=now + 11)  # A's expired: B takes it
+        assert taken is not None and taken.generation == 2
+        renewed = await leases.renew_many(held, 10, now=now + 11.5)  # type: ignore[arg-type]
+        assert sorted(lease.session_id for lease in renewed) == []  # all expired at 1010
+        fresh = [await leases.acquire(k, "A", 10, now=now + 12) for k in ("s1", "s2")]
+        renewed = await leases.renew_many([*fresh, *held[2:]], 10, now=now + 15)  # type: ignore[list-item]
+        assert sorted((lease.session_id, lease.expires_at) for lease in renewed) == [
+            ("s1", 1025.0),
+            ("s2", 1025.0),
+        ]
+        holder = await leases.holder("s3", now=now + 15)
+        assert holder is not None and holder.owner == "B"
+    finally:
+        await store.close()

@@ -22,11 +22,21 @@ TTL, RENEW = 15.0, 5.0  # the fence's margin is (TTL - RENEW) / 2 = 5 s
 
 
 class RecordingLeases:
-    """What a claim calls on SessionLeases, with a scripted answer to ``renew``."""
+    """What a claim calls on SessionLeases, with scripted answers to ``renew`` and to
+    ``acquire`` (taking an expired lease back: ``"same"`` generation, ``"bumped"`` — another
+    replica held it meanwhile — or None: another replica holds it now)."""
 
-    def __init__(self, renew: Any = "extend") -> None:
+    def __init__(self, renew: Any = "extend", acquire: str | None = None) -> None:
         self.renew_answer = renew
+        self.acquire_answer = acquire
         self.calls: list[str] = []
+
+    async def acquire(self, key: str, owner: str, ttl_s: float) -> Lease | None:
+        self.calls.append("acquire")
+        if self.acquire_answer is None:
+            return None
+        generation = 3 if self.acquire_answer == "same" else 5
+        return Lease(key, owner, generation, time.time() + ttl_s)
 
     async def renew(self, lease: Lease, ttl_s: float) -> Lease | None:
         self.calls.append("renew")
@@ -68,22 +78,39 @@ async def test_near_expiry_the_fence_renews_before_letting_the_step_act() -> Non
 
 
 async def test_a_lease_taken_over_stops_the_stalled_replica() -> None:
-    leases = RecordingLeases(renew=None)
-    held = claim(leases, expires_in=-1.0)  # paused past its expiry
+    leases = RecordingLeases(renew=None, acquire=None)
+    held = claim(leases, expires_in=-1.0)  # paused past its expiry; another replica has it
     with pytest.raises(LeaseLost):
         await held.fence()
     assert held.lost
     with pytest.raises(LeaseLost):  # and stays stopped, without asking again
         await held.fence()
-    assert leases.calls == ["renew"]
+    assert leases.calls == ["renew", "acquire"]
     await held.release()
     assert "release" not in leases.calls  # never release what another replica holds now
+
+
+async def test_an_expired_lease_nobody_took_is_taken_back_and_the_work_goes_on() -> None:
+    leases = RecordingLeases(renew=None, acquire="same")
+    held = claim(leases, expires_in=-1.0)  # paused past its expiry; nobody came
+    await held.fence()
+    assert not held.lost and held.lease.expires_at > time.time() + TTL - 1
+    assert leases.calls == ["renew", "acquire"]
+    await held.release()
+
+
+async def test_a_lease_another_replica_held_meanwhile_is_given_back_and_the_work_stops() -> None:
+    leases = RecordingLeases(renew=None, acquire="bumped")  # taken and released meanwhile
+    held = claim(leases, expires_in=-1.0)
+    with pytest.raises(LeaseLost):
+        await held.fence()
+    assert leases.calls == ["renew", "acquire", "release"]  # the fresh lease is not kept
 
 
 async def test_an_unreachable_store_stops_acting_only_once_the_lease_may_have_expired() -> None:
     hiccup = RecordingLeases(renew=ConnectionResetError("store gone"))
     early = claim(hiccup, expires_in=TTL)
-    assert await early._renew()  # a failed background renewal well within the lease
+    assert await early.renew()  # a failed background renewal well within the lease
     assert not early.lost
     late = claim(hiccup, expires_in=1.0)
     with pytest.raises(LeaseLost):
