@@ -57,7 +57,6 @@ from bot.slack.client import build_web_client, new_http_session
 from bot.slack.inflight import InFlight
 from bot.slack.middleware import build_middleware
 from bot.slack.names import SlackNames
-from bot.slack.rate_budget import POST_BURST, shared_post_budget
 from bot.slack.replies import Replies
 from bot.slack.seen_events import SeenEvents
 from bot.slack.sender import SlackSender
@@ -168,7 +167,8 @@ class BotRuntime:
             edit_interval_s=settings.progress_edit_interval_s,
             edits_per_minute=settings.edits_per_minute,
             posts_per_minute=settings.posts_per_minute,
-            shared_posts=shared_post_budget(store, settings.posts_per_minute, POST_BURST),
+            # several replicas may share a Postgres store: they share Slack's budgets too
+            shared_store=store if store.dialect.is_postgres else None,
         )
         threads = ThreadStore(store)
         renderer = self.renderer = Renderer(

@@ -15,11 +15,15 @@ expected to run NTP-synced clocks, far closer than the one-second spacing.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from collections.abc import Callable
 
 from agent_core.store import Store
 from bot.slack.tables import SLACK_SCHEMA
+
+log = logging.getLogger(__name__)
 
 POST_BURST = 3.0  # posts a channel may take at once before the one-a-second pacing applies
 
@@ -86,12 +90,36 @@ class SharedRateBudget:
         return max(0.0, tat - self.burst * self.interval - now)
 
 
-def shared_post_budget(
-    store: Store, posts_per_minute: float, burst: float
-) -> SharedRateBudget | None:
-    """The post budget replicas share, on a store several processes can share (Postgres);
-    None on SQLite (one process per file: the sender's own buckets are the whole budget, and
-    posts cost no store round trip)."""
-    if not store.dialect.is_postgres:
-        return None
-    return SharedRateBudget(store, rate_per_min=posts_per_minute, burst=burst)
+class ReservedSlot:
+    """This process's next send slot of one shared budget key, reserved ahead of the send.
+
+    The sender calls :meth:`ensure` (one store round trip, one at a time per key) when it has
+    something to send and holds no slot, asks :meth:`wait` how long until the slot opens, and
+    :meth:`take` s it when it sends. ``at`` is on the sender's (monotonic) clock. If the store
+    cannot be reached the slot opens at once and the sender's local bucket alone paces it.
+    """
+
+    def __init__(self, budget: SharedRateBudget, key: str, clock: Callable[[], float]) -> None:
+        self.budget = budget
+        self.key = key
+        self.clock = clock
+        self.at: float | None = None
+        self._lock = asyncio.Lock()
+
+    async def ensure(self) -> None:
+        async with self._lock:
+            if self.at is not None:
+                return
+            try:
+                delay = await self.budget.reserve(self.key)
+            except Exception:
+                log.warning("shared rate budget %s unavailable; pacing locally", self.key)
+                delay = 0.0
+            self.at = self.clock() + delay
+
+    def wait(self, now: float) -> float | None:
+        """Seconds until the held slot opens; None when no slot is held (:meth:`ensure`)."""
+        return None if self.at is None else max(0.0, self.at - now)
+
+    def take(self) -> None:
+        self.at = None

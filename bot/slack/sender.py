@@ -10,9 +10,10 @@
 * Posts are paced per channel (Slack allows about one ``chat.postMessage`` a second per
   channel, with short bursts): a burst of answers in one channel is spaced out before Slack
   has to say 429, and edits to other messages keep flowing meanwhile. With several replicas
-  on one store the pacing is shared too (``shared_posts``, :mod:`bot.slack.rate_budget`):
+  on one store the pacing is shared too (``shared_store``, :mod:`bot.slack.rate_budget`):
   each post also reserves its slot in the store, so N replicas together keep one channel's
-  budget (and the local bucket still paces if the store cannot be reached).
+  budget (and the local bucket still paces if the store cannot be reached); progress edits
+  share the app's ``chat.update`` tier the same way.
 * Rate limits — HTTP 429 and HTTP 200 ``ok:false ratelimited`` — are first retried by the
   client's retry handlers (which sleep for Retry-After); if they persist, the channel is
   paused for Retry-After and the job is tried again.
@@ -35,7 +36,8 @@ from slack_sdk.errors import SlackApiError
 
 from agent_core.redact import scrub
 from agent_core.retry import backoff_delay, retry_after_from_headers
-from bot.slack.rate_budget import POST_BURST, SharedRateBudget, TokenBucket
+from agent_core.store import Store
+from bot.slack.rate_budget import POST_BURST, ReservedSlot, SharedRateBudget, TokenBucket
 from gateways.providers.slack_errors import MESSAGE_GONE, RATE_LIMITED, error_code
 
 log = logging.getLogger(__name__)
@@ -44,20 +46,9 @@ HIGH, NORMAL, LOW = 0, 1, 2
 IDLE_EXIT_S = 30.0
 # Methods that put a new message in the channel (paced by the per-channel post budget).
 POSTING_METHODS = frozenset({"chat_postMessage", "files_upload_v2"})
-_SCRUBBED = frozenset(
-    {
-        "text",
-        "blocks",
-        "attachments",
-        "initial_comment",
-        "content",
-        "title",
-        "filename",
-        "metadata",
-        "view",
-        "status",
-        "loading_messages",
-    }
+_SCRUBBED = frozenset(  # the fields that can carry text
+    "text blocks attachments initial_comment content title filename metadata view status"
+    " loading_messages".split()
 )
 RATE_LIMIT_BASE_S = 2.0  # without a Retry-After: 2 s, 4 s, 8 s …
 RATE_LIMIT_CAP_S = 30.0
@@ -98,7 +89,7 @@ class _Channel:
     last_edit: dict[str, float] = field(default_factory=dict)
     blocked_until: float = 0.0
     posts: TokenBucket | None = None
-    post_slot: float | None = None  # shared budget: when the slot reserved for the next post opens
+    post_slot: ReservedSlot | None = None  # with a shared post budget: the next post's slot
     busy: bool = False
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     idle: asyncio.Event = field(default_factory=asyncio.Event)
@@ -132,14 +123,22 @@ class SlackSender:
         post_burst: float = POST_BURST,
         max_attempts: int = 4,
         clock: Callable[[], float] = time.monotonic,
-        shared_posts: SharedRateBudget | None = None,
+        shared_store: Store | None = None,
     ) -> None:
         self.client = client
-        self.shared_posts = shared_posts
+        edit_burst = max(5.0, edits_per_minute / 5)
+        # With replicas (``shared_store``) the budgets below are kept together, in the store.
+        self.shared_posts = self.edit_slot = None
+        if shared_store is not None:
+            self.shared_posts = SharedRateBudget(
+                shared_store, rate_per_min=posts_per_minute, burst=post_burst
+            )
+            edits = SharedRateBudget(shared_store, rate_per_min=edits_per_minute, burst=edit_burst)
+            self.edit_slot = ReservedSlot(edits, "method:chat.update", clock)
         self.edit_interval_s = edit_interval_s
         self.max_attempts = max_attempts
         self.clock = clock
-        self.edit_budget = TokenBucket(edits_per_minute, max(5.0, edits_per_minute / 5), clock)
+        self.edit_budget = TokenBucket(edits_per_minute, edit_burst, clock)
         self.posts_per_minute = posts_per_minute
         self.post_burst = post_burst
         self._channels: dict[str, _Channel] = {}
@@ -238,7 +237,10 @@ class SlackSender:
         ch = self._channels.get(channel)
         if ch is None:
             ch = self._channels[channel] = _Channel(
-                posts=TokenBucket(self.posts_per_minute, self.post_burst, self.clock)
+                posts=TokenBucket(self.posts_per_minute, self.post_burst, self.clock),
+                post_slot=ReservedSlot(self.shared_posts, f"post:{channel}", self.clock)
+                if self.shared_posts is not None
+                else None,
             )
         return ch
 
@@ -256,16 +258,18 @@ class SlackSender:
         if ch.jobs:
             head = ch.jobs[0]
             post_wait = 0.0
-            if head.method in POSTING_METHODS and ch.post_slot is not None:
-                post_wait = max(0.0, ch.post_slot - now)
             if head.method in POSTING_METHODS and ch.posts is not None:
-                post_wait = max(post_wait, ch.posts.wait())
+                post_wait = ch.posts.wait()
+                if ch.post_slot is not None:  # None: not reserved yet, _run reserves it
+                    post_wait = max(post_wait, ch.post_slot.wait(now) or 0.0)
             if post_wait > 0:
                 wait = min(wait, post_wait)  # not yet: edits may go meanwhile
             else:
                 best = (head.priority, head.order)
                 chosen = head
         budget_wait = self.edit_budget.wait()
+        if self.edit_slot is not None:  # no slot held yet: _run reserves one first
+            budget_wait = max(budget_wait, self.edit_slot.wait(now) or 0.0)
         for slot in ch.edits.values():
             due = ch.last_edit.get(slot.ts, float("-inf")) + self.edit_interval_s
             priority = HIGH if slot.final else LOW
@@ -293,8 +297,7 @@ class SlackSender:
             if ch.blocked_until > now:
                 await asyncio.sleep(ch.blocked_until - now)
                 continue
-            if self.shared_posts is not None and ch.post_slot is None and self._posting(ch):
-                ch.post_slot = now + await self._reserve_post(channel)
+            if await self._reserve_slots(ch):
                 continue
             item, wait = self._pick(ch, now)
             if item is None:
@@ -321,19 +324,23 @@ class SlackSender:
             if ch.empty():
                 ch.idle.set()
 
-    @staticmethod
-    def _posting(ch: _Channel) -> bool:
-        return bool(ch.jobs) and ch.jobs[0].method in POSTING_METHODS
-
-    async def _reserve_post(self, channel: str) -> float:
-        """Seconds until this replica's next post to ``channel`` may go (shared budget). If
-        the store cannot be reached, this replica's own bucket paces it meanwhile."""
-        assert self.shared_posts is not None
-        try:
-            return await self.shared_posts.reserve(f"post:{channel}")
-        except Exception:
-            log.warning("shared post budget unavailable; pacing %s locally", channel, exc_info=True)
-            return 0.0
+    async def _reserve_slots(self, ch: _Channel) -> bool:
+        """With shared budgets: reserve the slot the next post / progress edit needs (one
+        store round trip). True if it did (the caller picks again)."""
+        post = ch.post_slot
+        if (
+            post is not None
+            and post.at is None
+            and ch.jobs
+            and ch.jobs[0].method in POSTING_METHODS
+        ):
+            await post.ensure()
+            return True
+        edit = self.edit_slot
+        if edit is not None and edit.at is None and any(not e.final for e in ch.edits.values()):
+            await edit.ensure()
+            return True
+        return False
 
     def _rate_limit_wait(self, exc: SlackApiError, attempts: int) -> float | None:
         """Seconds to pause the channel if ``exc`` is a rate limit, else None."""
@@ -360,7 +367,8 @@ class SlackSender:
             return
         job.attempts += 1
         if job.method in POSTING_METHODS:
-            ch.post_slot = None  # spent: the next post reserves its own
+            if ch.post_slot is not None:
+                ch.post_slot.take()  # spent: the next post reserves its own
             if ch.posts is not None:
                 ch.posts.take()
         result: Any = None
@@ -405,6 +413,8 @@ class SlackSender:
         slot.attempts += 1
         if not slot.final:
             self.edit_budget.take()
+            if self.edit_slot is not None:
+                self.edit_slot.take()
         ch.last_edit[slot.ts] = self.clock()
         if len(ch.last_edit) > 500:
             cutoff = self.clock() - 10 * self.edit_interval_s
