@@ -235,12 +235,14 @@ def report_rows(r: dict[str, Any] | None) -> list[Row]:
             continue
         lat = b["mention_to_answer_ms"]
         audit = b["audit"]
+        rate = b["answers_per_s"]
         out.append(
             (
                 sec,
                 f"{b['mentions']}-mention burst, {b['replicas']} replica(s): answers/s; "
                 "mention → answer p50 / p95; envelopes per replica; missing / duplicated",
-                f"{b['answers_per_s']:.1f}/s; {lat.get('p50', 0):.0f} / {lat.get('p95', 0):.0f} ms; "
+                f"{'–' if rate is None else f'{rate:.1f}'}/s; "
+                f"{lat.get('p50', float('nan')):.0f} / {lat.get('p95', float('nan')):.0f} ms; "
                 f"{b['envelopes_per_replica']}; {audit['missing']} / {audit['duplicated']}",
             )
         )

@@ -82,14 +82,13 @@ class ReplicaLLM(FakeLLM):
     """The scripted LLM of ``bench/llm_server.py`` (``bench kind=… tok=…`` prompts), plus:
 
     - ``kind=hold``: the answer waits until :attr:`release` is set (turns held mid-flight);
-    - ``caller_ports``: per directive token, the client ports its requests came from, so
-      the harness can tell which replica runs a session's turn.
+    - ``tokens``: the directive tokens of the requests received so far.
     """
 
     def __init__(self) -> None:
         super().__init__(responder=self._respond)
         self.release = asyncio.Event()
-        self.caller_ports: dict[str, list[int]] = {}
+        self.tokens: set[str] = set()
 
     def _respond(self, body: dict[str, Any]) -> Reply:
         parsed = parse_directive(body)
@@ -103,18 +102,17 @@ class ReplicaLLM(FakeLLM):
         except ValueError:
             body = {}
         parsed = parse_directive(body) if isinstance(body, dict) else None
-        peer = request.transport.get_extra_info("peername") if request.transport else None
-        if parsed is not None and peer:
-            self.caller_ports.setdefault(parsed[1], []).append(int(peer[1]))
+        if parsed is not None:
+            self.tokens.add(parsed[1])
         return await super()._handle_chat(request)
 
     async def wait_for_tokens(self, tokens: Iterable[str], timeout: float) -> None:
         """Until every token's turn has sent the LLM at least one request."""
         wanted = list(tokens)
         await self._wait(
-            lambda: all(t in self.caller_ports for t in wanted),
+            lambda: all(t in self.tokens for t in wanted),
             timeout,
-            f"LLM requests of {len(wanted)} turns ({[t for t in wanted if t not in self.caller_ports]} missing)",
+            f"LLM requests of {len(wanted)} turns ({[t for t in wanted if t not in self.tokens]} missing)",
         )
 
 
@@ -214,13 +212,14 @@ class ReplicaSet:
                 return replica
         raise LookupError(f"no replica on connection {number}")
 
-    def running_turn_of(self, token: str) -> Replica:
-        """The live replica whose process made the LLM requests of ``token``'s turn."""
-        ports = self.llm.caller_ports.get(token, [])
-        for replica in self.replicas:
-            if replica.alive and any(replica.owns_port(p) for p in ports):
-                return replica
-        raise LookupError(f"no live replica holds an LLM request of {token}")
+    async def holder_of(self, store: Store, key: str) -> Replica:
+        """The replica named in a lease row (``<session id>``: who runs the session's turns;
+        ``render:<session id>``: who draws its thread). A released or expired row keeps its
+        last owner, so this is also who held it last."""
+        row = await store.fetchone("SELECT owner FROM session_leases WHERE session_id=?", (key,))
+        assert row is not None, f"no lease row {key}"
+        (replica,) = [r for r in self.replicas if r.replica_id == row[0]]
+        return replica
 
     def receiver_of(self, event_id: str) -> Replica:
         """The replica whose connection got (and acked) the event's delivery."""
@@ -325,6 +324,15 @@ async def mention(
     )
     assert ack.envelope is not None
     return Turn(kind, tok, channel, thread_ts or ts, ack.envelope["payload"]["event_id"], user)
+
+
+async def session_of(store: Store, tok: str) -> str:
+    """The session whose operation carries ``tok`` (its first one)."""
+    row = await store.fetchone(
+        "SELECT session_id FROM ops WHERE data LIKE ? ORDER BY id", (f"%{tok}%",)
+    )
+    assert row is not None, f"no operation carries {tok}"
+    return str(row[0])
 
 
 async def ops_of(store: Store, tok: str) -> list[str]:

@@ -34,7 +34,7 @@ from tests.replica_harness import (
     wait_until,
 )
 
-LEASE_TTL_S = 2.0
+LEASE_TTL_S = 3.0
 WAIT_S = 60.0
 
 

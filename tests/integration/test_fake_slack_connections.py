@@ -167,3 +167,24 @@ async def test_events_are_retried_three_times_interactive_never(fake: FakeSlack)
         with pytest.raises(AckTimeout, match="within 0.05s"):
             await fake.push_envelope(click, ack_timeout=0.05)
         assert [d.envelope_id for d in fake.deliveries[4:]] == ["env-click-1"]
+
+
+async def test_a_connection_told_to_disconnect_gets_no_new_envelopes(fake: FakeSlack) -> None:
+    async with AsyncExitStack() as stack:
+        replicas = [Replica(fake) for _ in range(2)]
+        for r in replicas:
+            await r.connect(fake)
+            stack.push_async_callback(r.close)
+        # Slack's refresh of the first replica's socket: it opens a new one (3) and drops 1.
+        await fake.request_reconnect(connection=1)
+        assert fake.socket.connection(1).draining
+        before = len(fake.deliveries)
+        for i in range(6):
+            await fake.mention(f"after refresh {i}")
+        used = {d.connection for d in fake.deliveries[before:]}
+        assert used == {2, 3}  # spread over the live sockets, none on the refreshed one
+        await fake.wait_for(lambda: sum(len(r.seen) for r in replicas) == 6, timeout=5)
+        assert [len(r.seen) for r in replicas] == [
+            3,
+            3,
+        ]  # the refreshed replica still gets its share
