@@ -32,6 +32,7 @@ from typing import Any, Self
 import aiosqlite
 
 from ..retry import backoff_delay
+from .cursor import PrefetchedCursor
 from .dialect import SQLITE
 from .schema import CORE, Schema, StoreError
 from .stats import StoreStats, is_write
@@ -125,43 +126,18 @@ def _run_cursor(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> tu
         cur.close()
 
 
-class _BlockCursor:
-    """One statement's result inside :meth:`SqliteBackend.atomic`, shaped like aiosqlite's
-    cursor (``await tx.execute(...)`` or ``async with tx.execute(...) as cur``; ``fetchone``,
-    ``fetchall``, ``rowcount``, ``lastrowid``) but run and read in *one* round trip: the
-    block holds every other statement off, so each hop it saves is time nobody else waits."""
+class _BlockCursor(PrefetchedCursor):
+    """One statement inside :meth:`SqliteBackend.atomic`: run and read in one round trip."""
 
     def __init__(self, db: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> None:
+        super().__init__()
         self._db, self._sql, self._params = db, sql, params
-        self._rows: list[Any] = []
-        self._ran = False
-        self.rowcount = -1
-        self.lastrowid: int | None = None
 
-    async def _run(self) -> _BlockCursor:
-        if not self._ran:
-            self._ran = True
-            rows, self.rowcount, self.lastrowid = await self._db._execute(
-                _run_cursor, self._db._conn, self._sql, self._params
-            )
-            self._rows = list(rows)
-        return self
-
-    def __await__(self) -> Any:
-        return self._run().__await__()
-
-    async def __aenter__(self) -> _BlockCursor:
-        return await self._run()
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    async def fetchone(self) -> Any:
-        return self._rows.pop(0) if self._rows else None
-
-    async def fetchall(self) -> list[Any]:
-        rows, self._rows = self._rows, []
-        return rows
+    async def _fetch(self) -> None:
+        rows, self.rowcount, self.lastrowid = await self._db._execute(
+            _run_cursor, self._db._conn, self._sql, self._params
+        )
+        self._rows = list(rows)
 
 
 class _BlockConnection:

@@ -97,8 +97,10 @@ def build_middleware(
     """The middleware chain, in order (see the module docstring)."""
 
     async def thread_known(sid: str) -> bool:
-        """Does this thread have a session, or one being started (a thread record)?"""
-        return await sessions.exists(sid) or await threads.get(sid) is not None
+        """Does this thread have a session, or one being started (a thread record)?
+
+        On the ack path: the thread record first, usually known without a query."""
+        return await threads.known(sid) or await sessions.exists(sid)
 
     async def ignore_bots(body: dict[str, Any], context: Any, next: Any, ack: Any) -> Any:
         if body.get("type") == "event_callback":
