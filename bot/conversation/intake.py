@@ -183,7 +183,7 @@ class Intake:
         ticket = msg.ticket
         if ticket is None or self.inbox is None:
             return True
-        if not await self.inbox.confirm(ticket):
+        if not await self.inbox.still_held(ticket):
             log.info("inbox: %s was taken over by another replica; not enqueued here", ticket.key)
             return False
         if ticket.replayed and await self.inbox.already_enqueued(sid, msg.ts):

@@ -25,14 +25,18 @@ own replica id (they belonged to its previous, dead process).
 
 Why a replay never enqueues twice: ``done`` is written after ``manager.submit`` (not in the
 same transaction: the engine's queue belongs to the engine), so a crash between the two
-leaves a ``received`` row whose op exists. Before submitting, the intake (1) confirms its
-claim (:meth:`SlackInbox.confirm`: ``UPDATE … WHERE claimed_by = <mine>``, which also
-renews it) — a holder whose claim was taken over stops there — and (2) for a replay, looks
+leaves a ``received`` row whose op exists. Before submitting, the intake (1) makes sure its
+claim still holds (:meth:`SlackInbox.still_held`: free while more than half the TTL is
+left, else ``UPDATE … WHERE claimed_by = <mine>``, which also renews it) — a holder whose
+claim was taken over stops there — and (2) for a replay, looks
 for an op of that session already carrying the message's ``slack_ts``
 (:meth:`SlackInbox.already_enqueued`). ``done`` itself is conditional on the claim, so a
 holder that lost its claim cannot close a row another replica is still working on. The one
-window left is a holder that stalls longer than ``claim_ttl_s`` between its confirm and its
-(single-statement) submit.
+window left is a holder that stalls for more than half of ``claim_ttl_s`` between that check
+and its (single-statement) submit. Replicas' clocks are assumed to agree to well within that.
+
+Cost: the ack path keeps its one statement; after the ack a message costs one more write
+(``done``), two more on a slow intake (the renewing confirm).
 
 Why a replay trusts the row: the body is what Slack sent, stored before the ack; the MAC
 (HMAC-SHA256 keyed from the bot token, over key and body) proves this deployment wrote it,
@@ -83,6 +87,7 @@ class Ticket:
     key: str
     claim: str
     replayed: bool = False
+    expires_at: float = 0.0  # when the claim lapses unless renewed (wall clock)
 
 
 @dataclass(frozen=True)
@@ -123,7 +128,15 @@ class SlackInbox:
         columns = InboxColumns(stored, self.mac(key, stored), claim, now + self.claim_ttl_s)
         if not await self.seen.first_time(keys, now, inbox=columns):
             return False, None
-        return True, Ticket(key, claim)
+        return True, Ticket(key, claim, expires_at=columns.claim_expires_at)
+
+    async def still_held(self, ticket: Ticket) -> bool:
+        """Is the claim still ours? Certainly, without a statement, while more than half
+        its TTL is left (nobody may claim a row before its claim lapses); else
+        :meth:`confirm` asks the database and renews it."""
+        if ticket.expires_at - time.time() > self.claim_ttl_s / 2:
+            return True
+        return await self.confirm(ticket)
 
     async def confirm(self, ticket: Ticket) -> bool:
         """Still ours (and renewed)? False once another replica took the row over."""
@@ -158,12 +171,12 @@ class SlackInbox:
         """Claim every ``received`` row whose claim expired (at start: or that this replica
         id held before it restarted), younger than nothing: the TTL prune drops old ones."""
         now = time.time()
-        claim = self._claim()
+        claim, expires_at = self._claim(), now + self.claim_ttl_s
         sql = (
             "UPDATE slack_seen_events SET claimed_by=?, claim_expires_at=?, attempts=attempts+1"
             " WHERE state='received' AND (claimed_by IS NULL OR claim_expires_at < ?"
         )
-        params: list[Any] = [claim, now + self.claim_ttl_s, now]
+        params: list[Any] = [claim, expires_at, now]
         if starting:
             mine = f"{self.replica_id}:"
             sql += " OR substr(claimed_by, 1, ?) = ?"
@@ -180,7 +193,7 @@ class SlackInbox:
             )
             pending.append(
                 Pending(
-                    Ticket(key, claim, replayed=True),
+                    Ticket(key, claim, replayed=True, expires_at=expires_at),
                     json.loads(body) if valid else None,
                     int(row[3]),
                     float(row[4]),

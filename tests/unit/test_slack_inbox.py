@@ -156,3 +156,17 @@ async def test_prune_drops_old_rows_and_reports_unanswered_ones(
     ]
     new, ticket = await box.take_in(mention())  # the key is gone: new again
     assert new and ticket is not None
+
+
+async def test_a_fresh_claim_holds_without_a_statement_a_stale_one_asks(store: Store) -> None:
+    box = inbox(store, ttl=60.0)
+    _, ticket = await box.take_in(mention())
+    assert ticket is not None
+    before = store.stats.statements
+    assert await box.still_held(ticket)
+    assert store.stats.statements == before  # more than half the TTL left: no round trip
+    stale = Ticket(ticket.key, ticket.claim, expires_at=ticket.expires_at - 45.0)
+    assert await box.still_held(stale)  # asked the database, and renewed
+    assert store.stats.statements == before + 1
+    await store.execute("UPDATE slack_seen_events SET claimed_by='r2:taken'")
+    assert not await box.still_held(stale)
