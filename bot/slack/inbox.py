@@ -56,7 +56,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from agent_core.redact import scrub
+from agent_core.redact import scrub_checked
 from agent_core.store import Store
 from agent_core.store.database import dumps
 from bot.slack.seen_events import InboxColumns, SeenEvents
@@ -124,7 +124,8 @@ class SlackInbox:
         if (body.get("event") or {}).get("type") not in WORK_EVENTS:
             return await self.seen.first_time(keys), None
         key, claim, now = sorted(set(keys))[0], self._claim(), time.time()
-        stored = dumps(scrub(body))
+        # Slack's deprecated verification token is not kept; the rest is scrubbed like ops.
+        stored = dumps(scrub_checked({k: v for k, v in body.items() if k != "token"}))
         columns = InboxColumns(stored, self.mac(key, stored), claim, now + self.claim_ttl_s)
         if not await self.seen.first_time(keys, now, inbox=columns):
             return False, None

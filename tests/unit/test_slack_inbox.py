@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from agent_core.redact import register_secret
+from agent_core.redact import register_secret, scrub, scrub_checked
 from agent_core.store import Store
 from bot.slack.inbox import SlackInbox, Ticket
 
@@ -170,3 +170,18 @@ async def test_a_fresh_claim_holds_without_a_statement_a_stale_one_asks(store: S
     assert store.stats.statements == before + 1
     await store.execute("UPDATE slack_seen_events SET claimed_by='r2:taken'")
     assert not await box.still_held(stale)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"text": "<@U0BOT> use hf_" + "a" * 34},
+        {"text": 'config: TOKEN="abcdef123" please'},
+        {"blocks": [{"type": "rich_text", "elements": [{"text": "Bearer " + "x" * 30}]}]},
+        {"files": [{"name": "creds", "password": "hunter22"}]},
+        {"text": "nothing secret here, just a question about LoRA"},
+    ],
+)
+def test_the_checked_scrub_of_the_ack_path_scrubs_exactly_what_scrub_does(event: dict) -> None:
+    body = mention(**event)
+    assert scrub_checked(body) == scrub(body)
