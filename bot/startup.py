@@ -54,11 +54,12 @@ from bot.renderer.worker import Renderer
 from bot.settings import SlackSettings, Tokens
 from bot.slack import unmatched
 from bot.slack.client import build_web_client, new_http_session
+from bot.slack.inbox import SlackInbox
+from bot.slack.inbox_replay import InboxReplay
 from bot.slack.inflight import InFlight
 from bot.slack.middleware import build_middleware
 from bot.slack.names import SlackNames
 from bot.slack.replies import Replies
-from bot.slack.seen_events import SeenEvents
 from bot.slack.sender import SlackSender
 from bot.slack.threads import ThreadStore
 from bot.slack.transport import SocketModeTransport, Transport, TransportError
@@ -184,9 +185,15 @@ class BotRuntime:
             manager.add_listener(notifier.on_event)
             await notifier.start()
             self._closables.append(("notifications", notifier))
-        seen = SeenEvents(store)
-        await seen.prune(settings.dedupe_ttl_s)
-        app = self._build_app(client, auth, manager, store, sender, threads, renderer, seen)
+        leases = self.config.replicas
+        inbox = SlackInbox(
+            store,
+            secret=tokens.bot_token,
+            replica_id=leases.replica_id,
+            claim_ttl_s=leases.lease_ttl_s,
+        )
+        await inbox.prune(settings.dedupe_ttl_s)
+        app = self._build_app(client, auth, manager, store, sender, threads, renderer, inbox)
         if self.warm_llm and await store.sessions_with_queued_ops():
             # Recovery will run turns at once: import litellm first (in a thread), or the
             # first turn would import it on the event loop while we connect.
@@ -196,6 +203,8 @@ class BotRuntime:
         await renderer.listen()
         if behind:
             log.info("replaying unrendered events of %d thread(s)", behind)
+        replay = InboxReplay(inbox, app, every_s=leases.lease_ttl_s)
+        await replay.run_once(starting=True)  # acked before a crash: back in line first
         try:
             await self.transport.start(app, self.ops if self.transport.serves_ops else None)
         except TransportError as exc:
@@ -208,7 +217,8 @@ class BotRuntime:
             auth.get("team_id"),
             self.connect_s,
         )
-        self._spawn(self._prune_loop(seen))
+        self._spawn(self._prune_loop(inbox))
+        self._spawn(replay.patrol())
         await self._attach_engine_services(manager)
         if self.warm_llm and not self.warmup.ready.is_set():
             self._spawn(self.warmup.run())
@@ -250,7 +260,7 @@ class BotRuntime:
         sender: SlackSender,
         threads: ThreadStore,
         renderer: Renderer,
-        seen: SeenEvents,
+        inbox: SlackInbox,
     ) -> AsyncApp:
         """The Bolt app with every middleware and listener, so "what does the bot react to"
         is answered here. ``process_before_response`` stays False: Bolt acks events as soon
@@ -291,6 +301,7 @@ class BotRuntime:
             ),
             dms=DmConversations(store, idle_s=settings.dm_idle_hours * 3600),
             inputs=InputIndex(store),
+            inbox=inbox,
         )
         edits = EditHandler(intake=intake, manager=manager, replies=replies, warmup=warmup)
         flow = ApprovalFlow(
@@ -315,7 +326,7 @@ class BotRuntime:
         )
         app.use(self.metrics.count_requests)  # first: counts what Slack sent, duplicates too
         for middleware in build_middleware(
-            seen=seen,
+            inbox=inbox,
             threads=threads,
             sessions=manager,
             access=access,
@@ -325,7 +336,7 @@ class BotRuntime:
         ):
             app.use(middleware)
         conversation_listeners.register(
-            app, intake=intake, commands=commands, edits=edits, inflight=inflight
+            app, intake=intake, commands=commands, edits=edits, inflight=inflight, inbox=inbox
         )
         approval_listeners.register(app, flow=flow, inflight=inflight)
         job_listeners.register(app, actions=job_actions, inflight=inflight)
@@ -367,11 +378,11 @@ class BotRuntime:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _prune_loop(self, seen: SeenEvents) -> None:
+    async def _prune_loop(self, inbox: SlackInbox) -> None:
         while True:
             await asyncio.sleep(PRUNE_EVERY_S)
             try:
-                await seen.prune(self.settings.dedupe_ttl_s)
+                await inbox.prune(self.settings.dedupe_ttl_s)
             except Exception:
                 log.warning("dedupe pruning failed", exc_info=True)
 
