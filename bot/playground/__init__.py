@@ -9,6 +9,20 @@ stand in, always labelled as simulations (:mod:`.modes`). :mod:`.launch` puts it
 :mod:`.cli` is the command.
 """
 
-from .launch import Playground
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .launch import Playground
+
+
+def __getattr__(name: str) -> Any:
+    """``Playground`` on first use: the bot's console script imports this package for its
+    ``playground`` subcommand, and the workspace's modules (~0.3 s) should not slow ``run``."""
+    if name == "Playground":
+        from .launch import Playground
+
+        return Playground
+    raise AttributeError(name)
+
 
 __all__ = ["Playground"]

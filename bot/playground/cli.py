@@ -8,11 +8,15 @@ import asyncio
 import sys
 import webbrowser
 from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from agent_core.config import Config, ConfigError
+from agent_core.paths import state_dir
 
-from .launch import Playground, default_store_path
+if TYPE_CHECKING:  # the playground itself (~0.3 s of imports) loads only when it runs
+    from .launch import Playground
 
+PLAYGROUND_DB = "playground.db"
 NO_TOKENS_HINT = "no Slack tokens: run `ml-intern-slack playground` to try it locally"
 
 
@@ -36,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--store",
-        help=f"the bot's store for the playground (default {default_store_path()}; "
+        help=f"the bot's store for the playground (default {state_dir() / PLAYGROUND_DB}; "
         "recreated at each start)",
     )
 
@@ -56,6 +60,7 @@ def _announcer(open_browser: bool) -> Callable[[Playground], Awaitable[None]]:
 def run(args: argparse.Namespace, config: Config) -> int:
     """The process exit code (2: bad options or the playground could not start)."""
     from ..cli import _serve  # the bot's own start → wait for a signal → stop loop
+    from .launch import Playground
 
     problem = None
     if not 0 <= args.port <= 65535:

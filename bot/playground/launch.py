@@ -31,6 +31,7 @@ from agent_core.paths import state_dir
 
 from ..settings import Tokens, parse_slack_settings
 from . import demo_model, sim_hub
+from .cli import PLAYGROUND_DB
 from .demo_model import DemoModelRoutes
 from .modes import Modes, detect_modes
 from .page_routes import PageRoutes
@@ -53,7 +54,7 @@ class StoreInUse(OSError):
 
 
 def default_store_path() -> Path:
-    return state_dir() / "playground.db"
+    return state_dir() / PLAYGROUND_DB
 
 
 def seed(ws: Workspace) -> None:
