@@ -180,7 +180,7 @@ class Config(_Section):
     llm_max_retries: int = Field(3, ge=0, le=10)
     llm_retry_base_s: float = Field(5.0, ge=0)
     llm_retry_max_s: float = Field(60.0, ge=0)
-    llm_transport: Literal["auto", "litellm"] = "auto"  # auto: OpenAI-compatible routes skip litellm
+    llm_transport: Literal["auto", "litellm"] = "auto"  # auto: OpenAI-compatible skip litellm
     context_window: int | None = Field(None, gt=1000)
     compaction_threshold: float = Field(0.9, gt=0.1, lt=1.0)
     compaction_tail_messages: int = Field(5, ge=1)

@@ -146,11 +146,43 @@ class SystemNote(BaseModel):
     resume: bool = True
 
 
-Operation = UserInput | ExecApproval | Compact | Undo | Shutdown | SetModel | SetYolo | SystemNote
+class SettleSpend(BaseModel):
+    """A finished job's actual cost replaces its reserved estimate in the YOLO ledger.
+
+    Queued like any operation (not written by whoever saw the job end) so that only the
+    process driving the session writes its state: with replicas, the job's watcher may be
+    another process, whose copy of the session is stale."""
+
+    kind: Literal["settle_spend"] = "settle_spend"
+    delta_usd: float
+    job_id: str | None = None
+
+
+Operation = (
+    UserInput
+    | ExecApproval
+    | Compact
+    | Undo
+    | Shutdown
+    | SetModel
+    | SetYolo
+    | SystemNote
+    | SettleSpend
+)
 
 _OP_TYPES: dict[str, type[BaseModel]] = {
     cls.model_fields["kind"].default: cls
-    for cls in (UserInput, ExecApproval, Compact, Undo, Shutdown, SetModel, SetYolo, SystemNote)
+    for cls in (
+        UserInput,
+        ExecApproval,
+        Compact,
+        Undo,
+        Shutdown,
+        SetModel,
+        SetYolo,
+        SystemNote,
+        SettleSpend,
+    )
 }
 
 

@@ -4,7 +4,7 @@
     python -m bench --quick          # smaller counts (~3 min), same figures
     python -m bench --only cold,calls --skip engine,jobs
 
-Steps: the bot benchmarks (``bench/bench_bot.py``: cold, steady, calls, restart), then the
+Steps: the bot benchmarks (``bench/bench_bot.py``: cold, steady, calls, restart, long), then the
 engine benchmark (``bench/bench_engine.py``), the JobWatcher benchmark
 (``bench/bench_jobs.py``, if present) and the replicas benchmark (``bench/bench_replicas.py``:
 1/2/3 bot processes on Postgres) as subprocesses with reduced counts. Each step has its
@@ -33,7 +33,7 @@ from bench.procs import ProcessPool, install_signal_exit, python_argv
 
 RESULTS = Path(__file__).resolve().parent / "results"
 REPO = Path(__file__).resolve().parents[1]
-STEPS = ("cold", "steady", "calls", "restart", "engine", "jobs", "replicas")
+STEPS = ("cold", "steady", "calls", "restart", "long", "engine", "jobs", "replicas")
 
 
 def _own_and_system_cpu() -> tuple[float, float]:

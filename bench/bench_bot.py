@@ -14,6 +14,8 @@ Scenarios (each on a fresh stack of fakes, see ``bench/stack.py``):
              the naive edit-per-chunk baseline (``bench/naive_bot.py``).
 ``restart``  ``kill -9`` with pending approvals and watched jobs; time until all are served
              again; lost and duplicated posts.
+``long``     100 turns in one thread: the bot's CPU per turn over turns 1–10 vs 91–100
+             (``bench/long_session.py``).
 
 Rate limits are off except in ``calls``/limits-on: with Slack's tiers enforced, 200 sessions
 would spend minutes queueing reactions (Tier 3: 50/min workspace-wide), and the other figures
@@ -86,12 +88,18 @@ def new_channel(prefix: str = "C") -> str:
 
 
 async def mention(
-    stack: Stack, kind: str, channel: str, *, extra: str = "", tok: str | None = None
+    stack: Stack,
+    kind: str,
+    channel: str,
+    *,
+    extra: str = "",
+    tok: str | None = None,
+    thread_ts: str | None = None,
 ) -> dict[str, Any]:
     """Mention the bot with a ``bench kind=… tok=…`` directive; returns timing of the ack."""
     tok = tok or new_token()
     text = f"bench kind={kind} tok={tok} {extra}".strip()
-    resp = await stack.ctl.mention(text, channel)
+    resp = await stack.ctl.mention(text, channel, thread_ts=thread_ts)
     ack = resp["ack"]
     return {
         "kind": kind,
@@ -612,8 +620,18 @@ SCENARIOS = {
     "steady": scenario_steady,
     "calls": scenario_calls,
     "restart": scenario_restart,
+    "long": lambda exits, dirs, quick: _scenario_long(exits, dirs, quick),
 }
-BUDGET_S = {"cold": 120.0, "steady": 300.0, "calls": 240.0, "restart": 180.0}
+BUDGET_S = {"cold": 120.0, "steady": 300.0, "calls": 240.0, "restart": 180.0, "long": 180.0}
+
+
+async def _scenario_long(
+    exits: AsyncExitStack, dirs: dict[str, Path], quick: bool
+) -> dict[str, Any]:
+    """One thread, 100 turns (see ``bench/long_session.py``)."""
+    from bench.long_session import scenario_long
+
+    return await scenario_long(exits, dirs, quick)
 
 
 async def run_all(only: list[str], quick: bool, out_dir: Path = RESULTS) -> dict[str, Any]:

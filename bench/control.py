@@ -84,12 +84,16 @@ class SlackControl(_Client):
         user: str = "U1",
         ack_timeout: float = 30.0,
         connection: int | None = None,
+        thread_ts: str | None = None,
     ) -> dict[str, Any]:
-        """Post a mention; returns ``{ts, ack: {latency_s, sent_at, acked_at, …}}``.
-        ``connection`` delivers it on that Socket Mode connection (default: Slack's spread)."""
+        """Post a mention (in ``thread_ts``'s thread if given); returns
+        ``{ts, ack: {latency_s, sent_at, acked_at, …}}``. ``connection`` delivers it on that
+        Socket Mode connection (default: Slack's spread)."""
         body = {"text": text, "channel": channel, "user": user, "ack_timeout": ack_timeout}
         if connection is not None:
             body["connection"] = connection
+        if thread_ts:
+            body["thread_ts"] = thread_ts
         return await self._request("POST", "mention", body, timeout=ack_timeout)
 
     async def click(

@@ -1,6 +1,6 @@
 """Where the bot's CPU goes per turn: cProfile of the real bot process over a batch of turns.
 
-    python -m bench.profile_bot [--turns 100] [--kind plain|tools] [--top 25]
+    python -m bench.profile_bot [--turns 100] [--kind plain|tools] [--top 25] [--thread N]
 
 Same stack as ``bench_bot`` (Slack emulator, bench LLM, the bot's deployed environment), but
 the bot runs through this module's ``--serve`` mode: ``bot.cli.main`` with SIGUSR1 starting a
@@ -8,6 +8,8 @@ cProfile of the event-loop thread and SIGUSR2 writing it out. The driver warms t
 (imports, first calls), profiles ``--turns`` sequential turns only, and prints the functions
 with the most own and cumulative time in milliseconds **per turn**. cProfile sees the event
 loop's thread — the one the bot's latency depends on; SQLite's worker thread is not in it.
+``--thread N``: every turn is in one thread, and N turns run there before the profile starts,
+so the profiled turns see a history of 2N messages (what grows with a long conversation).
 Not part of ``python -m bench`` (profiling slows the bot ~2×); the README quotes its output.
 """
 
@@ -27,7 +29,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_bot import run_turn  # noqa: E402
+from bench.bench_bot import new_channel, run_turn  # noqa: E402
+from bench.long_session import _thread_turn  # noqa: E402
 from bench.stack import open_stack  # noqa: E402
 
 WARMUP_TURNS = 3
@@ -48,7 +51,7 @@ def serve(out: str) -> None:
     raise SystemExit(bot_main([]))
 
 
-async def profile(turns: int, kind: str, work: Path) -> Path:
+async def profile(turns: int, kind: str, work: Path, thread: int = 0) -> Path:
     out = work / "bot.prof"
     async with AsyncExitStack() as exits:
         stack = await open_stack(exits, work / "logs", work / "stack")
@@ -60,9 +63,16 @@ async def profile(turns: int, kind: str, work: Path) -> Path:
         await stack.ctl.wait_connected(before + 1, 120.0)
         for _ in range(WARMUP_TURNS):
             await run_turn(stack, kind)
+        channel, root = new_channel(), None
+        for _ in range(thread):
+            root = root or (await _thread_turn(stack, channel, None))["ts"]
+            await _thread_turn(stack, channel, root)
         os.kill(proc.pid, signal.SIGUSR1)
         for _ in range(turns):
-            await run_turn(stack, kind)
+            if thread:
+                await _thread_turn(stack, channel, root)
+            else:
+                await run_turn(stack, kind)
         os.kill(proc.pid, signal.SIGUSR2)
         for _ in range(200):  # the dump is written by the bot's main thread
             if out.exists():
@@ -93,12 +103,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=100)
     parser.add_argument("--kind", default="plain", choices=("plain", "tools"))
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--thread", type=int, default=0, help="turns in one thread first")
     parser.add_argument("--serve", metavar="OUT", help=argparse.SUPPRESS)  # the profiled bot
     args = parser.parse_args(argv)
     if args.serve:
         serve(args.serve)
     with tempfile.TemporaryDirectory(prefix="bench-profile-") as tmp:
-        path = asyncio.run(profile(args.turns, args.kind, Path(tmp)))
+        path = asyncio.run(profile(args.turns, args.kind, Path(tmp), args.thread))
         print(report(path, args.turns, args.top))
     return 0
 

@@ -290,6 +290,25 @@ def rows(results: dict[str, Any]) -> list[Row]:
             (sec, "lost posts / duplicated posts", f"{r['lost_posts']} / {r['duplicated_posts']}"),
         ]
 
+    long = bot.get("long", {})
+    sec = "8. Long thread (one session)"
+    if "error" in long:
+        out.append((sec, "error", long["error"]))
+    elif long:
+        out += [
+            (
+                sec,
+                f"bot CPU per turn, turns 2–10 / last 10 of {long['turns']}",
+                f"{_f(long['cpu_ms_per_turn_first10'], 1)} / {_f(long['cpu_ms_per_turn_last10'], 1)} ms"
+                f" (×{_f(long['growth'], 2)})",
+            ),
+            (
+                sec,
+                "mention → answer p50, turns 2–10 / last 10",
+                f"{_f(long['answer_ms_first10'].get('p50'))} / {_f(long['answer_ms_last10'].get('p50'))} ms",
+            ),
+        ]
+
     eng = results.get("engine", {})
     if eng:
         sec = "Engine (in-process, bench_engine)"

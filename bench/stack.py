@@ -35,6 +35,9 @@ def bot_command() -> list[str]:
     return [sys.executable, "-c", "from bot.cli import main; raise SystemExit(main())"]
 
 
+BURST_SIZE_MAX = 1000
+
+
 @dataclass
 class Stack:
     """The running fakes of one scenario, their control clients, and a scratch directory."""
@@ -120,7 +123,11 @@ class Stack:
         before = (await self.ctl.stats())["connections_opened"]
         self._bot_count += 1
         db = db_path or self.workdir / f"{name}.db"
-        env = self.bot_env(db, config or {})
+        # The bursts stand for many people mentioning the bot at once, but the emulator's
+        # mentions all come from one user: lift the per-person limit on working sessions
+        # (default 3), or the bot would rightly refuse most of a burst.
+        config = {"max_active_sessions_per_user": BURST_SIZE_MAX, **(config or {})}
+        env = self.bot_env(db, config)
         proc = await self.pool.spawn(
             name, bot_command(), env=env, cwd=self.workdir, ready_prefix=None
         )

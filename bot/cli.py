@@ -12,7 +12,8 @@ https://slack.com/api/), validates the ``slack`` config section, runs until SIGI
 then shuts down cleanly. ``serve --http`` (behind a load balancer) reads SLACK_SIGNING_SECRET
 instead of SLACK_APP_TOKEN and listens on ``http.port`` (PORT overrides, default 3000) with
 the request URL path ``/slack/events``; ``/healthz``, ``/readyz`` and ``/metrics`` share that
-port (in Socket Mode they are on ``ops.port`` when it is set). ``chat`` is the engine's terminal mode (:mod:`agent_core.cli`).
+port, and in either mode are also on ``ops.port`` (ML_INTERN_OPS_PORT) when it is set.
+``chat`` is the engine's terminal mode (:mod:`agent_core.cli`).
 """
 
 from __future__ import annotations

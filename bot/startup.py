@@ -3,10 +3,10 @@
 Start order matters: the store and the engine come up first (and catch up on anything left
 from the last run) so that by the time the transport opens (the Socket Mode connection, or the
 HTTP listener in ``serve --http``; see :mod:`bot.slack.transport`), every event Slack delivers
-can be acted on. The engine's slow services (the Hub client, the job watcher, MCP servers) start only
-*after* the socket is connected, so they never delay connecting. Stop order is the reverse of
-intake: stop taking events, let listener work finish, let the engine reach a safe point, let
-the renderer and sender flush, close the optional components, close the store.
+can be acted on. The engine's slow services (the Hub client, the job watcher, MCP servers)
+start only *after* the transport is open, so they never delay connecting. Stop order is the
+reverse of intake: stop taking events, let listener work finish, let the engine reach a safe
+point, let the renderer and sender flush, close the optional components, close the store.
 
 ``import litellm`` (~2.5 s) is not on this path: the engine imports it on first use, and
 :class:`~bot.llm_warmup.LlmWarmup` imports it in a thread only *after* the socket is connected.
@@ -48,17 +48,18 @@ from bot.jobs.actions import JobActions
 from bot.llm_warmup import LlmWarmup
 from bot.ops.health import Readiness, store_problem
 from bot.ops.metrics import BotMetrics
-from bot.ops.server import OpsEndpoints, ServedApp, ops_app, serve_app
+from bot.ops.server import OpsEndpoints, OpsPortError, ServedApp, serve_ops
 from bot.ops.settings import OpsSettings
 from bot.renderer.worker import Renderer
 from bot.settings import SlackSettings, Tokens
 from bot.slack import unmatched
 from bot.slack.client import build_web_client, new_http_session
+from bot.slack.inbox import SlackInbox
+from bot.slack.inbox_replay import InboxReplay
 from bot.slack.inflight import InFlight
 from bot.slack.middleware import build_middleware
 from bot.slack.names import SlackNames
 from bot.slack.replies import Replies
-from bot.slack.seen_events import SeenEvents
 from bot.slack.sender import SlackSender
 from bot.slack.threads import ThreadStore
 from bot.slack.transport import SocketModeTransport, Transport, TransportError
@@ -184,9 +185,15 @@ class BotRuntime:
             manager.add_listener(notifier.on_event)
             await notifier.start()
             self._closables.append(("notifications", notifier))
-        seen = SeenEvents(store)
-        await seen.prune(settings.dedupe_ttl_s)
-        app = self._build_app(client, auth, manager, store, sender, threads, renderer, seen)
+        leases = self.config.replicas
+        inbox = SlackInbox(
+            store,
+            secret=tokens.bot_token,
+            replica_id=leases.replica_id,
+            claim_ttl_s=leases.lease_ttl_s,
+        )
+        await inbox.prune(settings.dedupe_ttl_s)
+        app = self._build_app(client, auth, manager, store, sender, threads, renderer, inbox)
         if self.warm_llm and await store.sessions_with_queued_ops():
             # Recovery will run turns at once: import litellm first (in a thread), or the
             # first turn would import it on the event loop while we connect.
@@ -196,6 +203,8 @@ class BotRuntime:
         await renderer.listen()
         if behind:
             log.info("replaying unrendered events of %d thread(s)", behind)
+        replay = InboxReplay(inbox, app, every_s=leases.lease_ttl_s)
+        await replay.run_once(starting=True)  # acked before a crash: back in line first
         try:
             await self.transport.start(app, self.ops if self.transport.serves_ops else None)
         except TransportError as exc:
@@ -208,7 +217,8 @@ class BotRuntime:
             auth.get("team_id"),
             self.connect_s,
         )
-        self._spawn(self._prune_loop(seen))
+        self._spawn(self._prune_loop(inbox))
+        self._spawn(replay.patrol())
         await self._attach_engine_services(manager)
         if self.warm_llm and not self.warmup.ready.is_set():
             self._spawn(self.warmup.run())
@@ -250,7 +260,7 @@ class BotRuntime:
         sender: SlackSender,
         threads: ThreadStore,
         renderer: Renderer,
-        seen: SeenEvents,
+        inbox: SlackInbox,
     ) -> AsyncApp:
         """The Bolt app with every middleware and listener, so "what does the bot react to"
         is answered here. ``process_before_response`` stays False: Bolt acks events as soon
@@ -291,6 +301,7 @@ class BotRuntime:
             ),
             dms=DmConversations(store, idle_s=settings.dm_idle_hours * 3600),
             inputs=InputIndex(store),
+            inbox=inbox,
         )
         edits = EditHandler(intake=intake, manager=manager, replies=replies, warmup=warmup)
         flow = ApprovalFlow(
@@ -315,7 +326,7 @@ class BotRuntime:
         )
         app.use(self.metrics.count_requests)  # first: counts what Slack sent, duplicates too
         for middleware in build_middleware(
-            seen=seen,
+            inbox=inbox,
             threads=threads,
             sessions=manager,
             access=access,
@@ -325,7 +336,7 @@ class BotRuntime:
         ):
             app.use(middleware)
         conversation_listeners.register(
-            app, intake=intake, commands=commands, edits=edits, inflight=inflight
+            app, intake=intake, commands=commands, edits=edits, inflight=inflight, inbox=inbox
         )
         approval_listeners.register(app, flow=flow, inflight=inflight)
         job_listeners.register(app, actions=job_actions, inflight=inflight)
@@ -337,18 +348,12 @@ class BotRuntime:
     async def _start_ops_server(self) -> None:
         """``ops.port`` set: health, readiness and metrics on their own port, from the start
         (HTTP mode also mounts them on the request URL's listener)."""
-        port = self.ops_settings.port
-        if port is None:
-            return
         try:
-            self.ops_server = await serve_app(ops_app(self.ops), self.ops_settings.host, port)
-        except OSError as exc:
-            raise StartupError(
-                f"cannot serve the ops endpoints on {self.ops_settings.host}:{port} "
-                f"({exc.strerror}); change ops.port"
-            ) from None
-        self._closables.insert(0, ("the ops endpoints", self.ops_server))
-        log.info("ops endpoints on %s:%d", self.ops_settings.host, self.ops_server.port)
+            self.ops_server = await serve_ops(self.ops, self.ops_settings)
+        except OpsPortError as exc:
+            raise StartupError(str(exc)) from None
+        if self.ops_server is not None:
+            self._closables.insert(0, ("the ops endpoints", self.ops_server))
 
     async def _engine_problem(self) -> str | None:
         if self.stopping:
@@ -373,11 +378,11 @@ class BotRuntime:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _prune_loop(self, seen: SeenEvents) -> None:
+    async def _prune_loop(self, inbox: SlackInbox) -> None:
         while True:
             await asyncio.sleep(PRUNE_EVERY_S)
             try:
-                await seen.prune(self.settings.dedupe_ttl_s)
+                await inbox.prune(self.settings.dedupe_ttl_s)
             except Exception:
                 log.warning("dedupe pruning failed", exc_info=True)
 

@@ -149,7 +149,11 @@ class BotEnv:
         )
         await self.runtime.start()
         if transport is not None:
-            self.slack.deliver_over_http(f"{self.http_url}/slack/events", SIGNING_SECRET)
+            # Slack's 3 s limit would turn a loaded CI machine into retries: timing is not
+            # what these tests check (tests/integration/test_fake_slack_http_events.py does).
+            self.slack.deliver_over_http(
+                f"{self.http_url}/slack/events", SIGNING_SECRET, response_timeout=30.0
+            )
         else:
             await self.slack.wait_connected()
         return self.runtime

@@ -22,7 +22,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from ..events import EventType, SystemNote
+from ..events import EventType, SettleSpend, SystemNote
 from .records import JobRecord, JobStore
 from .report import JobFinished, finished_note
 
@@ -115,14 +115,11 @@ def manager_spend_adjuster(manager: SessionManager) -> SpendFn:
     """Reconcile a session's YOLO spend ledger by ``delta`` USD (actual − reserved estimate).
 
     The session settled the reservation with the *estimate* when ``hf_jobs run`` returned;
-    the job's actual cost is only known now.
+    the job's actual cost is only known now. The change is queued to the session
+    (:class:`~agent_core.events.SettleSpend`), so the process driving it writes its state.
     """
-    from .. import policy
 
     async def adjust(session_id: str, delta_usd: float) -> None:
-        session = await manager.get_session(session_id)
-        st = policy.yolo_state(session.state, manager.config)
-        st["spent_usd"] = max(0.0, round(float(st.get("spent_usd", 0.0)) + float(delta_usd), 6))
-        await manager.store.update_session(session_id, state=session.state)
+        await manager.submit(session_id, SettleSpend(delta_usd=delta_usd))
 
     return adjust

@@ -26,10 +26,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Config
+from ..redact import register_secret
 from ..retry import backoff_delay
 from . import caching, pricing, routing
 from .effort import EffortBook, effort_kwargs
 from .errors import (
+    BAD_REQUEST,
     CONTEXT_OVERFLOW,
     RATE_LIMIT,
     TRANSIENT,
@@ -50,6 +52,11 @@ CUT_OFF_NOTE = "\n\n_(The model's reply stopped early: the connection ended befo
 EFFORT_HEALED = "effort_adjusted"
 THINKING_HEALED = "thinking_dropped"
 _RATE_LIMIT_BASE_FACTOR = 3.0
+MAX_ANSWER_CHARS = 16 * 1024 * 1024
+ANSWER_TOO_LARGE = (
+    "The model's answer was too large (over 16 MiB of text and tool arguments); the call was "
+    "stopped."
+)
 MAX_HEALS = 6  # effort steps (max → … → off) plus one thinking-history drop, per call
 
 _litellm: Any = None
@@ -137,8 +144,12 @@ class LLMClient:
         await self.fast.aclose()
 
     def route(self, model: str) -> routing.Route:
-        """Where ``model`` goes; raises ``LLMError(auth)`` naming the missing key."""
-        return routing.resolve(model, self.config)
+        """Where ``model`` goes; raises ``LLMError(auth)`` naming the missing key. The key is
+        registered with the scrubber: a provider that echoes it back (an error body quoting
+        the request's headers) must not put it in an event, a log or Slack."""
+        route = routing.resolve(model, self.config)
+        register_secret(route.api_key)
+        return route
 
     async def check_model(self, model: str) -> None:
         """What a switch to ``model`` must know first (upstream's ``/model``): its host has a key
@@ -278,6 +289,8 @@ class LLMClient:
         if uses_fast_path(route, self.config):
             response = await self.fast.complete(kwargs, stream=use_stream)
         else:
+            if _litellm is None:  # a later switch to a litellm model: import off the loop
+                await asyncio.to_thread(get_litellm)
             response = await get_litellm().acompletion(**kwargs)
         if response is None:
             # litellm's answer to an HTTP 422 it could not fix by dropping params: TGI and
@@ -330,6 +343,12 @@ def _get(obj: Any, key: str) -> Any:
     return obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
 
 
+def _reasoning(part: Any) -> str:
+    """Reasoning text of a delta or message: ``reasoning_content``, or ``reasoning`` (vLLM,
+    OpenRouter), which litellm renames to ``reasoning_content`` — the fast path reads both."""
+    return _get(part, "reasoning_content") or _get(part, "reasoning") or ""
+
+
 def _from_response(response: Any) -> tuple[LLMResult, Any]:
     choices = _get(response, "choices") or [{}]
     choice = choices[0]
@@ -347,7 +366,7 @@ def _from_response(response: Any) -> tuple[LLMResult, Any]:
         tool_calls=calls,
         finish_reason=_get(choice, "finish_reason"),
         thinking_blocks=thinking.blocks,
-        reasoning_content=_get(message, "reasoning_content") or "",
+        reasoning_content=_reasoning(message),
     )
     return result, _get(response, "usage")
 
@@ -364,6 +383,7 @@ async def _consume_stream(
     markup = MarkupFilter()
     finish_reason: str | None = None
     usage_obj: Any = None
+    size = 0  # characters assembled (text, reasoning, tool arguments): bounded
 
     async def forward(piece: str) -> None:
         if piece and on_chunk is not None:
@@ -389,17 +409,22 @@ async def _consume_stream(
             blocks = _get(delta, "thinking_blocks")
             for block in blocks or []:
                 thinking.feed(dict(block))
-            piece = _get(delta, "reasoning_content")
+            piece = _reasoning(delta)
             if piece and not blocks:
                 reasoning.append(piece)
+                size += len(piece)
             content = _get(delta, "content")
             if content:
                 text.append(content)
+                size += len(content)
                 await forward(markup.feed(content))
             for tc in _get(delta, "tool_calls") or []:
                 fn = _get(tc, "function")
-                calls.feed(_get(tc, "index"), _get(tc, "id"), fn and _get(fn, "name"),
-                           fn and _get(fn, "arguments"))  # fmt: skip
+                arguments = fn and _get(fn, "arguments")
+                size += len(arguments or "")
+                calls.feed(_get(tc, "index"), _get(tc, "id"), fn and _get(fn, "name"), arguments)
+            if size > MAX_ANSWER_CHARS:
+                raise LLMError(BAD_REQUEST, ANSWER_TOO_LARGE, original=ANSWER_TOO_LARGE)
     await forward(markup.flush())
     result = LLMResult(
         content="".join(text),

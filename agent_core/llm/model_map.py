@@ -38,7 +38,8 @@ def model_cost() -> dict[str, dict[str, Any]]:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return {k: v for k, v in data.items() if isinstance(v, dict) and k != "sample_spec"}
+    # Models only: the file also holds a template ("sample_spec") and litellm's alias rules.
+    return {k: v for k, v in data.items() if isinstance(v, dict) and "litellm_provider" in v}
 
 
 @lru_cache(maxsize=1024)

@@ -6,14 +6,14 @@ kept), ``extra_body`` merged into the body and ``extra_headers`` into the header
 route's own key as ``Authorization: Bearer``, and the OpenAI parameter rules litellm applies
 (``max_completion_tokens`` for the o-series and gpt-5 family, ``reasoning_effort`` dropped
 for models litellm's map lists without reasoning, a system prompt sent as a user message to
-models listed without system-message support). ``tests/integration/test_llm_wire_parity.py``
+o-series models not listed with system-message support). ``tests/integration/test_llm_wire_parity.py``
 records both transports against the same fake and compares.
 
 Response: Server-Sent Events (``data:`` lines, multi-line events, ``: ping`` comments,
 ``data: [DONE]``), an ``error`` object in a data line mid-stream (the HF router and vLLM send
 one), a JSON body where a stream was asked for (an error, or a server that ignored
-``stream``). Every line and body is size-bounded, so a hostile or broken server cannot make
-the bot buffer without limit.
+``stream``). Every line, body and stream is size-bounded, so a hostile or broken server cannot make the
+bot buffer without limit.
 """
 
 from __future__ import annotations
@@ -22,13 +22,18 @@ import json
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+from aiohttp.http_exceptions import LineTooLong
+
 from . import model_map
 from .errors import ProviderError, provider_message
 
 MAX_EVENT_BYTES = 8 * 1024 * 1024
 """The largest SSE line (one delta) accepted; a bigger one ends the call with a clear error."""
 MAX_BODY_BYTES = 32 * 1024 * 1024
-"""The largest non-streamed body (or total of a stream's data) accepted."""
+"""The largest non-streamed body accepted."""
+MAX_STREAM_BYTES = 256 * 1024 * 1024
+"""The most a stream may send (a maximal legitimate answer, ~128k tokens one event each, is
+~30 MB of SSE); what it assembles is bounded separately (``client.MAX_ANSWER_CHARS``)."""
 _SENT_ELSEWHERE = frozenset(
     {"model", "api_base", "api_key", "timeout", "num_retries", "max_retries", "extra_body",
      "extra_headers", "messages", "tools"}
@@ -41,17 +46,23 @@ def wire_model(litellm_model: str) -> str:
     return litellm_model[len("openai/") :] if litellm_model.startswith("openai/") else litellm_model
 
 
-def _reasoning_family(model: str) -> bool:
-    """litellm's o-series / gpt-5 rules (``max_tokens`` is ``max_completion_tokens`` there)."""
+def _o_series(model: str) -> bool:
+    """litellm's o-series test: ``o<digit>…`` and listed as an OpenAI chat model."""
     name = model.split("/")[-1]
-    if any(m in model for m in _REASONING_SERIES) and "gpt-5-chat" not in name:
-        return True
     if len(name) > 1 and name[0] == "o" and name[1].isdigit():
         info = model_map.model_cost().get(name)
         return bool(
             info and info.get("litellm_provider") == "openai" and info.get("mode") == "chat"
         )
     return False
+
+
+def _reasoning_family(model: str) -> bool:
+    """litellm's o-series / gpt-5 rules (``max_tokens`` is ``max_completion_tokens`` there)."""
+    name = model.split("/")[-1]
+    if any(m in model for m in _REASONING_SERIES) and "gpt-5-chat" not in name:
+        return True
+    return _o_series(model)
 
 
 def request_body(
@@ -63,7 +74,7 @@ def request_body(
     model = wire_model(str(kwargs["model"]))
     info = model_map.model_info(model, "openai")
     messages = kwargs["messages"]
-    if info is not None and info.get("supports_system_messages") is False:
+    if _o_series(model) and not (info or {}).get("supports_system_messages"):
         messages = [
             {"role": "user", "content": m.get("content")} if m.get("role") == "system" else m
             for m in messages
@@ -183,11 +194,11 @@ async def sse_events(content: Any) -> AsyncIterator[dict[str, Any]]:
     while True:
         try:
             line = await content.readline(max_line_length=MAX_EVENT_BYTES)
-        except ValueError:  # aiohttp's LineTooLong
+        except LineTooLong:
             raise StreamTooLarge(f"one event over {MAX_EVENT_BYTES // (1024 * 1024)} MiB") from None
         total += len(line)
-        if total > MAX_BODY_BYTES:
-            raise StreamTooLarge(f"a stream over {MAX_BODY_BYTES // (1024 * 1024)} MiB")
+        if total > MAX_STREAM_BYTES:
+            raise StreamTooLarge(f"a stream over {MAX_STREAM_BYTES // (1024 * 1024)} MiB")
         at_end = not line
         text = line.decode("utf-8", "replace").rstrip("\r\n")
         if text and not at_end:

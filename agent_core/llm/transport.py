@@ -15,7 +15,11 @@ litellm`` costs seconds on the first answer after a start.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import ssl
+import urllib.request
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 from urllib.parse import urlparse
@@ -38,12 +42,40 @@ from .openai_wire import (
 from .routing import OPENAI_DEFAULT_BASE, OPENAI_WIRE_PROVIDERS, Route, resolve
 
 LITELLM = "litellm"
+_DRAIN_S = 0.5
 AUTO = "auto"
 
 
 def uses_fast_path(route: Route, config: Config) -> bool:
     """Whether ``route`` goes over :class:`FastTransport` under ``config.llm_transport``."""
     return config.llm_transport != LITELLM and route.provider in OPENAI_WIRE_PROVIDERS
+
+
+def _tls_context() -> ssl.SSLContext:
+    """Verified TLS with the CA bundle litellm's HTTP client (httpx) uses: ``SSL_CERT_FILE``
+    when set, else certifi's — so a slim image without system CAs works on either transport."""
+    cafile = os.environ.get("SSL_CERT_FILE")
+    if not cafile:
+        try:
+            import certifi
+
+            cafile = certifi.where()
+        except ImportError:  # pragma: no cover - certifi comes with httpx/requests
+            cafile = None
+    return ssl.create_default_context(cafile=cafile)
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy the environment names for ``url`` (``HTTPS_PROXY``/``HTTP_PROXY``/
+    ``ALL_PROXY``, minus ``NO_PROXY``) — what litellm's HTTP client honours, so a deployment
+    behind a proxy works on either transport. (aiohttp's own ``trust_env`` would also read
+    ``~/.netrc`` credentials, which must not replace the provider's key.)"""
+    parts = urlparse(url)
+    proxies = urllib.request.getproxies_environment()
+    proxy = proxies.get(parts.scheme) or proxies.get("all")
+    if not proxy or urllib.request.proxy_bypass_environment(parts.hostname or "", proxies):
+        return None
+    return proxy
 
 
 def model_needs_litellm(model: str, config: Config) -> bool:
@@ -72,11 +104,20 @@ class FastTransport:
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
             # A session belongs to one loop (tests run one loop each; the bot has one).
+            # No pool cap: a burst of sessions streams at once (each holds its connection
+            # for the whole answer), and queueing them behind a limit would add latency.
+            connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ssl=_tls_context())
             self._session = aiohttp.ClientSession(
-                timeout=self._timeout, auto_decompress=True, trust_env=False
+                connector=connector, timeout=self._timeout, auto_decompress=True, trust_env=False
             )
             self._loop = loop
         return self._session
+
+    def _timeout_for(self, seconds: Any) -> aiohttp.ClientTimeout:
+        """The call's own ``timeout`` (litellm's kwarg: connect, and each read) if it has one."""
+        if not isinstance(seconds, int | float) or seconds <= 0:
+            return self._timeout
+        return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
 
     async def aclose(self) -> None:
         session, self._session = self._session, None
@@ -98,8 +139,9 @@ class FastTransport:
             body = request_body(kwargs, tools_json, drop)
             try:
                 response = await self._http().post(
-                    url, data=body, headers=headers, allow_redirects=False
-                )
+                    url, data=body, headers=headers, allow_redirects=False, proxy=proxy_for(url),
+                    timeout=self._timeout_for(kwargs.get("timeout")),
+                )  # fmt: skip
             except (aiohttp.ClientConnectionError, TimeoutError) as exc:
                 raise _connection_error(exc) from None
             try:
@@ -122,18 +164,31 @@ class FastTransport:
 
 
 async def _events(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
-    """The stream's events; the connection goes back to the pool (or is closed) at the end."""
+    """The stream's events. A stream read to its end hands the connection back to the pool
+    (the next call skips the TCP handshake); one left early (an error, an interrupt) is closed."""
+    finished = False
     try:
         if "json" in response.headers.get("Content-Type", ""):
             body = await _json_body(response)  # an error, or a server that ignored "stream"
             yield as_stream_event(body)
-            return
-        async for event in sse_events(response.content):
-            yield event
+        else:
+            async for event in sse_events(response.content):
+                yield event
+            # After [DONE] only the chunked terminator is left: read it so the connection
+            # is reusable (bounded in bytes and time: a server that lingers is cut off).
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(_DRAIN_S):
+                    for _ in range(4):
+                        if response.content.at_eof() or not await response.content.read(1 << 16):
+                            break
+        finished = response.content.at_eof()
     except (aiohttp.ClientPayloadError, aiohttp.ClientConnectionError, TimeoutError) as exc:
         raise _connection_error(exc) from None
     finally:
-        response.close()
+        if finished:
+            response.release()
+        else:
+            response.close()
 
 
 async def _raise_for_status(response: aiohttp.ClientResponse, url: str) -> None:

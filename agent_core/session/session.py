@@ -22,6 +22,7 @@ from ..events import (
     ExecApproval,
     Operation,
     SetModel,
+    SettleSpend,
     SetYolo,
     Shutdown,
     SystemNote,
@@ -224,6 +225,8 @@ class Session:
                 await self.set_model(op.model)
             elif isinstance(op, SetYolo):
                 await self.set_yolo(op.enabled, op.cap_usd)
+            elif isinstance(op, SettleSpend):
+                await self.settle_spend(op.delta_usd, op.job_id)
             elif isinstance(op, Shutdown):
                 await self.emit(EventType.SHUTDOWN, {})
         finally:
@@ -269,6 +272,15 @@ class Session:
         await self.emit(
             EventType.SESSION_UPDATE, {"yolo": policy.yolo_summary(self.state, self.config)}
         )
+
+    async def settle_spend(self, delta_usd: float, job_id: str | None) -> None:
+        """Book a job's actual cost minus its reserved estimate (see :class:`SettleSpend`);
+        announced as a session update nobody needs to be told about."""
+        st = policy.yolo_state(self.state, self.config)
+        st["spent_usd"] = max(0.0, round(float(st.get("spent_usd", 0.0)) + float(delta_usd), 6))
+        settled = {"job_id": job_id, "delta_usd": round(float(delta_usd), 6),
+                   "spent_usd": st["spent_usd"]}  # fmt: skip
+        await self.commit(events=[(EventType.SESSION_UPDATE, {"spend_settled": settled})])
 
     async def undo(self) -> None:
         await abandon_pending(self)

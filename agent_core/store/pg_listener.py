@@ -35,11 +35,15 @@ class PgListener:
         self.connection: asyncpg.Connection | None = None
         self._reconnecting: asyncio.Task[None] | None = None
         self._closed = False
+        # Set while every channel is subscribed on a live connection (cleared on a loss).
+        self.ready = asyncio.Event()
 
     async def listen(self, channel: str, callback: Callback) -> None:
         if self._listeners.add(channel, callback):
             conn = await self._connection()
             await conn.add_listener(channel, self._deliver)
+        if self._reconnecting is None or self._reconnecting.done():
+            self.ready.set()
 
     async def unlisten(self, channel: str, callback: Callback) -> None:
         if self._listeners.remove(channel, callback) and self.connection is not None:
@@ -69,6 +73,7 @@ class PgListener:
         if self._closed or conn is not self.connection:
             return
         log.warning("lost the wake-up connection to the store; listening again")
+        self.ready.clear()
         if self._reconnecting is None or self._reconnecting.done():
             self._reconnecting = asyncio.get_running_loop().create_task(
                 self._listen_again(), name="store-relisten"
@@ -81,6 +86,7 @@ class PgListener:
                 conn = await self._connection()
                 for channel in self._listeners.channels():
                     await conn.add_listener(channel, self._deliver)
+                self.ready.set()
                 return
             except Exception as exc:
                 attempt += 1

@@ -29,6 +29,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from .cursor import PrefetchedCursor
 from .dialect import POSTGRES, numbered_placeholders
 from .pg_listener import PgListener
 from .schema import Schema, StoreError
@@ -79,51 +80,23 @@ def _count(status: str) -> int:
     return int(last) if last.isdigit() else 0
 
 
-class PgCursor:
-    """One statement's result inside :meth:`PostgresBackend.atomic`, shaped like aiosqlite's.
-
-    ``await tx.execute(...)`` and ``async with tx.execute(...) as cur`` both work, with
-    ``cur.fetchone()``, ``cur.fetchall()`` and ``cur.rowcount``, so a layer's atomic block
-    reads the same on both backends.
-    """
-
-    lastrowid = None
+class PgCursor(PrefetchedCursor):
+    """One statement's result inside :meth:`PostgresBackend.atomic` (see :mod:`.cursor`)."""
 
     def __init__(
         self, conn: asyncpg.Connection, sql: str, params: Sequence[Any], stats: StoreStats
     ) -> None:
+        super().__init__()
         self._conn, self._sql, self._params = conn, sql, params
         stats.count(sql, autocommit=False)
-        self._rows: list[asyncpg.Record] = []
-        self._ran = False
-        self.rowcount = -1
 
-    async def _run(self) -> PgCursor:
-        if not self._ran:
-            self._ran = True
-            sql = numbered_placeholders(self._sql)
-            if _ROWS.search(self._sql):
-                self._rows = list(await self._conn.fetch(sql, *self._params))
-                self.rowcount = len(self._rows)
-            else:
-                self.rowcount = _count(await self._conn.execute(sql, *self._params))
-        return self
-
-    def __await__(self) -> Any:
-        return self._run().__await__()
-
-    async def __aenter__(self) -> PgCursor:
-        return await self._run()
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-    async def fetchone(self) -> asyncpg.Record | None:
-        return self._rows.pop(0) if self._rows else None
-
-    async def fetchall(self) -> list[asyncpg.Record]:
-        rows, self._rows = self._rows, []
-        return rows
+    async def _fetch(self) -> None:
+        sql = numbered_placeholders(self._sql)
+        if _ROWS.search(self._sql):
+            self._rows = list(await self._conn.fetch(sql, *self._params))
+            self.rowcount = len(self._rows)
+        else:
+            self.rowcount = _count(await self._conn.execute(sql, *self._params))
 
 
 class PgTransaction:

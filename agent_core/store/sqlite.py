@@ -10,7 +10,8 @@ that thread, so nothing can interleave with it.
 Only :meth:`SqliteBackend.atomic` spans several round trips (its caller reads, decides, then
 writes). While one is open, a statement from another coroutine must not land inside it (it
 would be rolled back with it), so statements issued meanwhile wait for it to close; statements
-queued before it opened run before its ``BEGIN``. ``atomic`` is ``BEGIN IMMEDIATE``: the write
+queued before it opened run before its ``BEGIN``. Blocks have priority: while one waits for
+another, single statements wait too (see :meth:`SqliteBackend._block`). ``atomic`` is ``BEGIN IMMEDIATE``: the write
 lock on the file is taken up front, so a check-then-write inside it is atomic even against
 another process on the same file. The engine's own schema version is ``PRAGMA user_version``
 (as in every build so far); the other owners' versions live in ``schema_versions``.
@@ -31,6 +32,7 @@ from typing import Any, Self
 import aiosqlite
 
 from ..retry import backoff_delay
+from .cursor import PrefetchedCursor
 from .dialect import SQLITE
 from .schema import CORE, Schema, StoreError
 from .stats import StoreStats, is_write
@@ -115,25 +117,45 @@ async def _switch_to_wal(db: aiosqlite.Connection) -> None:
             await asyncio.sleep(backoff_delay(attempt, base=0.01, cap=0.25))
 
 
-class _CountingConnection:
-    """The handle inside an atomic block: aiosqlite's connection, its statements counted.
+def _run_cursor(conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> tuple[Any, ...]:
+    """One statement inside an atomic block: (rows, rowcount, lastrowid), in one call."""
+    cur = conn.execute(sql, params)
+    try:
+        return cur.fetchall(), cur.rowcount, cur.lastrowid
+    finally:
+        cur.close()
 
-    ``execute`` returns aiosqlite's own result (awaitable, or ``async with`` for a cursor).
-    """
+
+class _BlockCursor(PrefetchedCursor):
+    """One statement inside :meth:`SqliteBackend.atomic`: run and read in one round trip."""
+
+    def __init__(self, db: aiosqlite.Connection, sql: str, params: Sequence[Any]) -> None:
+        super().__init__()
+        self._db, self._sql, self._params = db, sql, params
+
+    async def _fetch(self) -> None:
+        rows, self.rowcount, self.lastrowid = await self._db._execute(
+            _run_cursor, self._db._conn, self._sql, self._params
+        )
+        self._rows = list(rows)
+
+
+class _BlockConnection:
+    """The handle inside an atomic block: statements counted, each one round trip."""
 
     def __init__(self, db: aiosqlite.Connection, stats: StoreStats) -> None:
         self._db, self._stats = db, stats
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> _BlockCursor:
         self._stats.count(sql, autocommit=False)
-        return self._db.execute(sql, params)
+        return _BlockCursor(self._db, sql, params)
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         rows = list(rows)
         self._stats.statements += len(rows)
         self._stats.writes += len(rows) if is_write(sql) else 0
         self._stats.round_trips += 1
-        await self._db.executemany(sql, rows)
+        await self._db._execute(_run_many, self._db._conn, sql, rows)
 
 
 class SqliteBackend:
@@ -148,7 +170,9 @@ class SqliteBackend:
         self.location = location
         # atomic() blocks and migrations, one at a time (they span several round trips).
         self._exclusive = asyncio.Lock()
-        # Set while no atomic block is open: single statements wait on it, never on a lock.
+        # Set while no atomic block is open or waiting: single statements wait on it, never
+        # on a lock.
+        self._blocks = 0
         self._no_block_open = asyncio.Event()
         self._no_block_open.set()
         self._listeners = Listeners()
@@ -210,10 +234,24 @@ class SqliteBackend:
     # ------------------------------------------------------------------ statements
     async def _on_thread(self, fn: Any, *args: Any) -> Any:
         """Run ``fn(sqlite3_connection, *args)`` on aiosqlite's worker thread, once no atomic
-        block is open (statements queued before a block opened run before its BEGIN)."""
+        block is open or waiting (statements queued before a block opened run before its
+        BEGIN)."""
         while not self._no_block_open.is_set():
             await self._no_block_open.wait()
         return await self.db._execute(fn, self.db._conn, *args)
+
+    @asynccontextmanager
+    async def _ahead(self) -> AsyncIterator[None]:
+        """Hold new single statements off, then take the exclusive turn."""
+        self._blocks += 1
+        self._no_block_open.clear()
+        try:
+            async with self._exclusive:
+                yield
+        finally:
+            self._blocks -= 1
+            if not self._blocks:
+                self._no_block_open.set()
 
     async def execute(self, sql: str, params: Sequence[Any] = ()) -> int:
         self.stats.count(sql)
@@ -248,27 +286,40 @@ class SqliteBackend:
         self.stats.commits += 1
         return await self._on_thread(_run_transaction, statements)
 
-    @asynccontextmanager
-    async def _block(self) -> AsyncIterator[_CountingConnection]:
-        """A BEGIN IMMEDIATE … COMMIT spanning round trips, other statements held off."""
-        async with self._exclusive:
-            self._no_block_open.clear()
-            try:
-                await self.db.execute("BEGIN IMMEDIATE")
-                self.stats.round_trips += 1
-                try:
-                    yield _CountingConnection(self.db, self.stats)
-                except BaseException:
-                    await self.db.execute("ROLLBACK")
-                    raise
-                await self.db.execute("COMMIT")
-                self.stats.commits += 1
-                self.stats.round_trips += 1
-            finally:
-                self._no_block_open.set()
+    async def _raw(self, sql: str) -> None:
+        """A transaction statement of the open block's own (the gate is closed by then)."""
+        await self.db._execute(_run_statement, self.db._conn, sql, (), "count")
 
     @asynccontextmanager
-    async def atomic(self) -> AsyncIterator[_CountingConnection]:
+    async def _block(self) -> AsyncIterator[_BlockConnection]:
+        """A BEGIN IMMEDIATE … COMMIT spanning round trips, other statements held off.
+
+        Blocks go first: from the moment one is *waiting*, new single statements wait too, so
+        a burst of short blocks (Slack dedupe keys, approval claims — what an envelope's ack
+        waits for) runs back to back instead of each queueing behind the turns' statements.
+        """
+        async with self._ahead():
+            try:
+                await self._raw("BEGIN IMMEDIATE")
+                self.stats.round_trips += 1
+                yield _BlockConnection(self.db, self.stats)
+            except BaseException:
+                # Also after a cancelled BEGIN: the ROLLBACK is queued behind it.
+                await self._rollback()
+                raise
+            await self._raw("COMMIT")
+            self.stats.commits += 1
+            self.stats.round_trips += 1
+
+    async def _rollback(self) -> None:
+        try:
+            await self._raw("ROLLBACK")
+        except sqlite3.OperationalError as exc:  # BEGIN itself failed: nothing to roll back
+            if "no transaction" not in str(exc):
+                raise
+
+    @asynccontextmanager
+    async def atomic(self) -> AsyncIterator[_BlockConnection]:
         async with self._block() as db:
             yield db
 

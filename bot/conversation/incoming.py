@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.conversation.slack_text import unescape
 from bot.slack.keys import ThreadRef
+
+if TYPE_CHECKING:
+    from bot.slack.inbox import Ticket
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,8 @@ class Incoming:
     event: dict[str, Any] | None = field(default=None, compare=False)
     context_only: bool = False  # a reply to a colleague in a session thread, not to the bot
     session_root: str | None = None  # a top-level DM continuing an earlier DM conversation
+    # Its durable inbox row (bot.slack.inbox): confirmed just before the op is enqueued.
+    ticket: Ticket | None = field(default=None, compare=False)
 
     @property
     def root_ts(self) -> str:

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from bot.conversation.message_input import InputComposer
     from bot.llm_warmup import LlmWarmup
     from bot.settings import SlackSettings
+    from bot.slack.inbox import SlackInbox
     from bot.slack.replies import Replies
     from bot.slack.sender import SlackSender
     from bot.slack.threads import ThreadStore
@@ -57,6 +58,7 @@ class Intake:
         composer: InputComposer,
         dms: DmConversations,
         inputs: InputIndex,
+        inbox: SlackInbox | None = None,
     ) -> None:
         self.settings = settings
         self.manager = manager
@@ -70,6 +72,7 @@ class Intake:
         self.composer = composer
         self.dms = dms
         self.inputs = inputs
+        self.inbox = inbox
         self._locks: dict[str, list[Any]] = {}  # session → [lock, holders and waiters]
 
     async def handle_message(self, msg: Incoming) -> None:
@@ -153,6 +156,8 @@ class Intake:
                 note = "\n".join(composed.file_notes)
                 await self.replies.ephemeral(msg.channel, msg.user, note, msg.root_ts)
             await self.warmup.wait()
+            if not await self._still_ours(msg, sid):
+                return
             await self.manager.submit(
                 sid,
                 UserInput(
@@ -171,6 +176,20 @@ class Intake:
                     f"I couldn't start working on this ({type(exc).__name__}).", "intake"
                 ),
             )
+
+    async def _still_ours(self, msg: Incoming, sid: str) -> bool:
+        """Just before the enqueue: this delivery's inbox claim is still ours (renewed), and
+        a replayed one is not in the queue yet (see :mod:`bot.slack.inbox`)."""
+        ticket = msg.ticket
+        if ticket is None or self.inbox is None:
+            return True
+        if not await self.inbox.still_held(ticket):
+            log.info("inbox: %s was taken over by another replica; not enqueued here", ticket.key)
+            return False
+        if ticket.replayed and await self.inbox.already_enqueued(sid, msg.ts):
+            log.info("inbox: %s was enqueued before the restart; not again", ticket.key)
+            return False
+        return True
 
     async def _in_dm_conversation(self, msg: Incoming, text: str) -> Incoming | None:
         """A top-level DM continues the DM conversation (``new`` starts another); a reply in

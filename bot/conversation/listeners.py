@@ -4,6 +4,10 @@ command, and the progress message's Stop button.
 Routing already happened in middleware: if an ``incoming`` is in the context, the message is
 for us; Bolt acked the envelope before this runs. Slack does not send slash commands from
 inside threads — there, the text commands of :mod:`bot.conversation.commands` apply.
+
+A message's durable inbox row (:mod:`bot.slack.inbox`) is closed once its handler returned:
+the op is enqueued, the edit applied, or the command run. If the handler raised, the row
+stays ``received`` and is replayed (at most a few times).
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from bot.conversation.progress import STOP_ACTION
+from bot.slack.inbox import TICKET
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
@@ -18,6 +23,7 @@ if TYPE_CHECKING:
     from bot.conversation.commands import Commands
     from bot.conversation.edits import EditHandler
     from bot.conversation.intake import Intake
+    from bot.slack.inbox import SlackInbox
     from bot.slack.inflight import InFlight
 
 
@@ -31,15 +37,18 @@ def register(
     commands: Commands,
     edits: EditHandler,
     inflight: InFlight,
+    inbox: SlackInbox | None = None,
 ) -> None:
     async def on_message(context: Any) -> None:
         incoming, edit = context.get("incoming"), context.get("edit")
-        if incoming is not None:
-            async with inflight.track():
+        async with inflight.track():
+            if incoming is not None:
                 await intake.handle_message(incoming)
-        elif edit is not None:
-            async with inflight.track():
+            elif edit is not None:
                 await edits.handle(edit)
+            ticket = context.get(TICKET)
+            if ticket is not None and inbox is not None:
+                await inbox.done(ticket)
 
     app.event("app_mention")(on_message)
     app.event("message")(on_message)

@@ -41,11 +41,9 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 LLM_BUCKETS = (0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
 SLACK_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 TOKEN_KINDS = ("prompt_tokens", "completion_tokens", "cache_read_tokens", "cache_write_tokens")
-TURN_OUTCOMES = {
-    EventType.TURN_COMPLETE.value: "completed",
-    EventType.ERROR.value: "failed",
-    EventType.INTERRUPTED.value: "interrupted",
-}
+# Error events that answer a command (a refused approval, model switch or manual compaction)
+# rather than end a turn: counted as errors, not as failed turns.
+COMMAND_ERROR_KINDS = frozenset({"approval", "model", "compaction"})
 
 
 class BotMetrics:
@@ -109,21 +107,36 @@ class BotMetrics:
         self.approvals_pending = Gauge(
             "ml_intern_approvals_pending", "Tool calls waiting for a person's decision", registry=r
         )
+        # Sessions with a turn started and not ended (one waiting for an approval included):
+        # an error ends a turn only if one is running.
+        self._open_turns: set[str] = set()
 
     # ------------------------------------------------------------------ feeds
     async def on_event(self, event: Event) -> None:
         """Manager listener: turn and LLM numbers from the events that already carry them."""
-        kind, data = event.type, event.data or {}
+        kind, data, sid = event.type, event.data or {}, event.session_id
         if kind == EventType.PROCESSING:
+            self._open_turns.add(sid)
             self.turns_started.inc()
-        elif kind in TURN_OUTCOMES:
-            self.turns_finished.labels(TURN_OUTCOMES[kind]).inc()
-            if kind == EventType.ERROR:
-                self.errors.labels(str(data.get("kind") or "unknown")).inc()
+        elif kind == EventType.TURN_COMPLETE:
+            self._open_turns.discard(sid)
+            self.turns_finished.labels("completed").inc()
+        elif kind == EventType.INTERRUPTED:
+            self._end_open_turn(sid, "interrupted")
+        elif kind == EventType.ERROR:
+            error_kind = str(data.get("kind") or "unknown")
+            self.errors.labels(error_kind).inc()
+            if error_kind not in COMMAND_ERROR_KINDS:
+                self._end_open_turn(sid, "failed")
         elif kind == EventType.LLM_CALL:
             self._llm_call(data)
         elif kind == EventType.JOB_FINISHED and _number(data.get("cost_usd")):
             self.job_spend.inc(_number(data.get("cost_usd")))
+
+    def _end_open_turn(self, session_id: str, outcome: str) -> None:
+        if session_id in self._open_turns:
+            self._open_turns.discard(session_id)
+            self.turns_finished.labels(outcome).inc()
 
     def _llm_call(self, data: dict[str, Any]) -> None:
         model = str(data.get("model") or "unknown")

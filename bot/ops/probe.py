@@ -3,8 +3,8 @@
 Asks the bot on this host for ``/healthz`` (default) or ``/readyz`` and exits 0 on HTTP 200,
 1 otherwise. The port comes from the same settings the bot uses — ``ops.port`` /
 ``ML_INTERN_OPS_PORT`` when set, else the HTTP mode port (``http.port`` / ``PORT``) — so the
-probe cannot drift from where the bot listens. Standard library only for the request: it
-runs every few seconds and must stay cheap.
+probe cannot drift from where the bot listens. Standard library only for the request, and
+no aiohttp or Bolt import: it runs every few seconds in every container and must stay cheap.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ import urllib.error
 import urllib.request
 
 from agent_core.config import ConfigError, load_config
-from bot.ops.server import HEALTH_PATH, READY_PATH
-from bot.ops.settings import load_http_settings, load_ops_settings
+from bot.ops.settings import HEALTH_PATH, READY_PATH, load_http_settings, load_ops_settings
 
 TIMEOUT_S = 3.0
 PATHS = {"healthz": HEALTH_PATH, "readyz": READY_PATH}

@@ -7,19 +7,18 @@ on ``ops.port`` through :func:`serve_app`, which is also how HTTP mode binds its
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.ops.health import Readiness
+from bot.ops.health import STORE_TIMEOUT_S, Readiness
 from bot.ops.metrics import CONTENT_TYPE, BotMetrics
+from bot.ops.settings import HEALTH_PATH, METRICS_PATH, READY_PATH, OpsSettings
 
 log = logging.getLogger(__name__)
 
-HEALTH_PATH = "/healthz"
-READY_PATH = "/readyz"
-METRICS_PATH = "/metrics"
 SHUTDOWN_TIMEOUT_S = 5.0
 
 
@@ -52,7 +51,7 @@ class OpsEndpoints:
 
     async def metrics_page(self, request: web.Request) -> web.Response:
         try:
-            await self.refresh()
+            await asyncio.wait_for(self.refresh(), STORE_TIMEOUT_S)
         except Exception as exc:  # a scrape must still answer: the gauges keep their last value
             log.warning("metrics: store gauges not refreshed (%s)", type(exc).__name__)
         body = self.metrics.render()
@@ -90,8 +89,23 @@ async def serve_app(app: web.Application, host: str, port: int) -> ServedApp:
     return ServedApp(runner, bound)
 
 
-def ops_app(endpoints: OpsEndpoints) -> web.Application:
-    """A standalone application with only the ops routes (Socket Mode's ``ops.port``)."""
+async def serve_ops(endpoints: OpsEndpoints, settings: OpsSettings) -> ServedApp | None:
+    """The ops routes alone on ``ops.port`` (None when it is not set). A port that cannot be
+    bound raises :class:`OpsPortError` saying which setting to change."""
+    if settings.port is None:
+        return None
     app = web.Application()
     endpoints.add_routes(app)
-    return app
+    try:
+        served = await serve_app(app, settings.host, settings.port)
+    except OSError as exc:
+        raise OpsPortError(
+            f"cannot serve the ops endpoints on {settings.host}:{settings.port} "
+            f"({exc.strerror}); change ops.port or ML_INTERN_OPS_PORT"
+        ) from None
+    log.info("ops endpoints on %s:%d", settings.host, served.port)
+    return served
+
+
+class OpsPortError(RuntimeError):
+    """The ops port cannot be bound."""

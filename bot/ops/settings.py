@@ -20,6 +20,9 @@ from agent_core.config import Config, ConfigError
 
 DEFAULT_HTTP_PORT = 3000
 REQUEST_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+READY_PATH = "/readyz"
+METRICS_PATH = "/metrics"
 
 
 class _Strict(BaseModel):

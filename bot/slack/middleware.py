@@ -5,7 +5,11 @@
    person's edits and deletes pass (``message_changed`` / ``message_deleted``).
 2. :func:`dedupe` — Slack's retries (``retry_attempt`` → ``x-slack-retry-num``), reconnect
    redeliveries and a mention that also arrives as a ``message`` event are handled once. Keys
-   (``event_id``, and ``channel+ts`` for messages) are persisted for ``dedupe_ttl_s`` (≥ 1 h).
+   (``event_id``, and ``channel+ts`` for messages) are persisted for ``dedupe_ttl_s`` (≥ 1 h),
+   and by the same statement a message event is taken into the durable inbox before the ack
+   (:mod:`bot.slack.inbox`); its ticket goes in the context, and every path that decides
+   "nothing to do" closes it. A replay of a stored event (:mod:`bot.slack.inbox_replay`)
+   arrives with its ticket already in the context and skips the insert.
 3. :func:`route` — decides whether a message is addressed to the bot (a mention, a DM, or a
    reply in a thread that has a session or a thread record) and puts an
    :class:`~bot.conversation.incoming.Incoming` in the context (or a
@@ -26,33 +30,23 @@ from typing import TYPE_CHECKING, Any
 from bot.conversation.edits import SlackEdit
 from bot.conversation.incoming import Incoming
 from bot.conversation.slack_text import mentioned_user_ids
+from bot.slack.inbox import REPLAY, TICKET, WORK_EVENTS, event_keys
 from bot.slack.keys import channel_type_of, session_key
 
 if TYPE_CHECKING:
     from agent_core.manager import SessionManager
     from bot.access import Access, Refusals
+    from bot.slack.inbox import SlackInbox
     from bot.slack.inflight import InFlight
-    from bot.slack.seen_events import SeenEvents
     from bot.slack.threads import ThreadStore
 
 log = logging.getLogger(__name__)
 
 HUMAN_SUBTYPES = frozenset({None, "", "file_share", "thread_broadcast", "me_message"})
 EDIT_SUBTYPES = frozenset({"message_changed", "message_deleted"})
-MESSAGE_EVENTS = frozenset({"message", "app_mention"})
+MESSAGE_EVENTS = WORK_EVENTS
 
 Middleware = Callable[..., Awaitable[Any]]
-
-
-def event_keys(body: dict[str, Any]) -> list[str]:
-    """Dedupe keys of an Events API body: its event_id, and channel+ts for messages."""
-    keys = []
-    if body.get("event_id"):
-        keys.append(f"ev:{body['event_id']}")
-    event = body.get("event") or {}
-    if event.get("type") in MESSAGE_EVENTS and event.get("channel") and event.get("ts"):
-        keys.append(f"msg:{event['channel']}:{event['ts']}")
-    return keys
 
 
 def _edited_message(event: dict[str, Any]) -> dict[str, Any]:
@@ -86,7 +80,7 @@ def _header(request: Any, name: str) -> str | None:
 
 def build_middleware(
     *,
-    seen: SeenEvents,
+    inbox: SlackInbox,
     threads: ThreadStore,
     sessions: SessionManager,
     access: Access,
@@ -96,9 +90,18 @@ def build_middleware(
 ) -> list[Middleware]:
     """The middleware chain, in order (see the module docstring)."""
 
+    def nothing_to_do(context: Any) -> None:
+        """The event needs no work: its inbox row is done (after the ack; a crash before
+        that only means the replay decides "nothing to do" again)."""
+        ticket = context.get(TICKET)
+        if ticket is not None:
+            inflight.spawn(inbox.done(ticket), name="inbox-done")
+
     async def thread_known(sid: str) -> bool:
-        """Does this thread have a session, or one being started (a thread record)?"""
-        return await sessions.exists(sid) or await threads.get(sid) is not None
+        """Does this thread have a session, or one being started (a thread record)?
+
+        On the ack path: the thread record first, usually known without a query."""
+        return await threads.known(sid) or await sessions.exists(sid)
 
     async def ignore_bots(body: dict[str, Any], context: Any, next: Any, ack: Any) -> Any:
         if body.get("type") == "event_callback":
@@ -119,14 +122,20 @@ def build_middleware(
                     return await ack()
         return await next()
 
-    async def dedupe(body: dict[str, Any], request: Any, next: Any, ack: Any) -> Any:
+    async def dedupe(body: dict[str, Any], request: Any, context: Any, next: Any, ack: Any) -> Any:
         if body.get("type") != "event_callback":
             return await next()
-        keys = event_keys(body)
-        if keys and not await seen.first_time(keys):
+        replayed = context.get(REPLAY)
+        if replayed is not None:  # already stored and claimed: see bot.slack.inbox_replay
+            context[TICKET] = replayed
+            return await next()
+        new, ticket = await inbox.take_in(body)
+        if ticket is not None:
+            context[TICKET] = ticket
+        if not new:
             log.info(
                 "duplicate delivery ignored: %s (retry %s, %s)",
-                keys[0],
+                event_keys(body)[0],
                 _header(request, "x-slack-retry-num"),
                 _header(request, "x-slack-retry-reason"),
             )
@@ -155,6 +164,7 @@ def build_middleware(
         if thread_ts:
             exists = await thread_known(session_key(team, channel, thread_ts))
         if not (is_mention or channel_type == "im" or exists):
+            nothing_to_do(context)
             return await ack()
         # In a session's thread, "@alice do you agree?" is people talking: context, no turn.
         context_only = exists and not is_mention and bool(mentioned - {bot, event.get("user")})
@@ -172,6 +182,7 @@ def build_middleware(
             files=files,
             event=event,
             context_only=context_only,
+            ticket=context.get(TICKET),
         )
         return await next()
 
@@ -181,6 +192,7 @@ def build_middleware(
             if not access.channel_allowed(
                 edit.channel, edit.channel_type
             ) or not await access.user_allowed(edit.user):
+                nothing_to_do(context)
                 return await ack()
             return await next()
         incoming = context.get("incoming")
@@ -189,6 +201,7 @@ def build_middleware(
                 incoming.channel, incoming.channel_type
             ) or not await access.user_allowed(incoming.user):
                 inflight.spawn(refusals.refuse(incoming.channel, incoming.user, incoming.thread_ts))
+                nothing_to_do(context)
                 return await ack()
             return await next()
         if body.get("command"):  # a slash command: it may start a session

@@ -4,7 +4,8 @@
 posted for which event, :mod:`bot.slack.ledger`), ``slack_threads`` (where a session's
 thread is, :mod:`bot.slack.threads`) and ``slack_inputs`` (which session a person's message
 went to, :mod:`bot.conversation.edits`) and ``slack_rate_slots`` (post budgets shared by
-replicas, :mod:`bot.slack.rate_budget`). How far each thread is rendered is the renderer's cursor
+replicas, :mod:`bot.slack.rate_budget`). Since v5 a ``slack_seen_events`` row can also be an
+event's durable inbox row (:mod:`bot.slack.inbox`). How far each thread is rendered is the renderer's cursor
 in the store's event log (consumer :data:`RENDER_CONSUMER`), not a column here.
 """
 
@@ -73,6 +74,19 @@ SLACK_SCHEMA = Schema(
             bucket        TEXT PRIMARY KEY,
             tat           REAL NOT NULL
         );
+        """,
+        # v5 — the durable inbox (bot.slack.inbox): the first dedupe key of a delivery that
+        # leads to work carries the event's body until its work is durable ('received' →
+        # 'done'; 'rejected' / 'failed' when a replay refuses it), and a claim for replicas.
+        """
+        ALTER TABLE slack_seen_events ADD COLUMN state TEXT NOT NULL DEFAULT 'done';
+        ALTER TABLE slack_seen_events ADD COLUMN body TEXT;
+        ALTER TABLE slack_seen_events ADD COLUMN mac TEXT;
+        ALTER TABLE slack_seen_events ADD COLUMN claimed_by TEXT;
+        ALTER TABLE slack_seen_events ADD COLUMN claim_expires_at REAL;
+        ALTER TABLE slack_seen_events ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX IF NOT EXISTS slack_inbox_received
+            ON slack_seen_events (received_at) WHERE state = 'received';
         """,
     ),
 )

@@ -35,16 +35,18 @@ class ThreadRecord:
 
 
 ENSURED_CACHE = 4096  # thread records this process knows exist (most recent)
+ENSURED_TTL_S = 3600.0  # retention deletes only threads idle for days; an hour is safe
 
 
 class ThreadStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         store.require(SLACK_SCHEMA)
-        # Every message in a thread calls ensure(); once a record is known to exist, the
-        # next ones cost no statement. A record deleted meanwhile (retention) is harmless:
-        # the renderer derives and re-creates it from the session key (load_or_derive).
-        self._ensured: OrderedDict[str, None] = OrderedDict()
+        # Every message in a thread calls ensure(), and the middleware asks known() for every
+        # reply on the ack path; a record seen within the hour costs no statement. Retention
+        # deletes only threads idle for days, so an entry never outlives its record (and the
+        # renderer re-creates a missing record from the session key: load_or_derive).
+        self._ensured: OrderedDict[str, float] = OrderedDict()
 
     async def get(self, session_id: str) -> ThreadRecord | None:
         row = await self.store.fetchone(
@@ -65,13 +67,33 @@ class ThreadStore:
             state=ThreadState.from_dict(cursor.state),
         )
 
+    def _recently_ensured(self, session_id: str) -> bool:
+        seen = self._ensured.get(session_id)
+        return seen is not None and time.monotonic() - seen < ENSURED_TTL_S
+
+    def _remember(self, session_id: str) -> None:
+        self._ensured[session_id] = time.monotonic()
+        self._ensured.move_to_end(session_id)
+        if len(self._ensured) > ENSURED_CACHE:
+            self._ensured.popitem(last=False)
+
+    async def known(self, session_id: str) -> bool:
+        """Does this thread have a record? From memory when this process ensured it lately
+        (the middleware asks on the ack path for every reply in a thread), else one query."""
+        if self._recently_ensured(session_id):
+            return True
+        row = await self.store.fetchone(
+            "SELECT 1 FROM slack_threads WHERE session_id=?", (session_id,)
+        )
+        return row is not None
+
     async def ensure(self, ref: ThreadRef) -> None:
         """Create the record if missing. A session that already has events (created before
         this record existed) starts its watermark at its last event: nothing old is replayed.
         Cursor and record are written in one transaction: a record never goes without one."""
         sid = ref.session_id
-        if sid in self._ensured:
-            self._ensured.move_to_end(sid)
+        if self._recently_ensured(sid):
+            self._remember(sid)
             return
         await self.store.transaction(
             [
@@ -83,9 +105,7 @@ class ThreadStore:
                 ),
             ]
         )
-        self._ensured[sid] = None
-        if len(self._ensured) > ENSURED_CACHE:
-            self._ensured.popitem(last=False)
+        self._remember(sid)
 
     async def load_or_derive(self, session_id: str) -> ThreadRecord | None:
         """The record, or one derived from the session key (sessions created elsewhere)."""

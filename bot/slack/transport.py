@@ -11,12 +11,14 @@ both modes; only this part differs:
   request verification checks the ``v0=`` HMAC signature and refuses timestamps older than
   five minutes; the HTTP response is Bolt's ack, sent at the same point as the Socket Mode
   ack, never after the turn. Bodies over :data:`MAX_BODY_BYTES` are refused from their
-  ``Content-Length`` before a byte of them is read. The ops endpoints share the port.
+  ``Content-Length`` before a byte of them is read, malformed timestamps before Bolt sees
+  them (:func:`guard_requests`). The ops endpoints share the port.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 # aiohttp's default ``client_max_size``, which Bolt's ``web_app`` keeps: a chunked body larger
 # than this fails while being read; a declared larger one is refused before reading.
 MAX_BODY_BYTES = 1024 * 1024
+TIMESTAMP = re.compile(r"[0-9]{1,12}")  # unix seconds, as Slack sends them
 
 
 class TransportError(RuntimeError):
@@ -86,19 +89,26 @@ class SocketModeTransport:
 
 
 @web.middleware
-async def limit_body(request: web.Request, handler: Any) -> web.StreamResponse:
-    """Refuse a declared oversized body without reading it (and close the connection)."""
+async def guard_requests(request: web.Request, handler: Any) -> web.StreamResponse:
+    """What Bolt's verification does not cover, before it runs: a declared oversized body is
+    refused without reading it (and the connection closed); a request timestamp that is not
+    a plain number is a 401 (slack_sdk's verifier would raise on it: a 500 and a traceback
+    per request, for anyone who can reach the URL)."""
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         response = web.json_response(
             {"error": f"request body over {MAX_BODY_BYTES} bytes"}, status=413
         )
         response.force_close()
         return response
+    timestamp = request.headers.get("X-Slack-Request-Timestamp")
+    if request.method == "POST" and timestamp is not None and not TIMESTAMP.fullmatch(timestamp):
+        return web.json_response({"error": "invalid request"}, status=401)
     return await handler(request)
 
 
 class HttpTransport:
-    """Slack's HTTP requests on ``http.host:http.port`` + ``http.path`` (``SLACK_SIGNING_SECRET``)."""
+    """Slack's requests on ``http.host:http.port`` + ``http.path``, verified with the
+    signing secret (``SLACK_SIGNING_SECRET``)."""
 
     name = "http"
     serves_ops = True
@@ -120,7 +130,7 @@ class HttpTransport:
 
     async def start(self, app: AsyncApp, ops: OpsEndpoints | None) -> None:
         web_app = app.web_app(path=self.settings.path, port=self.settings.port)
-        web_app.middlewares.append(limit_body)
+        web_app.middlewares.append(guard_requests)
         if ops is not None:
             ops.add_routes(web_app)
         try:

@@ -135,3 +135,35 @@ async def test_huge_body_is_refused_without_reading_it_all(tmp_path) -> None:
             writer.close()
         envelope = mention_envelope(env, "still listening?")
         await assert_genuine_delivery_still_processed(env, envelope)
+
+
+async def test_malformed_timestamp_is_refused_not_an_error(tmp_path) -> None:
+    """slack_sdk's verifier raises on a non-numeric timestamp: that must be a 401, not a 500
+    with a traceback in the log for every request an attacker sends."""
+    async with bot_env(tmp_path, http=True, default_reply="genuine answer") as env:
+        events = env.slack.http_events
+        envelope = mention_envelope(env, "hello")
+        body = json.dumps(envelope["payload"]).encode()
+        for timestamp in ("abc", "1e3", "", "1.5", "0x10", "١٢٣٤٥٦٧٨٩٠"):
+            headers = events.headers(body, "application/json", timestamp=timestamp)
+            refused = await events.post(body, headers)
+            assert refused.status == 401, (timestamp, refused.status)
+        await assert_genuine_delivery_still_processed(env, envelope)
+
+
+async def test_replayed_approval_click_within_the_window_runs_the_job_once(tmp_path) -> None:
+    """A captured, still-fresh click passes the signature check; the claim must hold."""
+    async with bot_env(tmp_path, http=True) as env:
+        env.llm.push(tool_calls(gpu_job()), text("Training submitted."))
+        ts, _ = await env.slack.mention("train it on a GPU")
+        card = await wait_card(env, ts)
+        events = env.slack.http_events
+        await env.slack.click_button("C1", card.ts, "ml_approval:approve:0")
+        captured = events.deliveries[-1]
+        assert captured.kind == "block_actions"
+        replays = await asyncio.gather(*(events.post(*captured.sent) for _ in range(3)))
+        assert all(r.status in (200, 401) for r in replays)  # acked or refused, never an error
+        await env.wait_answer("C1", ts, "Training submitted")
+        await env.settle()
+        assert len(env.hf_jobs.calls) == 1
+        assert len(env.llm.requests) == 2  # the approved call's result, reported once

@@ -67,24 +67,33 @@ async def test_serve_http_process_answers_retries_once_and_takes_approvals(tmp_p
         try:
             await _line_with(bot.stderr, "connected to Slack (http)", logs, 60)
             base = f"http://127.0.0.1:{port}"
-            slack.deliver_over_http(f"{base}/slack/events", SIGNING_SECRET)
+            slack.deliver_over_http(f"{base}/slack/events", SIGNING_SECRET, response_timeout=30)
             async with aiohttp.ClientSession() as http, http.get(f"{base}/readyz") as r:
                 assert r.status == 200, await r.text()
 
             ts, ack = await slack.mention("hello over http")
             await slack.redeliver(ack, retry_attempt=1, retry_reason="http_timeout")
             await slack.wait_for_message(
-                "C1", lambda m: m.is_bot and "Hello from HTTP mode." in all_text(m), thread_ts=ts
+                "C1",
+                lambda m: m.is_bot and "Hello from HTTP mode." in all_text(m),
+                thread_ts=ts,
+                timeout=60,
             )
 
             llm.push(tool_calls(call("hf_jobs", GPU_RUN)), text("Submitted the job."))
             ts2, _ = await slack.mention("train distilbert on imdb")
             card = await slack.wait_for_message(
-                "C1", lambda m: m.is_bot and "ml_approval:approve:0" in all_text(m), thread_ts=ts2
+                "C1",
+                lambda m: m.is_bot and "ml_approval:approve:0" in all_text(m),
+                thread_ts=ts2,
+                timeout=60,
             )
             await slack.click_button("C1", card.ts, "ml_approval:approve:0", user="U1")
             await slack.wait_for_message(
-                "C1", lambda m: m.is_bot and "Submitted the job." in all_text(m), thread_ts=ts2
+                "C1",
+                lambda m: m.is_bot and "Submitted the job." in all_text(m),
+                thread_ts=ts2,
+                timeout=60,
             )
             assert len(hub.jobs.jobs) == 1
 

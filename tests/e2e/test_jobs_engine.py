@@ -173,6 +173,10 @@ async def test_yolo_run_is_settled_with_actual_cost(tmp_path: Path, world) -> No
         assert info["yolo"]["spent_usd"] == pytest.approx(2.0)  # the estimate, booked at submit
         await eng.events.wait_for("job_finished", "s")
         await fake.wait_for(lambda: watcher.status() == [], timeout=10)
+        settled = await eng.events.wait_for(
+            "session_update", "s", lambda ev: "spend_settled" in ev.data
+        )
+        assert settled.data["spend_settled"]["delta_usd"] < -1.99  # the estimate given back
         info = await eng.manager.session_info("s")
         assert info["yolo"]["spent_usd"] < 0.01  # replaced by price × wall time
         row = await eng.store.fetchone("SELECT state FROM sessions WHERE id='s'")

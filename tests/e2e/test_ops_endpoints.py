@@ -174,3 +174,18 @@ async def test_the_container_healthcheck_probe_asks_the_running_bot(tmp_path, mo
         assert await asyncio.to_thread(probe.main, ["readyz"]) == 1
         assert await asyncio.to_thread(probe.main, ["healthz"]) == 0
     assert await asyncio.to_thread(probe.main, ["healthz"]) == 1  # nothing listens any more
+
+
+async def test_readiness_follows_the_socket_mode_connection(tmp_path) -> None:
+    async with bot_env(tmp_path, ops=LOOPBACK_OPS) as env:
+        ready = f"{ops_url(env)}/readyz"
+        assert (await get_json(ready))[0] == 200
+        # Slack drops the sockets and refuses new ones for a while (an outage on its side).
+        outage = env.slack.fail_next("apps.connections.open", status=503, count=1_000_000)
+        await env.slack.drop_connections()
+        body = await readiness_becomes(ready, 503)
+        assert body["checks"]["slack"].startswith("the Socket Mode connection is down")
+        assert body["checks"]["store"] == "ok"
+        outage.remaining = 0  # Slack is back
+        await env.slack.wait_connected(timeout=30)
+        assert (await readiness_becomes(ready, 200))["ready"] is True

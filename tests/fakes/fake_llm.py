@@ -2,11 +2,13 @@
 
 Why this exists
 ---------------
-The engine talks to LLMs through litellm. Pointing litellm at a real provider is impossible
-here (no network) and ``mock_response=`` skips the HTTP, SSE and exception-mapping code that
-breaks in production. ``FakeLLM`` is an aiohttp server on 127.0.0.1 that speaks the OpenAI wire
-format, so the *whole* litellm path runs: request building, SSE parsing, tool-call fragment
-accumulation, error-to-exception mapping and ``Retry-After`` headers.
+The engine talks to OpenAI-compatible LLMs over its own lean client (``llm_transport: auto``)
+or through litellm (``llm_transport: litellm``, and always for Anthropic & co). Pointing either
+at a real provider is impossible here (no network) and litellm's ``mock_response=`` skips the
+HTTP, SSE and exception-mapping code that breaks in production. ``FakeLLM`` is an aiohttp
+server on 127.0.0.1 that speaks the OpenAI wire format, so the *whole* path of either transport
+runs: request building, SSE parsing, tool-call fragment accumulation, error mapping and
+``Retry-After`` headers. :func:`wire` replies send exact bytes for wire-level quirks.
 
 How the engine reaches it::
 
@@ -85,11 +87,13 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import gzip as gzip_module
 import inspect
 import itertools
 import json
 import math
 import signal
+import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -114,9 +118,10 @@ __all__ = [
     "run_forever",
     "text",
     "tool_calls",
+    "wire",
 ]
 
-ReplyKind = Literal["text", "tool_calls", "error"]
+ReplyKind = Literal["text", "tool_calls", "error", "wire"]
 
 _DEFAULT_TEXT_CHUNK_SIZE = 8
 _DEFAULT_ARGS_CHUNK_SIZE = 5
@@ -211,6 +216,14 @@ class Reply:
     retry_after: float | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
     """Extra response headers (any reply kind)."""
+
+    # -- exact wire bytes (kind "wire", built with :func:`wire`)
+    body: bytes = b""
+    content_type: str = "text/event-stream"
+    gzip: bool = False
+    """Send ``body`` gzip-compressed with ``Content-Encoding: gzip``."""
+    hang_after_body: bool = False
+    """Send ``body``, then keep the connection open without another byte."""
 
 
 def call(
@@ -349,6 +362,22 @@ def error(
     )
 
 
+def wire(
+    body: bytes,
+    *,
+    status: int = 200,
+    content_type: str = "text/event-stream",
+    headers: Mapping[str, str] | None = None,
+    gzip: bool = False,
+    hang_after_body: bool = False,
+) -> Reply:
+    """Exactly these response bytes, for wire-level quirks the scripted replies cannot express:
+    multi-line SSE events, keep-alive comments, an ``error`` object mid-stream (the HF router
+    and vLLM send one), a 200 whose JSON body is an error, a 3xx, a stream that never ends."""
+    return Reply(kind="wire", body=body, status=status, content_type=content_type,
+                 headers=dict(headers or {}), gzip=gzip, hang_after_body=hang_after_body)  # fmt: skip
+
+
 def raw(*deltas: dict[str, Any], finish_reason: str = "tool_calls") -> Reply:
     """A stream of exactly these deltas, then ``finish_reason`` (streaming requests only)."""
     return Reply(kind="tool_calls", raw_deltas=tuple(deltas), finish_reason=finish_reason)
@@ -377,6 +406,8 @@ class RecordedRequest(dict[str, Any]):
         self.headers: dict[str, str] = {k.lower(): v for k, v in headers.items()}
         self.path = path
         self.index = index
+        self.peer: tuple[str, int] | None = None
+        """The client's address (the same port twice means a reused connection)."""
 
 
 Responder = Callable[[RecordedRequest], Reply | str | None | Awaitable[Reply | str | None]]
@@ -431,6 +462,7 @@ class FakeLLM:
         host: str = "127.0.0.1",
         port: int = 0,
         strict: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.default: Reply | None = _as_reply(default)
         self.responder: Responder | None = responder
@@ -445,6 +477,8 @@ class FakeLLM:
         """Exceptions raised by ``responder`` (each answered with a 500 naming it)."""
         self._host = host
         self._port = port
+        self._ssl = ssl_context
+        """Serve HTTPS with this context (TLS tests: a CA the client must be told to trust)."""
         self._script: deque[Reply] = deque()
         self._cond = asyncio.Condition()
         self._closing = asyncio.Event()
@@ -470,11 +504,11 @@ class FakeLLM:
             app, handler_cancellation=True, access_log=None, shutdown_timeout=1.0
         )
         await runner.setup()
-        site = web.TCPSite(runner, self._host, self._port)
+        site = web.TCPSite(runner, self._host, self._port, ssl_context=self._ssl)
         await site.start()
         self._runner = runner
         host, port = runner.addresses[0][:2]
-        self._base_url = f"http://{host}:{port}/v1"
+        self._base_url = f"{'https' if self._ssl else 'http'}://{host}:{port}/v1"
         return self
 
     async def stop(self) -> None:
@@ -559,6 +593,8 @@ class FakeLLM:
         recorded = RecordedRequest(
             body, headers=request.headers, path=request.path, index=len(self.requests)
         )
+        peer = request.transport.get_extra_info("peername") if request.transport else None
+        recorded.peer = tuple(peer[:2]) if peer else None
         self.requests.append(recorded)
         await self._notify()
         refused = self.check_request(recorded)
@@ -590,6 +626,8 @@ class FakeLLM:
                 await self._wait_or_close(reply.gate.wait())
             if reply.kind == "error":
                 return _error_response(reply)
+            if reply.kind == "wire":
+                return await self._wire(request, reply)
             if body.get("stream"):
                 return await self._stream(request, recorded, reply)
             if reply.stall_after_chunks is not None:
@@ -668,6 +706,20 @@ class FakeLLM:
         if include_usage:
             await response.write(_sse(envelope.usage_chunk(_usage(body, reply))))
         await response.write(b"data: [DONE]\n\n")
+        await response.write_eof()
+        return response
+
+    async def _wire(self, request: web.Request, reply: Reply) -> web.StreamResponse:
+        payload = gzip_module.compress(reply.body) if reply.gzip else reply.body
+        headers = {"Content-Type": reply.content_type, **reply.headers}
+        if reply.gzip:
+            headers["Content-Encoding"] = "gzip"
+        response = web.StreamResponse(status=reply.status, headers=headers)
+        await response.prepare(request)
+        await response.write(payload)
+        if reply.hang_after_body:
+            await self._wait_or_close(asyncio.Event().wait())
+            raise _Abort
         await response.write_eof()
         return response
 

@@ -43,6 +43,7 @@ Where things are (``tests/fakes/slack/``)
 ``people.py``          mention, message, DM, click, submit a modal
 ``hooks.py``           incoming webhooks (``/services/…``) and ``response_url``
 ``faults.py``          scripted failures and rate-limit tiers (limits in ``slack_limits.py``)
+``http_events.py``     the HTTP Events API: signed POSTs to the app's request URL, retries
 ``control.py``         ``/_control/…`` for out-of-process drivers (benchmarks)
 ``emulator.py``        ``FakeSlack``: the parts composed on one ``FakeServer`` (``server.py``)
 =====================  ===================================================================

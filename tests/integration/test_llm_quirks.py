@@ -42,9 +42,12 @@ async def ask(
         shown.append(piece)
 
     llm = LLMClient(make_config(model_name=MODEL, reasoning_effort="high"))
-    result = await llm.complete(
-        history or [{"role": "user", "content": "go"}], model=MODEL, on_chunk=on_chunk
-    )
+    try:
+        result = await llm.complete(
+            history or [{"role": "user", "content": "go"}], model=MODEL, on_chunk=on_chunk
+        )
+    finally:
+        await llm.aclose()
     return result, shown
 
 

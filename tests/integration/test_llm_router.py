@@ -32,8 +32,21 @@ async def router(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[FakeHFRouter]
         yield fake
 
 
-def client(effort: str | None = "high") -> LLMClient:
-    return LLMClient(make_config(model_name=KIMI, reasoning_effort=effort))
+_OPEN: list[LLMClient] = []
+
+
+@pytest.fixture(autouse=True)
+async def _close_clients() -> AsyncIterator[None]:
+    """Close the fast path's HTTP session of every client a test made."""
+    yield
+    while _OPEN:
+        await _OPEN.pop().aclose()
+
+
+def client(effort: str | None = "high", model: str = KIMI) -> LLMClient:
+    llm = LLMClient(make_config(model_name=model, reasoning_effort=effort))
+    _OPEN.append(llm)
+    return llm
 
 
 async def test_router_model_runs_a_tool_turn_with_the_hf_token_and_nothing_else(
@@ -150,9 +163,7 @@ async def test_claude_through_the_router_gets_cache_breakpoints(router: FakeHFRo
     router.push(text("ok"))
     model = "anthropic/claude-opus-4.8:fal-ai"
     history = [{"role": "system", "content": "sys"}, {"role": "user", "content": "hi"}]
-    await LLMClient(make_config(model_name=model)).complete(
-        history, model=model, tools=_TOOLS, cache_key="s"
-    )
+    await client(model=model).complete(history, model=model, tools=_TOOLS, cache_key="s")
     sent = router.requests[0]
     assert sent["model"] == model and router.rejections == []
     assert sent["messages"][0]["content"][0]["cache_control"] == {"type": "ephemeral"}
@@ -173,7 +184,5 @@ async def test_unroutable_model_suggests_dropping_the_provider_suffix(router: Fa
     model = "moonshotai/Kimi-K2.6:nope-ai"
     router.push(error(400, f"Model {model} is not supported by provider nope-ai."))
     with pytest.raises(LLMError) as caught:
-        await LLMClient(make_config(model_name=model)).complete(
-            [{"role": "user", "content": "hi"}], model=model
-        )
+        await client(model=model).complete([{"role": "user", "content": "hi"}], model=model)
     assert "Drop the `:provider` suffix" in caught.value.message

@@ -23,6 +23,7 @@ from tests.hub_harness import SESSION, JobsEnv, Recorder, Submitted, make_config
 from tests.integration.test_jobs_watcher import GPU_RUN, submit
 
 TTL_S, RENEW_S = 1.0, 0.2
+WAIT_S = 30.0  # generous: on a loaded 2-core CI machine polls and patrols run late
 
 
 @dataclass
@@ -64,7 +65,10 @@ async def _running_job(replica: Replica) -> str:
     job_id = await submit(replica.env, GPU_RUN)
     replica.env.fake.jobs.set_stage(job_id, "RUNNING")
     await replica.recorder.wait_for(
-        "job_progress", job_id=job_id, predicate=lambda e: e.data["stage"] == "RUNNING"
+        "job_progress",
+        job_id=job_id,
+        predicate=lambda e: e.data["stage"] == "RUNNING",
+        timeout=WAIT_S,
     )
     return job_id
 
@@ -74,7 +78,7 @@ async def _finished_reports(store: Store, job_id: str) -> int:
     return sum(1 for r in rows if job_id in r["data"])
 
 
-async def _until(condition, timeout: float = 10.0) -> None:
+async def _until(condition, timeout: float = WAIT_S) -> None:
     async def check() -> None:
         while not await condition():
             await asyncio.sleep(0.05)  # re-check a store condition (no event to wait on)
@@ -104,7 +108,7 @@ async def test_a_dead_replicas_job_is_adopted_and_its_end_reported_once(
         # replica-a dies (no release: its lease must expire), the job ends meanwhile
         await a.watcher.close(release_leases=False)
         a.env.fake.jobs.set_stage(job_id, "COMPLETED")
-        report = await b.recorder.wait_for("job_finished", job_id=job_id, timeout=15)
+        report = await b.recorder.wait_for("job_finished", job_id=job_id, timeout=WAIT_S)
         assert report.data["stage"] == "COMPLETED" and report.data["reported_after_restart"]
         await _until(lambda: _reported(b.store, job_id))
         await b.watcher.patrol()  # nothing left to adopt, nothing reported twice
@@ -139,7 +143,7 @@ async def test_two_replicas_seeing_a_job_end_around_a_takeover_report_it_once(
         a.env.fake.jobs.set_stage(job_id, "COMPLETED")
         await _until(lambda: _reported(b.store, job_id))
         await a.env.fake.wait_for(
-            lambda: not a.watcher.status() and not b.watcher.status(), timeout=10
+            lambda: not a.watcher.status() and not b.watcher.status(), timeout=WAIT_S
         )
         assert await _finished_reports(b.store, job_id) == 1
         assert len(b.recorder.of("job_finished")) == 1 and not a.recorder.of("job_finished")

@@ -147,7 +147,7 @@ async def test_three_delivery_workers_deliver_each_key_once_and_survive_one_kill
 
     async with WebhookReceiver() as hook:
         destinations = {f"ci{d}": _hook(hook, f"/ci{d}") for d in range(3)}
-        section = messaging(destinations, delivery={"claim_ttl_s": 2.0, "drain_timeout_s": 0})
+        section = messaging(destinations, delivery={"claim_ttl_s": 5.0, "drain_timeout_s": 0})
         services = [
             NotificationService(section, s, env={}, replica_id=f"replica-{i}")
             for i, s in enumerate(stores)
@@ -177,7 +177,7 @@ async def test_three_delivery_workers_deliver_each_key_once_and_survive_one_kill
             }
             assert victim_key in cut_off
             hook.release()
-            await hook.wait_for(36 + len(cut_off), answered=True, timeout=20)
+            await hook.wait_for(36 + len(cut_off), answered=True, timeout=40)
             for svc in survivors:
                 assert await svc.wait_idle(10)
         finally:

@@ -93,3 +93,30 @@ async def test_the_counters_tell_reads_from_writes(store_url: str) -> None:
         }
     finally:
         await store.close()
+
+
+async def test_waiting_atomic_blocks_go_ahead_of_later_single_statements(tmp_path) -> None:
+    """Short atomic blocks (dedupe keys, approval claims: what an ack or a click waits for)
+    run back to back; single statements issued meanwhile wait (SQLite, one connection)."""
+    store = await _open(str(tmp_path / "s.db"))
+    try:
+        opened, release = asyncio.Event(), asyncio.Event()
+
+        async def block(key: str, hold: bool = False) -> None:
+            async with store.atomic() as tx:
+                await tx.execute("INSERT INTO t (k, v) VALUES (?, 0)", (key,))
+                if hold:
+                    opened.set()
+                    await release.wait()
+
+        first = asyncio.create_task(block("block-1", hold=True))
+        await asyncio.wait_for(opened.wait(), 5)
+        single = asyncio.create_task(store.execute("INSERT INTO t (k, v) VALUES ('single', 0)"))
+        second = asyncio.create_task(block("block-2"))
+        await asyncio.sleep(0)  # both start: the single statement and the second block wait
+        release.set()
+        await asyncio.gather(first, single, second)
+        order = [r[0] for r in await store.fetchall("SELECT k FROM t ORDER BY rowid")]
+        assert order == ["block-1", "block-2", "single"]
+    finally:
+        await store.close()

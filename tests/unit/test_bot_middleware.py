@@ -18,10 +18,10 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from agent_core.store import Store
+from bot.slack.inbox import SlackInbox
 from bot.slack.inflight import InFlight
 from bot.slack.keys import ThreadRef
 from bot.slack.middleware import build_middleware
-from bot.slack.seen_events import SeenEvents
 from bot.slack.threads import ThreadStore
 
 BOT = "U0BOT"
@@ -111,7 +111,7 @@ class Chain:
             request_verification_enabled=False,
         )
         for middleware in build_middleware(
-            seen=SeenEvents(store),
+            inbox=SlackInbox(store, secret="xoxb-1", replica_id="r1", claim_ttl_s=15.0),
             threads=self.threads,
             sessions=sessions,  # type: ignore[arg-type]
             access=access,  # type: ignore[arg-type]

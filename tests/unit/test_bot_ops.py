@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -99,7 +104,9 @@ async def test_metrics_from_engine_events() -> None:
         ),
         (EventType.TURN_COMPLETE, {}),
         (EventType.PROCESSING, {}),
+        (EventType.ERROR, {"error": "There is no pending approval to answer.", "kind": "approval"}),
         (EventType.ERROR, {"error": "context window exceeded", "kind": "context_overflow"}),
+        (EventType.ERROR, {"error": "Model not changed: not allowed.", "kind": "model"}),
         (EventType.JOB_FINISHED, {"job_id": "j1", "cost_usd": 1.25}),
         (EventType.JOB_FINISHED, {"job_id": "j2", "cost_usd": None}),
     ]:
@@ -110,6 +117,8 @@ async def test_metrics_from_engine_events() -> None:
     assert got[("ml_intern_turns_finished_total", (("outcome", "completed"),))] == 1
     assert got[("ml_intern_turns_finished_total", (("outcome", "failed"),))] == 1
     assert got[("ml_intern_errors_total", (("kind", "context_overflow"),))] == 1
+    assert got[("ml_intern_errors_total", (("kind", "approval"),))] == 1  # counted as an error,
+    assert got[("ml_intern_errors_total", (("kind", "model"),))] == 1  # but no turn ended by them
     assert got[("ml_intern_llm_call_seconds_sum", model)] == 1.5
     assert got[("ml_intern_llm_tokens_total", (("kind", "prompt"), *model))] == 1200
     assert got[("ml_intern_llm_tokens_total", (("kind", "completion"), *model))] == 80
@@ -130,3 +139,28 @@ def test_each_runtime_has_its_own_registry() -> None:
         == 1
     )
     assert not any(name == "ml_intern_slack_api_errors_total" for name, _ in samples(second))
+
+
+def test_check_http_names_the_missing_secret_and_bad_keys(tmp_path: Path) -> None:
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"tools": {"web_search_provider": "none"}, "http": {"prot": 1}}))
+    script = Path(sys.executable).parent / "ml-intern-slack"  # the installed console script
+    env = {
+        "ML_INTERN_CONFIG": str(config),
+        "SLACK_BOT_TOKEN": "xoxb-check-token",
+        "PORT": "80a",
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+    }
+    proc = subprocess.run(
+        [str(script), "check", "--http"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "SLACK_SIGNING_SECRET is not set" in proc.stderr
+    assert "PORT: '80a' is not a port number" in proc.stderr
+    assert "SLACK_APP_TOKEN" not in proc.stderr

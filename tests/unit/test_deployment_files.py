@@ -21,7 +21,7 @@ import yaml
 
 from bot.cli import main as cli_main
 from bot.ops import probe
-from bot.ops.server import HEALTH_PATH, READY_PATH
+from bot.ops.settings import HEALTH_PATH, READY_PATH
 
 ROOT = Path(__file__).resolve().parents[2]
 PRODUCT_DIRS = ("agent_core", "bot", "gateways", "configs")

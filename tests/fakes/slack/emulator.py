@@ -121,10 +121,11 @@ class FakeSlack(FakeServer, SlackState):
         self.share_file = functools.partial(share_user_file, self)
 
     def deliver_over_http(
-        self, request_url: str, signing_secret: str, **options: Any
+        self, request_url: str | list[str], signing_secret: str, **options: Any
     ) -> HttpEvents:
         """From now on deliver events and interactivity to ``request_url`` as Slack's HTTP
-        Events API does (signed, retried); ``options`` go to :class:`HttpEvents`."""
+        Events API does (signed, retried; several URLs: round robin, as a load balancer);
+        ``options`` go to :class:`HttpEvents`."""
         events = HttpEvents(self, request_url, signing_secret, **options)
         self.http_events = events
         self.people.socket = events  # type: ignore[assignment]  # same delivery methods

@@ -12,6 +12,9 @@ What Slack does, and this fake reproduces (sources beside each rule):
   challenge). Interactivity payloads (``block_actions``, ``view_submission``) are
   ``application/x-www-form-urlencoded`` with a single ``payload`` field holding the JSON
   (docs.slack.dev, "Handling user interaction" → "Preparing your app for user interactions").
+  Slash commands are form-encoded too, one field per key of the command's data (``command``,
+  ``text``, ``user_id``, ``channel_id``, ``response_url``, ``trigger_id``, …) with no
+  ``payload`` wrapper (docs.slack.dev, "Implementing slash commands" → "Preparing your app").
 * An event whose request did not get a 2xx within 3 seconds, or got a 5xx, is retried up
   to 3 times (nearly immediately, after 1 minute, after 5 minutes) with
   ``X-Slack-Retry-Num: 1..3`` and ``X-Slack-Retry-Reason`` (``http_timeout``,
@@ -35,7 +38,7 @@ import hmac
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -69,6 +72,8 @@ class Delivery:
     body: str
     latency_s: float
     event_id: str | None
+    url: str = ""  # which request URL (replica) got it
+    sent: tuple[bytes, dict[str, str]] = (b"", {})  # the request as sent (to replay it)
 
 
 class DeliveryFailed(AckTimeout):
@@ -76,12 +81,16 @@ class DeliveryFailed(AckTimeout):
 
 
 class HttpEvents:
-    """Delivers what Slack sends to ``request_url`` over HTTP, signed with ``signing_secret``."""
+    """Delivers what Slack sends to ``request_url`` over HTTP, signed with ``signing_secret``.
+
+    ``request_url`` may be a list: the replicas behind a load balancer, which gets each request
+    (a retry included) in turn, round robin — so a retry usually lands on another replica.
+    """
 
     def __init__(
         self,
         state: SlackState,
-        request_url: str,
+        request_url: str | Sequence[str],
         signing_secret: str,
         *,
         response_timeout: float = RESPONSE_TIMEOUT_S,
@@ -89,7 +98,8 @@ class HttpEvents:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.state = state
-        self.request_url = request_url
+        self.request_urls = [request_url] if isinstance(request_url, str) else list(request_url)
+        self._next_url = 0
         self.signing_secret = signing_secret
         self.response_timeout = response_timeout
         self.retry_delays = retry_delays
@@ -121,13 +131,14 @@ class HttpEvents:
     ) -> Delivery:
         """POST ``body`` as given (no signing here: adversarial tests forge headers)."""
         started = time.monotonic()
+        url = self._pick_url()
         limit = self.response_timeout if timeout is None else timeout
         status, text = 0, ""
         try:
             async with (
                 aiohttp.ClientSession() as http,
                 http.post(
-                    self.request_url,
+                    url,
                     data=body,
                     headers=dict(headers),
                     timeout=aiohttp.ClientTimeout(total=limit),
@@ -136,29 +147,57 @@ class HttpEvents:
                 status, text = response.status, await response.text()
         except (TimeoutError, aiohttp.ServerTimeoutError):
             status = 0
-        delivery = Delivery(kind, retry_num, status, text, time.monotonic() - started, event_id)
+        delivery = Delivery(
+            kind,
+            retry_num,
+            status,
+            text,
+            time.monotonic() - started,
+            event_id,
+            url,
+            (body, dict(headers)),
+        )
         self.deliveries.append(delivery)
         self.state.changed()
         return delivery
 
+    def _pick_url(self) -> str:
+        url = self.request_urls[self._next_url % len(self.request_urls)]
+        self._next_url += 1
+        return url
+
     # ------------------------------------------------------------------ what Slack sends
     async def push_envelope(
-        self, envelope: dict[str, Any], *, ack_timeout: float | None = None
+        self,
+        envelope: dict[str, Any],
+        *,
+        ack_timeout: float | None = None,
+        connection: int | None = None,
+        avoid: Collection[int] = (),
     ) -> Ack:
         """Deliver a Socket Mode-shaped envelope's payload as Slack's HTTP request would
         carry it; retries events like Slack. Returns the successful answer as an :class:`Ack`
-        (its ``payload``: the JSON body the app answered, e.g. a ``response_action``)."""
+        (its ``payload``: the JSON body the app answered, e.g. a ``response_action``).
+
+        ``connection`` / ``avoid`` (Socket Mode's steering) have no meaning over HTTP, where
+        the load balancer picks the replica: a pinned connection is refused."""
+        if connection is not None:
+            raise ValueError("HTTP delivery has no connections to pin (the load balancer picks)")
         payload = envelope["payload"]
         self.state.envelopes.append(envelope)
         if envelope.get("type") == "interactive":
             body = urlencode({"payload": json.dumps(payload)}).encode()
             content_type = "application/x-www-form-urlencoded"
             attempts = 1  # Slack does not retry interactivity
+        elif envelope.get("type") == "slash_commands":
+            body = urlencode({k: str(v) for k, v in payload.items()}).encode()
+            content_type = "application/x-www-form-urlencoded"
+            attempts = 1
         else:
             body = json.dumps(payload).encode()
             content_type = "application/json"
             attempts = 1 + MAX_RETRIES
-        kind = str(payload.get("type") or envelope.get("type"))
+        kind = str(payload.get("type") or envelope.get("type"))  # slash_commands: no "type"
         event_id = payload.get("event_id")
         first_retry = int(envelope.get("retry_attempt") or 0)
         reason = str(envelope.get("retry_reason") or "")
@@ -217,6 +256,8 @@ class HttpEvents:
         retry_reason: str = "",
         *,
         ack_timeout: float | None = None,
+        connection: int | None = None,
+        avoid: Collection[int] = (),
     ) -> Ack:
         """An ``event_callback`` request; returns once the app answered 2xx."""
         envelope = payloads.event_envelope(
@@ -226,7 +267,9 @@ class HttpEvents:
             retry_attempt=retry_attempt,
             retry_reason=retry_reason,
         )
-        return await self.push_envelope(envelope, ack_timeout=ack_timeout)
+        return await self.push_envelope(
+            envelope, ack_timeout=ack_timeout, connection=connection, avoid=avoid
+        )
 
     async def redeliver(
         self,
@@ -235,6 +278,8 @@ class HttpEvents:
         retry_reason: str = "http_timeout",
         *,
         ack_timeout: float | None = None,
+        connection: int | None = None,
+        avoid: Collection[int] = (),
     ) -> Ack:
         """Send an event again as Slack's retry does: same body, ``X-Slack-Retry-Num``."""
         if isinstance(envelope, Ack):
@@ -244,7 +289,9 @@ class HttpEvents:
         again = json.loads(json.dumps(envelope))
         again["retry_attempt"] = retry_attempt
         again["retry_reason"] = retry_reason
-        return await self.push_envelope(again, ack_timeout=ack_timeout)
+        return await self.push_envelope(
+            again, ack_timeout=ack_timeout, connection=connection, avoid=avoid
+        )
 
     async def url_verification(self, challenge: str | None = None) -> Delivery:
         """The handshake Slack sends when the request URL is saved in the app settings."""
