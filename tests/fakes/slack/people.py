@@ -27,6 +27,17 @@ from tests.fakes.slack.socket_mode import SocketMode
 from tests.fakes.slack.state import SlackState
 
 
+def _route(connection: int | None, avoid: Collection[int]) -> dict[str, Any]:
+    """Steering for Socket Mode only: passed on when asked for, so a transport without
+    connections (the HTTP Events API fake) is called as before."""
+    route: dict[str, Any] = {}
+    if connection is not None:
+        route["connection"] = connection
+    if avoid:
+        route["avoid"] = avoid
+    return route
+
+
 class People:
     """Acts for the workspace's humans (U1 alice, U2 bob, or any id in non-strict mode)."""
 
@@ -59,8 +70,7 @@ class People:
         ack = await self.socket.send_event(
             payloads.message_event(self.state, "app_mention", channel, user, ts),
             ack_timeout=ack_timeout,
-            connection=connection,
-            avoid=avoid,
+            **_route(connection, avoid),
         )
         return ts, ack
 
@@ -182,7 +192,7 @@ class People:
             payload["message"] = self.state.message_json(msg)
         envelope = payloads.interactive_envelope(payload, accepts_response_payload=False)
         return await self.socket.push_envelope(
-            envelope, ack_timeout=ack_timeout, connection=connection, avoid=avoid
+            envelope, ack_timeout=ack_timeout, **_route(connection, avoid)
         )
 
     async def submit_view(
