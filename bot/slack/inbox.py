@@ -29,8 +29,9 @@ leaves a ``received`` row whose op exists. Before submitting, the intake (1) mak
 claim still holds (:meth:`SlackInbox.still_held`: free while more than half the TTL is
 left, else ``UPDATE … WHERE claimed_by = <mine>``, which also renews it) — a holder whose
 claim was taken over stops there — and (2) for a replay, looks
-for an op of that session already carrying the message's ``slack_ts``
-(:meth:`SlackInbox.already_enqueued`). ``done`` itself is conditional on the claim, so a
+for an op of that session already carrying the delivery's key in ``meta.inbox``
+(:meth:`SlackInbox.already_enqueued`; an edit's correction and the message share a
+``slack_ts``, not a key). ``done`` itself is conditional on the claim, so a
 holder that lost its claim cannot close a row another replica is still working on. The one
 window left is a holder that stalls for more than half of ``claim_ttl_s`` between that check
 and its (single-statement) submit. Replicas' clocks are assumed to agree to well within that.
@@ -88,6 +89,11 @@ class Ticket:
     claim: str
     replayed: bool = False
     expires_at: float = 0.0  # when the claim lapses unless renewed (wall clock)
+
+
+def inbox_meta(ticket: Ticket | None) -> dict[str, str]:
+    """What an op enqueued for a delivery carries so a replay can find it (``meta.inbox``)."""
+    return {"inbox": ticket.key} if ticket is not None else {}
 
 
 @dataclass(frozen=True)
@@ -157,14 +163,14 @@ class SlackInbox:
         )
         return changed > 0
 
-    async def already_enqueued(self, session_id: str, slack_ts: str) -> bool:
-        """Does the session's queue already hold this message (a replay after a crash
-        between ``manager.submit`` and :meth:`done`)? The op's data is compact JSON with
-        ``meta.slack_ts`` (:func:`agent_core.store.database.dumps`); a Slack ts has no LIKE
-        wildcards."""
+    async def already_enqueued(self, session_id: str, key: str) -> bool:
+        """Does the session's queue already hold the op of delivery ``key`` (a replay after
+        a crash between ``manager.submit`` and :meth:`done`)? Ops carry the key in
+        ``meta.inbox`` (:func:`inbox_meta`) inside compact JSON
+        (:func:`agent_core.store.database.dumps`)."""
         row = await self.store.fetchone(
             "SELECT 1 FROM ops WHERE session_id=? AND kind='user_input' AND data LIKE ?",
-            (session_id, f'%"slack_ts":{json.dumps(slack_ts)}%'),
+            (session_id, f'%"inbox":{json.dumps(key)}%'),
         )
         return row is not None
 

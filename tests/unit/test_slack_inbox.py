@@ -132,13 +132,14 @@ async def test_a_forged_or_foreign_body_fails_its_mac(store: Store) -> None:
     assert other_token["ev:Ev2"].body is None and other_token["ev:Ev2"].attempts == 2
 
 
-async def test_the_replay_check_finds_a_message_already_in_the_queue(store: Store) -> None:
+async def test_the_replay_check_finds_the_op_of_the_same_delivery_only(store: Store) -> None:
     box = inbox(store)
-    data = {"kind": "user_input", "text": "hi", "meta": {"slack_ts": "1700000000.000100"}}
-    await store.enqueue_op("slack:T1:C1:1700000000.000100", "user_input", data)
-    assert await box.already_enqueued("slack:T1:C1:1700000000.000100", "1700000000.000100")
-    assert not await box.already_enqueued("slack:T1:C1:1700000000.000100", "1700000000.000101")
-    assert not await box.already_enqueued("slack:T1:C1:other", "1700000000.000100")
+    sid = "slack:T1:C1:1700000000.000100"
+    meta = {"slack_ts": "1700000000.000100", "inbox": "ev:Ev1"}
+    await store.enqueue_op(sid, "user_input", {"kind": "user_input", "text": "hi", "meta": meta})
+    assert await box.already_enqueued(sid, "ev:Ev1")
+    assert not await box.already_enqueued(sid, "ev:Ev10")  # another delivery (an edit)
+    assert not await box.already_enqueued("slack:T1:C1:other", "ev:Ev1")
 
 
 async def test_prune_drops_old_rows_and_reports_unanswered_ones(
