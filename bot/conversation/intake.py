@@ -17,11 +17,12 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError
 
 from agent_core.events import UserInput
+from agent_core.manager import ManagerClosed
 from bot.conversation import notices
 from bot.conversation.commands import parse_command
 from bot.conversation.dm_sessions import is_new_request
 from bot.conversation.incoming import Incoming, command_text
-from bot.slack.inbox import inbox_meta
+from bot.slack.inbox import Deferred, inbox_meta
 from bot.slack.keys import make_origin, parse_session_key
 from bot.slack.sender import HIGH
 from gateways.providers.slack_errors import NO_CHANNEL_ACCESS
@@ -173,6 +174,10 @@ class Intake:
                 ),
                 origin=make_origin(msg.ref, msg.user, msg.channel_type),
             )
+        except ManagerClosed:
+            if msg.ticket is None:
+                raise
+            raise Deferred(msg.ticket.key) from None  # the next start replays it
         except Exception as exc:
             log.exception("could not hand a message to the engine")
             await self.replies.post(

@@ -91,6 +91,11 @@ class Ticket:
     expires_at: float = 0.0  # when the claim lapses unless renewed (wall clock)
 
 
+class Deferred(Exception):
+    """A delivery's work cannot be made durable now (the engine is shutting down): its row
+    stays ``received`` for the next start, or another replica, to replay."""
+
+
 def inbox_meta(ticket: Ticket | None) -> dict[str, str]:
     """What an op enqueued for a delivery carries so a replay can find it (``meta.inbox``)."""
     return {"inbox": ticket.key} if ticket is not None else {}
