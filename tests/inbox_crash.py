@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent_core.store import Store
-from tests.replica_harness import Replica, ReplicaSet, ops_of, wait_until
+from tests.replica_harness import Replica, ReplicaSet, Turn, answers, ops_of, wait_until
 
 WAIT_S = 60.0
 
@@ -61,3 +61,20 @@ async def kill_after_ack_before_enqueue(
     finally:
         held.release.set()
     return Acked(tok, channel, user, ts, ack.envelope["payload"]["event_id"], ack.envelope)
+
+
+async def assert_answered_once(rs: ReplicaSet, acked: Acked) -> None:
+    """Wait for the answer, stop every replica (nothing can post after that), then: one
+    answer in the thread, one turn in the store, the inbox row done and its body dropped."""
+    turn = Turn("plain", acked.tok, acked.channel, acked.ts, acked.event_id, acked.user)
+    answer = f"Answer for {acked.tok}"
+    await wait_until(rs.slack, lambda: answers(rs, turn, answer), WAIT_S, "the answer")
+    codes = await rs.stop_all()
+    assert all(code == 0 for code in codes.values()), codes
+    assert answers(rs, turn, answer) == 1
+    store = await Store.open(rs.db_url)
+    try:
+        assert await ops_of(store, acked.tok) == ["done"]  # one turn
+        assert await inbox_row(store, acked.event_id) == ("done", None)
+    finally:
+        await store.close()

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from agent_core.events import UserInput
@@ -25,6 +25,7 @@ from bot.conversation.incoming import Incoming
 from bot.conversation.progress import STOP_ACTION
 from bot.conversation.slack_text import decode_message, mentioned_user_ids
 from bot.slack.format import button_value
+from bot.slack.inbox import inbox_meta
 from bot.slack.keys import parse_session_key
 from bot.slack.tables import SLACK_SCHEMA
 
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
     from agent_core.store import Store
     from bot.conversation.intake import Intake
     from bot.llm_warmup import LlmWarmup
+    from bot.slack.inbox import Ticket
     from bot.slack.replies import Replies
 
 log = logging.getLogger(__name__)
@@ -96,6 +98,7 @@ class SlackEdit:
     user: str  # its author
     message: dict[str, Any]  # the new version ({} when deleted)
     previous: dict[str, Any]
+    ticket: Ticket | None = field(default=None, compare=False)  # its durable inbox row
 
 
 def _is_slack_ts(op: dict[str, Any], ts: str) -> bool:
@@ -152,6 +155,7 @@ class EditHandler:
                 session_exists=False,
                 files=tuple(f for f in edit.message.get("files") or [] if isinstance(f, dict)),
                 event={**edit.message, "ts": edit.ts},
+                ticket=edit.ticket,
             )
         )
 
@@ -185,12 +189,19 @@ class EditHandler:
             requester=requester, bot_user_id=bot, edited=True,
         )  # fmt: skip
         await self.warmup.wait()
+        if not await self.intake.may_enqueue(edit.ticket, sid):
+            return
         await self.manager.submit(
             sid,
             UserInput(
                 text=correction.text,
                 user=edit.user,
-                meta={**correction.meta, "slack_ts": edit.ts, "edited": True},
+                meta={
+                    **correction.meta,
+                    "slack_ts": edit.ts,
+                    "edited": True,
+                    **inbox_meta(edit.ticket),
+                },
             ),
         )
         self.replies.react(edit.channel, edit.ts, EDIT_FOLLOWUP)

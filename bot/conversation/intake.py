@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any
 from slack_sdk.errors import SlackApiError
 
 from agent_core.events import UserInput
+from agent_core.manager import ManagerClosed
 from bot.conversation import notices
 from bot.conversation.commands import parse_command
 from bot.conversation.dm_sessions import is_new_request
 from bot.conversation.incoming import Incoming, command_text
+from bot.slack.inbox import Deferred, inbox_meta
 from bot.slack.keys import make_origin, parse_session_key
 from bot.slack.sender import HIGH
 from gateways.providers.slack_errors import NO_CHANNEL_ACCESS
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from bot.conversation.message_input import InputComposer
     from bot.llm_warmup import LlmWarmup
     from bot.settings import SlackSettings
-    from bot.slack.inbox import SlackInbox
+    from bot.slack.inbox import SlackInbox, Ticket
     from bot.slack.replies import Replies
     from bot.slack.sender import SlackSender
     from bot.slack.threads import ThreadStore
@@ -156,17 +158,26 @@ class Intake:
                 note = "\n".join(composed.file_notes)
                 await self.replies.ephemeral(msg.channel, msg.user, note, msg.root_ts)
             await self.warmup.wait()
-            if not await self._still_ours(msg, sid):
+            if not await self.may_enqueue(msg.ticket, sid):
                 return
             await self.manager.submit(
                 sid,
                 UserInput(
                     text=composed.text,
                     user=msg.user,
-                    meta={**composed.meta, "slack_ts": msg.ts, "queued": queued},
+                    meta={
+                        **composed.meta,
+                        "slack_ts": msg.ts,
+                        "queued": queued,
+                        **inbox_meta(msg.ticket),
+                    },
                 ),
                 origin=make_origin(msg.ref, msg.user, msg.channel_type),
             )
+        except ManagerClosed:
+            if msg.ticket is None:
+                raise
+            raise Deferred(msg.ticket.key) from None  # the next start replays it
         except Exception as exc:
             log.exception("could not hand a message to the engine")
             await self.replies.post(
@@ -177,16 +188,15 @@ class Intake:
                 ),
             )
 
-    async def _still_ours(self, msg: Incoming, sid: str) -> bool:
-        """Just before the enqueue: this delivery's inbox claim is still ours (renewed), and
-        a replayed one is not in the queue yet (see :mod:`bot.slack.inbox`)."""
-        ticket = msg.ticket
+    async def may_enqueue(self, ticket: Ticket | None, sid: str) -> bool:
+        """Just before an enqueue: this delivery's inbox claim is still ours, and a replayed
+        one's op is not in the queue yet (see :mod:`bot.slack.inbox`)."""
         if ticket is None or self.inbox is None:
             return True
         if not await self.inbox.still_held(ticket):
             log.info("inbox: %s was taken over by another replica; not enqueued here", ticket.key)
             return False
-        if ticket.replayed and await self.inbox.already_enqueued(sid, msg.ts):
+        if ticket.replayed and await self.inbox.already_enqueued(sid, ticket.key):
             log.info("inbox: %s was enqueued before the restart; not again", ticket.key)
             return False
         return True

@@ -12,10 +12,11 @@ stays ``received`` and is replayed (at most a few times).
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from bot.conversation.progress import STOP_ACTION
-from bot.slack.inbox import TICKET
+from bot.slack.inbox import TICKET, Deferred
 
 if TYPE_CHECKING:
     from slack_bolt.async_app import AsyncApp
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
     from bot.slack.inbox import SlackInbox
     from bot.slack.inflight import InFlight
 
+
+log = logging.getLogger(__name__)
 
 SLASH_COMMAND = "/ml-intern"
 
@@ -42,10 +45,14 @@ def register(
     async def on_message(context: Any) -> None:
         incoming, edit = context.get("incoming"), context.get("edit")
         async with inflight.track():
-            if incoming is not None:
-                await intake.handle_message(incoming)
-            elif edit is not None:
-                await edits.handle(edit)
+            try:
+                if incoming is not None:
+                    await intake.handle_message(incoming)
+                elif edit is not None:
+                    await edits.handle(edit)
+            except Deferred as deferred:
+                log.info("inbox: %s left for a replay (shutting down)", deferred)
+                return
             ticket = context.get(TICKET)
             if ticket is not None and inbox is not None:
                 await inbox.done(ticket)

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from bot.conversation.edits import SlackEdit
@@ -151,7 +152,7 @@ def build_middleware(
         team = body.get("team_id") or event.get("team") or ""
         channel = event.get("channel") or ""
         if event.get("subtype") in EDIT_SUBTYPES:
-            context["edit"] = _edit(team, channel, event)
+            context["edit"] = replace(_edit(team, channel, event), ticket=context.get(TICKET))
             return await next()
         ts = event.get("ts") or ""
         thread_ts = event.get("thread_ts") if event.get("thread_ts") != ts else None

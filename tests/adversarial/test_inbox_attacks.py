@@ -17,11 +17,14 @@ import json
 from pathlib import Path
 
 from agent_core.store import Store
-from tests.inbox_crash import WAIT_S, inbox_row, kill_after_ack_before_enqueue
+from tests.inbox_crash import (
+    WAIT_S,
+    assert_answered_once,
+    inbox_row,
+    kill_after_ack_before_enqueue,
+)
 from tests.postgres_harness import postgres_server, postgres_url, store_url  # noqa: F401
 from tests.replica_harness import (
-    Turn,
-    answers,
     eventually,
     ops_of,
     replica_config,
@@ -63,18 +66,7 @@ async def test_redelivery_storm_of_one_event_during_its_replay_is_answered_once(
             assert len(acks) == 3  # each copy acked (as duplicates)
         finally:
             held.release.set()
-        turn = Turn("plain", acked.tok, acked.channel, acked.ts, acked.event_id, acked.user)
-        await wait_until(
-            rs.slack, lambda: answers(rs, turn, f"Answer for {acked.tok}"), WAIT_S, "the answer"
-        )
-        codes = await rs.stop_all()
-        assert all(code == 0 for code in codes.values()), codes
-        assert answers(rs, turn, f"Answer for {acked.tok}") == 1
-        store = await Store.open(store_url)
-        try:
-            assert await ops_of(store, acked.tok) == ["done"]
-        finally:
-            await store.close()
+        await assert_answered_once(rs, acked)
         log = second.proc.log_path.read_text(errors="replace")
         assert log.count("duplicate delivery ignored") == 3, log[-3000:]
 
@@ -130,19 +122,7 @@ async def test_two_replicas_replaying_the_same_inbox_row_answer_once(
             rs, first, "tktwin00004", "C0TWIN004", "U0TWIN004"
         )
         survivors = await rs.start(2)  # both come up and patrol the same expired claim
-        turn = Turn("plain", acked.tok, acked.channel, acked.ts, acked.event_id, acked.user)
-        await wait_until(
-            rs.slack, lambda: answers(rs, turn, f"Answer for {acked.tok}"), WAIT_S, "the answer"
-        )
-        codes = await rs.stop_all()
-        assert all(code == 0 for code in codes.values()), codes
-        assert answers(rs, turn, f"Answer for {acked.tok}") == 1
-        store = await Store.open(postgres_url)
-        try:
-            assert await ops_of(store, acked.tok) == ["done"]
-            assert await inbox_row(store, acked.event_id) == ("done", None)
-        finally:
-            await store.close()
+        await assert_answered_once(rs, acked)
         replays = [
             r.proc.log_path.read_text(errors="replace").count(f"replaying ev:{acked.event_id}")
             for r in survivors

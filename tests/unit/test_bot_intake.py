@@ -10,7 +10,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from agent_core.events import UserInput
+from agent_core.manager import ManagerClosed
+from agent_core.store import Store
 from bot.conversation.commands import Command
 from bot.conversation.dm_sessions import DmConversations
 from bot.conversation.incoming import Incoming
@@ -18,6 +22,7 @@ from bot.conversation.intake import Intake
 from bot.conversation.message_input import InputComposer, ThreadNotes
 from bot.llm_warmup import LlmWarmup
 from bot.settings import parse_slack_settings
+from bot.slack.inbox import Deferred, SlackInbox
 from bot.slack.keys import ThreadRef
 
 BOT = "U0BOT"
@@ -264,3 +269,48 @@ async def test_an_engine_failure_is_told_in_the_thread() -> None:
     await intake.handle_message(_msg(f"<@{BOT}> hello"))
     (notice,) = intake.replies.posts  # type: ignore[attr-defined]
     assert "RuntimeError" in notice.text
+
+
+async def test_inbox_tickets_mark_ops_skip_replays_already_queued_and_defer_at_shutdown(
+    tmp_path: Any,
+) -> None:
+    """With the durable inbox (bot.slack.inbox): the op carries its delivery's key; a
+    replay of a delivery whose op is queued already enqueues nothing; an engine shutting down
+    leaves the row for the next start (Deferred) instead of answering with an error."""
+    store = await Store.open(str(tmp_path / "inbox.db"))
+    try:
+        box = SlackInbox(store, secret="xoxb-unit", replica_id="r1", claim_ttl_s=60.0)
+        body = {
+            "type": "event_callback",
+            "event_id": "EvI1",
+            "event": {"type": "app_mention", "channel": "C1", "ts": ROOT, "user": "U1"},
+        }
+        _, ticket = await box.take_in(body)
+        assert ticket is not None
+        manager = Manager()
+        intake = _intake(manager)
+        intake.inbox = box
+        await intake.handle_message(_msg(f"<@{BOT}> train", ticket=ticket))
+        ((sid, op, _),) = manager.submitted
+        assert op.meta["inbox"] == "ev:EvI1"
+        await store.enqueue_op(sid, "user_input", op.model_dump())  # as manager.submit does
+        await store.execute("UPDATE slack_seen_events SET claim_expires_at=0")
+        (pending,) = await box.claim_stale()
+        await intake.handle_message(_msg(f"<@{BOT}> train", ticket=pending.ticket))
+        assert len(manager.submitted) == 1  # the replay found its op: not enqueued again
+
+        class Closed(Manager):
+            async def submit(self, sid: str, op: Any, origin: Any = None) -> None:
+                raise ManagerClosed("the engine is shutting down")
+
+        closing = _intake(Closed())
+        closing.inbox = box
+        _, fresh = await box.take_in(
+            {**body, "event_id": "EvI2", "event": {**body["event"], "ts": "1.5"}}
+        )
+        assert fresh is not None
+        with pytest.raises(Deferred):
+            await closing.handle_message(_msg(f"<@{BOT}> train", ts="1.5", ticket=fresh))
+        assert closing.replies.posts == []  # type: ignore[attr-defined]
+    finally:
+        await store.close()

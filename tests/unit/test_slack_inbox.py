@@ -10,10 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.authorization import AuthorizeResult
 
 from agent_core.redact import register_secret, scrub, scrub_checked
 from agent_core.store import Store
-from bot.slack.inbox import SlackInbox, Ticket
+from bot.slack.inbox import MAX_ATTEMPTS, REPLAY, SlackInbox, Ticket
+from bot.slack.inbox_replay import InboxReplay
 
 SECRET = "xoxb-inbox-unit-secret"
 
@@ -132,13 +135,14 @@ async def test_a_forged_or_foreign_body_fails_its_mac(store: Store) -> None:
     assert other_token["ev:Ev2"].body is None and other_token["ev:Ev2"].attempts == 2
 
 
-async def test_the_replay_check_finds_a_message_already_in_the_queue(store: Store) -> None:
+async def test_the_replay_check_finds_the_op_of_the_same_delivery_only(store: Store) -> None:
     box = inbox(store)
-    data = {"kind": "user_input", "text": "hi", "meta": {"slack_ts": "1700000000.000100"}}
-    await store.enqueue_op("slack:T1:C1:1700000000.000100", "user_input", data)
-    assert await box.already_enqueued("slack:T1:C1:1700000000.000100", "1700000000.000100")
-    assert not await box.already_enqueued("slack:T1:C1:1700000000.000100", "1700000000.000101")
-    assert not await box.already_enqueued("slack:T1:C1:other", "1700000000.000100")
+    sid = "slack:T1:C1:1700000000.000100"
+    meta = {"slack_ts": "1700000000.000100", "inbox": "ev:Ev1"}
+    await store.enqueue_op(sid, "user_input", {"kind": "user_input", "text": "hi", "meta": meta})
+    assert await box.already_enqueued(sid, "ev:Ev1")
+    assert not await box.already_enqueued(sid, "ev:Ev10")  # another delivery (an edit)
+    assert not await box.already_enqueued("slack:T1:C1:other", "ev:Ev1")
 
 
 async def test_prune_drops_old_rows_and_reports_unanswered_ones(
@@ -185,3 +189,41 @@ async def test_a_fresh_claim_holds_without_a_statement_a_stale_one_asks(store: S
 def test_the_checked_scrub_of_the_ack_path_scrubs_exactly_what_scrub_does(event: dict) -> None:
     body = mention(**event)
     assert scrub_checked(body) == scrub(body)
+
+
+async def test_replay_dispatches_through_a_signed_http_app_and_refuses_bad_rows(
+    store: Store,
+) -> None:
+    """A replay is a Socket Mode request (no signature: it was checked before the ack) with
+    its ticket in the context; a row failing its MAC is rejected, one replayed too often
+    is given up — neither reaches a listener."""
+
+    async def authorize(**_: Any) -> AuthorizeResult:
+        return AuthorizeResult(
+            enterprise_id=None, team_id="T1", bot_user_id="U0BOT", bot_id="B1", bot_token=SECRET
+        )
+
+    app = AsyncApp(
+        authorize=authorize, signing_secret="signing-s3cret", process_before_response=True
+    )
+    replayed: list[Ticket] = []
+
+    @app.event("app_mention")
+    async def on_mention(context: Any) -> None:
+        replayed.append(context[REPLAY])
+
+    live = inbox(store)
+    for n in (1, 2, 3):
+        await live.take_in(mention(f"Ev{n}", ts=f"1700000000.00010{n}"))
+    forged = (await row(store, "ev:Ev2"))[1].replace('"C1"', '"C666"')
+    await store.execute("UPDATE slack_seen_events SET body=? WHERE event_key='ev:Ev2'", (forged,))
+    await store.execute(
+        "UPDATE slack_seen_events SET attempts=? WHERE event_key='ev:Ev3'", (MAX_ATTEMPTS,)
+    )
+    await store.execute("UPDATE slack_seen_events SET claim_expires_at=0")
+    replay = InboxReplay(inbox(store, "r2"), app, every_s=60.0)
+    assert await replay.run_once() == 1
+    assert [t.key for t in replayed] == ["ev:Ev1"] and replayed[0].replayed
+    assert (await row(store, "ev:Ev2"))[0] == "rejected"
+    assert (await row(store, "ev:Ev3"))[0] == "failed"
+    assert (await row(store, "ev:Ev1"))[0] == "received"  # done only when its work is
