@@ -16,9 +16,16 @@ from agent_core.llm import get_litellm
 from tests.engine_harness import ORIGIN, make_config, run_engine, tool
 from tests.fakes.fake_llm import call, error, text, tool_calls
 from tests.llm_providers import PROVIDERS, ServedLLM, serve_llm
-from tests.llm_transports import llm_transport  # noqa: F401  (fixture)
+from tests.llm_transports import TRANSPORT_ENV, TRANSPORTS
 
-pytestmark = pytest.mark.usefixtures("llm_transport")  # every test on both transports
+# Every provider's fake on each transport; Anthropic goes through litellm on either setting,
+# so it runs once.
+CASES = [
+    pytest.param((provider, transport), id=f"{provider}-{transport}")
+    for provider in PROVIDERS
+    for transport in TRANSPORTS
+    if not (provider == "anthropic" and transport == "litellm")
+]
 
 GPU_RUN = {
     "operation": "run",
@@ -28,17 +35,15 @@ GPU_RUN = {
 }
 
 
-@pytest.fixture(params=PROVIDERS)
+@pytest.fixture(params=CASES)
 async def served(
-    request: pytest.FixtureRequest,
-    monkeypatch: pytest.MonkeyPatch,
-    llm_transport: str,  # noqa: F811  (the fixture)
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> AsyncIterator[ServedLLM]:
-    """Each provider's fake, on each transport (Anthropic is litellm's on both: run once)."""
-    if request.param == "anthropic" and llm_transport == "litellm":
-        pytest.skip("Anthropic goes through litellm on either transport setting")
+    """Each provider's fake, on each transport that can reach it."""
+    provider, transport = request.param
+    monkeypatch.setenv(TRANSPORT_ENV, transport)
     await asyncio.to_thread(get_litellm)  # its import takes seconds: not part of any wait below
-    async with serve_llm(request.param, monkeypatch) as s:
+    async with serve_llm(provider, monkeypatch) as s:
         yield s
 
 

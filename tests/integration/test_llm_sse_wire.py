@@ -23,6 +23,9 @@ from tests.engine_harness import make_config
 from tests.fakes.fake_llm import FakeLLM, text, wire
 from tests.llm_transports import llm_transport  # noqa: F401  (fixture)
 
+# What the lean client does by design and litellm does not (each use says why).
+FAST_PATH_ONLY = pytest.mark.parametrize("llm_transport", ["auto"], indirect=True)
+
 MODEL = "openai/local-model"
 
 
@@ -122,12 +125,11 @@ async def test_a_200_with_a_json_error_body_is_retried(server: FakeLLM) -> None:
     assert result.content == "fine" and len(server.requests) == 2
 
 
+@FAST_PATH_ONLY  # litellm reads this body as an empty stream (retried as an early end)
 async def test_vllm_bare_error_response_in_a_200_is_a_bad_request(
     server: FakeLLM,
     llm_transport: str,  # noqa: F811
 ) -> None:
-    if llm_transport == "litellm":
-        pytest.skip("litellm reads this body as an empty stream (retried as an early end)")
     body = json.dumps({"object": "error", "message": "'temperature' must be >= 0",
                        "type": "BadRequestError", "param": None, "code": 400}).encode()  # fmt: skip
     with pytest.raises(LLMError) as caught:
@@ -135,12 +137,11 @@ async def test_vllm_bare_error_response_in_a_200_is_a_bad_request(
     assert caught.value.kind == BAD_REQUEST and "temperature" in caught.value.message
 
 
+@FAST_PATH_ONLY  # the fast path's tolerance; litellm's stream wrapper expects SSE
 async def test_a_server_that_ignores_stream_true_still_answers(
     server: FakeLLM,
     llm_transport: str,  # noqa: F811
 ) -> None:
-    if llm_transport == "litellm":
-        pytest.skip("the fast path's tolerance; litellm's stream wrapper expects SSE")
     completion = {"id": "c", "object": "chat.completion", "created": 1, "model": "m",
                   "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
                       "role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function",
@@ -152,12 +153,11 @@ async def test_a_server_that_ignores_stream_true_still_answers(
     assert result.tool_calls[0]["name"] == "read" and result.usage["total_tokens"] == 7
 
 
+@FAST_PATH_ONLY  # the fast path's shared session
 async def test_one_connection_carries_consecutive_calls(
     server: FakeLLM,
     llm_transport: str,  # noqa: F811
 ) -> None:
-    if llm_transport == "litellm":
-        pytest.skip("the fast path's shared session")
     server.push(text("one"), text("two", chunk_size=1), text("three"))
     llm = LLMClient(make_config(model_name=MODEL))
     try:
@@ -219,6 +219,7 @@ def _self_signed(tmp: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+@FAST_PATH_ONLY  # litellm caches its HTTP client per process: the CA cannot change mid-test
 async def test_tls_is_verified_and_ssl_cert_file_names_the_ca(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -226,8 +227,6 @@ async def test_tls_is_verified_and_ssl_cert_file_names_the_ca(
 ) -> None:
     """An endpoint whose certificate no default bundle trusts is refused; the same endpoint is
     reached once ``SSL_CERT_FILE`` names its CA (the variable httpx, under litellm, reads)."""
-    if llm_transport == "litellm":
-        pytest.skip("litellm caches its HTTP client per process: the CA cannot change mid-test")
     cert, key = _self_signed(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
