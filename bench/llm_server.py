@@ -88,12 +88,24 @@ def long_text(token: str, chars: int = LONG_CHARS) -> str:
     return head + body + tail
 
 
+def _system_note_last(body: dict[str, Any]) -> bool:
+    """The turn was started by the engine's own note (a watched job finished), not a person."""
+    messages = body.get("messages") or []
+    last = messages[-1] if messages else {}
+    content = last.get("content")
+    return last.get("role") == "user" and isinstance(content, str) and "[SYSTEM:" in content
+
+
 def respond(body: RecordedRequest) -> Reply:
     """Route by the directive in the prompt (see the module docstring)."""
     parsed = parse_directive(body)
     if parsed is None:
         return text("ok")
     kind, token, extra = parsed
+    if _system_note_last(body):
+        # A model acknowledges a finished job; it does not redo the request it answered
+        # (replying to the note with the directive again would submit a second job).
+        return text(f"Noted: the job of {token} finished.")
     delay = float(extra.get("delay_ms", 0)) / 1000.0
     reply: Reply
     if kind == "tools":
