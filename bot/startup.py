@@ -193,6 +193,7 @@ class BotRuntime:
             claim_ttl_s=leases.lease_ttl_s,
         )
         await inbox.prune(settings.dedupe_ttl_s)
+        self._closables.append(("the Slack inbox", inbox))  # its last done marks
         app = self._build_app(client, auth, manager, store, sender, threads, renderer, inbox)
         if self.warm_llm and await store.sessions_with_queued_ops():
             # Recovery will run turns at once: import litellm first (in a thread), or the

@@ -55,7 +55,7 @@ def register(
                 return
             ticket = context.get(TICKET)
             if ticket is not None and inbox is not None:
-                await inbox.done(ticket)
+                inbox.finished(ticket)
 
     app.event("app_mention")(on_message)
     app.event("message")(on_message)

@@ -37,8 +37,8 @@ before the crash runs again: those are idempotent or harmless to repeat. The one
 window left is a holder that stalls for more than half of ``claim_ttl_s`` between that check
 and its (single-statement) submit. Replicas' clocks are assumed to agree to well within that.
 
-Cost: the ack path keeps its one statement; after the ack a message costs one more write
-(``done``), two more on a slow intake (the renewing confirm).
+Cost: the ack path keeps its one statement; after the ack, the ``done`` marks of a burst
+share one write (:meth:`SlackInbox.finished`), and a slow intake adds the renewing confirm.
 
 Why a replay trusts the row: the body is what Slack sent, stored before the ack; the MAC
 (HMAC-SHA256 keyed from the bot token, over key and body) proves this deployment wrote it,
@@ -53,6 +53,7 @@ Not covered: slash commands and button clicks (acked by their own listeners, not
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import json
@@ -71,6 +72,7 @@ log = logging.getLogger(__name__)
 
 TICKET = "inbox_ticket"  # the Bolt context key of a delivery's Ticket
 REPLAY = "inbox_replay"  # set by a replay (the context of a real request never has it)
+DONE_BATCH_S = 0.05  # how long done marks wait to share one statement
 MAX_ATTEMPTS = 3  # a row whose replay keeps failing is given up (state 'failed')
 WORK_EVENTS = frozenset({"message", "app_mention"})  # the events whose body is kept
 
@@ -125,6 +127,8 @@ class SlackInbox:
         self.replica_id = replica_id
         self.claim_ttl_s = claim_ttl_s
         self._mac_key = hashlib.sha256(b"ml-intern-slack inbox\0" + secret.encode()).digest()
+        self._finished: list[Ticket] = []
+        self._flushing: asyncio.Task[None] | None = None
 
     def _claim(self) -> str:
         return f"{self.replica_id}:{secrets.token_hex(4)}"
@@ -172,6 +176,39 @@ class SlackInbox:
             (state, ticket.key, ticket.claim),
         )
         return changed > 0
+
+    def finished(self, ticket: Ticket) -> None:
+        """:meth:`done`, batched: the marks of a burst go in one statement ``DONE_BATCH_S``
+        later, off the ack path's way (a crash before the write only means a replay, which
+        finds the op, or decides "nothing to do" again). :meth:`close` writes what is left."""
+        self._finished.append(ticket)
+        if self._flushing is None:
+            self._flushing = asyncio.create_task(self._flush_soon(), name="inbox-done")
+
+    async def _flush_soon(self) -> None:
+        await asyncio.sleep(DONE_BATCH_S)  # a batching window, not a wait for an event
+        try:
+            await self.flush()
+        except Exception:
+            log.warning("inbox: marking rows done failed; they will be replayed", exc_info=True)
+
+    async def flush(self) -> int:
+        """Write the pending :meth:`finished` marks (one statement)."""
+        batch, self._finished, self._flushing = self._finished, [], None
+        if not batch:
+            return 0
+        marks = ",".join("?" * len(batch))
+        return await self.store.execute(
+            "UPDATE slack_seen_events SET state='done', body=NULL, mac=NULL, claimed_by=NULL,"
+            f" claim_expires_at=NULL WHERE state='received' AND event_key IN ({marks})"
+            f" AND claimed_by IN ({marks})",
+            [*(t.key for t in batch), *(t.claim for t in batch)],
+        )
+
+    async def close(self) -> None:
+        if self._flushing is not None:
+            self._flushing.cancel()
+        await self.flush()
 
     async def already_enqueued(self, session_id: str, key: str) -> bool:
         """Does the session's queue already hold the op of delivery ``key`` (a replay after

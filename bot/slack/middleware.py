@@ -96,7 +96,7 @@ def build_middleware(
         that only means the replay decides "nothing to do" again)."""
         ticket = context.get(TICKET)
         if ticket is not None:
-            inflight.spawn(inbox.done(ticket), name="inbox-done")
+            inbox.finished(ticket)
 
     async def thread_known(sid: str) -> bool:
         """Does this thread have a session, or one being started (a thread record)?

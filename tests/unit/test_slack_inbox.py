@@ -227,3 +227,23 @@ async def test_replay_dispatches_through_a_signed_http_app_and_refuses_bad_rows(
     assert (await row(store, "ev:Ev2"))[0] == "rejected"
     assert (await row(store, "ev:Ev3"))[0] == "failed"
     assert (await row(store, "ev:Ev1"))[0] == "received"  # done only when its work is
+
+
+async def test_done_marks_of_a_burst_share_one_statement_and_close_writes_the_rest(
+    store: Store,
+) -> None:
+    box = inbox(store)
+    tickets = []
+    for n in range(5):
+        _, ticket = await box.take_in(mention(f"Ev{n}", ts=f"1700000000.00010{n}"))
+        assert ticket is not None
+        tickets.append(ticket)
+    stolen = Ticket(tickets[4].key, "r9:other")  # a mark whose claim is not the row's
+    for ticket in [*tickets[:4], stolen]:
+        box.finished(ticket)
+    before = store.stats.statements
+    await box.close()
+    assert store.stats.statements == before + 1
+    states = [(await row(store, t.key))[0] for t in tickets]
+    assert states == ["done"] * 4 + ["received"]
+    assert await box.flush() == 0  # nothing left
