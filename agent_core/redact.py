@@ -116,9 +116,13 @@ def _literals() -> list[str]:
 
 
 def scrub_text(text: str) -> str:
+    return _scrub_text(text, _literals())
+
+
+def _scrub_text(text: str, literals: list[str]) -> str:
     if not text:
         return text
-    for literal in _literals():
+    for literal in literals:
         if literal in text:
             text = text.replace(literal, "[REDACTED]")
     lowered = text.lower()
@@ -135,7 +139,7 @@ _SECRET_KEY = re.compile(r"(?i)(?:^|[_-])(?:token|api_?key|secret|password|passw
 _PLACEHOLDER = ("$", "[", "<", "{")
 
 
-def _scrub_item(key: Any, value: Any) -> tuple[Any, Any]:
+def _scrub_item(key: Any, value: Any, literals: list[str]) -> tuple[Any, Any]:
     if (
         isinstance(key, str)
         and isinstance(value, str)
@@ -143,20 +147,28 @@ def _scrub_item(key: Any, value: Any) -> tuple[Any, Any]:
         and not value.startswith(_PLACEHOLDER)
         and _SECRET_KEY.search(key)
     ):
-        return scrub_text(key), "[REDACTED]"
-    return (scrub_text(key) if isinstance(key, str) else key), scrub(value)
+        return _scrub_text(key, literals), "[REDACTED]"
+    key = _scrub_text(key, literals) if isinstance(key, str) else key
+    return key, _scrub(value, literals)
 
 
 def scrub(value: Any) -> Any:
-    """Recursively scrub strings in dicts (keys too)/lists/tuples; other values pass through."""
+    """Recursively scrub strings in dicts (keys too)/lists/tuples; other values pass through.
+
+    The secret values to look for are read once per call, not once per string: reading the
+    environment for every key of every event was the largest cost of a turn's scrubbing."""
+    return _scrub(value, _literals())
+
+
+def _scrub(value: Any, literals: list[str]) -> Any:
     if isinstance(value, str):
-        return scrub_text(value)
+        return _scrub_text(value, literals)
     if isinstance(value, dict):
-        return dict(_scrub_item(k, v) for k, v in value.items())
+        return dict(_scrub_item(k, v, literals) for k, v in value.items())
     if isinstance(value, list):
-        return [scrub(v) for v in value]
+        return [_scrub(v, literals) for v in value]
     if isinstance(value, tuple):
-        return tuple(scrub(v) for v in value)
+        return tuple(_scrub(v, literals) for v in value)
     return value
 
 
