@@ -43,6 +43,7 @@ from bot.conversation.dm_sessions import DmConversations
 from bot.conversation.edits import EditHandler, InputIndex
 from bot.conversation.intake import Intake
 from bot.conversation.message_input import InputComposer, ThreadNotes
+from bot.heap_trim import HeapTrimmer
 from bot.jobs import listeners as job_listeners
 from bot.jobs.actions import JobActions
 from bot.llm_warmup import LlmWarmup
@@ -226,6 +227,7 @@ class BotRuntime:
         else:
             self.warmup.ready.set()
         self._spawn(self._freeze_heap_after_warmup())
+        self._spawn(HeapTrimmer(lambda: len(manager.workers.tasks) + renderer.worker_count).run())
 
     async def _freeze_heap_after_warmup(self) -> None:
         """Move everything alive after warm-up (imported modules, litellm's tables, the

@@ -152,6 +152,11 @@ class Renderer:
         self._timers: set[asyncio.Task[None]] = set()
         self._closing = False
 
+    @property
+    def worker_count(self) -> int:
+        """Threads with a live render worker (the heap trimmer watches this fall)."""
+        return len(self._workers)
+
     # ------------------------------------------------------------------ intake
     async def on_event(self, event: Event) -> None:
         """The manager's listener: enqueue and return."""
