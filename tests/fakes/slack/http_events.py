@@ -45,7 +45,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from tests.fakes.slack import payloads
+from tests.fakes.slack.event_delivery import EventDelivery
 from tests.fakes.slack.records import VERIFICATION_TOKEN, Ack, AckTimeout
 from tests.fakes.slack.state import SlackState
 
@@ -80,7 +80,7 @@ class DeliveryFailed(AckTimeout):
     """Slack gave up: every attempt timed out or was answered with an error status."""
 
 
-class HttpEvents:
+class HttpEvents(EventDelivery):
     """Delivers what Slack sends to ``request_url`` over HTTP, signed with ``signing_secret``.
 
     ``request_url`` may be a list: the replicas behind a load balancer, which gets each request
@@ -247,29 +247,6 @@ class HttpEvents:
         self.state.acks.append(ack)
         self.state.changed()
         return ack
-
-    async def send_event(
-        self,
-        event: dict[str, Any],
-        event_id: str | None = None,
-        retry_attempt: int = 0,
-        retry_reason: str = "",
-        *,
-        ack_timeout: float | None = None,
-        connection: int | None = None,
-        avoid: Collection[int] = (),
-    ) -> Ack:
-        """An ``event_callback`` request; returns once the app answered 2xx."""
-        envelope = payloads.event_envelope(
-            event,
-            fallback_ts=self.state.next_ts(),
-            event_id=event_id,
-            retry_attempt=retry_attempt,
-            retry_reason=retry_reason,
-        )
-        return await self.push_envelope(
-            envelope, ack_timeout=ack_timeout, connection=connection, avoid=avoid
-        )
 
     async def redeliver(
         self,

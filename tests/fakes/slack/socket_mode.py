@@ -38,7 +38,7 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from tests.fakes.slack import payloads
+from tests.fakes.slack.event_delivery import EventDelivery
 from tests.fakes.slack.records import APP_ID, Ack, AckTimeout
 from tests.fakes.slack.state import SlackState
 
@@ -107,7 +107,7 @@ def retry_of(envelope: Mapping[str, Any], retry_attempt: int, retry_reason: str)
     return again
 
 
-class SocketMode:
+class SocketMode(EventDelivery):
     """The ``/link/`` endpoint, its connections, and envelope delivery with ack tracking."""
 
     def __init__(
@@ -319,29 +319,6 @@ class SocketMode:
         if fut.done() and not fut.cancelled():
             return fut.result(), ""
         return None, "its connection closed" if conn.closed.is_set() else "timed out"
-
-    async def send_event(
-        self,
-        event: dict[str, Any],
-        event_id: str | None = None,
-        retry_attempt: int = 0,
-        retry_reason: str = "",
-        *,
-        ack_timeout: float | None = None,
-        connection: int | None = None,
-        avoid: Collection[int] = (),
-    ) -> Ack:
-        """Push an Events API event; returns once the bot acked (``Ack.envelope`` to redeliver)."""
-        envelope = payloads.event_envelope(
-            event,
-            fallback_ts=self.state.next_ts(),
-            event_id=event_id,
-            retry_attempt=retry_attempt,
-            retry_reason=retry_reason,
-        )
-        return await self.push_envelope(
-            envelope, ack_timeout=ack_timeout, connection=connection, avoid=avoid
-        )
 
     async def redeliver(
         self,
