@@ -306,7 +306,7 @@ class BotRuntime:
             inputs=InputIndex(store),
             inbox=inbox,
         )
-        edits = EditHandler(intake=intake, manager=manager, replies=replies, warmup=warmup)
+        edits = EditHandler(intake=intake, manager=manager, replies=replies)
         flow = ApprovalFlow(
             manager=manager,
             approvals=manager.approvals,

@@ -25,7 +25,6 @@ from bot.conversation.incoming import Incoming
 from bot.conversation.progress import STOP_ACTION
 from bot.conversation.slack_text import decode_message, mentioned_user_ids
 from bot.slack.format import button_value
-from bot.slack.inbox import inbox_meta
 from bot.slack.keys import parse_session_key
 from bot.slack.tables import SLACK_SCHEMA
 
@@ -33,7 +32,6 @@ if TYPE_CHECKING:
     from agent_core.manager import SessionManager
     from agent_core.store import Store
     from bot.conversation.intake import Intake
-    from bot.llm_warmup import LlmWarmup
     from bot.slack.inbox import Ticket
     from bot.slack.replies import Replies
 
@@ -114,12 +112,10 @@ class EditHandler:
         intake: Intake,
         manager: SessionManager,
         replies: Replies,
-        warmup: LlmWarmup,
     ) -> None:
         self.intake = intake
         self.manager = manager
         self.replies = replies
-        self.warmup = warmup
 
     async def handle(self, edit: SlackEdit) -> None:
         sid = await self.intake.inputs.session_of(edit.channel, edit.ts)
@@ -188,22 +184,13 @@ class EditHandler:
             {**edit.message, **at, "files": []}, session_id=sid, user=edit.user,
             requester=requester, bot_user_id=bot, edited=True,
         )  # fmt: skip
-        await self.warmup.wait()
-        if not await self.intake.may_enqueue(edit.ticket, sid):
-            return
-        await self.manager.submit(
-            sid,
-            UserInput(
-                text=correction.text,
-                user=edit.user,
-                meta={
-                    **correction.meta,
-                    "slack_ts": edit.ts,
-                    "edited": True,
-                    **inbox_meta(edit.ticket),
-                },
-            ),
+        op = UserInput(
+            text=correction.text,
+            user=edit.user,
+            meta={**correction.meta, "slack_ts": edit.ts, "edited": True},
         )
+        if not await self.intake.enqueue_input(edit.ticket, sid, op):
+            return
         self.replies.react(edit.channel, edit.ts, EDIT_FOLLOWUP)
 
     async def _deleted(self, edit: SlackEdit, sid: str) -> None:

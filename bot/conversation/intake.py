@@ -157,20 +157,13 @@ class Intake:
             if composed.file_notes:
                 note = "\n".join(composed.file_notes)
                 await self.replies.ephemeral(msg.channel, msg.user, note, msg.root_ts)
-            await self.warmup.wait()
-            if not await self.may_enqueue(msg.ticket, sid):
-                return
-            await self.manager.submit(
+            await self.enqueue_input(
+                msg.ticket,
                 sid,
                 UserInput(
                     text=composed.text,
                     user=msg.user,
-                    meta={
-                        **composed.meta,
-                        "slack_ts": msg.ts,
-                        "queued": queued,
-                        **inbox_meta(msg.ticket),
-                    },
+                    meta={**composed.meta, "slack_ts": msg.ts, "queued": queued},
                 ),
                 origin=make_origin(msg.ref, msg.user, msg.channel_type),
             )
@@ -187,6 +180,24 @@ class Intake:
                     f"I couldn't start working on this ({type(exc).__name__}).", "intake"
                 ),
             )
+
+    async def enqueue_input(
+        self,
+        ticket: Ticket | None,
+        sid: str,
+        op: UserInput,
+        *,
+        origin: dict[str, Any] | None = None,
+    ) -> bool:
+        """The one way a person's Slack input becomes an op: once the LLM client is warm, only
+        while this delivery's inbox claim holds (:meth:`may_enqueue`), carrying its inbox key
+        (so a replay can find it). False when it was not enqueued here."""
+        await self.warmup.wait()
+        if not await self.may_enqueue(ticket, sid):
+            return False
+        op = op.model_copy(update={"meta": {**op.meta, **inbox_meta(ticket)}})
+        await self.manager.submit(sid, op, origin=origin)
+        return True
 
     async def may_enqueue(self, ticket: Ticket | None, sid: str) -> bool:
         """Just before an enqueue: this delivery's inbox claim is still ours, and a replayed
