@@ -188,10 +188,7 @@ class PostgresBackend:
 
     async def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         rows = list(rows)
-        self.stats.statements += len(rows)
-        self.stats.writes += len(rows)
-        self.stats.commits += 1
-        self.stats.round_trips += 1
+        self.stats.count_batch(len(rows))
         await self.pool.executemany(numbered_placeholders(sql), rows)
 
     async def fetchone(self, sql: str, params: Sequence[Any] = ()) -> asyncpg.Record | None:

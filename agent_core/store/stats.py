@@ -37,6 +37,13 @@ class StoreStats:
             self.commits += autocommit
         self.round_trips += round_trip
 
+    def count_batch(self, rows: int) -> None:
+        """One write statement run for ``rows`` parameter rows: one commit, one round trip."""
+        self.statements += rows
+        self.writes += rows
+        self.commits += 1
+        self.round_trips += 1
+
     def snapshot(self) -> dict[str, int]:
         return asdict(self)
 
