@@ -105,8 +105,7 @@ class Session:
         return self.services.store
 
     async def emit(self, type_: str, data: dict[str, Any] | None = None) -> Event:
-        if self.interruption.fence is not None:  # a replica that lost the session says nothing
-            await self.interruption.fence()
+        await self.interruption.before_acting()  # a replica that lost the session says nothing
         data = data or {}
         await self._account(type_, data)
         return await self._emit(self.id, str(type_), data)
@@ -118,8 +117,7 @@ class Session:
     ) -> list[Event]:
         """Several events (and ``statements``) made durable in one transaction, then
         delivered in order; one by one when the host gives no batch emitter."""
-        if self.interruption.fence is not None:
-            await self.interruption.fence()
+        await self.interruption.before_acting()
         for type_, data in events:
             await self._account(type_, data)
         if self._emit_many is not None:
@@ -143,9 +141,8 @@ class Session:
     async def commit(self, events: Sequence[tuple[str, dict[str, Any]]] = ()) -> list[Event]:
         """Persist history changes and session state (call before acting on them), with
         ``events`` in the same transaction (then delivered). Nothing changed and no events:
-        no write at all."""
-        if self.interruption.fence is not None:  # nor overwrites its successor's history
-            await self.interruption.fence()
+        no write at all. Fenced once, just before the write (by :meth:`emit_many` when there
+        are events): a replica that lost the session never overwrites its successor's history."""
         statements: list[tuple[str, Sequence[Any]]] = []
         if self._rewrite or len(self.history) < self._persisted_len:
             statements += self.store.messages_replaced(self.id, self.history)
@@ -161,6 +158,7 @@ class Session:
         else:
             emitted = []
             if statements:
+                await self.interruption.before_acting()
                 await self.store.transaction(statements)
         self._rewrite = False
         self._persisted_len = len(self.history)
